@@ -1,0 +1,122 @@
+// Request parsing rules; see api_request.hpp.
+#include "server/api_request.hpp"
+
+#include "core/description.hpp"
+
+#include <boost/json/parse.hpp>
+#include <boost/json/value.hpp>
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+
+namespace tokend::server {
+namespace {
+
+bool iequals(std::string_view a, std::string_view b) noexcept {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+std::string_view trim(std::string_view s) noexcept {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+std::optional<std::size_t> parse_index(std::string_view text, std::size_t max) {
+  std::size_t v = 0;
+  const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (text.empty() || ec != std::errc{} || ptr != text.data() + text.size() || v > max) return std::nullopt;
+  return v;
+}
+
+// Parses a JSON object body; sets `problem` when it is not one.
+std::optional<boost::json::object> parse_object(std::string_view body, std::string& problem) {
+  boost::system::error_code ec;
+  boost::json::value v = boost::json::parse(body, ec);
+  if (ec) {
+    problem = "Request body must be valid JSON";
+    return std::nullopt;
+  }
+  if (!v.is_object()) {
+    problem = "Request body must be a JSON object";
+    return std::nullopt;
+  }
+  return std::move(v.as_object());
+}
+
+}  // namespace
+
+std::optional<std::string> caller_key(const boost::urls::url_view& target, std::string_view authorization_header) {
+  std::optional<std::string> from_query;
+  for (const auto& param : target.params()) {
+    if (param.key != "token") continue;
+    if (from_query && *from_query != param.value) return std::nullopt;  // two different keys
+    from_query = param.value;
+  }
+  std::optional<std::string> from_header;
+  const auto header = trim(authorization_header);
+  if (header.size() > 7 && iequals(header.substr(0, 7), "Bearer ")) {
+    from_header = std::string(trim(header.substr(7)));
+  }
+  if (from_query && from_header && *from_query != *from_header) return std::nullopt;
+  return from_query ? from_query : from_header;
+}
+
+parsed<page_request> parse_paging(const boost::urls::url_view& target) {
+  page_request req;
+  const auto params = target.params();
+  if (auto it = params.find("page"); it != params.end()) {
+    const auto v = parse_index((*it).value, 1'000'000'000);
+    if (!v) return {std::nullopt, "Query parameter 'page' must be a non-negative integer"};
+    req.page = *v;
+    req.explicit_paging = true;
+  }
+  if (auto it = params.find("pageSize"); it != params.end()) {
+    const auto v = parse_index((*it).value, max_page_size);
+    if (!v || *v == 0) return {std::nullopt, "Query parameter 'pageSize' must be an integer from 1 to 1000"};
+    req.page_size = *v;
+    req.explicit_paging = true;
+  }
+  return {req, {}};
+}
+
+parsed<create_body> parse_create_body(std::string_view body) {
+  std::string problem;
+  auto obj = parse_object(body, problem);
+  if (!obj) return {std::nullopt, problem};
+  const auto* type = obj->if_contains("type");
+  if (!type) return {std::nullopt, "Field 'type' is required"};
+  if (!type->is_string()) return {std::nullopt, "Field 'type' must be a string"};
+  if (type->as_string() != "admin") return {std::nullopt, "Field 'type' must be \"admin\" (the only supported type)"};
+  const auto* description = obj->if_contains("description");
+  if (!description) return {std::nullopt, "Field 'description' is required"};
+  if (!description->is_string()) return {std::nullopt, "Field 'description' must be a string"};
+  const auto& text = description->as_string();
+  if (const char* why = core::description_problem(std::string_view(text.data(), text.size()))) {
+    return {std::nullopt, why};
+  }
+  return {create_body{"admin", std::string(text.data(), text.size())}, {}};
+}
+
+parsed<std::string> parse_delete_body(std::string_view body) {
+  std::string problem;
+  auto obj = parse_object(body, problem);
+  if (!obj) return {std::nullopt, problem};
+  const auto* token = obj->if_contains("token");
+  if (!token) return {std::nullopt, "Field 'token' is required"};
+  if (!token->is_string()) return {std::nullopt, "Field 'token' must be a string"};
+  if (token->as_string().empty()) return {std::nullopt, "Field 'token' must not be empty"};
+  return {std::string(token->as_string().data(), token->as_string().size()), {}};
+}
+
+bool is_json_content_type(std::string_view content_type) noexcept {
+  auto media = trim(content_type.substr(0, content_type.find(';')));
+  if (iequals(media, "application/json")) return true;
+  return media.size() > 17 && iequals(media.substr(0, 12), "application/") &&
+         iequals(media.substr(media.size() - 5), "+json");
+}
+
+}  // namespace tokend::server

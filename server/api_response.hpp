@@ -1,0 +1,37 @@
+// Response bodies of the API, byte for byte as API.md shows them, and the one mapping from an
+// error code to an HTTP status.
+#pragma once
+
+#include "server/api_request.hpp"
+#include "server/metrics.hpp"
+#include "server/token_service.hpp"
+
+#include <boost/system/error_code.hpp>
+
+#include <string>
+#include <string_view>
+
+namespace tokend::server {
+
+// What a handler decided; the session turns it into an HTTP response.
+struct api_reply {
+  unsigned status = 200;
+  std::string body;
+  route route_label = route::other;
+  bool method_not_allowed = false;  // adds `Allow`
+};
+
+inline constexpr std::string_view allowed_methods = "GET, POST, DELETE";
+
+[[nodiscard]] unsigned status_for(const boost::system::error_code& ec) noexcept;
+
+[[nodiscard]] std::string error_body(std::string_view message);
+[[nodiscard]] api_reply error_reply(unsigned status, std::string_view message, route r = route::other);
+// Status and message of a service error (the message of core::errc, never anything from a key).
+[[nodiscard]] api_reply error_reply(const boost::system::error_code& ec, route r);
+
+[[nodiscard]] std::string created_body(const token_service::created& token);
+[[nodiscard]] std::string list_body(const storage::list_page& page, const page_request& paging);
+[[nodiscard]] std::string deleted_body();
+
+}  // namespace tokend::server

@@ -1,0 +1,85 @@
+// Request handling for /api/v2/tokens. Order of checks: path (404), method (405), key (401),
+// content type (415), body or parameters (400), then the operation.
+#include "server/api_router.hpp"
+
+#include "core/error.hpp"
+
+#include <boost/url/parse.hpp>
+
+namespace tokend::server {
+namespace http = boost::beast::http;
+namespace net = boost::asio;
+
+namespace {
+
+route route_of(http::verb method) {
+  switch (method) {
+    case http::verb::post: return route::create;
+    case http::verb::get: return route::list;
+    case http::verb::delete_: return route::remove;
+    default: return route::other;
+  }
+}
+
+// A body-carrying request must be JSON when it says what it is; a missing Content-Type is taken
+// as JSON because many clients (and curl -d with -H omitted by mistake) send none.
+bool content_type_acceptable(const api_request& request) {
+  const auto it = request.find(http::field::content_type);
+  return it == request.end() || is_json_content_type(it->value());
+}
+
+net::awaitable<api_reply> create(const api_request& request, token_service& service, core::user_id caller) {
+  const auto body = parse_create_body(request.body());
+  if (!body) co_return error_reply(400, body.problem, route::create);
+  auto made = co_await service.create(caller, body.value->description, body.value->type);
+  if (!made) co_return error_reply(made.error(), route::create);
+  co_return api_reply{200, created_body(*made), route::create, false};
+}
+
+net::awaitable<api_reply> list(const boost::urls::url_view& target, token_service& service, core::user_id caller) {
+  const auto paging = parse_paging(target);
+  if (!paging) co_return error_reply(400, paging.problem, route::list);
+  const auto& p = *paging.value;
+  auto page = co_await service.list(caller, p.page * p.page_size, p.page_size);
+  if (!page) co_return error_reply(page.error(), route::list);
+  co_return api_reply{200, list_body(*page, p), route::list, false};
+}
+
+net::awaitable<api_reply> remove(const api_request& request, token_service& service, core::user_id caller) {
+  const auto victim = parse_delete_body(request.body());
+  if (!victim) co_return error_reply(400, victim.problem, route::remove);
+  const auto ec = co_await service.remove(caller, *victim.value);
+  if (ec) co_return error_reply(ec, route::remove);
+  co_return api_reply{200, deleted_body(), route::remove, false};
+}
+
+}  // namespace
+
+net::awaitable<api_reply> handle_api(const api_request& request, token_service& service) {
+  const auto target = boost::urls::parse_origin_form(request.target());
+  if (!target) co_return error_reply(400, "Malformed request target");
+  if (target->encoded_path() != tokens_path) co_return error_reply(404, "Not Found");
+
+  const route r = route_of(request.method());
+  if (r == route::other) {
+    api_reply reply = error_reply(405, "Method Not Allowed");
+    reply.method_not_allowed = true;
+    co_return reply;
+  }
+
+  const auto key = caller_key(*target, request[http::field::authorization]);
+  if (!key) co_return error_reply(core::errc::unauthorized, r);
+  const auto caller = co_await service.authenticate(*key);
+  if (!caller) co_return error_reply(caller.error(), r);
+
+  if (r != route::list && !content_type_acceptable(request)) {
+    co_return error_reply(415, "Content-Type must be application/json", r);
+  }
+  switch (r) {
+    case route::create: co_return co_await create(request, service, *caller);
+    case route::list: co_return co_await list(*target, service, *caller);
+    default: co_return co_await remove(request, service, *caller);
+  }
+}
+
+}  // namespace tokend::server

@@ -1,0 +1,190 @@
+// Wiring of the service: one io_context per thread (no strands needed: a connection lives on one
+// context), listeners on the first, a drain coroutine for graceful stop.
+#include "server/app.hpp"
+
+#include "server/admin.hpp"
+#include "server/api_router.hpp"
+#include "server/log.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/http/field.hpp>
+
+#include <exception>
+
+namespace tokend::server {
+namespace net = boost::asio;
+namespace http = boost::beast::http;
+using tcp = net::ip::tcp;
+
+namespace {
+
+constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
+
+std::vector<std::unique_ptr<net::io_context>> make_contexts(std::size_t n) {
+  std::vector<std::unique_ptr<net::io_context>> out;
+  for (std::size_t i = 0; i < std::max<std::size_t>(n, 1); ++i) out.push_back(std::make_unique<net::io_context>(1));
+  return out;
+}
+
+void log_exception(std::exception_ptr e) {
+  if (!e) return;
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    log::error("connection failed", {{"error", ex.what()}});
+  }
+}
+
+}  // namespace
+
+app::app(config cfg, std::unique_ptr<storage::token_store> store)
+    : config_(std::move(cfg)),
+      contexts_(make_contexts(config_.threads)),
+      store_(std::move(store)),
+      service_(*store_, config_.cache_capacity),
+      api_acceptor_(*contexts_.front()),
+      admin_acceptor_(*contexts_.front()) {}
+
+app::~app() {
+  if (!threads_.empty() && !stopped_) {
+    request_stop();
+    wait();
+  }
+}
+
+net::io_context& app::next_context() noexcept {
+  return *contexts_[next_context_.fetch_add(1, std::memory_order_relaxed) % contexts_.size()];
+}
+
+void app::listen(tcp::acceptor& acceptor, const endpoint_spec& where, std::uint16_t& port) {
+  const tcp::endpoint endpoint(net::ip::make_address(where.host), where.port);
+  acceptor.open(endpoint.protocol());
+  acceptor.set_option(net::socket_base::reuse_address(true));
+  acceptor.bind(endpoint);
+  acceptor.listen(net::socket_base::max_listen_connections);
+  port = acceptor.local_endpoint().port();
+}
+
+void app::start(bool handle_signals) {
+  listen(api_acceptor_, config_.listen, api_port_);
+  listen(admin_acceptor_, config_.admin_listen, admin_port_);
+  net::io_context& first = *contexts_.front();
+  net::co_spawn(first, accept_loop(api_acceptor_, false), log_exception);
+  net::co_spawn(first, accept_loop(admin_acceptor_, true), log_exception);
+  if (handle_signals) {
+    auto signals = std::make_shared<net::signal_set>(first, SIGTERM, SIGINT);
+    signals->async_wait([this, signals](const boost::system::error_code& ec, int signo) {
+      if (ec) return;
+      log::info("signal received, draining", {{"signal", signo}});
+      request_stop();
+    });
+  }
+  for (auto& ctx : contexts_) {
+    threads_.emplace_back([&ctx] {
+      // The guard keeps run() going between connections; wait() stops the context explicitly.
+      auto guard = net::make_work_guard(*ctx);
+      ctx->run();
+    });
+  }
+}
+
+net::awaitable<void> app::accept_loop(tcp::acceptor& acceptor, bool admin) {
+  session_options options{config_.max_header_bytes, config_.max_body_bytes, config_.idle_timeout,
+                          config_.request_timeout};
+  request_handler handler;
+  protocol_error_observer observer;
+  if (admin) {
+    options.max_body_bytes = 1024;
+    handler = [this](http_request& req) -> net::awaitable<http_response> {
+      co_return handle_admin(req, admin_sources{[this] { return ready(); }, [this] { return metrics_text(); }});
+    };
+  } else {
+    handler = [this](http_request& req) -> net::awaitable<http_response> {
+      const auto started = std::chrono::steady_clock::now();
+      api_reply reply;
+      try {
+        reply = co_await handle_api(req, service_);
+      } catch (const std::exception& e) {
+        log::error("request failed", {{"error", e.what()}});
+        reply = error_reply(500, "Internal server error");
+      }
+      http_response res{static_cast<http::status>(reply.status), req.version()};
+      res.set(http::field::content_type, "application/json");
+      res.set(http::field::cache_control, "no-store");
+      if (reply.method_not_allowed) res.set(http::field::allow, allowed_methods);
+      res.body() = std::move(reply.body);
+      metrics_.observe(reply.route_label, reply.status, std::chrono::steady_clock::now() - started);
+      co_return res;
+    };
+    observer = [this](unsigned status) { metrics_.observe(route::other, status, {}); };
+  }
+  connection_tracker& tracker = admin ? admin_connections_ : api_connections_;
+  net::steady_timer backoff(acceptor.get_executor());
+  for (;;) {
+    auto [ec, socket] = co_await acceptor.async_accept(next_context(), use_tuple);
+    if (!acceptor.is_open() || ec == net::error::operation_aborted) break;
+    if (ec) {
+      // Typically EMFILE: back off briefly instead of spinning on a full descriptor table.
+      log::warn("accept failed", {{"error", ec.message()}});
+      backoff.expires_after(std::chrono::milliseconds(50));
+      co_await backoff.async_wait(use_tuple);
+      continue;
+    }
+    if (!admin) metrics_.connection_opened();
+    auto executor = socket.get_executor();
+    net::co_spawn(executor, run_session(std::move(socket), options, handler, observer, tracker),
+                  [this, admin](std::exception_ptr e) {
+                    if (!admin) metrics_.connection_closed();
+                    log_exception(e);
+                  });
+  }
+}
+
+void app::request_stop() {
+  if (stop_requested_.exchange(true)) return;
+  net::co_spawn(*contexts_.front(), drain(), log_exception);
+}
+
+net::awaitable<void> app::drain() {
+  boost::system::error_code ignored;
+  api_acceptor_.close(ignored);
+  api_connections_.begin_drain();
+  const auto deadline = std::chrono::steady_clock::now() + config_.drain_timeout;
+  net::steady_timer timer(co_await net::this_coro::executor);
+  while (api_connections_.open() > 0 && std::chrono::steady_clock::now() < deadline) {
+    timer.expires_after(std::chrono::milliseconds(5));
+    co_await timer.async_wait(use_tuple);
+  }
+  if (api_connections_.open() > 0) {
+    log::warn("drain deadline passed, closing connections", {{"open", api_connections_.open()}});
+    api_connections_.close_all();
+  }
+  admin_acceptor_.close(ignored);
+  admin_connections_.close_all();
+  drained_.store(true, std::memory_order_release);
+  drained_.notify_all();
+}
+
+void app::wait() {
+  drained_.wait(false, std::memory_order_acquire);
+  for (auto& ctx : contexts_) ctx->stop();
+  for (auto& t : threads_) t.join();
+  threads_.clear();
+  store_->close();
+  stopped_ = true;
+  log::info("stopped");
+}
+
+bool app::ready() const noexcept { return !stop_requested_.load(std::memory_order_acquire) && store_->ready(); }
+
+std::string app::metrics_text() const {
+  const auto& cache = service_.cache();
+  return metrics_.render({cache.hits(), cache.misses(), cache.size(), cache.capacity()}, store_->stats(), ready());
+}
+
+}  // namespace tokend::server

@@ -1,0 +1,73 @@
+// The running service: io_context pool, API and admin listeners, graceful drain, store lifetime.
+// main() and the integration tests both drive this class.
+#pragma once
+
+#include "server/config.hpp"
+#include "server/http_session.hpp"
+#include "server/metrics.hpp"
+#include "server/token_service.hpp"
+#include "storage/token_store.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <thread>
+#include <vector>
+
+namespace tokend::server {
+
+class app {
+ public:
+  app(config cfg, std::unique_ptr<storage::token_store> store);
+  ~app();
+  app(const app&) = delete;
+  app& operator=(const app&) = delete;
+
+  // Binds both listeners (throws boost::system::system_error) and starts the io threads. With
+  // `handle_signals`, SIGTERM and SIGINT begin a graceful stop.
+  void start(bool handle_signals);
+
+  [[nodiscard]] std::uint16_t api_port() const noexcept { return api_port_; }
+  [[nodiscard]] std::uint16_t admin_port() const noexcept { return admin_port_; }
+
+  // Begins the drain: readiness fails, the API listener closes, idle connections close, busy ones
+  // finish (until the drain deadline). Thread-safe, idempotent.
+  void request_stop();
+
+  // Blocks until the drain has finished, then stops the io threads and closes the store.
+  void wait();
+
+  [[nodiscard]] bool ready() const noexcept;
+  [[nodiscard]] token_service& service() noexcept { return service_; }
+  [[nodiscard]] std::string metrics_text() const;
+
+ private:
+  boost::asio::io_context& next_context() noexcept;
+  void listen(boost::asio::ip::tcp::acceptor& acceptor, const endpoint_spec& where, std::uint16_t& port);
+  boost::asio::awaitable<void> accept_loop(boost::asio::ip::tcp::acceptor& acceptor, bool admin);
+  boost::asio::awaitable<void> drain();
+
+  config config_;
+  // Declared before the store so they outlive it: the store's last callbacks post to them.
+  std::vector<std::unique_ptr<boost::asio::io_context>> contexts_;
+  std::unique_ptr<storage::token_store> store_;
+  token_service service_;
+  metrics metrics_;
+  connection_tracker api_connections_;
+  connection_tracker admin_connections_;
+  boost::asio::ip::tcp::acceptor api_acceptor_;
+  boost::asio::ip::tcp::acceptor admin_acceptor_;
+  std::uint16_t api_port_ = 0;
+  std::uint16_t admin_port_ = 0;
+  std::vector<std::thread> threads_;
+  std::atomic<std::size_t> next_context_{0};
+  std::atomic<bool> stop_requested_{false};
+  std::atomic<bool> drained_{false};
+  bool stopped_ = false;
+};
+
+}  // namespace tokend::server

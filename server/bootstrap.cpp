@@ -1,0 +1,95 @@
+// Bootstrap of the first key; see bootstrap.hpp.
+#include "server/bootstrap.hpp"
+
+#include "core/error.hpp"
+#include "server/log.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <future>
+#include <stdexcept>
+
+namespace tokend::server {
+namespace {
+
+constexpr auto startup_deadline = std::chrono::seconds(30);
+
+// Start-up may block: no listener runs yet. A deadline keeps a wedged store from hanging forever.
+template <class Value, class Start>
+Value wait_for_store(Start start) {
+  auto promise = std::make_shared<std::promise<Value>>();
+  auto future = promise->get_future();
+  start([promise](Value v) { promise->set_value(std::move(v)); });
+  if (future.wait_for(startup_deadline) != std::future_status::ready) {
+    throw std::runtime_error("store did not answer within 30s during start-up");
+  }
+  return future.get();
+}
+
+void store_key(storage::token_store& store, const std::string& key, core::user_id owner) {
+  const auto now = std::chrono::system_clock::now().time_since_epoch();
+  auto record = core::make_token_record(key, owner, "bootstrap", "admin",
+                                        std::chrono::duration_cast<std::chrono::seconds>(now).count());
+  const auto ec = wait_for_store<boost::system::error_code>(
+      [&](storage::token_store::write_handler done) { store.async_create(std::move(record), std::move(done)); });
+  if (ec) throw std::runtime_error("cannot store the bootstrap key: " + ec.message());
+}
+
+// Written and synced before the key is stored: a crash in between leaves an empty store, so the
+// next start simply makes a new key and overwrites this file.
+void write_admin_token_file(const std::filesystem::path& path, const std::string& key) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) throw std::runtime_error("cannot write " + path.string() + ": " + std::strerror(errno));
+  const std::string line = key + "\n";
+  const bool ok = ::fchmod(fd, 0600) == 0 && ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) &&
+                  ::fsync(fd) == 0;
+  const int saved = errno;
+  ::close(fd);
+  if (!ok) throw std::runtime_error("cannot write " + path.string() + ": " + std::strerror(saved));
+}
+
+}  // namespace
+
+void bootstrap(storage::token_store& store, const config& cfg, const env_lookup& env) {
+  if (const auto key = env("TOKEND_BOOTSTRAP_TOKEN"); key && !key->empty()) {
+    if (!core::is_well_formed_key(*key)) {
+      throw config_error("TOKEND_BOOTSTRAP_TOKEN is not a well-formed key (64 lowercase hex characters with a valid "
+                         "checksum; make one with `tokend keygen`)");
+    }
+    core::user_id owner = 1;
+    if (const auto id = env("TOKEND_BOOTSTRAP_USER_ID"); id && !id->empty()) {
+      const auto [ptr, ec] = std::from_chars(id->data(), id->data() + id->size(), owner);
+      if (ec != std::errc{} || ptr != id->data() + id->size() || owner == 0 || owner > (1ULL << 53)) {
+        throw config_error("TOKEND_BOOTSTRAP_USER_ID must be a positive integer (at most 2^53)");
+      }
+    }
+    const auto digest = core::digest_key(*key);
+    const auto existing = wait_for_store<boost::system::result<std::optional<core::user_id>>>(
+        [&](storage::token_store::lookup_handler done) { store.async_lookup(digest, std::move(done)); });
+    if (!existing) throw std::runtime_error("cannot read the store: " + existing.error().message());
+    if (existing->has_value()) {
+      log::info("bootstrap key already present", {{"userId", **existing}});
+      return;
+    }
+    store_key(store, *key, owner);
+    log::info("bootstrap key stored", {{"userId", owner}});
+    return;
+  }
+  const auto empty = store.empty();
+  if (!empty) throw std::runtime_error("cannot read the store: " + empty.error().message());
+  if (!*empty) return;
+  const auto path = std::filesystem::path(cfg.data_dir) / "admin-token";
+  const std::string key = core::generate_key();
+  write_admin_token_file(path, key);
+  store_key(store, key, 1);
+  log::info("empty store: created an admin key for user 1", {{"path", path.string()}, {"userId", 1}});
+}
+
+}  // namespace tokend::server

@@ -1,0 +1,175 @@
+// Flag and environment parsing for `tokend serve`.
+#include "server/config.hpp"
+
+#include <boost/asio/ip/address.hpp>
+
+#include <charconv>
+#include <cstdlib>
+#include <thread>
+
+namespace tokend::server {
+namespace {
+
+std::size_t parse_count(const std::string& flag, const std::string& text, std::size_t min, std::size_t max) {
+  std::size_t value = 0;
+  const auto* end = text.data() + text.size();
+  const auto [ptr, ec] = std::from_chars(text.data(), end, value);
+  if (text.empty() || ec != std::errc{} || ptr != end || value < min || value > max) {
+    throw config_error("invalid value for " + flag + ": '" + text + "' (expected an integer from " +
+                       std::to_string(min) + " to " + std::to_string(max) + ")");
+  }
+  return value;
+}
+
+bool parse_bool(const std::string& flag, const std::string& text) {
+  if (text == "true" || text == "1" || text == "on" || text == "yes") return true;
+  if (text == "false" || text == "0" || text == "off" || text == "no") return false;
+  throw config_error("invalid value for " + flag + ": '" + text + "' (expected true or false)");
+}
+
+// "250ms", "10s", or a bare number of seconds.
+std::chrono::milliseconds parse_duration(const std::string& flag, const std::string& text) {
+  std::string digits = text;
+  std::size_t scale = 1000;
+  if (digits.size() > 2 && digits.ends_with("ms")) {
+    digits.resize(digits.size() - 2);
+    scale = 1;
+  } else if (digits.size() > 1 && digits.ends_with("s")) {
+    digits.resize(digits.size() - 1);
+  }
+  try {
+    return std::chrono::milliseconds(parse_count(flag, digits, 1, 86'400'000) * scale);
+  } catch (const config_error&) {
+    throw config_error("invalid value for " + flag + ": '" + text + "' (expected a duration such as 10s or 500ms)");
+  }
+}
+
+struct flag_spec {
+  const char* name;
+  const char* env;
+  std::function<void(config&, const std::string& flag, const std::string& value)> apply;
+  bool is_switch = false;  // may appear without a value
+};
+
+const std::vector<flag_spec>& flag_specs() {
+  static const std::vector<flag_spec> specs = {
+      {"--listen", "TOKEND_LISTEN", [](config& c, auto& f, auto& v) { c.listen = parse_endpoint(f, v); }},
+      {"--admin-listen", "TOKEND_ADMIN_LISTEN", [](config& c, auto& f, auto& v) { c.admin_listen = parse_endpoint(f, v); }},
+      {"--data-dir", "TOKEND_DATA_DIR",
+       [](config& c, auto& f, auto& v) {
+         if (v.empty()) throw config_error("invalid value for " + f + ": must not be empty");
+         c.data_dir = v;
+       }},
+      {"--threads", "TOKEND_THREADS", [](config& c, auto& f, auto& v) { c.threads = parse_count(f, v, 1, 1024); }},
+      {"--cache-capacity", "TOKEND_CACHE_CAPACITY",
+       [](config& c, auto& f, auto& v) { c.cache_capacity = parse_count(f, v, 1, 1'000'000'000); }},
+      {"--max-body-bytes", "TOKEND_MAX_BODY_BYTES",
+       [](config& c, auto& f, auto& v) { c.max_body_bytes = parse_count(f, v, 64, 64 << 20); }},
+      {"--max-header-bytes", "TOKEND_MAX_HEADER_BYTES",
+       [](config& c, auto& f, auto& v) { c.max_header_bytes = parse_count(f, v, 512, 1 << 20); }},
+      {"--sync", "TOKEND_SYNC", [](config& c, auto& f, auto& v) { c.sync = parse_bool(f, v); }, true},
+      {"--write-queue", "TOKEND_WRITE_QUEUE",
+       [](config& c, auto& f, auto& v) { c.write_queue = parse_count(f, v, 1, 1 << 24); }},
+      {"--idle-timeout", "TOKEND_IDLE_TIMEOUT", [](config& c, auto& f, auto& v) { c.idle_timeout = parse_duration(f, v); }},
+      {"--request-timeout", "TOKEND_REQUEST_TIMEOUT",
+       [](config& c, auto& f, auto& v) { c.request_timeout = parse_duration(f, v); }},
+      {"--drain-timeout", "TOKEND_DRAIN_TIMEOUT", [](config& c, auto& f, auto& v) { c.drain_timeout = parse_duration(f, v); }},
+      {"--test-fault-file", "TOKEND_TEST_FAULT_FILE", [](config& c, auto&, auto& v) { c.test_fault_file = v; }},
+  };
+  return specs;
+}
+
+}  // namespace
+
+env_lookup process_environment() {
+  return [](const std::string& name) -> std::optional<std::string> {
+    if (const char* v = std::getenv(name.c_str())) return std::string(v);
+    return std::nullopt;
+  };
+}
+
+endpoint_spec parse_endpoint(const std::string& flag, const std::string& text) {
+  const auto colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0) {
+    throw config_error("invalid value for " + flag + ": '" + text + "' (expected host:port)");
+  }
+  endpoint_spec ep;
+  ep.host = text.substr(0, colon);
+  if (ep.host.size() >= 2 && ep.host.front() == '[' && ep.host.back() == ']') ep.host = ep.host.substr(1, ep.host.size() - 2);
+  boost::system::error_code ec;
+  boost::asio::ip::make_address(ep.host, ec);
+  if (ec) throw config_error("invalid value for " + flag + ": '" + text + "' (host must be an IP address)");
+  ep.port = static_cast<std::uint16_t>(parse_count(flag, text.substr(colon + 1), 0, 65535));
+  return ep;
+}
+
+config parse_config(const std::vector<std::string>& args, const env_lookup& env) {
+  config c;
+  for (const auto& spec : flag_specs()) {
+    if (auto v = env(spec.env)) spec.apply(c, spec.env, *v);
+  }
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    const auto eq = arg.find('=');
+    const std::string name = arg.substr(0, eq);
+    const flag_spec* spec = nullptr;
+    for (const auto& s : flag_specs()) {
+      if (name == s.name) spec = &s;
+    }
+    if (name == "--no-sync" && eq == std::string::npos) {
+      c.sync = false;
+      continue;
+    }
+    if (!spec) throw config_error("unknown flag: " + name + " (see tokend --help)");
+    std::string value;
+    if (eq != std::string::npos) {
+      value = arg.substr(eq + 1);
+    } else if (spec->is_switch) {
+      value = "true";
+    } else if (i + 1 < args.size()) {
+      value = args[++i];
+    } else {
+      throw config_error("missing value for " + name);
+    }
+    spec->apply(c, name, value);
+  }
+  if (c.threads == 0) c.threads = std::max(1u, std::thread::hardware_concurrency());
+  return c;
+}
+
+std::string usage_text() {
+  return R"(tokend - the Vida API v2 token service (POST/GET/DELETE /api/v2/tokens)
+
+Usage:
+  tokend [serve] [flags]    run the service (the default command)
+  tokend keygen             print a new well-formed key
+  tokend --help             show this help
+
+Flags of serve (each also read from the environment variable shown; a flag wins):
+  --listen HOST:PORT        API address              TOKEND_LISTEN            (0.0.0.0:8080)
+  --admin-listen HOST:PORT  /healthz /readyz /metrics TOKEND_ADMIN_LISTEN     (0.0.0.0:9090)
+  --data-dir PATH           RocksDB data directory   TOKEND_DATA_DIR          (./data)
+  --threads N               io threads               TOKEND_THREADS           (number of cores)
+  --cache-capacity N        cached keys              TOKEND_CACHE_CAPACITY    (1000000)
+  --max-body-bytes N        request body limit (413) TOKEND_MAX_BODY_BYTES    (16384)
+  --max-header-bytes N      header limit (431)       TOKEND_MAX_HEADER_BYTES  (8192)
+  --sync[=true|false]       fsync each write batch   TOKEND_SYNC              (true); --no-sync = false
+  --write-queue N           pending writes before 503 TOKEND_WRITE_QUEUE      (65536)
+  --idle-timeout D          keep-alive idle limit    TOKEND_IDLE_TIMEOUT      (60s)
+  --request-timeout D       read/write of a request  TOKEND_REQUEST_TIMEOUT   (10s)
+  --drain-timeout D         graceful stop deadline   TOKEND_DRAIN_TIMEOUT     (10s)
+  --test-fault-file PATH    testing only: a file whose content ("stall", "fail") injects store
+                            write faults             TOKEND_TEST_FAULT_FILE   (off)
+Durations: 10s, 500ms, or a number of seconds.
+
+Bootstrap (environment only):
+  TOKEND_BOOTSTRAP_TOKEN    a key to store at start if absent (description "bootstrap")
+  TOKEND_BOOTSTRAP_USER_ID  its owner (default 1)
+  With neither and an empty store, tokend creates a key for user 1 and writes it to
+  <data-dir>/admin-token (mode 0600).
+
+Signals: SIGTERM/SIGINT drain in-flight requests, then exit 0.
+)";
+}
+
+}  // namespace tokend::server

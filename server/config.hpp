@@ -1,0 +1,56 @@
+// tokend's configuration: command-line flags, each with a TOKEND_* environment variable.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace tokend::server {
+
+struct endpoint_spec {
+  std::string host;
+  std::uint16_t port = 0;
+};
+
+struct config {
+  endpoint_spec listen{"0.0.0.0", 8080};
+  endpoint_spec admin_listen{"0.0.0.0", 9090};
+  std::string data_dir = "./data";
+  std::size_t threads = 0;  // 0: one per core
+  std::size_t cache_capacity = 1'000'000;
+  std::size_t max_body_bytes = 16 * 1024;
+  std::size_t max_header_bytes = 8 * 1024;
+  bool sync = true;
+  std::size_t write_queue = 65536;
+  std::chrono::milliseconds idle_timeout{60'000};
+  std::chrono::milliseconds request_timeout{10'000};
+  std::chrono::milliseconds drain_timeout{10'000};
+  std::string test_fault_file;  // testing only: see storage/faulty_store.hpp
+};
+
+// A flag or value the user got wrong; main prints what() on one line and exits 2.
+class config_error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Looks an environment variable up; injectable so tests need not touch the real environment.
+using env_lookup = std::function<std::optional<std::string>(const std::string&)>;
+
+[[nodiscard]] env_lookup process_environment();
+
+// Parses `serve` flags (args exclude the program and subcommand names). Flags win over the
+// environment, which wins over defaults. Throws config_error.
+[[nodiscard]] config parse_config(const std::vector<std::string>& args, const env_lookup& env);
+
+[[nodiscard]] std::string usage_text();
+
+// "host:port" or "[v6]:port"; throws config_error.
+[[nodiscard]] endpoint_spec parse_endpoint(const std::string& flag, const std::string& text);
+
+}  // namespace tokend::server

@@ -1,0 +1,162 @@
+// The connection loop: idle wait, header and body read under one request deadline, handler, write.
+#include "server/http_session.hpp"
+
+#include "server/api_response.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/field.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+
+namespace tokend::server {
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = net::ip::tcp;
+
+namespace {
+
+constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
+
+// The status for a request the parser refused, or 0 when the peer just went away or timed out.
+unsigned status_for_read_error(const beast::error_code& ec) {
+  if (ec == http::error::header_limit) return 431;
+  if (ec == http::error::body_limit) return 413;
+  if (ec == http::error::end_of_stream || ec == http::error::partial_message || ec == beast::error::timeout ||
+      ec == net::error::eof || ec == net::error::operation_aborted || ec == net::error::connection_reset ||
+      ec == net::error::bad_descriptor) {
+    return 0;
+  }
+  // Every other parser error (bad method, target, version, field, length, chunk...) is the client's.
+  static const auto& parser_category = http::make_error_code(http::error::bad_method).category();
+  return ec.category() == parser_category ? 400 : 0;
+}
+
+const char* message_for_status(unsigned status) {
+  switch (status) {
+    case 413: return "Request body too large";
+    case 431: return "Request header fields too large";
+    default: return "Malformed HTTP request";
+  }
+}
+
+}  // namespace
+
+struct connection_tracker::connection {
+  beast::tcp_stream& stream;
+  net::any_io_executor executor;
+  bool busy = false;    // touched only on `executor`
+  bool closed = false;  // the session ended and `stream` is gone; touched only on `executor`
+};
+
+std::shared_ptr<connection_tracker::connection> connection_tracker::add(beast::tcp_stream& stream) {
+  auto c = std::make_shared<connection>(connection{stream, stream.get_executor(), false});
+  std::lock_guard lock(mutex_);
+  connections_.insert(c);
+  open_.fetch_add(1, std::memory_order_acq_rel);
+  return c;
+}
+
+void connection_tracker::remove(const std::shared_ptr<connection>& c) {
+  std::lock_guard lock(mutex_);
+  connections_.erase(c);
+  open_.fetch_sub(1, std::memory_order_acq_rel);
+}
+
+void connection_tracker::for_each(const std::function<void(const std::shared_ptr<connection>&)>& f) {
+  std::lock_guard lock(mutex_);
+  for (const auto& c : connections_) f(c);
+}
+
+void connection_tracker::begin_drain() {
+  draining_.store(true, std::memory_order_release);
+  for_each([](const std::shared_ptr<connection>& c) {
+    net::post(c->executor, [c] {
+      if (!c->closed && !c->busy) c->stream.cancel();  // wakes the idle read, which then ends the session
+    });
+  });
+}
+
+void connection_tracker::close_all() {
+  for_each([](const std::shared_ptr<connection>& c) {
+    net::post(c->executor, [c] {
+      if (!c->closed) c->stream.close();
+    });
+  });
+}
+
+http_response json_error_response(unsigned status, std::string_view message) {
+  http_response res{static_cast<http::status>(status), 11};
+  res.set(http::field::content_type, "application/json");
+  res.body() = error_body(message);
+  return res;
+}
+
+net::awaitable<void> run_session(tcp::socket socket, session_options options, request_handler handler,
+                                 protocol_error_observer on_protocol_error, connection_tracker& tracker) {
+  beast::tcp_stream stream(std::move(socket));
+  stream.socket().set_option(tcp::no_delay(true));
+  const auto self = tracker.add(stream);
+  beast::flat_buffer buffer;
+
+  for (;;) {
+    self->busy = false;
+    if (tracker.draining()) break;
+    if (buffer.size() == 0) {
+      // Idle between requests: a longer deadline than for reading a request once it has begun.
+      stream.expires_after(options.idle_timeout);
+      auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), use_tuple);
+      if (ec) break;
+      buffer.commit(n);
+    }
+    self->busy = true;
+
+    http::request_parser<http::string_body> parser;
+    parser.header_limit(static_cast<std::uint32_t>(options.max_header_bytes));
+    parser.body_limit(options.max_body_bytes);
+    // One deadline for the whole request: headers that trickle in (slowloris) cannot extend it.
+    stream.expires_after(options.request_timeout);
+    auto [ec, n] = co_await http::async_read_header(stream, buffer, parser, use_tuple);
+    if (!ec && !parser.is_done()) {
+      const auto& header = parser.get();
+      if (beast::iequals(header[http::field::expect], "100-continue")) {
+        http::response<http::empty_body> cont{http::status::continue_, header.version()};
+        std::tie(ec, n) = co_await http::async_write(stream, cont, use_tuple);
+      }
+      if (!ec) std::tie(ec, n) = co_await http::async_read(stream, buffer, parser, use_tuple);
+    }
+    if (ec) {
+      if (const unsigned status = status_for_read_error(ec)) {
+        if (on_protocol_error) on_protocol_error(status);
+        auto res = json_error_response(status, message_for_status(status));
+        res.keep_alive(false);
+        res.prepare_payload();
+        co_await http::async_write(stream, res, use_tuple);
+      }
+      break;
+    }
+
+    http_request request = parser.release();
+    http_response response = co_await handler(request);
+    response.version(request.version());
+    response.keep_alive(request.keep_alive() && !tracker.draining());
+    response.prepare_payload();
+    stream.expires_after(options.request_timeout);
+    auto [wec, wn] = co_await http::async_write(stream, response, use_tuple);
+    if (wec || !response.keep_alive()) break;
+  }
+
+  beast::error_code ignored;
+  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  stream.close();
+  self->closed = true;
+  tracker.remove(self);
+}
+
+}  // namespace tokend::server

@@ -1,0 +1,87 @@
+// tokend: `serve` (default), `keygen`, `--help`.
+#include "core/key.hpp"
+#include "server/app.hpp"
+#include "server/bootstrap.hpp"
+#include "server/config.hpp"
+#include "server/log.hpp"
+#include "storage/faulty_store.hpp"
+#include "storage/rocksdb_store.hpp"
+
+#include <cstdio>
+#include <exception>
+#include <iostream>
+#include <string>
+#include <vector>
+
+namespace {
+
+using namespace tokend;
+
+int serve(const std::vector<std::string>& args) {
+  const auto env = server::process_environment();
+  server::config cfg;
+  try {
+    cfg = server::parse_config(args, env);
+  } catch (const server::config_error& e) {
+    std::cerr << "tokend: " << e.what() << "\n";
+    return 2;
+  }
+  try {
+    storage::rocksdb_options options;
+    options.data_dir = cfg.data_dir;
+    options.sync = cfg.sync;
+    options.max_queue = cfg.write_queue;
+    std::unique_ptr<storage::token_store> store = storage::open_rocksdb_store(options);
+    if (!cfg.test_fault_file.empty()) {
+      store = storage::make_faulty_store(std::move(store), cfg.test_fault_file);
+      server::log::warn("fault injection enabled (testing only)", {{"control_file", cfg.test_fault_file}});
+    }
+    server::bootstrap(*store, cfg, env);
+    server::app app(cfg, std::move(store));
+    app.start(true);
+    server::log::info("tokend listening", {{"api_port", app.api_port()},
+                                           {"admin_port", app.admin_port()},
+                                           {"threads", cfg.threads},
+                                           {"data_dir", cfg.data_dir},
+                                           {"sync", cfg.sync}});
+    app.wait();
+    return 0;
+  } catch (const server::config_error& e) {
+    std::cerr << "tokend: " << e.what() << "\n";
+    return 2;
+  } catch (const std::exception& e) {
+    server::log::error("start-up failed", {{"error", e.what()}});
+    std::cerr << "tokend: " << e.what() << "\n";
+    return 1;
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  for (const auto& a : args) {
+    if (a == "--help" || a == "-h") {
+      std::cout << server::usage_text();
+      return 0;
+    }
+  }
+  if (!args.empty() && args.front() == "keygen") {
+    if (args.size() > 1) {
+      std::cerr << "tokend: keygen takes no arguments\n";
+      return 2;
+    }
+    std::cout << core::generate_key() << "\n";
+    return 0;
+  }
+  if (!args.empty() && args.front() == "help") {
+    std::cout << server::usage_text();
+    return 0;
+  }
+  if (!args.empty() && args.front() == "serve") args.erase(args.begin());
+  else if (!args.empty() && !args.front().starts_with("-")) {
+    std::cerr << "tokend: unknown command '" << args.front() << "' (see tokend --help)\n";
+    return 2;
+  }
+  return serve(args);
+}

@@ -1,0 +1,52 @@
+// Prometheus metrics for the API: request counts by route and status, latency histograms, open
+// connections. Lock-free on the request path; rendered to text on scrape.
+#pragma once
+
+#include "storage/token_store.hpp"
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+namespace tokend::server {
+
+enum class route { create, list, remove, other };
+inline constexpr std::size_t route_count = 4;
+
+class metrics {
+ public:
+  void observe(route r, unsigned status, std::chrono::nanoseconds latency) noexcept;
+  void connection_opened() noexcept { open_connections_.fetch_add(1, std::memory_order_relaxed); }
+  void connection_closed() noexcept { open_connections_.fetch_sub(1, std::memory_order_relaxed); }
+  [[nodiscard]] std::int64_t open_connections() const noexcept {
+    return open_connections_.load(std::memory_order_relaxed);
+  }
+
+  struct cache_figures {
+    std::uint64_t hits = 0, misses = 0, entries = 0, capacity = 0;
+  };
+  // Text exposition format 0.0.4.
+  [[nodiscard]] std::string render(const cache_figures& cache, const storage::store_stats& store, bool ready) const;
+
+  // Statuses we count individually; anything else lands in the last slot.
+  static constexpr std::array<unsigned, 14> statuses = {200, 400, 401, 404, 405, 408, 413, 415,
+                                                        429, 431, 500, 503, 505, 0};
+  // Latency bucket upper bounds in seconds.
+  static constexpr std::array<double, 16> latency_bounds = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                                                            0.01,   0.025,   0.05,   0.1,   0.25,   0.5,
+                                                            1,      2.5,     5,      10};
+
+ private:
+  struct route_series {
+    std::array<std::atomic<std::uint64_t>, statuses.size()> by_status{};
+    std::array<std::atomic<std::uint64_t>, latency_bounds.size() + 1> latency_buckets{};
+    std::atomic<std::uint64_t> latency_count{0};
+    std::atomic<std::uint64_t> latency_sum_ns{0};
+  };
+  std::array<route_series, route_count> routes_{};
+  std::atomic<std::int64_t> open_connections_{0};
+};
+
+}  // namespace tokend::server

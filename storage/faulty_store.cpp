@@ -1,0 +1,178 @@
+// The fault-injecting token_store decorator: writes consult a control file on a thread of their own.
+#include "storage/faulty_store.hpp"
+
+#include "core/error.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <fstream>
+#include <iterator>
+#include <mutex>
+#include <string_view>
+#include <thread>
+#include <utility>
+
+namespace tokend::storage {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr auto stall_poll_interval = 5ms;
+
+[[nodiscard]] std::string_view trim(std::string_view s) noexcept {
+  constexpr std::string_view space = " \t\r\n\f\v";
+  const auto first = s.find_first_not_of(space);
+  if (first == std::string_view::npos) return {};
+  return s.substr(first, s.find_last_not_of(space) - first + 1);
+}
+
+class faulty_store final : public token_store {
+ public:
+  faulty_store(std::unique_ptr<token_store> inner, std::string control_path)
+      : inner_(std::move(inner)), control_path_(std::move(control_path)) {
+    worker_ = std::thread([this] { work(); });
+  }
+
+  ~faulty_store() override { close(); }
+
+  faulty_store(const faulty_store&) = delete;
+  faulty_store& operator=(const faulty_store&) = delete;
+
+  void async_lookup(const core::key_digest& digest, lookup_handler handler) override {
+    inner_->async_lookup(digest, std::move(handler));
+  }
+
+  void async_create(core::token_record record, write_handler handler) override {
+    enqueue(pending_write{write_kind::create, std::move(record), std::move(handler)});
+  }
+
+  void async_list(core::user_id owner, std::size_t offset, std::size_t limit, list_handler handler) override {
+    inner_->async_list(owner, offset, limit, std::move(handler));
+  }
+
+  void async_remove(core::user_id owner, const core::key_digest& digest, write_handler handler) override {
+    core::token_record target;
+    target.owner = owner;
+    target.digest = digest;
+    enqueue(pending_write{write_kind::remove, std::move(target), std::move(handler)});
+  }
+
+  [[nodiscard]] bool ready() const noexcept override {
+    try {
+      return inner_->ready() && read_control() != "fail";
+    } catch (...) {
+      return false;  // cannot even read the control file: not a state to report ready in
+    }
+  }
+
+  [[nodiscard]] boost::system::result<bool> empty() override { return inner_->empty(); }
+
+  [[nodiscard]] store_stats stats() const override {
+    store_stats s = inner_->stats();
+    s.queue_depth += waiting_.load(std::memory_order_relaxed);
+    return s;
+  }
+
+  void close() override {
+    const std::lock_guard serial(close_mutex_);
+    {
+      const std::lock_guard lock(mutex_);
+      if (closed_) return;
+      closed_ = true;  // also ends a stall: the worker drains the queue without waiting
+    }
+    cv_.notify_all();
+    if (worker_.joinable()) worker_.join();
+    inner_->close();
+  }
+
+ private:
+  enum class write_kind { create, remove };
+
+  struct pending_write {
+    write_kind kind = write_kind::create;
+    core::token_record record;  // a removal uses only digest and owner
+    write_handler handler;
+  };
+
+  [[nodiscard]] std::string read_control() const {
+    std::ifstream in(control_path_, std::ios::binary);
+    if (!in) return {};
+    const std::string content{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+    return std::string(trim(content));
+  }
+
+  void enqueue(pending_write write) {
+    {
+      std::unique_lock lock(mutex_);
+      if (!closed_) {
+        queue_.push_back(std::move(write));
+        waiting_.fetch_add(1, std::memory_order_relaxed);
+        lock.unlock();
+        cv_.notify_all();
+        return;
+      }
+    }
+    // Closed: the worker is gone; inner is (being) closed and answers for itself.
+    forward(std::move(write));
+  }
+
+  void forward(pending_write write) {
+    if (write.kind == write_kind::create) {
+      inner_->async_create(std::move(write.record), std::move(write.handler));
+    } else {
+      inner_->async_remove(write.record.owner, write.record.digest, std::move(write.handler));
+    }
+  }
+
+  // True when the write may go to inner; false when the control file says "fail".
+  [[nodiscard]] bool wait_for_permission() {
+    for (;;) {
+      const std::string mode = read_control();
+      if (mode == "fail") return false;
+      if (mode != "stall") return true;
+      std::unique_lock lock(mutex_);
+      if (cv_.wait_for(lock, stall_poll_interval, [this] { return closed_; })) return true;
+    }
+  }
+
+  void work() {
+    for (;;) {
+      pending_write write;
+      {
+        std::unique_lock lock(mutex_);
+        cv_.wait(lock, [this] { return !queue_.empty() || closed_; });
+        if (queue_.empty()) return;  // closed and drained
+        write = std::move(queue_.front());
+        queue_.pop_front();
+      }
+      if (wait_for_permission()) {
+        forward(std::move(write));
+      } else {
+        write.handler(core::make_error_code(core::errc::unavailable));
+      }
+      waiting_.fetch_sub(1, std::memory_order_relaxed);
+    }
+  }
+
+  const std::unique_ptr<token_store> inner_;
+  const std::string control_path_;
+
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::deque<pending_write> queue_;  // one at a time, in order: a stalled write holds back later ones
+  bool closed_ = false;
+  std::mutex close_mutex_;
+  std::atomic<std::uint64_t> waiting_{0};
+
+  std::thread worker_;
+};
+
+}  // namespace
+
+std::unique_ptr<token_store> make_faulty_store(std::unique_ptr<token_store> inner, std::string control_path) {
+  return std::make_unique<faulty_store>(std::move(inner), std::move(control_path));
+}
+
+}  // namespace tokend::storage

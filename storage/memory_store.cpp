@@ -1,0 +1,172 @@
+// The in-memory token store: the RocksDB store's semantics without a disk, for tests and fuzzers.
+#include "storage/memory_store.hpp"
+
+#include "core/error.hpp"
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include <atomic>
+#include <limits>
+#include <map>
+#include <mutex>
+#include <shared_mutex>
+#include <unordered_map>
+#include <utility>
+
+namespace tokend::storage {
+namespace {
+
+namespace net = boost::asio;
+using boost::system::error_code;
+
+[[nodiscard]] error_code error(core::errc e) noexcept { return core::make_error_code(e); }
+
+class memory_store final : public token_store {
+ public:
+  memory_store() = default;
+  ~memory_store() override { close(); }
+
+  memory_store(const memory_store&) = delete;
+  memory_store& operator=(const memory_store&) = delete;
+
+  void async_lookup(const core::key_digest& digest, lookup_handler handler) override {
+    run(std::move(handler), [this, digest]() -> boost::system::result<std::optional<core::user_id>> {
+      const std::lock_guard lock(data_mutex_);
+      const auto it = records_.find(digest);
+      if (it == records_.end()) return std::optional<core::user_id>{};
+      return std::optional<core::user_id>{it->second.record.owner};
+    });
+  }
+
+  void async_create(core::token_record record, write_handler handler) override {
+    run_write(std::move(handler), [this, record = std::move(record)]() -> error_code {
+      const error_code ec = create(record);
+      count_write();
+      return ec;
+    });
+  }
+
+  void async_list(core::user_id owner, std::size_t offset, std::size_t limit, list_handler handler) override {
+    run(std::move(handler), [this, owner, offset, limit]() -> boost::system::result<list_page> {
+      const std::lock_guard lock(data_mutex_);
+      list_page page;
+      auto it = index_.lower_bound({owner, 0});
+      const auto end = index_.upper_bound({owner, std::numeric_limits<std::uint64_t>::max()});
+      auto in_range = [&] { return it != end; };
+      for (std::size_t skipped = 0; skipped < offset && in_range(); ++skipped) ++it;
+      for (; in_range() && page.tokens.size() < limit; ++it) page.tokens.push_back(records_.at(it->second).record);
+      page.has_more = in_range();
+      return page;
+    });
+  }
+
+  void async_remove(core::user_id owner, const core::key_digest& digest, write_handler handler) override {
+    run_write(std::move(handler), [this, owner, digest]() -> error_code {
+      const error_code ec = remove(owner, digest);
+      count_write();
+      return ec;
+    });
+  }
+
+  [[nodiscard]] bool ready() const noexcept override { return !closing_.load(std::memory_order_acquire); }
+
+  [[nodiscard]] boost::system::result<bool> empty() override {
+    std::shared_lock lifecycle(lifecycle_mutex_);
+    if (closed_) return boost::system::result<bool>(boost::system::in_place_error, error(core::errc::unavailable));
+    const std::lock_guard lock(data_mutex_);
+    return records_.empty();
+  }
+
+  [[nodiscard]] store_stats stats() const override {
+    store_stats s;
+    // Every write is its own batch of one here.
+    const std::uint64_t writes = writes_.load(std::memory_order_relaxed);
+    s.queue_depth = pending_writes_.load(std::memory_order_relaxed);
+    s.batches = writes;
+    s.batched_writes = writes;
+    s.batch_size_counts[0] = writes;
+    return s;
+  }
+
+  void close() override {
+    const std::lock_guard serial(close_mutex_);
+    {
+      const std::unique_lock lifecycle(lifecycle_mutex_);
+      if (closed_) return;
+      closed_ = true;
+    }
+    closing_.store(true, std::memory_order_release);
+    pool_.join();  // runs everything already posted, then the thread ends
+  }
+
+ private:
+  struct entry {
+    core::token_record record;
+    std::uint64_t sequence = 0;
+  };
+
+  // Runs `operation` on the store's thread and passes its result to `handler` there. After close
+  // there is no thread left, so the refusal runs on the caller's thread.
+  template <class Handler, class Operation>
+  void run(Handler handler, Operation operation, bool is_write = false) {
+    std::shared_lock lifecycle(lifecycle_mutex_);
+    if (closed_) {
+      lifecycle.unlock();
+      handler(error(core::errc::unavailable));
+      return;
+    }
+    if (is_write) pending_writes_.fetch_add(1, std::memory_order_relaxed);
+    net::post(pool_, [handler = std::move(handler), operation = std::move(operation)] { handler(operation()); });
+  }
+
+  template <class Operation>
+  void run_write(write_handler handler, Operation operation) {
+    run(std::move(handler), std::move(operation), true);
+  }
+
+  [[nodiscard]] error_code create(const core::token_record& record) {
+    const std::lock_guard lock(data_mutex_);
+    // Same rule as the RocksDB store: an existing digest is never overwritten.
+    if (records_.contains(record.digest)) return error(core::errc::internal);
+    const std::uint64_t sequence = next_sequence_++;
+    records_.emplace(record.digest, entry{record, sequence});
+    index_.emplace(std::pair{record.owner, sequence}, record.digest);
+    return {};
+  }
+
+  [[nodiscard]] error_code remove(core::user_id owner, const core::key_digest& digest) {
+    const std::lock_guard lock(data_mutex_);
+    const auto it = records_.find(digest);
+    if (it == records_.end() || it->second.record.owner != owner) return error(core::errc::not_found);
+    index_.erase({owner, it->second.sequence});
+    records_.erase(it);
+    return {};
+  }
+
+  void count_write() noexcept {
+    pending_writes_.fetch_sub(1, std::memory_order_relaxed);
+    writes_.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  mutable std::mutex data_mutex_;
+  std::unordered_map<core::key_digest, entry, core::key_digest_hash> records_;
+  std::map<std::pair<core::user_id, std::uint64_t>, core::key_digest> index_;  // creation order per owner
+  std::uint64_t next_sequence_ = 0;
+
+  std::shared_mutex lifecycle_mutex_;  // as in the RocksDB store: close() cannot race a post
+  bool closed_ = false;
+  std::mutex close_mutex_;
+  std::atomic<bool> closing_{false};
+
+  std::atomic<std::uint64_t> pending_writes_{0};
+  std::atomic<std::uint64_t> writes_{0};
+
+  net::thread_pool pool_{1};  // last: destroyed (and joined) before the state its tasks use
+};
+
+}  // namespace
+
+std::unique_ptr<token_store> make_memory_store() { return std::make_unique<memory_store>(); }
+
+}  // namespace tokend::storage

@@ -1,0 +1,607 @@
+// The RocksDB token store: on-disk layout, RocksDB tuning, the reader pool and the group-commit
+// writer. The only file in the project that includes RocksDB headers.
+//
+// Layout (all integers big-endian, so byte order is numeric order and range scans follow it):
+//   'k' + digest(32)          → v1 | owner u64 | created_at i64 | sequence u64 | prefix | type | description
+//   'u' + owner u64 + seq u64 → v1 | digest(32) | created_at i64 | prefix | type | description
+//   's'                       → next sequence u64
+// Strings are u32-length-prefixed. Values start with a format version byte so a later layout can
+// be told apart from this one. The per-user index repeats what a list shows, so a list is a single
+// range scan with no point lookups; the sequence (global, persisted with every batch that creates)
+// gives creation order even when two tokens share a created_at second.
+#include "storage/rocksdb_store.hpp"
+
+#include "core/error.hpp"
+
+#include <rocksdb/cache.h>
+#include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/iterator.h>
+#include <rocksdb/options.h>
+#include <rocksdb/slice.h>
+#include <rocksdb/table.h>
+#include <rocksdb/write_batch.h>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <bit>
+#include <condition_variable>
+#include <deque>
+#include <filesystem>
+#include <iterator>
+#include <limits>
+#include <mutex>
+#include <shared_mutex>
+#include <stdexcept>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace tokend::storage {
+namespace {
+
+namespace net = boost::asio;
+using boost::system::error_code;
+
+constexpr char record_tag = 'k';
+constexpr char index_tag = 'u';
+constexpr std::string_view sequence_key = "s";
+constexpr char format_version = 1;
+
+[[nodiscard]] error_code error(core::errc e) noexcept { return core::make_error_code(e); }
+
+void put_u64(std::string& out, std::uint64_t v) {
+  for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<char>((v >> shift) & 0xff));
+}
+
+void put_u32(std::string& out, std::uint32_t v) {
+  for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>((v >> shift) & 0xff));
+}
+
+void put_bytes(std::string& out, std::string_view s) {
+  put_u32(out, static_cast<std::uint32_t>(s.size()));
+  out.append(s);
+}
+
+void put_digest(std::string& out, const core::key_digest& d) {
+  out.append(reinterpret_cast<const char*>(d.data()), d.size());
+}
+
+// Reads what the put_* functions wrote; any shortfall makes ok() false instead of reading past the end.
+class decoder {
+ public:
+  explicit decoder(std::string_view in) noexcept : in_(in) {}
+
+  [[nodiscard]] std::uint64_t u64() noexcept { return read_be(8); }
+  [[nodiscard]] std::uint32_t u32() noexcept { return static_cast<std::uint32_t>(read_be(4)); }
+  [[nodiscard]] std::uint8_t u8() noexcept { return static_cast<std::uint8_t>(read_be(1)); }
+
+  [[nodiscard]] std::string bytes() {
+    const std::uint32_t n = u32();
+    if (!need(n)) return {};
+    std::string s(in_.substr(0, n));
+    in_.remove_prefix(n);
+    return s;
+  }
+
+  [[nodiscard]] core::key_digest digest() noexcept {
+    core::key_digest d{};
+    if (!need(d.size())) return d;
+    std::copy_n(in_.begin(), d.size(), reinterpret_cast<char*>(d.data()));
+    in_.remove_prefix(d.size());
+    return d;
+  }
+
+  [[nodiscard]] bool ok() const noexcept { return ok_; }
+  [[nodiscard]] bool done() const noexcept { return ok_ && in_.empty(); }
+
+ private:
+  [[nodiscard]] bool need(std::size_t n) noexcept {
+    if (ok_ && in_.size() >= n) return true;
+    ok_ = false;
+    return false;
+  }
+
+  [[nodiscard]] std::uint64_t read_be(std::size_t n) noexcept {
+    if (!need(n)) return 0;
+    std::uint64_t v = 0;
+    for (std::size_t i = 0; i < n; ++i) v = (v << 8) | static_cast<std::uint8_t>(in_[i]);
+    in_.remove_prefix(n);
+    return v;
+  }
+
+  std::string_view in_;
+  bool ok_ = true;
+};
+
+[[nodiscard]] std::string record_key(const core::key_digest& digest) {
+  std::string key;
+  key.reserve(1 + digest.size());
+  key.push_back(record_tag);
+  put_digest(key, digest);
+  return key;
+}
+
+[[nodiscard]] std::string index_prefix(core::user_id owner) {
+  std::string key;
+  key.reserve(17);
+  key.push_back(index_tag);
+  put_u64(key, owner);
+  return key;
+}
+
+[[nodiscard]] std::string index_key(core::user_id owner, std::uint64_t sequence) {
+  std::string key = index_prefix(owner);
+  put_u64(key, sequence);
+  return key;
+}
+
+// First key after every index entry of `owner`: the scan's exclusive upper bound.
+[[nodiscard]] std::string index_upper_bound(core::user_id owner) {
+  if (owner == std::numeric_limits<core::user_id>::max()) return std::string(1, index_tag + 1);
+  return index_prefix(owner + 1);
+}
+
+[[nodiscard]] bool encodable(const core::token_record& r) noexcept {
+  constexpr std::size_t max = std::numeric_limits<std::uint32_t>::max();
+  return r.display_prefix.size() <= max && r.type.size() <= max && r.description.size() <= max;
+}
+
+[[nodiscard]] std::string encode_record(const core::token_record& r, std::uint64_t sequence) {
+  std::string v;
+  v.reserve(1 + 8 + 8 + 8 + 12 + r.display_prefix.size() + r.type.size() + r.description.size());
+  v.push_back(format_version);
+  put_u64(v, r.owner);
+  put_u64(v, static_cast<std::uint64_t>(r.created_at));
+  put_u64(v, sequence);
+  put_bytes(v, r.display_prefix);
+  put_bytes(v, r.type);
+  put_bytes(v, r.description);
+  return v;
+}
+
+[[nodiscard]] std::string encode_index(const core::token_record& r) {
+  std::string v;
+  v.reserve(1 + 32 + 8 + 12 + r.display_prefix.size() + r.type.size() + r.description.size());
+  v.push_back(format_version);
+  put_digest(v, r.digest);
+  put_u64(v, static_cast<std::uint64_t>(r.created_at));
+  put_bytes(v, r.display_prefix);
+  put_bytes(v, r.type);
+  put_bytes(v, r.description);
+  return v;
+}
+
+// What lookups and removals need from a record: only its head is decoded.
+struct record_head {
+  core::user_id owner = 0;
+  std::uint64_t sequence = 0;
+};
+
+[[nodiscard]] std::optional<record_head> decode_record_head(std::string_view value) noexcept {
+  decoder d(value);
+  if (d.u8() != format_version) return std::nullopt;
+  record_head head;
+  head.owner = d.u64();
+  (void)d.u64();  // created_at
+  head.sequence = d.u64();
+  if (!d.ok()) return std::nullopt;
+  return head;
+}
+
+[[nodiscard]] std::optional<core::token_record> decode_index(core::user_id owner, std::string_view value) {
+  decoder d(value);
+  if (d.u8() != format_version) return std::nullopt;
+  core::token_record r;
+  r.owner = owner;
+  r.digest = d.digest();
+  r.created_at = static_cast<std::int64_t>(d.u64());
+  r.display_prefix = d.bytes();
+  r.type = d.bytes();
+  r.description = d.bytes();
+  if (!d.done()) return std::nullopt;
+  return r;
+}
+
+[[nodiscard]] std::size_t batch_bucket(std::size_t n) noexcept {
+  // Bucket i holds sizes in (2^(i-1), 2^i]; bit_width(n - 1) is that i for n >= 1.
+  return std::min<std::size_t>(std::bit_width(n > 0 ? n - 1 : 0), batch_size_buckets - 1);
+}
+
+[[nodiscard]] rocksdb::Options tuned_options(const rocksdb_options& o) {
+  rocksdb::Options options;
+  options.create_if_missing = true;
+  // Two cores are shared with the server: one flush and one compaction at a time is plenty for a
+  // small, write-light database, and more would steal CPU from request handling.
+  options.max_background_jobs = 2;
+  // RocksDB's info LOG otherwise grows without bound over a long-lived process.
+  options.keep_log_file_num = 4;
+  options.max_log_file_size = 16 << 20;
+
+  rocksdb::BlockBasedTableOptions table;
+  // Most reads are point lookups of keys the cache missed, including keys that do not exist
+  // (typos, scans by attackers): a 10-bit bloom filter (~1% false positives) answers those without
+  // reading a data block. Whole-key, since lookups never use prefixes.
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  table.whole_key_filtering = true;
+  // One LRU cache object for every table reader, sized by configuration, so memory use is bounded
+  // and predictable instead of growing per SST file.
+  table.block_cache = rocksdb::NewLRUCache(o.block_cache_bytes);
+  // A hash index inside each data block turns the in-block binary search of a point lookup into
+  // one probe; range scans (lists) still use the binary index.
+  table.data_block_index_type = rocksdb::BlockBasedTableOptions::kDataBlockBinaryAndHash;
+  table.data_block_hash_table_util_ratio = 0.75;
+  options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+
+  // A bloom filter over the memtable too, on whole keys (no prefix extractor is set), so a lookup
+  // of an absent key skips the memtable's skiplist search. 2% of the write buffer is enough.
+  options.memtable_whole_key_filtering = true;
+  options.memtable_prefix_bloom_size_ratio = 0.02;
+
+  // OptimizeForPointLookup() is deliberately not called: it replaces table_factory with its own
+  // (a private cache sized in whole MiB), which would undo the shared cache above; everything
+  // else it sets is set here explicitly.
+  return options;
+}
+
+[[nodiscard]] std::unique_ptr<rocksdb::DB> open_db(const rocksdb_options& o) {
+  if (o.data_dir.empty()) throw std::runtime_error("tokend: cannot open RocksDB store: data_dir is empty");
+  // RocksDB creates only the last path component; create the parents. A failure here is left to
+  // DB::Open, whose status text says more precisely what is wrong.
+  std::error_code ignored;
+  std::filesystem::create_directories(o.data_dir, ignored);
+
+  rocksdb::DB* raw = nullptr;
+  const rocksdb::Status status = rocksdb::DB::Open(tuned_options(o), o.data_dir, &raw);
+  if (!status.ok()) {
+    throw std::runtime_error("tokend: cannot open RocksDB store at '" + o.data_dir + "': " + status.ToString());
+  }
+  return std::unique_ptr<rocksdb::DB>(raw);
+}
+
+class rocksdb_store final : public token_store {
+ public:
+  explicit rocksdb_store(const rocksdb_options& options)
+      : options_(sanitized(options)),
+        db_(open_db(options_)),
+        readers_(options_.reader_threads) {
+    next_sequence_ = read_sequence();
+    writer_ = std::thread([this] { writer_loop(); });
+  }
+
+  ~rocksdb_store() override { close(); }
+
+  rocksdb_store(const rocksdb_store&) = delete;
+  rocksdb_store& operator=(const rocksdb_store&) = delete;
+
+  void async_lookup(const core::key_digest& digest, lookup_handler handler) override {
+    std::shared_lock lifecycle(lifecycle_mutex_);
+    if (closed_) {
+      lifecycle.unlock();
+      handler(error(core::errc::unavailable));
+      return;
+    }
+    net::post(readers_, [this, digest, handler = std::move(handler)] { handler(lookup(digest)); });
+  }
+
+  void async_create(core::token_record record, write_handler handler) override {
+    submit(pending_write{write_kind::create, std::move(record), std::move(handler)});
+  }
+
+  void async_list(core::user_id owner, std::size_t offset, std::size_t limit, list_handler handler) override {
+    std::shared_lock lifecycle(lifecycle_mutex_);
+    if (closed_) {
+      lifecycle.unlock();
+      handler(error(core::errc::unavailable));
+      return;
+    }
+    net::post(readers_, [this, owner, offset, limit, handler = std::move(handler)] {
+      handler(list(owner, offset, limit));
+    });
+  }
+
+  void async_remove(core::user_id owner, const core::key_digest& digest, write_handler handler) override {
+    core::token_record target;
+    target.owner = owner;
+    target.digest = digest;
+    submit(pending_write{write_kind::remove, std::move(target), std::move(handler)});
+  }
+
+  [[nodiscard]] bool ready() const noexcept override {
+    return !closing_.load(std::memory_order_acquire) && !write_failed_.load(std::memory_order_acquire);
+  }
+
+  [[nodiscard]] boost::system::result<bool> empty() override {
+    std::shared_lock lifecycle(lifecycle_mutex_);
+    if (closed_) return boost::system::result<bool>(boost::system::in_place_error, error(core::errc::unavailable));
+    const std::string upper(1, record_tag + 1);
+    const rocksdb::Slice upper_slice(upper);
+    rocksdb::ReadOptions read;
+    read.iterate_upper_bound = &upper_slice;
+    const std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read));
+    it->Seek(rocksdb::Slice(&record_tag, 1));
+    if (it->Valid()) return false;
+    if (!it->status().ok()) return boost::system::result<bool>(boost::system::in_place_error, error(core::errc::unavailable));
+    return true;
+  }
+
+  [[nodiscard]] store_stats stats() const override {
+    store_stats s;
+    s.queue_depth = queue_depth_.load(std::memory_order_relaxed);
+    s.batches = batches_.load(std::memory_order_relaxed);
+    s.batched_writes = batched_writes_.load(std::memory_order_relaxed);
+    for (std::size_t i = 0; i < batch_size_buckets; ++i) {
+      s.batch_size_counts[i] = batch_size_counts_[i].load(std::memory_order_relaxed);
+    }
+    s.write_failures = write_failures_.load(std::memory_order_relaxed);
+    return s;
+  }
+
+  void close() override {
+    const std::lock_guard serial(close_mutex_);  // a second concurrent close() waits for the first
+    {
+      // Exclusive: every submission that saw the store open has finished posting or queueing, so
+      // the writer and the pool below will see all of them.
+      const std::unique_lock lifecycle(lifecycle_mutex_);
+      if (closed_) return;
+      closed_ = true;
+    }
+    closing_.store(true, std::memory_order_release);
+    {
+      const std::lock_guard queue(queue_mutex_);
+      stopping_ = true;
+    }
+    queue_cv_.notify_all();
+    if (writer_.joinable()) writer_.join();
+    readers_.join();
+    // With sync=false the last batches may be in the OS page cache only: make them durable.
+    if (!options_.sync) (void)db_->FlushWAL(true);
+    (void)db_->Close();
+    db_.reset();
+  }
+
+ private:
+  enum class write_kind { create, remove };
+
+  struct pending_write {
+    write_kind kind;
+    core::token_record record;  // a removal uses only digest and owner
+    write_handler handler;
+  };
+
+  // The state of a key as earlier writes of the batch being built left it.
+  struct overlay_entry {
+    bool exists = false;
+    record_head head;
+  };
+  using overlay = std::unordered_map<core::key_digest, overlay_entry, core::key_digest_hash>;
+
+  [[nodiscard]] static rocksdb_options sanitized(rocksdb_options o) {
+    o.reader_threads = std::max<std::size_t>(o.reader_threads, 1);
+    o.max_batch = std::max<std::size_t>(o.max_batch, 1);
+    return o;
+  }
+
+  [[nodiscard]] std::uint64_t read_sequence() {
+    std::string value;
+    const rocksdb::Status status = db_->Get(rocksdb::ReadOptions{}, rocksdb::Slice(sequence_key), &value);
+    if (status.IsNotFound()) return 0;
+    if (!status.ok()) {
+      throw std::runtime_error("tokend: cannot read sequence counter in '" + options_.data_dir + "': " +
+                               status.ToString());
+    }
+    decoder d(value);
+    const std::uint64_t next = d.u64();
+    if (!d.done()) throw std::runtime_error("tokend: corrupt sequence counter in '" + options_.data_dir + "'");
+    return next;
+  }
+
+  [[nodiscard]] boost::system::result<std::optional<core::user_id>> lookup(const core::key_digest& digest) {
+    rocksdb::PinnableSlice value;
+    const rocksdb::Status status =
+        db_->Get(rocksdb::ReadOptions{}, db_->DefaultColumnFamily(), record_key(digest), &value);
+    if (status.IsNotFound()) return std::optional<core::user_id>{};
+    if (!status.ok()) return error(core::errc::unavailable);
+    const auto head = decode_record_head(value.ToStringView());
+    if (!head) return error(core::errc::internal);
+    return std::optional<core::user_id>{head->owner};
+  }
+
+  [[nodiscard]] boost::system::result<list_page> list(core::user_id owner, std::size_t offset, std::size_t limit) {
+    const std::string lower = index_prefix(owner);
+    const std::string upper = index_upper_bound(owner);
+    const rocksdb::Slice upper_slice(upper);
+    rocksdb::ReadOptions read;
+    read.iterate_upper_bound = &upper_slice;  // lets RocksDB stop at the user's last entry
+    const std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read));
+
+    list_page page;
+    page.tokens.reserve(std::min<std::size_t>(limit, 1024));
+    it->Seek(lower);
+    for (std::size_t skipped = 0; skipped < offset && it->Valid(); ++skipped) it->Next();
+    while (it->Valid() && page.tokens.size() < limit) {
+      auto record = decode_index(owner, it->value().ToStringView());
+      if (!record) return error(core::errc::internal);
+      page.tokens.push_back(std::move(*record));
+      it->Next();
+    }
+    if (!it->status().ok()) return error(core::errc::unavailable);
+    page.has_more = it->Valid();
+    return page;
+  }
+
+  void submit(pending_write write) {
+    std::shared_lock lifecycle(lifecycle_mutex_);
+    if (closed_) {
+      lifecycle.unlock();
+      write.handler(error(core::errc::unavailable));
+      return;
+    }
+    bool queued = false;
+    {
+      const std::lock_guard queue(queue_mutex_);
+      if (queue_.size() < options_.max_queue) {
+        queue_.push_back(std::move(write));
+        queue_depth_.store(queue_.size(), std::memory_order_relaxed);
+        queued = true;
+      }
+    }
+    if (queued) {
+      queue_cv_.notify_one();
+      return;
+    }
+    // Refused at once, but posted so that the handler never runs on the caller's stack (the
+    // caller may hold locks or not expect re-entry). The pool is alive: we hold the shared lock.
+    net::post(readers_, [handler = std::move(write.handler)] { handler(error(core::errc::overloaded)); });
+  }
+
+  void writer_loop() {
+    std::vector<pending_write> batch;
+    batch.reserve(std::min<std::size_t>(options_.max_batch, 4096));
+    for (;;) {
+      {
+        std::unique_lock queue(queue_mutex_);
+        queue_cv_.wait(queue, [this] { return !queue_.empty() || stopping_; });
+        if (queue_.empty()) return;  // stopping, and everything queued has been committed
+        const auto n = static_cast<std::ptrdiff_t>(std::min(queue_.size(), options_.max_batch));
+        std::move(queue_.begin(), queue_.begin() + n, std::back_inserter(batch));
+        queue_.erase(queue_.begin(), queue_.begin() + n);
+        queue_depth_.store(queue_.size(), std::memory_order_relaxed);
+      }
+      commit(batch);
+      batch.clear();
+    }
+  }
+
+  // The state of `digest` after the writes already put in this batch.
+  [[nodiscard]] boost::system::result<std::optional<record_head>> current(const overlay& pending,
+                                                                          const core::key_digest& digest) {
+    if (const auto it = pending.find(digest); it != pending.end()) {
+      if (!it->second.exists) return std::optional<record_head>{};
+      return std::optional<record_head>{it->second.head};
+    }
+    rocksdb::PinnableSlice value;
+    const rocksdb::Status status =
+        db_->Get(rocksdb::ReadOptions{}, db_->DefaultColumnFamily(), record_key(digest), &value);
+    if (status.IsNotFound()) return std::optional<record_head>{};
+    if (!status.ok()) return error(core::errc::unavailable);
+    const auto head = decode_record_head(value.ToStringView());
+    if (!head) return error(core::errc::internal);
+    return std::optional<record_head>{*head};
+  }
+
+  void commit(std::vector<pending_write>& batch) {
+    if (write_failed_.load(std::memory_order_relaxed)) {
+      // After a failed write RocksDB may refuse every write until told to recover; if the fault is
+      // gone this brings the store back, otherwise the Write below fails again.
+      (void)db_->Resume();
+    }
+
+    std::vector<error_code> results(batch.size());
+    overlay pending;
+    rocksdb::WriteBatch write_batch;
+    bool created = false;
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      const core::token_record& r = batch[i].record;
+      const auto state = current(pending, r.digest);
+      if (!state) {
+        results[i] = state.error();
+        continue;
+      }
+      if (batch[i].kind == write_kind::create) {
+        if (state->has_value()) {
+          // Digests of random 224-bit keys do not collide: this is a caller bug, and overwriting
+          // would hand someone else's token to this owner.
+          results[i] = error(core::errc::internal);
+          continue;
+        }
+        if (!encodable(r)) {
+          results[i] = error(core::errc::bad_request);
+          continue;
+        }
+        const std::uint64_t sequence = next_sequence_++;
+        write_batch.Put(record_key(r.digest), encode_record(r, sequence));
+        write_batch.Put(index_key(r.owner, sequence), encode_index(r));
+        pending[r.digest] = overlay_entry{true, record_head{r.owner, sequence}};
+        created = true;
+      } else {
+        // Someone else's key is "not found" too: a caller must not learn which keys exist.
+        if (!state->has_value() || (*state)->owner != r.owner) {
+          results[i] = error(core::errc::not_found);
+          continue;
+        }
+        write_batch.Delete(record_key(r.digest));
+        write_batch.Delete(index_key(r.owner, (*state)->sequence));
+        pending[r.digest] = overlay_entry{false, {}};
+      }
+    }
+    if (created) {
+      // The counter advances even if this write fails: gaps are harmless, reuse would not be.
+      std::string next;
+      put_u64(next, next_sequence_);
+      write_batch.Put(rocksdb::Slice(sequence_key), next);
+    }
+
+    bool ok = true;
+    if (options_.test_before_write && !options_.test_before_write()) {
+      ok = false;
+    } else if (write_batch.Count() > 0) {
+      rocksdb::WriteOptions write_options;
+      write_options.sync = options_.sync;
+      ok = db_->Write(write_options, &write_batch).ok();
+    }
+
+    if (!ok) {
+      write_failed_.store(true, std::memory_order_release);
+      write_failures_.fetch_add(1, std::memory_order_relaxed);
+      for (auto& w : batch) w.handler(error(core::errc::unavailable));
+      return;
+    }
+    if (write_batch.Count() > 0) write_failed_.store(false, std::memory_order_release);
+    batches_.fetch_add(1, std::memory_order_relaxed);
+    batched_writes_.fetch_add(batch.size(), std::memory_order_relaxed);
+    batch_size_counts_[batch_bucket(batch.size())].fetch_add(1, std::memory_order_relaxed);
+    // Completed here, on the writer thread: handlers are expected to re-dispatch at once, which is
+    // cheaper than a post per waiter, and the next batch is already filling the queue meanwhile.
+    for (std::size_t i = 0; i < batch.size(); ++i) batch[i].handler(results[i]);
+  }
+
+  const rocksdb_options options_;
+  std::unique_ptr<rocksdb::DB> db_;
+  net::thread_pool readers_;
+  std::thread writer_;
+
+  // Shared while a call checks closed_ and hands work to the pool or the queue; exclusive while
+  // close() sets closed_. So after close() flips it, no new work can reach a joined thread.
+  mutable std::shared_mutex lifecycle_mutex_;
+  bool closed_ = false;
+  std::mutex close_mutex_;
+
+  std::mutex queue_mutex_;
+  std::condition_variable queue_cv_;
+  std::deque<pending_write> queue_;
+  bool stopping_ = false;
+
+  std::uint64_t next_sequence_ = 0;  // writer thread only (and the constructor, before it starts)
+
+  std::atomic<bool> closing_{false};
+  std::atomic<bool> write_failed_{false};
+  std::atomic<std::uint64_t> queue_depth_{0};
+  std::atomic<std::uint64_t> batches_{0};
+  std::atomic<std::uint64_t> batched_writes_{0};
+  std::array<std::atomic<std::uint64_t>, batch_size_buckets> batch_size_counts_{};
+  std::atomic<std::uint64_t> write_failures_{0};
+};
+
+}  // namespace
+
+std::unique_ptr<token_store> open_rocksdb_store(const rocksdb_options& options) {
+  return std::make_unique<rocksdb_store>(options);
+}
+
+}  // namespace tokend::storage

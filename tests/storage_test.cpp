@@ -1,0 +1,709 @@
+// Tests of the storage layer: the token_store contract run against both backends (RocksDB and
+// in-memory), RocksDB-only behaviour (persistence, group commit, back-pressure, failure recovery,
+// open errors) and the fault-injecting decorator. Every wait has a deadline, so nothing can hang.
+#define BOOST_TEST_MODULE storage_test
+#include <boost/test/unit_test.hpp>
+
+#include "core/error.hpp"
+#include "core/key.hpp"
+#include "core/token.hpp"
+#include "storage/faulty_store.hpp"
+#include "storage/memory_store.hpp"
+#include "storage/rocksdb_store.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <limits>
+#include <memory>
+#include <mutex>
+#include <numeric>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+namespace {
+
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+namespace core = tokend::core;
+namespace storage = tokend::storage;
+using boost::system::error_code;
+using storage::token_store;
+
+constexpr auto deadline = 10s;
+
+[[nodiscard]] error_code err(core::errc e) { return core::make_error_code(e); }
+
+class temp_dir {
+ public:
+  temp_dir() {
+    std::random_device random;
+    const auto suffix = std::to_string(random()) + "-" + std::to_string(random());
+    path_ = fs::temp_directory_path() / ("tokend-storage-test-" + suffix);
+    fs::create_directories(path_);
+  }
+  ~temp_dir() {
+    std::error_code ignored;
+    fs::remove_all(path_, ignored);
+  }
+  temp_dir(const temp_dir&) = delete;
+  temp_dir& operator=(const temp_dir&) = delete;
+
+  [[nodiscard]] const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+// Replaces the file's content atomically, so a reader never sees it half written.
+void write_file(const fs::path& path, const std::string& content) {
+  const fs::path tmp = path.string() + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << content;
+  }
+  fs::rename(tmp, path);
+}
+
+[[nodiscard]] core::token_record make_record(core::user_id owner, int n) {
+  const std::string key = core::generate_key();
+  core::token_record r;
+  r.digest = core::digest_key(key);
+  r.display_prefix = key.substr(0, core::display_prefix_length);
+  r.description = "token " + std::to_string(n) + " — clé ☃";
+  r.type = "admin";
+  // Decreasing timestamps: a list must follow creation order, not created_at.
+  r.created_at = 2'000'000'000 - n;
+  r.owner = owner;
+  return r;
+}
+
+void check_same(const core::token_record& got, const core::token_record& want) {
+  BOOST_CHECK(got.digest == want.digest);
+  BOOST_CHECK_EQUAL(got.display_prefix, want.display_prefix);
+  BOOST_CHECK_EQUAL(got.description, want.description);
+  BOOST_CHECK_EQUAL(got.type, want.type);
+  BOOST_CHECK_EQUAL(got.created_at, want.created_at);
+  BOOST_CHECK_EQUAL(got.owner, want.owner);
+}
+
+// What a handler received, and on which thread it ran.
+template <class Result>
+struct outcome {
+  Result value;
+  std::thread::id thread;
+};
+
+// Starts an async operation; the future is fulfilled by its handler.
+template <class Result, class Start>
+[[nodiscard]] std::future<outcome<Result>> start(Start start_operation) {
+  auto promise = std::make_shared<std::promise<outcome<Result>>>();
+  auto future = promise->get_future();
+  start_operation([promise](Result r) { promise->set_value({std::move(r), std::this_thread::get_id()}); });
+  return future;
+}
+
+enum class where { storage_thread, any_thread };
+
+// Waits (with a deadline) for an operation started by start(); by default also checks that the
+// handler did not run on the caller's thread.
+template <class Result>
+[[nodiscard]] Result finish(std::future<outcome<Result>> future, where w = where::storage_thread,
+                            std::chrono::seconds limit = deadline) {
+  BOOST_REQUIRE(future.wait_for(limit) == std::future_status::ready);
+  outcome<Result> o = future.get();
+  if (w == where::storage_thread) BOOST_CHECK(o.thread != std::this_thread::get_id());
+  return std::move(o.value);
+}
+
+using lookup_result = boost::system::result<std::optional<core::user_id>>;
+using list_result = boost::system::result<storage::list_page>;
+
+[[nodiscard]] std::future<outcome<error_code>> start_create(token_store& s, const core::token_record& r) {
+  return start<error_code>([&](auto handler) { s.async_create(r, std::move(handler)); });
+}
+
+[[nodiscard]] std::future<outcome<error_code>> start_remove(token_store& s, core::user_id owner,
+                                                           const core::key_digest& d) {
+  return start<error_code>([&](auto handler) { s.async_remove(owner, d, std::move(handler)); });
+}
+
+[[nodiscard]] std::future<outcome<lookup_result>> start_lookup(token_store& s, const core::key_digest& d) {
+  return start<lookup_result>([&](auto handler) { s.async_lookup(d, std::move(handler)); });
+}
+
+[[nodiscard]] std::future<outcome<list_result>> start_list(token_store& s, core::user_id owner, std::size_t offset,
+                                                           std::size_t limit) {
+  return start<list_result>([&](auto handler) { s.async_list(owner, offset, limit, std::move(handler)); });
+}
+
+[[nodiscard]] error_code create(token_store& s, const core::token_record& r, where w = where::storage_thread) {
+  return finish(start_create(s, r), w);
+}
+
+[[nodiscard]] error_code remove(token_store& s, core::user_id owner, const core::key_digest& d,
+                                where w = where::storage_thread) {
+  return finish(start_remove(s, owner, d), w);
+}
+
+// The owner, or nullopt; a lookup error fails the test.
+[[nodiscard]] std::optional<core::user_id> lookup(token_store& s, const core::key_digest& d) {
+  const lookup_result r = finish(start_lookup(s, d));
+  BOOST_REQUIRE_MESSAGE(r.has_value(), "lookup failed: " << r.error().message());
+  return *r;
+}
+
+[[nodiscard]] storage::list_page list(token_store& s, core::user_id owner, std::size_t offset, std::size_t limit) {
+  list_result r = finish(start_list(s, owner, offset, limit));
+  BOOST_REQUIRE_MESSAGE(r.has_value(), "list failed: " << r.error().message());
+  return std::move(*r);
+}
+
+[[nodiscard]] bool is_empty(token_store& s) {
+  const auto r = s.empty();
+  BOOST_REQUIRE(r.has_value());
+  return *r;
+}
+
+[[nodiscard]] storage::rocksdb_options rocksdb_options_in(const temp_dir& dir) {
+  storage::rocksdb_options o;
+  o.data_dir = (dir.path() / "db").string();
+  return o;
+}
+
+// Backends for the behavioural tests that every token_store must pass.
+struct rocksdb_backend {
+  static constexpr bool batches_writes = true;
+  temp_dir dir;
+  [[nodiscard]] std::unique_ptr<token_store> open() const { return storage::open_rocksdb_store(rocksdb_options_in(dir)); }
+};
+
+struct memory_backend {
+  static constexpr bool batches_writes = false;
+  [[nodiscard]] static std::unique_ptr<token_store> open() { return storage::make_memory_store(); }
+};
+
+using backends = std::tuple<rocksdb_backend, memory_backend>;
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(contract)
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(create_lookup_list_remove, Backend, backends) {
+  Backend backend;
+  const auto store = backend.open();
+  BOOST_CHECK(store->ready());
+  BOOST_CHECK(is_empty(*store));
+
+  const auto r = make_record(42, 1);
+  BOOST_CHECK_EQUAL(create(*store, r), error_code{});
+  BOOST_CHECK(!is_empty(*store));
+  BOOST_CHECK(lookup(*store, r.digest) == std::optional<core::user_id>{42});
+  BOOST_CHECK(!lookup(*store, make_record(42, 2).digest).has_value());
+
+  const auto page = list(*store, 42, 0, 10);
+  BOOST_REQUIRE_EQUAL(page.tokens.size(), 1u);
+  check_same(page.tokens[0], r);
+  BOOST_CHECK(!page.has_more);
+  BOOST_CHECK(list(*store, 41, 0, 10).tokens.empty());
+  BOOST_CHECK(list(*store, 43, 0, 10).tokens.empty());
+
+  BOOST_CHECK_EQUAL(remove(*store, 42, r.digest), error_code{});
+  BOOST_CHECK(!lookup(*store, r.digest).has_value());
+  BOOST_CHECK(list(*store, 42, 0, 10).tokens.empty());
+  BOOST_CHECK(is_empty(*store));
+  BOOST_CHECK_EQUAL(remove(*store, 42, r.digest), err(core::errc::not_found));
+  BOOST_CHECK(store->ready());
+}
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(remove_checks_owner, Backend, backends) {
+  Backend backend;
+  const auto store = backend.open();
+  const auto r = make_record(1, 1);
+  BOOST_REQUIRE_EQUAL(create(*store, r), error_code{});
+
+  BOOST_CHECK_EQUAL(remove(*store, 2, r.digest), err(core::errc::not_found));
+  BOOST_CHECK(lookup(*store, r.digest) == std::optional<core::user_id>{1});
+  BOOST_CHECK_EQUAL(list(*store, 1, 0, 10).tokens.size(), 1u);
+
+  BOOST_CHECK_EQUAL(remove(*store, 1, make_record(1, 2).digest), err(core::errc::not_found));
+  BOOST_CHECK_EQUAL(remove(*store, 1, r.digest), error_code{});
+}
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(existing_digest_is_never_overwritten, Backend, backends) {
+  Backend backend;
+  const auto store = backend.open();
+  const auto r = make_record(1, 1);
+  BOOST_REQUIRE_EQUAL(create(*store, r), error_code{});
+  auto thief = r;
+  thief.owner = 2;
+  BOOST_CHECK_EQUAL(create(*store, thief), err(core::errc::internal));
+  BOOST_CHECK(lookup(*store, r.digest) == std::optional<core::user_id>{1});
+  BOOST_CHECK(list(*store, 2, 0, 10).tokens.empty());
+  BOOST_CHECK_EQUAL(list(*store, 1, 0, 10).tokens.size(), 1u);
+}
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(list_order_and_pagination, Backend, backends) {
+  Backend backend;
+  const auto store = backend.open();
+  constexpr int count = 60;
+  constexpr core::user_id max_user = std::numeric_limits<core::user_id>::max();
+  std::vector<core::token_record> mine;
+  for (int i = 0; i < count; ++i) {
+    mine.push_back(make_record(7, i));
+    BOOST_REQUIRE_EQUAL(create(*store, mine.back()), error_code{});
+    // Neighbouring owners (and the extreme ids) interleaved: a list must not spill into them.
+    if (i % 3 == 0) BOOST_REQUIRE_EQUAL(create(*store, make_record(8, i)), error_code{});
+    if (i % 20 == 0) BOOST_REQUIRE_EQUAL(create(*store, make_record(6, i)), error_code{});
+  }
+  BOOST_REQUIRE_EQUAL(create(*store, make_record(0, 0)), error_code{});
+  BOOST_REQUIRE_EQUAL(create(*store, make_record(max_user, 0)), error_code{});
+
+  const auto all = list(*store, 7, 0, 1000);
+  BOOST_REQUIRE_EQUAL(all.tokens.size(), mine.size());
+  BOOST_CHECK(!all.has_more);
+  for (std::size_t i = 0; i < mine.size(); ++i) check_same(all.tokens[i], mine[i]);
+
+  constexpr std::size_t page_size = 7;
+  std::vector<core::token_record> paged;
+  for (std::size_t offset = 0;; offset += page_size) {
+    const auto page = list(*store, 7, offset, page_size);
+    paged.insert(paged.end(), page.tokens.begin(), page.tokens.end());
+    if (!page.has_more) {
+      BOOST_CHECK_LE(page.tokens.size(), page_size);
+      break;
+    }
+    BOOST_REQUIRE_EQUAL(page.tokens.size(), page_size);
+    BOOST_REQUIRE_LT(offset, mine.size());
+  }
+  BOOST_REQUIRE_EQUAL(paged.size(), mine.size());
+  for (std::size_t i = 0; i < mine.size(); ++i) BOOST_CHECK(paged[i].digest == mine[i].digest);
+
+  const auto last = list(*store, 7, count - 1, 1);
+  BOOST_REQUIRE_EQUAL(last.tokens.size(), 1u);
+  BOOST_CHECK(last.tokens[0].digest == mine.back().digest);
+  BOOST_CHECK(!last.has_more);
+  BOOST_CHECK(list(*store, 7, count - 2, 1).has_more);
+  const auto none = list(*store, 7, count, 10);
+  BOOST_CHECK(none.tokens.empty());
+  BOOST_CHECK(!none.has_more);
+  BOOST_CHECK(!list(*store, 7, 100000, 10).has_more);
+  const auto zero = list(*store, 7, 0, 0);
+  BOOST_CHECK(zero.tokens.empty());
+  BOOST_CHECK(zero.has_more);
+
+  BOOST_CHECK_EQUAL(list(*store, 8, 0, 1000).tokens.size(), 20u);
+  BOOST_CHECK_EQUAL(list(*store, 6, 0, 1000).tokens.size(), 3u);
+  BOOST_CHECK_EQUAL(list(*store, 0, 0, 1000).tokens.size(), 1u);
+  BOOST_CHECK_EQUAL(list(*store, max_user, 0, 1000).tokens.size(), 1u);
+
+  // Removing from the middle keeps the others in order.
+  BOOST_REQUIRE_EQUAL(remove(*store, 7, mine[30].digest), error_code{});
+  mine.erase(mine.begin() + 30);
+  const auto after = list(*store, 7, 0, 1000);
+  BOOST_REQUIRE_EQUAL(after.tokens.size(), mine.size());
+  for (std::size_t i = 0; i < mine.size(); ++i) BOOST_CHECK(after.tokens[i].digest == mine[i].digest);
+}
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(concurrent_writers_complete_exactly_once, Backend, backends) {
+  Backend backend;
+  const auto store = backend.open();
+  constexpr int threads = 8;
+  constexpr int per_thread = 500;
+  constexpr int total = threads * per_thread;
+
+  std::vector<core::token_record> records;
+  for (int t = 0; t < threads; ++t) {
+    for (int i = 0; i < per_thread; ++i) records.push_back(make_record(100 + t, i));
+  }
+  std::vector<std::atomic<int>> calls(total);
+  std::atomic<int> failures{0};
+  std::mutex mutex;
+  std::condition_variable cv;
+  int done = 0;
+
+  std::vector<std::thread> writers;
+  for (int t = 0; t < threads; ++t) {
+    writers.emplace_back([&, t] {
+      for (int i = 0; i < per_thread; ++i) {
+        const int n = t * per_thread + i;
+        store->async_create(records[n], [&, n](error_code ec) {
+          calls[n].fetch_add(1);
+          if (ec) failures.fetch_add(1);
+          const std::lock_guard lock(mutex);
+          ++done;
+          cv.notify_all();
+        });
+      }
+    });
+  }
+  for (auto& w : writers) w.join();
+  {
+    std::unique_lock lock(mutex);
+    BOOST_REQUIRE(cv.wait_for(lock, 60s, [&] { return done >= total; }));
+  }
+  BOOST_CHECK_EQUAL(failures.load(), 0);
+  for (int n = 0; n < total; ++n) BOOST_CHECK_EQUAL(calls[n].load(), 1);
+
+  // One submitting thread's creates keep its order: the queue is FIFO and sequences are global.
+  for (int t = 0; t < threads; ++t) {
+    const auto page = list(*store, 100 + t, 0, 1000);
+    BOOST_REQUIRE_EQUAL(page.tokens.size(), static_cast<std::size_t>(per_thread));
+    for (int i = 0; i < per_thread; ++i) BOOST_CHECK(page.tokens[i].digest == records[t * per_thread + i].digest);
+  }
+  for (int n = 0; n < total; n += 97) BOOST_CHECK(lookup(*store, records[n].digest) == records[n].owner);
+
+  const auto stats = store->stats();
+  BOOST_CHECK_EQUAL(stats.batched_writes, static_cast<std::uint64_t>(total));
+  BOOST_CHECK_EQUAL(stats.queue_depth, 0u);
+  BOOST_CHECK_EQUAL(std::accumulate(stats.batch_size_counts.begin(), stats.batch_size_counts.end(), std::uint64_t{0}),
+                    stats.batches);
+  if constexpr (Backend::batches_writes) {
+    BOOST_TEST_MESSAGE("rocksdb: " << total << " writes in " << stats.batches << " batches");
+    BOOST_CHECK_LT(stats.batches, static_cast<std::uint64_t>(total));
+  }
+  BOOST_CHECK_EQUAL(stats.write_failures, 0u);
+}
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(stats_count_each_batch, Backend, backends) {
+  Backend backend;
+  const auto store = backend.open();
+  std::vector<core::token_record> records;
+  // One write at a time: every batch holds exactly one write.
+  for (int i = 0; i < 5; ++i) {
+    records.push_back(make_record(3, i));
+    BOOST_REQUIRE_EQUAL(create(*store, records.back()), error_code{});
+  }
+  BOOST_REQUIRE_EQUAL(remove(*store, 3, records[0].digest), error_code{});
+  const auto stats = store->stats();
+  BOOST_CHECK_EQUAL(stats.batches, 6u);
+  BOOST_CHECK_EQUAL(stats.batched_writes, 6u);
+  BOOST_CHECK_EQUAL(stats.batch_size_counts[0], 6u);
+  for (std::size_t i = 1; i < storage::batch_size_buckets; ++i) BOOST_CHECK_EQUAL(stats.batch_size_counts[i], 0u);
+  BOOST_CHECK_EQUAL(stats.queue_depth, 0u);
+  BOOST_CHECK_EQUAL(stats.write_failures, 0u);
+}
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(close_finishes_queued_writes_then_refuses, Backend, backends) {
+  Backend backend;
+  const auto store = backend.open();
+  std::vector<core::token_record> records;
+  std::vector<std::future<outcome<error_code>>> pending;
+  for (int i = 0; i < 50; ++i) {
+    records.push_back(make_record(5, i));
+    pending.push_back(start_create(*store, records.back()));
+  }
+  store->close();
+  // close() returns only once every queued write is committed and its handler has run.
+  for (auto& f : pending) {
+    BOOST_REQUIRE(f.wait_for(0s) == std::future_status::ready);
+    BOOST_CHECK_EQUAL(f.get().value, error_code{});
+  }
+  store->close();  // idempotent
+  BOOST_CHECK(!store->ready());
+
+  // No storage thread is left, so refusals may run on the caller's thread.
+  BOOST_CHECK_EQUAL(create(*store, make_record(5, 99), where::any_thread), err(core::errc::unavailable));
+  BOOST_CHECK_EQUAL(remove(*store, 5, records[0].digest, where::any_thread), err(core::errc::unavailable));
+  const auto looked_up = finish(start_lookup(*store, records[0].digest), where::any_thread);
+  BOOST_REQUIRE(looked_up.has_error());
+  BOOST_CHECK_EQUAL(looked_up.error(), err(core::errc::unavailable));
+  const auto listed = finish(start_list(*store, 5, 0, 10), where::any_thread);
+  BOOST_REQUIRE(listed.has_error());
+  BOOST_CHECK_EQUAL(listed.error(), err(core::errc::unavailable));
+  BOOST_CHECK(store->empty().has_error());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(rocksdb)
+
+BOOST_AUTO_TEST_CASE(persists_across_reopen_and_continues_sequence) {
+  temp_dir dir;
+  std::vector<core::token_record> mine;
+  std::vector<core::token_record> theirs;
+  {
+    const auto store = storage::open_rocksdb_store(rocksdb_options_in(dir));
+    for (int i = 0; i < 10; ++i) {
+      mine.push_back(make_record(5, i));
+      BOOST_REQUIRE_EQUAL(create(*store, mine.back()), error_code{});
+    }
+    for (int i = 0; i < 3; ++i) {
+      theirs.push_back(make_record(6, i));
+      BOOST_REQUIRE_EQUAL(create(*store, theirs.back()), error_code{});
+    }
+    BOOST_REQUIRE_EQUAL(remove(*store, 5, mine[4].digest), error_code{});
+    store->close();
+  }
+  const auto removed = mine[4];
+  mine.erase(mine.begin() + 4);
+
+  const auto store = storage::open_rocksdb_store(rocksdb_options_in(dir));
+  BOOST_CHECK(store->ready());
+  BOOST_CHECK(!is_empty(*store));
+  for (const auto& r : mine) BOOST_CHECK(lookup(*store, r.digest) == std::optional<core::user_id>{5});
+  for (const auto& r : theirs) BOOST_CHECK(lookup(*store, r.digest) == std::optional<core::user_id>{6});
+  BOOST_CHECK(!lookup(*store, removed.digest).has_value());
+
+  // New tokens list after the old ones: the sequence counter survived the restart.
+  for (int i = 10; i < 13; ++i) {
+    mine.push_back(make_record(5, i));
+    BOOST_REQUIRE_EQUAL(create(*store, mine.back()), error_code{});
+  }
+  const auto page = list(*store, 5, 0, 1000);
+  BOOST_REQUIRE_EQUAL(page.tokens.size(), mine.size());
+  for (std::size_t i = 0; i < mine.size(); ++i) check_same(page.tokens[i], mine[i]);
+  BOOST_CHECK_EQUAL(list(*store, 6, 0, 1000).tokens.size(), theirs.size());
+}
+
+BOOST_AUTO_TEST_CASE(unsynced_writes_survive_a_clean_close) {
+  temp_dir dir;
+  auto options = rocksdb_options_in(dir);
+  options.sync = false;
+  const auto r = make_record(1, 1);
+  {
+    const auto store = storage::open_rocksdb_store(options);
+    BOOST_REQUIRE_EQUAL(create(*store, r), error_code{});
+  }  // the destructor closes
+  const auto store = storage::open_rocksdb_store(options);
+  BOOST_CHECK(lookup(*store, r.digest) == std::optional<core::user_id>{1});
+}
+
+BOOST_AUTO_TEST_CASE(full_queue_is_overloaded_at_once) {
+  temp_dir dir;
+  std::promise<void> entered;
+  auto writer_entered = entered.get_future();
+  std::promise<void> release;
+  const std::shared_future<void> released = release.get_future().share();
+  std::atomic<int> hook_calls{0};
+
+  auto options = rocksdb_options_in(dir);
+  options.max_queue = 1;
+  // Holds the writer inside its first batch, so the queue fills deterministically.
+  options.test_before_write = [&] {
+    if (hook_calls.fetch_add(1) == 0) {
+      entered.set_value();
+      (void)released.wait_for(deadline);
+    }
+    return true;
+  };
+  const auto store = storage::open_rocksdb_store(options);
+
+  const auto a = make_record(1, 1);
+  const auto b = make_record(1, 2);
+  const auto c = make_record(1, 3);
+  auto first = start_create(*store, a);
+  BOOST_REQUIRE(writer_entered.wait_for(deadline) == std::future_status::ready);
+  auto second = start_create(*store, b);  // fills the queue
+  BOOST_CHECK_EQUAL(store->stats().queue_depth, 1u);
+  BOOST_CHECK_EQUAL(finish(start_create(*store, c)), err(core::errc::overloaded));
+  // Removals share the queue.
+  BOOST_CHECK_EQUAL(finish(start_remove(*store, 1, a.digest)), err(core::errc::overloaded));
+  // Reads do not wait for the writer.
+  BOOST_CHECK(!lookup(*store, a.digest).has_value());
+
+  release.set_value();
+  BOOST_CHECK_EQUAL(finish(std::move(first)), error_code{});
+  BOOST_CHECK_EQUAL(finish(std::move(second)), error_code{});
+  BOOST_CHECK(lookup(*store, a.digest).has_value());
+  BOOST_CHECK(lookup(*store, b.digest).has_value());
+  BOOST_CHECK(!lookup(*store, c.digest).has_value());
+  BOOST_CHECK_EQUAL(store->stats().batches, 2u);
+  BOOST_CHECK_EQUAL(store->stats().queue_depth, 0u);
+}
+
+BOOST_AUTO_TEST_CASE(one_batch_sees_its_own_earlier_writes) {
+  temp_dir dir;
+  std::promise<void> entered;
+  auto writer_entered = entered.get_future();
+  std::promise<void> release;
+  const std::shared_future<void> released = release.get_future().share();
+  std::atomic<int> hook_calls{0};
+
+  auto options = rocksdb_options_in(dir);
+  options.test_before_write = [&] {
+    if (hook_calls.fetch_add(1) == 0) {
+      entered.set_value();
+      (void)released.wait_for(deadline);
+    }
+    return true;
+  };
+  const auto store = storage::open_rocksdb_store(options);
+
+  const auto x = make_record(9, 0);
+  auto held = start_create(*store, x);
+  BOOST_REQUIRE(writer_entered.wait_for(deadline) == std::future_status::ready);
+
+  // All of these land in the second batch together.
+  const auto a = make_record(1, 1);
+  const auto b = make_record(1, 2);
+  auto create_a = start_create(*store, a);
+  auto remove_a_by_other = start_remove(*store, 2, a.digest);
+  auto remove_a = start_remove(*store, 1, a.digest);
+  auto remove_a_again = start_remove(*store, 1, a.digest);
+  auto recreate_a = start_create(*store, a);
+  auto create_b = start_create(*store, b);
+  auto remove_b = start_remove(*store, 1, b.digest);
+  auto duplicate_a = start_create(*store, a);
+  BOOST_CHECK_EQUAL(store->stats().queue_depth, 8u);
+  release.set_value();
+
+  BOOST_CHECK_EQUAL(finish(std::move(held)), error_code{});
+  BOOST_CHECK_EQUAL(finish(std::move(create_a)), error_code{});
+  BOOST_CHECK_EQUAL(finish(std::move(remove_a_by_other)), err(core::errc::not_found));
+  BOOST_CHECK_EQUAL(finish(std::move(remove_a)), error_code{});
+  BOOST_CHECK_EQUAL(finish(std::move(remove_a_again)), err(core::errc::not_found));
+  BOOST_CHECK_EQUAL(finish(std::move(recreate_a)), error_code{});
+  BOOST_CHECK_EQUAL(finish(std::move(create_b)), error_code{});
+  BOOST_CHECK_EQUAL(finish(std::move(remove_b)), error_code{});
+  BOOST_CHECK_EQUAL(finish(std::move(duplicate_a)), err(core::errc::internal));
+
+  BOOST_CHECK(lookup(*store, a.digest) == std::optional<core::user_id>{1});
+  BOOST_CHECK(!lookup(*store, b.digest).has_value());
+  // Exactly one index entry for a: the first one went with the removal.
+  const auto page = list(*store, 1, 0, 10);
+  BOOST_REQUIRE_EQUAL(page.tokens.size(), 1u);
+  check_same(page.tokens[0], a);
+
+  const auto stats = store->stats();
+  BOOST_CHECK_EQUAL(stats.batches, 2u);
+  BOOST_CHECK_EQUAL(stats.batched_writes, 9u);
+  BOOST_CHECK_EQUAL(stats.batch_size_counts[0], 1u);  // {x}
+  BOOST_CHECK_EQUAL(stats.batch_size_counts[3], 1u);  // 8 writes: 4 < 8 <= 8
+}
+
+BOOST_AUTO_TEST_CASE(failed_write_reports_unavailable_then_recovers) {
+  temp_dir dir;
+  std::atomic<int> hook_calls{0};
+  auto options = rocksdb_options_in(dir);
+  options.test_before_write = [&] { return hook_calls.fetch_add(1) != 0; };  // only the first batch fails
+  const auto store = storage::open_rocksdb_store(options);
+  BOOST_CHECK(store->ready());
+
+  const auto a = make_record(1, 1);
+  BOOST_CHECK_EQUAL(create(*store, a), err(core::errc::unavailable));
+  BOOST_CHECK(!store->ready());
+  BOOST_CHECK_EQUAL(store->stats().write_failures, 1u);
+  BOOST_CHECK_EQUAL(store->stats().batches, 0u);
+  BOOST_CHECK(!lookup(*store, a.digest).has_value());
+
+  const auto b = make_record(1, 2);
+  BOOST_CHECK_EQUAL(create(*store, b), error_code{});
+  BOOST_CHECK(store->ready());
+  BOOST_CHECK(lookup(*store, b.digest) == std::optional<core::user_id>{1});
+  const auto page = list(*store, 1, 0, 10);
+  BOOST_REQUIRE_EQUAL(page.tokens.size(), 1u);
+  check_same(page.tokens[0], b);
+}
+
+BOOST_AUTO_TEST_CASE(open_failure_names_the_path) {
+  temp_dir dir;
+  const auto names_path = [](const std::string& path) {
+    return [path](const std::runtime_error& e) {
+      BOOST_TEST_MESSAGE("open error: " << e.what());
+      return std::string(e.what()).find(path) != std::string::npos;
+    };
+  };
+
+  // A regular file where the directory should be.
+  const fs::path file = dir.path() / "not-a-dir";
+  write_file(file, "x");
+  storage::rocksdb_options on_file;
+  on_file.data_dir = file.string();
+  BOOST_CHECK_EXCEPTION((void)storage::open_rocksdb_store(on_file), std::runtime_error, names_path(file.string()));
+
+  // A directory another store holds open (RocksDB's LOCK file).
+  const auto options = rocksdb_options_in(dir);
+  const auto first = storage::open_rocksdb_store(options);
+  BOOST_CHECK_EXCEPTION((void)storage::open_rocksdb_store(options), std::runtime_error, names_path(options.data_dir));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(faulty)
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(fail_then_recover, Backend, backends) {
+  Backend backend;
+  temp_dir control_dir;
+  const fs::path control = control_dir.path() / "control";
+  const auto store = storage::make_faulty_store(backend.open(), control.string());
+
+  const auto p = make_record(1, 1);
+  BOOST_REQUIRE_EQUAL(create(*store, p), error_code{});  // no control file: pass through
+  BOOST_CHECK(store->ready());
+
+  write_file(control, "fail\n");
+  BOOST_CHECK(!store->ready());
+  const auto q = make_record(1, 2);
+  BOOST_CHECK_EQUAL(create(*store, q), err(core::errc::unavailable));
+  BOOST_CHECK_EQUAL(remove(*store, 1, p.digest), err(core::errc::unavailable));
+  BOOST_CHECK(!lookup(*store, q.digest).has_value());
+  BOOST_CHECK(lookup(*store, p.digest) == std::optional<core::user_id>{1});
+  BOOST_CHECK_EQUAL(list(*store, 1, 0, 10).tokens.size(), 1u);
+
+  fs::remove(control);
+  BOOST_CHECK(store->ready());
+  BOOST_CHECK_EQUAL(create(*store, q), error_code{});
+  BOOST_CHECK_EQUAL(remove(*store, 1, p.digest), error_code{});
+  BOOST_CHECK(lookup(*store, q.digest) == std::optional<core::user_id>{1});
+  BOOST_CHECK(!lookup(*store, p.digest).has_value());
+}
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(stall_holds_writes_but_not_reads, Backend, backends) {
+  Backend backend;
+  temp_dir control_dir;
+  const fs::path control = control_dir.path() / "control";
+  const auto store = storage::make_faulty_store(backend.open(), control.string());
+
+  const auto p = make_record(1, 1);
+  BOOST_REQUIRE_EQUAL(create(*store, p), error_code{});
+
+  write_file(control, "  stall \n");
+  const auto q = make_record(1, 2);
+  auto stalled = start_create(*store, q);
+  // Not a wait for something to happen: checks that the write does not complete while stalled.
+  BOOST_CHECK(stalled.wait_for(100ms) == std::future_status::timeout);
+  BOOST_CHECK_EQUAL(store->stats().queue_depth, 1u);
+
+  // Reads complete promptly meanwhile.
+  BOOST_CHECK(finish(start_lookup(*store, p.digest), where::storage_thread, 2s) == std::optional<core::user_id>{1});
+  BOOST_CHECK(finish(start_lookup(*store, q.digest), where::storage_thread, 2s) == std::optional<core::user_id>{});
+  const auto page = finish(start_list(*store, 1, 0, 10), where::storage_thread, 2s);
+  BOOST_REQUIRE(page.has_value());
+  BOOST_CHECK_EQUAL(page->tokens.size(), 1u);
+  BOOST_CHECK(stalled.wait_for(0s) == std::future_status::timeout);
+
+  write_file(control, "");  // empty: pass through
+  BOOST_CHECK_EQUAL(finish(std::move(stalled)), error_code{});
+  BOOST_CHECK(lookup(*store, q.digest) == std::optional<core::user_id>{1});
+  BOOST_CHECK_EQUAL(store->stats().queue_depth, 0u);
+}
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(close_ends_a_stall, Backend, backends) {
+  Backend backend;
+  temp_dir control_dir;
+  const fs::path control = control_dir.path() / "control";
+  const auto store = storage::make_faulty_store(backend.open(), control.string());
+
+  write_file(control, "stall");
+  auto stalled = start_create(*store, make_record(1, 1));
+  BOOST_CHECK(stalled.wait_for(50ms) == std::future_status::timeout);
+
+  auto closing = std::async(std::launch::async, [&] { store->close(); });
+  BOOST_REQUIRE(closing.wait_for(deadline) == std::future_status::ready);
+  // The stalled write went through to the inner store before it closed.
+  BOOST_CHECK_EQUAL(finish(std::move(stalled)), error_code{});
+  BOOST_CHECK(!store->ready());
+  BOOST_CHECK_EQUAL(create(*store, make_record(1, 2), where::any_thread), err(core::errc::unavailable));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
