@@ -7,6 +7,7 @@
 #include "core/token_cache.hpp"
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -299,12 +300,26 @@ class failure_log {
 
 BOOST_AUTO_TEST_CASE(concurrent_readers_and_writers) {
   // A tiny model of the service: a "store" of keys that exist (owner k+1), never existed (k % 4 == 0),
-  // or get deleted during the run. Three threads look keys up (filling the cache on a miss the way
-  // the service does); one thread creates, evicts and deletes. Every read is checked against the store.
+  // or get deleted during the run. Three reader threads look keys up, filling the cache on a miss the
+  // way the service does (ticket, store read, fill); one writer thread creates, evicts and deletes
+  // (store commit, cache erase, acknowledge). Every read is checked against the store.
+  //
+  // The dangerous interleaving is a fill whose store read happened before a delete landing after the
+  // delete's erase. To make it happen on purpose, a third of the lookups go to the next key to be
+  // deleted (the victim, which the writer keeps evicting), some of them with a slow store read that
+  // waits for the delete; the writer waits until such a read of the victim is in flight before
+  // deleting it. Another third go to the key deleted last, where a resurrected entry would show.
+  // Every wait is bounded in time, so a bad schedule only weakens the test, never hangs it.
   constexpr std::size_t key_count = 2000;
-  constexpr std::size_t first_deletable = 1500;
-  constexpr int reader_iterations = 100000;
-  constexpr int writer_iterations = 100000;
+  constexpr std::size_t first_deletable = 1501;  // 1501 % 4 != 0: itself deletable
+  constexpr int min_reader_iterations = 50000;
+  constexpr int writer_iterations = 50000;
+  constexpr int delete_every = 500;
+  constexpr auto max_wait = std::chrono::milliseconds(5);
+  const auto wait_until = [max_wait](const auto& done) {
+    const auto deadline = std::chrono::steady_clock::now() + max_wait;
+    while (!done() && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+  };
 
   const auto keys = digests(key_count);
   const auto never_existed = [](std::size_t k) { return k % 4 == 0; };
@@ -325,12 +340,19 @@ BOOST_AUTO_TEST_CASE(concurrent_readers_and_writers) {
   token_cache cache(256, 8);
   failure_log failures;
   std::atomic<std::uint64_t> finds{0};
+  std::atomic<std::size_t> victim{first_deletable};  // the next key to be deleted
+  std::atomic<std::size_t> last_deleted{0};          // key 0 never existed: a harmless start
+  std::atomic<std::uint64_t> deletes_done{0};
+  std::atomic<std::size_t> slow_read_of{0};          // the last key a reader holds a slow store read of
+  std::atomic<std::uint64_t> raced_fills{0};         // fills whose store read preceded a delete
+  std::atomic<bool> writer_done{false};
 
   const auto reader = [&](std::uint64_t seed) {
     std::mt19937_64 rng(seed);
     std::uint64_t my_finds = 0;
-    for (int i = 0; i < reader_iterations; ++i) {
-      const std::size_t k = rng() % key_count;
+    for (int i = 0; i < min_reader_iterations || !writer_done.load(); ++i) {
+      const auto pick = rng() % 3;
+      const std::size_t k = pick == 0 ? victim.load() : pick == 1 ? last_deleted.load() : rng() % key_count;
       const bool acked_before = acked[k].load();
       const auto got = cache.find(keys[k]);
       ++my_finds;
@@ -349,8 +371,14 @@ BOOST_AUTO_TEST_CASE(concurrent_readers_and_writers) {
         continue;
       }
       const auto ticket = cache.ticket(keys[k]);
+      const std::uint64_t deletes_before = deletes_done.load();
       const auto value = store_lookup(k);
-      if (rng() % 8 == 0) std::this_thread::yield();  // widen the race window with the deleter
+      if (pick == 0 && value.known && rng() % 2 == 0) {
+        // A slow store read: announce it, then wait for the victim's delete to land.
+        slow_read_of.store(k);
+        wait_until([&] { return deletes_done.load() != deletes_before; });
+        if (deletes_done.load() != deletes_before) raced_fills.fetch_add(1);
+      }
       cache.fill(keys[k], ticket, value);
     }
     finds.fetch_add(my_finds);
@@ -358,31 +386,42 @@ BOOST_AUTO_TEST_CASE(concurrent_readers_and_writers) {
 
   const auto writer = [&](std::uint64_t seed) {
     std::mt19937_64 rng(seed);
-    std::size_t next_delete = first_deletable;
+    std::size_t next_delete = victim.load();
     for (int i = 0; i < writer_iterations; ++i) {
-      if (i % 250 == 0) {
-        // A delete: commit in the store, evict from the cache, then acknowledge.
-        while (next_delete < key_count && !deletable(next_delete)) ++next_delete;
-        if (next_delete < key_count) {
-          deleted[next_delete].store(true);
+      if (i % delete_every == delete_every - 1 && next_delete < key_count) {
+        // Wait for a reader to hold a store read of the victim, evicting it meanwhile so that
+        // readers miss and read the store.
+        wait_until([&] {
           cache.erase(keys[next_delete]);
-          acked[next_delete].store(true);
-          ++next_delete;
-        }
+          return slow_read_of.load() == next_delete;
+        });
+        // A delete: commit in the store, evict from the cache, then acknowledge.
+        deleted[next_delete].store(true);
+        cache.erase(keys[next_delete]);
+        acked[next_delete].store(true);
+        last_deleted.store(next_delete);
+        do ++next_delete;
+        while (next_delete < key_count && !deletable(next_delete));
+        if (next_delete < key_count) victim.store(next_delete);
+        deletes_done.fetch_add(1);
       }
       const std::size_t k = rng() % key_count;
-      switch (rng() % 3) {
+      switch (rng() % 4) {
         case 0:  // a create: only for keys that exist and are not deleted
           if (!never_existed(k) && !deleted[k].load()) cache.insert_known(keys[k], k + 1);
           break;
         case 1:  // an eviction by erase: the store is unchanged, the next lookup refills
-          if (!deletable(k)) cache.erase(keys[k]);
+          cache.erase(keys[k]);
+          break;
+        case 2:  // keep the victim out of the cache so that readers keep reading the store
+          if (next_delete < key_count) cache.erase(keys[next_delete]);
           break;
         default:
           (void)cache.size();
           (void)cache.hits();
       }
     }
+    writer_done.store(true);
   };
 
   std::vector<std::thread> threads;
@@ -393,6 +432,8 @@ BOOST_AUTO_TEST_CASE(concurrent_readers_and_writers) {
   for (auto& t : threads) t.join();
 
   BOOST_TEST(failures.count() == 0, "first failure: " << failures.first());
+  BOOST_TEST(deletes_done.load() > 0u);
+  BOOST_TEST_MESSAGE("deletes: " << deletes_done.load() << ", fills racing a delete: " << raced_fills.load());
   BOOST_TEST(cache.size() <= cache.capacity());
   BOOST_TEST(cache.hits() + cache.misses() == finds.load());
   BOOST_TEST(cache.hits() > 0u);

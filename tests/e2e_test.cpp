@@ -1,0 +1,823 @@
+// End-to-end tests of the real `tokend` binary: command line, bootstrap, durability across kill -9,
+// graceful stop on SIGTERM, storage faults injected through the control file, start-up failures,
+// and that no key ever reaches the process's output. Each test runs tokend in its own temporary
+// directory on ports chosen by the kernel, and every wait is bounded by a deadline.
+#define BOOST_TEST_MODULE e2e_test
+#include <boost/test/unit_test.hpp>
+
+#include "core/key.hpp"
+#include "support/http_client.hpp"
+#include "support/process.hpp"
+
+#include <sys/stat.h>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#ifndef TOKEND_BINARY
+#error "TOKEND_BINARY must name the tokend executable"
+#endif
+
+namespace {
+
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+namespace json = boost::json;
+namespace http = boost::beast::http;
+using steady = std::chrono::steady_clock;
+using tokend::test::connection;
+using tokend::test::exit_status;
+using tokend::test::process;
+using tokend::test::reply;
+
+constexpr auto startup_deadline = 20s;
+constexpr const char* tokens_path = "/api/v2/tokens";
+
+// ---------------------------------------------------------------------------------------------
+// A temporary directory per test: tokend's data dir, the fault file, and the captured output.
+
+class sandbox {
+ public:
+  sandbox() {
+    const char* base = std::getenv("TMPDIR");
+    std::string pattern = std::string(base && *base ? base : "/tmp") + "/tokend-e2e-XXXXXX";
+    if (!::mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
+    root_ = pattern;
+    fs::create_directories(root_ / "logs");
+  }
+  ~sandbox() {
+    std::error_code ignored;
+    fs::remove_all(root_, ignored);
+  }
+  sandbox(const sandbox&) = delete;
+  sandbox& operator=(const sandbox&) = delete;
+
+  [[nodiscard]] const fs::path& root() const { return root_; }
+  [[nodiscard]] fs::path data_dir() const { return root_ / "data"; }
+  [[nodiscard]] fs::path fault_file() const { return root_ / "fault"; }
+
+  // Fresh stdout/stderr file names for one more process.
+  std::pair<fs::path, fs::path> log_files(const std::string& name) {
+    const std::string stem = name + "-" + std::to_string(++processes_);
+    return {root_ / "logs" / (stem + ".out"), root_ / "logs" / (stem + ".err")};
+  }
+
+  // Everything the processes of this test wrote on stdout and stderr, except `tokend keygen`
+  // (printing a key is its job).
+  [[nodiscard]] std::string all_output() const {
+    std::string out;
+    for (const auto& entry : fs::directory_iterator(root_ / "logs")) {
+      if (entry.path().filename().string().starts_with("keygen")) continue;
+      out += tokend::test::read_file(entry.path());
+    }
+    return out;
+  }
+
+  // Replaced atomically (rename), so the store never reads a half-written control file.
+  void set_fault(const std::string& mode) const {
+    const fs::path tmp = root_ / "fault.tmp";
+    {
+      std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+      out << mode;
+    }
+    fs::rename(tmp, fault_file());
+  }
+
+ private:
+  fs::path root_;
+  int processes_ = 0;
+};
+
+std::vector<std::string> env_with(const std::vector<std::string>& extra) {
+  auto env = tokend::test::environment_without("TOKEND_");
+  env.insert(env.end(), extra.begin(), extra.end());
+  return env;
+}
+
+std::vector<std::string> argv_of(const std::vector<std::string>& args) {
+  std::vector<std::string> argv{TOKEND_BINARY};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return argv;
+}
+
+struct finished {
+  exit_status status;
+  std::string out;
+  std::string err;
+};
+
+// Runs a command that must end by itself (help, keygen, a failing start) within `timeout`.
+finished run_to_end(sandbox& box, const std::string& name, const std::vector<std::string>& args,
+                    const std::vector<std::string>& env_extra = {}, std::chrono::milliseconds timeout = startup_deadline) {
+  auto [out, err] = box.log_files(name);
+  process p(argv_of(args), env_with(env_extra), out, err);
+  const auto status = p.wait_exit(timeout);
+  if (!status) {
+    throw std::runtime_error("tokend " + name + " did not exit within the deadline; stderr: " + p.stderr_text());
+  }
+  return {*status, p.stdout_text(), p.stderr_text()};
+}
+
+std::size_t count_lines(const std::string& s) {
+  std::size_t n = 0;
+  for (char c : s) n += c == '\n';
+  return n;
+}
+
+bool contains(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+// ---------------------------------------------------------------------------------------------
+// A running `tokend serve` on 127.0.0.1:0 for both listeners; the ports come from its log line.
+
+class tokend_server {
+ public:
+  tokend_server(sandbox& box, const std::vector<std::string>& extra_args = {},
+                const std::vector<std::string>& env_extra = {}) {
+    std::vector<std::string> args{"--listen",   "127.0.0.1:0",           "--admin-listen", "127.0.0.1:0",
+                                  "--data-dir", box.data_dir().string(), "--threads",      "2"};
+    args.insert(args.end(), extra_args.begin(), extra_args.end());
+    auto [out, err] = box.log_files("serve");
+    proc_ = std::make_unique<process>(argv_of(args), env_with(env_extra), out, err);
+    wait_listening();
+  }
+
+  [[nodiscard]] std::uint16_t api_port() const { return api_port_; }
+  [[nodiscard]] std::uint16_t admin_port() const { return admin_port_; }
+  process& proc() { return *proc_; }
+
+  // SIGTERM (or `sig`), then the exit status within `timeout` (nullopt: still running).
+  std::optional<exit_status> terminate(std::chrono::milliseconds timeout, int sig = SIGTERM) {
+    proc_->kill(sig);
+    return proc_->wait_exit(timeout);
+  }
+
+ private:
+  void wait_listening() {
+    const auto deadline = steady::now() + startup_deadline;
+    for (;;) {
+      std::istringstream lines(proc_->stdout_text());
+      for (std::string line; std::getline(lines, line);) {
+        if (!contains(line, "tokend listening")) continue;
+        boost::system::error_code ec;
+        const json::value v = json::parse(line, ec);
+        if (ec || !v.is_object()) continue;
+        const auto& o = v.as_object();
+        const auto* msg = o.if_contains("msg");
+        const auto* api = o.if_contains("api_port");
+        const auto* admin = o.if_contains("admin_port");
+        if (!msg || !msg->is_string() || msg->as_string() != "tokend listening" || !api || !admin) continue;
+        api_port_ = static_cast<std::uint16_t>(api->to_number<std::int64_t>());
+        admin_port_ = static_cast<std::uint16_t>(admin->to_number<std::int64_t>());
+        if (api_port_ == 0 || admin_port_ == 0) throw std::runtime_error("tokend reported port 0: " + line);
+        return;
+      }
+      if (auto status = proc_->poll()) {
+        throw std::runtime_error("tokend exited during start-up (" + status->describe() +
+                                 "); stderr: " + proc_->stderr_text());
+      }
+      if (steady::now() >= deadline) {
+        throw std::runtime_error("tokend did not log 'tokend listening' within 20s; stdout: " + proc_->stdout_text());
+      }
+      std::this_thread::sleep_for(10ms);
+    }
+  }
+
+  std::unique_ptr<process> proc_;
+  std::uint16_t api_port_ = 0;
+  std::uint16_t admin_port_ = 0;
+};
+
+// ---------------------------------------------------------------------------------------------
+// API helpers.
+
+std::string create_body(const std::string& description) {
+  json::object o;
+  o["type"] = "admin";
+  o["description"] = description;
+  return json::serialize(o);
+}
+
+reply create_token(connection& c, const std::string& key, const std::string& description) {
+  return c.request(http::verb::post, std::string(tokens_path) + "?token=" + key, create_body(description));
+}
+
+reply list_tokens(connection& c, const std::string& key) {
+  return c.request(http::verb::get, std::string(tokens_path) + "?token=" + key + "&pageSize=1000");
+}
+
+// The new key of a 200 create reply (throws on any other shape).
+std::string created_key(const reply& r) {
+  return std::string(r.json().as_object().at("token").as_object().at("token").as_string());
+}
+
+std::int64_t created_user(const reply& r) {
+  return r.json().as_object().at("token").as_object().at("userId").to_number<std::int64_t>();
+}
+
+// json() parses a fresh copy each call; keep the parsed value alive while iterating.
+std::vector<json::object> list_entries(const reply& r) {
+  std::vector<json::object> out;
+  const json::value v = r.json();
+  for (const auto& t : v.as_object().at("tokens").as_array()) out.push_back(t.as_object());
+  return out;
+}
+
+std::size_t count_description(const std::vector<json::object>& entries, const std::string& description) {
+  std::size_t n = 0;
+  for (const auto& e : entries) n += e.at("description").as_string() == description;
+  return n;
+}
+
+std::string masked(const std::string& key) { return key.substr(0, tokend::core::display_prefix_length) + "...."; }
+
+std::string keygen(sandbox& box) {
+  const auto r = run_to_end(box, "keygen", {"keygen"});
+  if (!r.status.success() || r.out.size() != tokend::core::key_hex_length + 1) {
+    throw std::runtime_error("tokend keygen failed: " + r.status.describe() + " " + r.err);
+  }
+  return r.out.substr(0, tokend::core::key_hex_length);
+}
+
+// A key that has the right shape but a wrong checksum.
+std::string corrupt(std::string key) {
+  key.back() = key.back() == '0' ? '1' : '0';
+  return key;
+}
+
+bool is_error_body(const reply& r) {
+  boost::system::error_code ec;
+  const json::value v = json::parse(r.body, ec);
+  if (ec || !v.is_object()) return false;
+  const auto& o = v.as_object();
+  const auto* success = o.if_contains("success");
+  const auto* message = o.if_contains("message");
+  return success && success->is_bool() && !success->as_bool() && message && message->is_string() &&
+         !message->as_string().empty();
+}
+
+std::optional<long long> metric(const std::string& text, const std::string& name) {
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.starts_with(name + " ")) return std::stoll(line.substr(name.size() + 1));
+  }
+  return std::nullopt;
+}
+
+// Polls /metrics until the store's write queue holds at least one write (the stalled one).
+bool wait_queue_depth_at_least(std::uint16_t admin_port, long long n, std::chrono::milliseconds timeout) {
+  const auto deadline = steady::now() + timeout;
+  while (steady::now() < deadline) {
+    const auto r = tokend::test::request(admin_port, http::verb::get, "/metrics");
+    if (r.status == 200) {
+      if (const auto depth = metric(r.body, "tokend_store_queue_depth"); depth && *depth >= n) return true;
+    }
+    std::this_thread::sleep_for(10ms);
+  }
+  return false;
+}
+
+void check_no_secrets(const sandbox& box, const std::vector<std::string>& keys) {
+  const std::string output = box.all_output();
+  BOOST_TEST(!output.empty(), "no output captured: the check below would prove nothing");
+  for (const auto& key : keys) {
+    BOOST_TEST_CONTEXT("key " << key.substr(0, 6) << "...") { BOOST_CHECK(!contains(output, key)); }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(help_lists_every_flag) {
+  sandbox box;
+  const auto r = run_to_end(box, "help", {"--help"});
+  BOOST_TEST(r.status.success(), r.status.describe());
+  BOOST_TEST(r.err.empty());
+  for (const char* flag : {"--listen", "--admin-listen", "--data-dir", "--threads", "--cache-capacity",
+                           "--max-body-bytes", "--sync", "--drain-timeout", "--test-fault-file"}) {
+    BOOST_TEST(contains(r.out, flag), "usage mentions " << flag);
+  }
+  BOOST_TEST(contains(r.out, "keygen"));
+}
+
+BOOST_AUTO_TEST_CASE(bad_flags_exit_2_with_one_line) {
+  sandbox box;
+  const std::string never = (box.root() / "never").string();
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"--data-dir", never, "--threads", "abc"}, "--threads"},
+      {{"--data-dir", never, "--bogus"}, "--bogus"},
+      {{"--data-dir", never, "--threads"}, "--threads"},
+      {{"--data-dir", never, "--listen", "nonsense"}, "--listen"},
+      {{"--data-dir", never, "--drain-timeout", "5 minutes"}, "--drain-timeout"},
+      {{"--data-dir", never, "--sync=maybe"}, "--sync"},
+      {{"frobnicate"}, "frobnicate"},
+  };
+  for (const auto& [args, mention] : cases) {
+    BOOST_TEST_CONTEXT("args ending in " << args.back()) {
+      const auto r = run_to_end(box, "badflag", args);
+      BOOST_TEST(r.status.exited);
+      BOOST_TEST(r.status.code == 2, r.status.describe());
+      BOOST_TEST(count_lines(r.err) == 1u, "stderr: " << r.err);
+      BOOST_TEST(contains(r.err, mention), "stderr: " << r.err);
+    }
+  }
+  // A bad flag stops before anything is opened.
+  BOOST_TEST(!fs::exists(never));
+  // A bad value in the environment is refused the same way.
+  const auto env = run_to_end(box, "badenv", {"--data-dir", never}, {"TOKEND_THREADS=lots"});
+  BOOST_TEST(env.status.code == 2, env.status.describe());
+  BOOST_TEST(count_lines(env.err) == 1u, "stderr: " << env.err);
+  BOOST_TEST(contains(env.err, "TOKEND_THREADS"), "stderr: " << env.err);
+}
+
+BOOST_AUTO_TEST_CASE(keygen_prints_one_well_formed_key) {
+  sandbox box;
+  const auto a = run_to_end(box, "keygen", {"keygen"});
+  BOOST_TEST(a.status.success(), a.status.describe());
+  BOOST_TEST(count_lines(a.out) == 1u);
+  BOOST_REQUIRE_EQUAL(a.out.size(), tokend::core::key_hex_length + 1);
+  const std::string key = a.out.substr(0, tokend::core::key_hex_length);
+  BOOST_TEST(key.find_first_not_of("0123456789abcdef") == std::string::npos, key);
+  BOOST_TEST(tokend::core::is_well_formed_key(key));
+  BOOST_TEST(keygen(box) != key, "two keygen runs printed the same key");
+  const auto extra = run_to_end(box, "keygen-extra", {"keygen", "now"});
+  BOOST_TEST(extra.status.code == 2, extra.status.describe());
+}
+
+BOOST_AUTO_TEST_CASE(bootstrap_writes_admin_token_file) {
+  sandbox box;
+  const fs::path token_file = box.data_dir() / "admin-token";
+  std::string key;
+  {
+    tokend_server server(box);
+    BOOST_REQUIRE(fs::exists(token_file));
+    struct stat st {};
+    BOOST_REQUIRE(::stat(token_file.c_str(), &st) == 0);
+    BOOST_TEST((st.st_mode & 07777) == 0600u, "mode " << std::oct << (st.st_mode & 07777));
+    const std::string text = tokend::test::read_file(token_file);
+    BOOST_REQUIRE_EQUAL(text.size(), tokend::core::key_hex_length + 1);
+    BOOST_TEST(text.back() == '\n');
+    key = text.substr(0, tokend::core::key_hex_length);
+    BOOST_TEST(tokend::core::is_well_formed_key(key));
+
+    connection c(server.api_port());
+    const auto r = list_tokens(c, key);
+    BOOST_TEST(r.status == 200u, r.body);
+    const auto entries = list_entries(r);
+    BOOST_TEST(entries.size() == 1u);
+    BOOST_TEST(count_description(entries, "bootstrap") == 1u);
+    BOOST_TEST(entries.at(0).at("userId").to_number<std::int64_t>() == 1);
+    BOOST_TEST(entries.at(0).at("token").as_string() == masked(key));
+    // Someone else's well-formed key is not let in.
+    BOOST_TEST(list_tokens(c, keygen(box)).status == 401u);
+    BOOST_TEST(server.terminate(10s).value_or(exit_status{}).success());
+  }
+  // A restart finds a non-empty store: no new key, the file is left as it was.
+  {
+    tokend_server server(box);
+    BOOST_TEST(tokend::test::read_file(token_file) == key + "\n");
+    connection c(server.api_port());
+    const auto r = list_tokens(c, key);
+    BOOST_TEST(r.status == 200u, r.body);
+    BOOST_TEST(list_entries(r).size() == 1u);
+    BOOST_TEST(server.terminate(10s).value_or(exit_status{}).success());
+  }
+  check_no_secrets(box, {key});
+}
+
+BOOST_AUTO_TEST_CASE(bootstrap_from_environment) {
+  sandbox box;
+  const std::string key = keygen(box);
+  const std::vector<std::string> env{"TOKEND_BOOTSTRAP_TOKEN=" + key, "TOKEND_BOOTSTRAP_USER_ID=7"};
+  std::string made;
+  {
+    tokend_server server(box, {}, env);
+    BOOST_TEST(!fs::exists(box.data_dir() / "admin-token"), "a configured key needs no admin-token file");
+    connection c(server.api_port());
+    const auto created = create_token(c, key, "made by the bootstrap key");
+    BOOST_REQUIRE_MESSAGE(created.status == 200u, created.status << " " << created.body);
+    BOOST_TEST(created_user(created) == 7);
+    made = created_key(created);
+    const auto r = list_tokens(c, key);
+    BOOST_TEST(r.status == 200u, r.body);
+    const auto entries = list_entries(r);
+    BOOST_TEST(entries.size() == 2u);
+    BOOST_TEST(count_description(entries, "bootstrap") == 1u);
+    for (const auto& e : entries) BOOST_TEST(e.at("userId").to_number<std::int64_t>() == 7);
+    BOOST_TEST(server.terminate(10s).value_or(exit_status{}).success());
+  }
+  // Same environment again: idempotent.
+  {
+    tokend_server server(box, {}, env);
+    connection c(server.api_port());
+    const auto r = list_tokens(c, key);
+    BOOST_TEST(r.status == 200u, r.body);
+    const auto entries = list_entries(r);
+    BOOST_TEST(entries.size() == 2u);
+    BOOST_TEST(count_description(entries, "bootstrap") == 1u);
+    BOOST_TEST(list_tokens(c, made).status == 200u);
+    // SIGINT stops as gracefully as SIGTERM.
+    BOOST_TEST(server.terminate(10s, SIGINT).value_or(exit_status{}).success());
+  }
+  check_no_secrets(box, {key, made});
+}
+
+BOOST_AUTO_TEST_CASE(malformed_bootstrap_token_stops_start_up) {
+  sandbox box;
+  const std::string bad_checksum = corrupt(keygen(box));
+  const std::string not_hex = "my-secret-password-that-is-not-a-key";
+  for (const auto& bad : {bad_checksum, not_hex}) {
+    BOOST_TEST_CONTEXT("bad value of length " << bad.size()) {
+      const auto r = run_to_end(box, "badboot",
+                                {"--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--data-dir",
+                                 box.data_dir().string()},
+                                {"TOKEND_BOOTSTRAP_TOKEN=" + bad});
+      BOOST_TEST(!r.status.success(), r.status.describe());
+      BOOST_TEST(r.status.exited, r.status.describe());
+      BOOST_TEST(contains(r.err, "TOKEND_BOOTSTRAP_TOKEN"), "stderr: " << r.err);
+      BOOST_TEST(!contains(r.err, bad));
+      BOOST_TEST(!contains(r.out, bad));
+      BOOST_TEST(!contains(r.out, "tokend listening"));
+    }
+  }
+  // A bad owner id is refused as well.
+  const std::string good = keygen(box);
+  const auto r = run_to_end(box, "baduser",
+                            {"--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--data-dir",
+                             box.data_dir().string()},
+                            {"TOKEND_BOOTSTRAP_TOKEN=" + good, "TOKEND_BOOTSTRAP_USER_ID=seven"});
+  BOOST_TEST(!r.status.success(), r.status.describe());
+  BOOST_TEST(contains(r.err, "TOKEND_BOOTSTRAP_USER_ID"), "stderr: " << r.err);
+  check_no_secrets(box, {bad_checksum, not_hex, good});
+}
+
+BOOST_AUTO_TEST_CASE(acknowledged_creates_survive_kill_9) {
+  constexpr std::size_t target = 200;
+  constexpr int workers = 4;
+  sandbox box;
+  const std::string admin = keygen(box);
+  const std::vector<std::string> env{"TOKEND_BOOTSTRAP_TOKEN=" + admin};
+
+  std::vector<std::string> acked;
+  std::vector<std::string> problems;
+  std::size_t cut_off = 0;  // requests that ended without an answer because of the kill
+  {
+    tokend_server server(box, {}, env);
+    const auto port = server.api_port();
+    std::mutex mutex;
+    bool killed = false;
+    const auto deadline = steady::now() + 60s;
+    auto work = [&](int id) {
+      try {
+        connection c(port, 5s);
+        for (int i = 0; steady::now() < deadline; ++i) {
+          const auto r = create_token(c, admin, "durable " + std::to_string(id) + "-" + std::to_string(i));
+          std::lock_guard lock(mutex);
+          if (r.status == 200) {
+            // Recorded even if the kill has been sent already: a 200 is a promise either way.
+            acked.push_back(created_key(r));
+            if (acked.size() == target && !killed) {
+              killed = server.proc().kill(SIGKILL);
+            }
+            continue;
+          }
+          if (killed) {
+            cut_off += r.status == 0;
+          } else {
+            problems.push_back("status " + std::to_string(r.status) + " " + r.error + " " + r.body);
+          }
+          return;
+        }
+        std::lock_guard lock(mutex);
+        problems.push_back("worker " + std::to_string(id) + " ran out of time");
+      } catch (const std::exception& e) {
+        std::lock_guard lock(mutex);
+        if (!killed) problems.push_back(e.what());
+      }
+    };
+    std::vector<std::thread> threads;
+    for (int id = 0; id < workers; ++id) threads.emplace_back(work, id);
+    for (auto& t : threads) t.join();
+    BOOST_REQUIRE_MESSAGE(killed, "the kill was never sent");
+    const auto status = server.proc().wait_exit(10s);
+    BOOST_REQUIRE(status.has_value());
+    BOOST_TEST(status->signaled);
+    BOOST_TEST(status->signal == SIGKILL, status->describe());
+  }
+  for (const auto& p : problems) BOOST_ERROR("before the kill: " << p);
+  BOOST_TEST(acked.size() >= target);
+  BOOST_TEST_MESSAGE(acked.size() << " creates acknowledged, " << cut_off << " cut off by kill -9");
+
+  tokend_server server(box, {}, env);
+  connection c(server.api_port());
+  std::size_t lost = 0;
+  for (const auto& key : acked) {
+    const auto r = list_tokens(c, key);
+    if (r.status != 200) ++lost;
+  }
+  BOOST_TEST(lost == 0u, lost << " acknowledged keys no longer authenticate");
+
+  const auto r = list_tokens(c, admin);
+  BOOST_REQUIRE_MESSAGE(r.status == 200u, r.body);
+  std::map<std::string, int> shown;
+  for (const auto& e : list_entries(r)) ++shown[std::string(e.at("token").as_string())];
+  std::map<std::string, int> expected;
+  for (const auto& key : acked) ++expected[masked(key)];
+  std::size_t missing = 0;
+  for (const auto& [prefix, n] : expected) missing += shown[prefix] < n;
+  BOOST_TEST(missing == 0u, missing << " acknowledged keys missing from the list");
+  BOOST_TEST(server.terminate(10s).value_or(exit_status{}).success());
+
+  auto keys = acked;
+  keys.push_back(admin);
+  check_no_secrets(box, keys);
+}
+
+BOOST_AUTO_TEST_CASE(sigterm_drains_in_flight_request_and_exits_0) {
+  sandbox box;
+  const std::string admin = keygen(box);
+  // The fault file through the environment here (the stall test uses the flag).
+  const std::vector<std::string> env{"TOKEND_BOOTSTRAP_TOKEN=" + admin,
+                                     "TOKEND_TEST_FAULT_FILE=" + box.fault_file().string()};
+  constexpr auto drain = 5s;
+  std::string made;
+  {
+    tokend_server server(box, {"--drain-timeout", "5s"}, env);
+    const auto api = server.api_port();
+    const auto admin_port = server.admin_port();
+
+    connection idle(api);
+    BOOST_REQUIRE_EQUAL(list_tokens(idle, admin).status, 200u);
+
+    // A request in flight: a create held by the stalled store.
+    box.set_fault("stall");
+    auto in_flight = std::async(std::launch::async, [&] {
+      connection c(api, 15s);
+      return create_token(c, admin, "in flight at SIGTERM");
+    });
+    BOOST_REQUIRE_MESSAGE(wait_queue_depth_at_least(admin_port, 1, 5s), "the create never reached the store");
+
+    const auto signalled = steady::now();
+    BOOST_REQUIRE(server.proc().kill(SIGTERM));
+
+    // The idle keep-alive connection is closed by the server.
+    BOOST_TEST(idle.closed_by_peer(3s), "idle keep-alive connection left open during the drain");
+
+    // Readiness fails (or the admin listener is gone) while the drain runs.
+    bool not_ready = false;
+    for (const auto until = steady::now() + 3s; !not_ready && steady::now() < until;) {
+      try {
+        const auto r = tokend::test::request(admin_port, http::verb::get, "/readyz");
+        not_ready = r.status == 503 || r.status == 0;
+      } catch (const std::exception&) {
+        not_ready = true;  // refused: the admin listener has closed
+      }
+      if (!not_ready) std::this_thread::sleep_for(10ms);
+    }
+    BOOST_TEST(not_ready, "/readyz still answered 200 while draining");
+
+    // No new API connection is accepted.
+    BOOST_CHECK_THROW(connection(api, 1s), std::runtime_error);
+
+    // The in-flight request keeps the process alive...
+    BOOST_TEST(server.proc().running(), "exited before its in-flight request finished");
+    BOOST_TEST((in_flight.wait_for(0ms) == std::future_status::timeout));
+
+    // ...and completes once the store moves again.
+    box.set_fault("");
+    BOOST_REQUIRE(in_flight.wait_for(10s) == std::future_status::ready);
+    const auto r = in_flight.get();
+    BOOST_TEST(r.status == 200u, r.status << " " << r.error << " " << r.body);
+    BOOST_TEST(!r.keep_alive, "a response sent while draining should close the connection");
+    if (r.status == 200) made = created_key(r);
+
+    const auto status = server.proc().wait_exit(signalled + drain + 3s);
+    BOOST_REQUIRE_MESSAGE(status.has_value(), "no exit within the drain deadline");
+    BOOST_TEST(status->success(), status->describe());
+    BOOST_TEST((steady::now() - signalled < drain), "the drain waited for its deadline though nothing was left");
+  }
+  // The RocksDB lock was released: a second start on the same data dir works.
+  {
+    tokend_server server(box, {}, env);
+    connection c(server.api_port());
+    BOOST_TEST(list_tokens(c, admin).status == 200u);
+    if (!made.empty()) BOOST_TEST(list_tokens(c, made).status == 200u, "the drained create was not kept");
+    BOOST_TEST(server.terminate(10s).value_or(exit_status{}).success());
+  }
+  check_no_secrets(box, {admin, made});
+}
+
+BOOST_AUTO_TEST_CASE(sigterm_gives_up_on_a_stuck_request_at_the_drain_deadline) {
+  sandbox box;
+  const std::string admin = keygen(box);
+  const std::vector<std::string> env{"TOKEND_BOOTSTRAP_TOKEN=" + admin};
+  constexpr auto drain = 1s;
+  std::optional<reply> stuck_reply;
+  {
+    tokend_server server(box, {"--drain-timeout", "1s", "--test-fault-file", box.fault_file().string()}, env);
+    const auto api = server.api_port();
+    box.set_fault("stall");
+    auto stuck = std::async(std::launch::async, [&] {
+      connection c(api, 15s);
+      return create_token(c, admin, "stuck at SIGTERM");
+    });
+    BOOST_REQUIRE(wait_queue_depth_at_least(server.admin_port(), 1, 5s));
+    const auto signalled = steady::now();
+    BOOST_REQUIRE(server.proc().kill(SIGTERM));
+    const auto status = server.proc().wait_exit(signalled + drain + 4s);
+    const auto took = steady::now() - signalled;
+    BOOST_REQUIRE_MESSAGE(status.has_value(), "no exit within drain deadline + 4s");
+    BOOST_TEST(status->success(), status->describe() << "; stderr: " << server.proc().stderr_text());
+    BOOST_TEST((took >= drain - 100ms), "exited before the drain deadline with a request in flight");
+    // The client is not left hanging: the connection ends (with or without an answer).
+    BOOST_REQUIRE(stuck.wait_for(5s) == std::future_status::ready);
+    stuck_reply = stuck.get();
+  }
+  box.set_fault("");
+  tokend_server server(box, {}, env);
+  connection c(server.api_port());
+  BOOST_TEST(list_tokens(c, admin).status == 200u);
+  std::vector<std::string> keys{admin};
+  if (stuck_reply && stuck_reply->status == 200) {
+    keys.push_back(created_key(*stuck_reply));
+    BOOST_TEST(list_tokens(c, keys.back()).status == 200u, "a create answered 200 was lost");
+  }
+  BOOST_TEST(server.terminate(10s).value_or(exit_status{}).success());
+  check_no_secrets(box, keys);
+}
+
+BOOST_AUTO_TEST_CASE(stalled_store_blocks_only_writes) {
+  sandbox box;
+  const std::string admin = keygen(box);
+  const std::vector<std::string> env{"TOKEND_BOOTSTRAP_TOKEN=" + admin};
+  tokend_server server(box, {"--test-fault-file", box.fault_file().string()}, env);
+  const auto api = server.api_port();
+  const auto admin_port = server.admin_port();
+  std::vector<std::string> keys{admin};
+
+  connection warm(api);
+  BOOST_REQUIRE_EQUAL(list_tokens(warm, admin).status, 200u);  // the admin key is now cached
+
+  box.set_fault("stall");
+  auto stalled = std::async(std::launch::async, [&] {
+    connection c(api, 15s);
+    return create_token(c, admin, "created during a stall");
+  });
+  BOOST_REQUIRE_MESSAGE(wait_queue_depth_at_least(admin_port, 1, 5s), "the create never reached the store");
+  BOOST_TEST((stalled.wait_for(300ms) == std::future_status::timeout), "a create answered while the store stalled");
+
+  // Everything that does not write is answered promptly, each on its own connection.
+  struct probe {
+    std::string what;
+    std::uint16_t port;
+    std::string target;
+    unsigned status;
+  };
+  const std::string unknown = keygen(box);
+  keys.push_back(unknown);
+  const std::vector<probe> probes = {
+      {"list with the cached key", api, std::string(tokens_path) + "?token=" + admin, 200},
+      {"malformed key", api, std::string(tokens_path) + "?token=not-a-key", 401},
+      {"bad checksum", api, std::string(tokens_path) + "?token=" + corrupt(admin), 401},
+      {"unknown well-formed key", api, std::string(tokens_path) + "?token=" + unknown, 401},
+      {"unknown path", api, "/api/v2/nothing-here", 404},
+      {"healthz", admin_port, "/healthz", 200},
+      {"readyz", admin_port, "/readyz", 200},
+      {"metrics", admin_port, "/metrics", 200},
+  };
+  for (const auto& p : probes) {
+    BOOST_TEST_CONTEXT(p.what) {
+      const auto started = steady::now();
+      connection c(p.port, 1s);
+      const auto r = c.request(http::verb::get, p.target);
+      const auto took = steady::now() - started;
+      BOOST_TEST(r.status == p.status, r.status << " " << r.error << " " << r.body);
+      BOOST_TEST((took < 1s), std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms");
+      if (p.what == "metrics") BOOST_TEST(contains(r.body, "tokend_store_queue_depth"));
+    }
+  }
+  BOOST_TEST((stalled.wait_for(0ms) == std::future_status::timeout), "the create answered while still stalled");
+
+  box.set_fault("");
+  BOOST_REQUIRE(stalled.wait_for(10s) == std::future_status::ready);
+  const auto done = stalled.get();
+  BOOST_REQUIRE_MESSAGE(done.status == 200u, done.status << " " << done.error << " " << done.body);
+  keys.push_back(created_key(done));
+  BOOST_TEST(list_tokens(warm, keys.back()).status == 200u);
+
+  box.set_fault("fail");
+  {
+    connection c(api, 2s);
+    const auto r = create_token(c, admin, "refused");
+    BOOST_TEST(r.status == 503u, r.status << " " << r.body);
+    BOOST_TEST(contains(r.header("content-type"), "application/json"));
+    BOOST_TEST(is_error_body(r), r.body);
+    // A failing store is not ready; reads still work.
+    BOOST_TEST(tokend::test::request(admin_port, http::verb::get, "/readyz").status == 503u);
+    BOOST_TEST(list_tokens(c, admin).status == 200u);
+  }
+  box.set_fault("");
+  {
+    connection c(api, 2s);
+    const auto r = create_token(c, admin, "after the failure");
+    BOOST_TEST(r.status == 200u, r.status << " " << r.body);
+    if (r.status == 200) keys.push_back(created_key(r));
+    BOOST_TEST(tokend::test::request(admin_port, http::verb::get, "/readyz").status == 200u);
+  }
+  BOOST_TEST(server.terminate(10s).value_or(exit_status{}).success());
+  check_no_secrets(box, keys);
+}
+
+BOOST_AUTO_TEST_CASE(unopenable_store_fails_start_up) {
+  sandbox box;
+  const fs::path file = box.root() / "a-regular-file";
+  { std::ofstream(file) << "not a directory\n"; }
+  for (const fs::path& dir : {file, file / "below"}) {
+    BOOST_TEST_CONTEXT(dir) {
+      const auto r = run_to_end(box, "unopenable",
+                                {"--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--data-dir", dir.string()});
+      BOOST_TEST(r.status.exited, r.status.describe());
+      BOOST_TEST(r.status.code != 0);
+      BOOST_TEST(count_lines(r.err) == 1u, "stderr: " << r.err);
+      BOOST_TEST(contains(r.err, "cannot open"), "stderr: " << r.err);
+      BOOST_TEST(contains(r.err, dir.string()), "stderr: " << r.err);
+      BOOST_TEST(!contains(r.out, "tokend listening"));
+    }
+  }
+  // A data dir already held by a running tokend (RocksDB's lock).
+  tokend_server first(box);
+  const auto second = run_to_end(box, "second", {"--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
+                                                 "--data-dir", box.data_dir().string()});
+  BOOST_TEST(second.status.exited, second.status.describe());
+  BOOST_TEST(second.status.code != 0);
+  BOOST_TEST(contains(second.err, box.data_dir().string()), "stderr: " << second.err);
+  BOOST_TEST(!contains(second.out, "tokend listening"));
+  BOOST_TEST(first.proc().running());
+  BOOST_TEST(first.terminate(10s).value_or(exit_status{}).success());
+}
+
+BOOST_AUTO_TEST_CASE(keys_never_reach_the_output) {
+  sandbox box;
+  const std::string admin = keygen(box);
+  const std::string other_admin = keygen(box);
+  const std::vector<std::string> env{"TOKEND_BOOTSTRAP_TOKEN=" + admin};
+  std::vector<std::string> keys{admin, other_admin};
+  {
+    tokend_server server(box, {}, env);
+    const auto api = server.api_port();
+    connection c(api);
+    std::vector<std::string> made;
+    for (int i = 0; i < 3; ++i) {
+      const auto r = create_token(c, admin, "secret test " + std::to_string(i));
+      BOOST_REQUIRE_EQUAL(r.status, 200u);
+      made.push_back(created_key(r));
+    }
+    keys.insert(keys.end(), made.begin(), made.end());
+    const std::vector<std::pair<std::string, std::string>> bearer{{"Authorization", "Bearer " + made[0]}};
+    BOOST_TEST(c.request(http::verb::get, tokens_path, {}, bearer).status == 200u);
+    // Header and query disagree.
+    BOOST_TEST(c.request(http::verb::get, std::string(tokens_path) + "?token=" + made[1], {}, bearer).status == 401u);
+    // Unknown, corrupt and deleted keys, in the URL, the header and the body.
+    BOOST_TEST(list_tokens(c, other_admin).status == 401u);
+    BOOST_TEST(list_tokens(c, corrupt(made[1])).status == 401u);
+    keys.push_back(corrupt(made[1]));
+    BOOST_TEST(c.request(http::verb::get, tokens_path, {}, {{"Authorization", "Bearer " + other_admin}}).status ==
+               401u);
+    const auto del = c.request(http::verb::delete_, std::string(tokens_path) + "?token=" + admin,
+                               json::serialize(json::object{{"token", made[2]}}));
+    BOOST_TEST(del.status == 200u, del.body);
+    BOOST_TEST(list_tokens(c, made[2]).status == 401u);
+    const auto again = c.request(http::verb::delete_, std::string(tokens_path) + "?token=" + admin,
+                                 json::serialize(json::object{{"token", made[2]}}));
+    BOOST_TEST(again.status == 404u, again.body);
+    BOOST_TEST(!contains(again.body, made[2]));
+    // Bad bodies carrying a key.
+    const auto bad = c.request(http::verb::post, std::string(tokens_path) + "?token=" + admin,
+                               R"({"type":")" + made[0] + R"(","description":"x"})");
+    BOOST_TEST(bad.status == 400u, bad.body);
+    BOOST_TEST(!contains(bad.body, made[0]));
+    const auto metrics = tokend::test::request(server.admin_port(), http::verb::get, "/metrics");
+    BOOST_TEST(metrics.status == 200u);
+    for (const auto& key : keys) BOOST_TEST(!contains(metrics.body, key));
+    BOOST_TEST(server.terminate(10s).value_or(exit_status{}).success());
+  }
+  check_no_secrets(box, keys);
+}
+
+}  // namespace
