@@ -588,7 +588,7 @@ std::array<std::string, request_kind_count> serialize_requests(const load_config
     return req;
   };
   std::array<std::string, request_kind_count> out;
-  auto create = make(http::verb::post, cfg.token);
+  auto create = make(http::verb::post, cfg.create_token.empty() ? cfg.token : cfg.create_token);
   create.set(http::field::content_type, "application/json");
   create.body() = R"({"type":"admin","description":"bench"})";
   out[static_cast<std::size_t>(request_kind::create)] = serialize(create);

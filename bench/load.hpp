@@ -39,6 +39,7 @@ struct load_config {
   std::uint16_t port = 8080;
   std::string host_header = "127.0.0.1:8080";
   std::string token;
+  std::string create_token;  // key for creates when set, so creates need not grow the listed user's tokens
   std::array<unsigned, request_kind_count> mix{0, 1, 0};  // weights, indexed by request_kind
   std::size_t connections = 64;
   std::size_t threads = 2;

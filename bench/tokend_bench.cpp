@@ -31,6 +31,8 @@ constexpr std::string_view help_text =
                        http://127.0.0.1:8080; any path is ignored)
   --token KEY          the API key sent as ?token=KEY (needed by create and list)
   --token-file PATH    read the key from the first line of PATH instead
+  --create-token KEY   the key for creates only (default: --token); with a key of another
+                       user, creates in a mixed load do not lengthen the lists being measured
   --scenario NAME      create | list | authfail | mixed (default list)
                          create:   POST /api/v2/tokens {"type":"admin","description":"bench"}
                          list:     GET  /api/v2/tokens
@@ -199,7 +201,7 @@ options parse_args(int argc, char** argv) {
   options o;
   std::optional<std::string> token, token_file, mix;
   bool scenario_set = false, duration_set = false;
-  const std::vector<std::string_view> valued = {"url", "token", "token-file", "scenario", "mix", "connections",
+  const std::vector<std::string_view> valued = {"url", "token", "token-file", "create-token", "scenario", "mix", "connections",
                                                 "threads", "duration", "requests", "warmup", "pipeline",
                                                 "rate", "timeout"};
   for (int i = 1; i < argc; ++i) {
@@ -233,6 +235,8 @@ options parse_args(int argc, char** argv) {
       token = std::string(v);
     } else if (name == "token-file") {
       token_file = std::string(v);
+    } else if (name == "create-token") {
+      o.cfg.create_token = std::string(v);
     } else if (name == "scenario") {
       if (v != "create" && v != "list" && v != "authfail" && v != "mixed") {
         throw usage_error("--scenario must be create, list, authfail or mixed, not '" + std::string(v) + "'");

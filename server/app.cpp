@@ -5,6 +5,7 @@
 #include "server/admin.hpp"
 #include "server/api_router.hpp"
 #include "server/log.hpp"
+#include "server/request_log.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -24,6 +25,7 @@ using tcp = net::ip::tcp;
 namespace {
 
 constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
+constexpr std::string_view request_id_header = "X-Request-Id";
 
 std::vector<std::unique_ptr<net::io_context>> make_contexts(std::size_t n) {
   std::vector<std::unique_ptr<net::io_context>> out;
@@ -104,24 +106,42 @@ net::awaitable<void> app::accept_loop(tcp::acceptor& acceptor, bool admin) {
       co_return handle_admin(req, admin_sources{[this] { return ready(); }, [this] { return metrics_text(); }});
     };
   } else {
+    // Only `this` is captured: GCC 12 corrupts std::string init-captures of coroutine lambdas, so
+    // per-request strings live in the coroutine frame as locals instead.
     handler = [this](http_request& req) -> net::awaitable<http_response> {
       const auto started = std::chrono::steady_clock::now();
+      const std::string request_id = request_id_for(req[request_id_header]);
       api_reply reply;
       try {
         reply = co_await handle_api(req, service_);
       } catch (const std::exception& e) {
-        log::error("request failed", {{"error", e.what()}});
+        log::error("request failed", {{"error", e.what()}, {"request_id", request_id}});
         reply = error_reply(500, "Internal server error");
       }
       http_response res{static_cast<http::status>(reply.status), req.version()};
       res.set(http::field::content_type, "application/json");
       res.set(http::field::cache_control, "no-store");
+      res.set(request_id_header, request_id);
       if (reply.method_not_allowed) res.set(http::field::allow, allowed_methods);
       res.body() = std::move(reply.body);
-      metrics_.observe(reply.route_label, reply.status, std::chrono::steady_clock::now() - started);
+      const auto elapsed = std::chrono::steady_clock::now() - started;
+      metrics_.observe(reply.route_label, reply.status, elapsed);
+      if (config_.access_log) {
+        log::access(access_fields({req.method_string(), req.target(), reply.status,
+                                   std::chrono::duration_cast<std::chrono::nanoseconds>(elapsed), request_id,
+                                   res.body().size(), req.body().size()}));
+      }
       co_return res;
     };
-    observer = [this](unsigned status) { metrics_.observe(route::other, status, {}); };
+    observer = [this](unsigned status) {
+      metrics_.observe(route::other, status, {});
+      // Refused while reading (431, 413, 400): no method or path worth trusting, and no response
+      // header of ours to carry an id; the line still counts the request.
+      if (config_.access_log) {
+        log::access({{"status", status}, {"request_id", new_request_id()}, {"refused", "while reading the request"}});
+      }
+      log::debug("request refused while reading", {{"status", status}});
+    };
   }
   connection_tracker& tracker = admin ? admin_connections_ : api_connections_;
   net::steady_timer backoff(acceptor.get_executor());
@@ -136,6 +156,13 @@ net::awaitable<void> app::accept_loop(tcp::acceptor& acceptor, bool admin) {
       continue;
     }
     if (!admin) metrics_.connection_opened();
+    if (log::enabled(log::level::debug)) {
+      boost::system::error_code peer_ec;
+      const auto peer = socket.remote_endpoint(peer_ec);
+      log::debug("connection accepted", {{"listener", admin ? "admin" : "api"},
+                                         {"peer", peer_ec ? std::string("unknown")
+                                                          : peer.address().to_string() + ":" + std::to_string(peer.port())}});
+    }
     auto executor = socket.get_executor();
     net::co_spawn(executor, run_session(std::move(socket), options, handler, observer, tracker),
                   [this, admin](std::exception_ptr e) {
@@ -166,6 +193,17 @@ net::awaitable<void> app::drain() {
   }
   admin_acceptor_.close(ignored);
   admin_connections_.close_all();
+  // close_all() only posts the closes to each connection's context, and wait() stops the contexts
+  // as soon as we are done: a close still queued then never runs, and its socket stays open until
+  // the app is destroyed. A marker posted behind them on every context (one thread each, so FIFO)
+  // tells us they have all run.
+  auto unflushed = std::make_shared<std::atomic<std::size_t>>(contexts_.size());
+  for (auto& ctx : contexts_) net::post(*ctx, [unflushed] { unflushed->fetch_sub(1, std::memory_order_acq_rel); });
+  const auto flush_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  while (unflushed->load(std::memory_order_acquire) > 0 && std::chrono::steady_clock::now() < flush_deadline) {
+    timer.expires_after(std::chrono::milliseconds(1));
+    co_await timer.async_wait(use_tuple);
+  }
   drained_.store(true, std::memory_order_release);
   drained_.notify_all();
 }

@@ -74,6 +74,13 @@ const std::vector<flag_spec>& flag_specs() {
       {"--request-timeout", "TOKEND_REQUEST_TIMEOUT",
        [](config& c, auto& f, auto& v) { c.request_timeout = parse_duration(f, v); }},
       {"--drain-timeout", "TOKEND_DRAIN_TIMEOUT", [](config& c, auto& f, auto& v) { c.drain_timeout = parse_duration(f, v); }},
+      {"--log-level", "TOKEND_LOG_LEVEL",
+       [](config& c, auto& f, auto& v) {
+         const auto lvl = log::parse_level(v);
+         if (!lvl) throw config_error("invalid value for " + f + ": '" + v + "' (expected debug, info, warn or error)");
+         c.log_level = *lvl;
+       }},
+      {"--access-log", "TOKEND_ACCESS_LOG", [](config& c, auto& f, auto& v) { c.access_log = parse_bool(f, v); }, true},
       {"--test-fault-file", "TOKEND_TEST_FAULT_FILE", [](config& c, auto&, auto& v) { c.test_fault_file = v; }},
   };
   return specs;
@@ -120,6 +127,10 @@ config parse_config(const std::vector<std::string>& args, const env_lookup& env)
       c.sync = false;
       continue;
     }
+    if (name == "--no-access-log" && eq == std::string::npos) {
+      c.access_log = false;
+      continue;
+    }
     if (!spec) throw config_error("unknown flag: " + name + " (see tokend --help)");
     std::string value;
     if (eq != std::string::npos) {
@@ -158,6 +169,8 @@ Flags of serve (each also read from the environment variable shown; a flag wins)
   --idle-timeout D          keep-alive idle limit    TOKEND_IDLE_TIMEOUT      (60s)
   --request-timeout D       read/write of a request  TOKEND_REQUEST_TIMEOUT   (10s)
   --drain-timeout D         graceful stop deadline   TOKEND_DRAIN_TIMEOUT     (10s)
+  --log-level LEVEL         debug, info, warn, error TOKEND_LOG_LEVEL         (info)
+  --access-log[=true|false] log each API request   TOKEND_ACCESS_LOG        (false); --no-access-log = false
   --test-fault-file PATH    testing only: a file whose content ("stall", "fail") injects store
                             write faults             TOKEND_TEST_FAULT_FILE   (off)
 Durations: 10s, 500ms, or a number of seconds.
@@ -167,6 +180,11 @@ Bootstrap (environment only):
   TOKEND_BOOTSTRAP_USER_ID  its owner (default 1)
   With neither and an empty store, tokend creates a key for user 1 and writes it to
   <data-dir>/admin-token (mode 0600).
+
+Logs: JSON lines on stdout. Each API response carries X-Request-Id: the request's own header when
+it is 1-128 characters of [A-Za-z0-9._-] (and not a key), a new id otherwise; the log lines of a
+request name it. An access line has method, path (never the query string), status,
+duration_seconds, request_id and bytes; no key is ever logged.
 
 Signals: SIGTERM/SIGINT drain in-flight requests, then exit 0.
 )";

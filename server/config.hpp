@@ -1,6 +1,8 @@
 // tokend's configuration: command-line flags, each with a TOKEND_* environment variable.
 #pragma once
 
+#include "server/log.hpp"
+
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -30,6 +32,8 @@ struct config {
   std::chrono::milliseconds idle_timeout{60'000};
   std::chrono::milliseconds request_timeout{10'000};
   std::chrono::milliseconds drain_timeout{10'000};
+  log::level log_level = log::level::info;
+  bool access_log = false;  // one JSON line per API request (never the query string or a key)
   std::string test_fault_file;  // testing only: see storage/faulty_store.hpp
 };
 

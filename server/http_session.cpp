@@ -14,6 +14,8 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 
+#include <array>
+
 namespace tokend::server {
 namespace net = boost::asio;
 namespace beast = boost::beast;
@@ -43,6 +45,22 @@ const char* message_for_status(unsigned status) {
     case 413: return "Request body too large";
     case 431: return "Request header fields too large";
     default: return "Malformed HTTP request";
+  }
+}
+
+// After refusing a request whose body we did not read (413, 431, 400), closing at once would
+// make the kernel answer the client's unread bytes with a reset, which can destroy our response
+// before the client reads it. So: stop sending, then discard what still arrives, within bounds.
+net::awaitable<void> linger(beast::tcp_stream& stream) {
+  beast::error_code ec;
+  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  if (ec) co_return;
+  stream.expires_after(std::chrono::milliseconds(500));
+  std::array<char, 8192> sink;
+  for (std::size_t discarded = 0; discarded < (1u << 20);) {
+    auto [rec, n] = co_await stream.async_read_some(net::buffer(sink), use_tuple);
+    if (rec) break;
+    discarded += n;
   }
 }
 
@@ -125,7 +143,8 @@ net::awaitable<void> run_session(tcp::socket socket, session_options options, re
     auto [ec, n] = co_await http::async_read_header(stream, buffer, parser, use_tuple);
     if (!ec && !parser.is_done()) {
       const auto& header = parser.get();
-      if (beast::iequals(header[http::field::expect], "100-continue")) {
+      // An HTTP/1.0 client does not know interim responses: its expectation is ignored (RFC 9110 10.1.1).
+      if (header.version() >= 11 && beast::iequals(header[http::field::expect], "100-continue")) {
         http::response<http::empty_body> cont{http::status::continue_, header.version()};
         std::tie(ec, n) = co_await http::async_write(stream, cont, use_tuple);
       }
@@ -138,6 +157,7 @@ net::awaitable<void> run_session(tcp::socket socket, session_options options, re
         res.keep_alive(false);
         res.prepare_payload();
         co_await http::async_write(stream, res, use_tuple);
+        co_await linger(stream);
       }
       break;
     }
@@ -147,6 +167,9 @@ net::awaitable<void> run_session(tcp::socket socket, session_options options, re
     response.version(request.version());
     response.keep_alive(request.keep_alive() && !tracker.draining());
     response.prepare_payload();
+    // A response to HEAD announces its length but carries no content (RFC 9110 9.3.2): body bytes
+    // would be read as the start of the next response by a keep-alive client.
+    if (request.method() == http::verb::head) response.body().clear();
     stream.expires_after(options.request_timeout);
     auto [wec, wn] = co_await http::async_write(stream, response, use_tuple);
     if (wec || !response.keep_alive()) break;

@@ -26,6 +26,23 @@ int serve(const std::vector<std::string>& args) {
     std::cerr << "tokend: " << e.what() << "\n";
     return 2;
   }
+  server::log::set_level(cfg.log_level);
+  // The whole configuration, for "what is it running with?"; it holds no secret (the bootstrap key
+  // is read from the environment by bootstrap() and never kept here).
+  server::log::debug("configuration", {{"listen", cfg.listen.host + ":" + std::to_string(cfg.listen.port)},
+                                       {"admin_listen", cfg.admin_listen.host + ":" + std::to_string(cfg.admin_listen.port)},
+                                       {"data_dir", cfg.data_dir},
+                                       {"threads", cfg.threads},
+                                       {"cache_capacity", cfg.cache_capacity},
+                                       {"max_body_bytes", cfg.max_body_bytes},
+                                       {"max_header_bytes", cfg.max_header_bytes},
+                                       {"sync", cfg.sync},
+                                       {"write_queue", cfg.write_queue},
+                                       {"idle_timeout_seconds", cfg.idle_timeout.count() / 1000.0},
+                                       {"request_timeout_seconds", cfg.request_timeout.count() / 1000.0},
+                                       {"drain_timeout_seconds", cfg.drain_timeout.count() / 1000.0},
+                                       {"log_level", server::log::level_name(cfg.log_level)},
+                                       {"access_log", cfg.access_log}});
   try {
     storage::rocksdb_options options;
     options.data_dir = cfg.data_dir;

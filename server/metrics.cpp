@@ -4,6 +4,10 @@
 #include <algorithm>
 #include <cstdio>
 
+#ifndef TOKEND_VERSION
+#define TOKEND_VERSION "unknown"
+#endif
+
 namespace tokend::server {
 namespace {
 
@@ -16,6 +20,9 @@ std::string number(double v) {
 }
 
 }  // namespace
+
+metrics::metrics() noexcept
+    : start_time_seconds_(std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count()) {}
 
 void metrics::observe(route r, unsigned status, std::chrono::nanoseconds latency) noexcept {
   auto& s = routes_[static_cast<std::size_t>(r)];
@@ -66,6 +73,9 @@ std::string metrics::render(const cache_figures& cache, const storage::store_sta
   line("# HELP tokend_open_connections Client connections currently open on the API listener.");
   line("# TYPE tokend_open_connections gauge");
   line("tokend_open_connections " + std::to_string(open_connections()));
+  line("# HELP tokend_http_connections_total Client connections accepted on the API listener.");
+  line("# TYPE tokend_http_connections_total counter");
+  line("tokend_http_connections_total " + std::to_string(accepted_connections_.load(std::memory_order_relaxed)));
 
   line("# HELP tokend_cache_hits_total Key validations answered from the in-memory cache.");
   line("# TYPE tokend_cache_hits_total counter");
@@ -105,6 +115,14 @@ std::string metrics::render(const cache_figures& cache, const storage::store_sta
   line("# HELP tokend_ready 1 while the service accepts traffic (store open, not draining).");
   line("# TYPE tokend_ready gauge");
   line(std::string("tokend_ready ") + (ready ? "1" : "0"));
+  line("# HELP tokend_start_time_seconds Start time of the process since the Unix epoch.");
+  line("# TYPE tokend_start_time_seconds gauge");
+  char start[32];
+  std::snprintf(start, sizeof start, "%.3f", start_time_seconds_);
+  line(std::string("tokend_start_time_seconds ") + start);
+  line("# HELP tokend_build_info Always 1; the version label names the running build.");
+  line("# TYPE tokend_build_info gauge");
+  line(std::string("tokend_build_info{version=\"") + TOKEND_VERSION + "\"} 1");
   return out;
 }
 

@@ -1,5 +1,7 @@
-// Prometheus metrics for the API: request counts by route and status, latency histograms, open
-// connections. Lock-free on the request path; rendered to text on scrape.
+// Prometheus metrics for the API: request counts by route and status, latency histograms,
+// connections, plus the cache and store figures handed in at scrape time. Lock-free on the request
+// path; rendered to text on scrape. Names follow the Prometheus conventions: tokend_ prefix, base
+// units (seconds), counters end in _total.
 #pragma once
 
 #include "storage/token_store.hpp"
@@ -18,7 +20,12 @@ inline constexpr std::size_t route_count = 4;
 class metrics {
  public:
   void observe(route r, unsigned status, std::chrono::nanoseconds latency) noexcept;
-  void connection_opened() noexcept { open_connections_.fetch_add(1, std::memory_order_relaxed); }
+  metrics() noexcept;
+
+  void connection_opened() noexcept {
+    open_connections_.fetch_add(1, std::memory_order_relaxed);
+    accepted_connections_.fetch_add(1, std::memory_order_relaxed);
+  }
   void connection_closed() noexcept { open_connections_.fetch_sub(1, std::memory_order_relaxed); }
   [[nodiscard]] std::int64_t open_connections() const noexcept {
     return open_connections_.load(std::memory_order_relaxed);
@@ -47,6 +54,8 @@ class metrics {
   };
   std::array<route_series, route_count> routes_{};
   std::atomic<std::int64_t> open_connections_{0};
+  std::atomic<std::uint64_t> accepted_connections_{0};
+  double start_time_seconds_ = 0;  // Unix time of construction, i.e. of process start
 };
 
 }  // namespace tokend::server

@@ -114,8 +114,9 @@ class faulty_store final : public token_store {
         return;
       }
     }
-    // Closed: the worker is gone; inner is (being) closed and answers for itself.
-    forward(std::move(write));
+    // Closed (or closing): refused like the other stores refuse after close(). Forwarding instead
+    // could slip a write past the control file, or into inner before inner_->close() runs.
+    write.handler(core::make_error_code(core::errc::unavailable));
   }
 
   void forward(pending_write write) {
@@ -147,12 +148,15 @@ class faulty_store final : public token_store {
         write = std::move(queue_.front());
         queue_.pop_front();
       }
-      if (wait_for_permission()) {
+      const bool permitted = wait_for_permission();
+      // No longer ours to count before it completes or reaches inner (whose stats count it then),
+      // so that stats() never shows a write whose handler has already run.
+      waiting_.fetch_sub(1, std::memory_order_relaxed);
+      if (permitted) {
         forward(std::move(write));
       } else {
         write.handler(core::make_error_code(core::errc::unavailable));
       }
-      waiting_.fetch_sub(1, std::memory_order_relaxed);
     }
   }
 

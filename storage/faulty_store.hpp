@@ -18,7 +18,8 @@ namespace tokend::storage {
 // Any other content passes through. Reads (lookup/list) always pass straight through, so a stalled
 // writer never delays them. ready() is inner's, and false while the file says "fail".
 // close() stops stalling (queued writes then proceed as if the file were empty, except that "fail"
-// still fails), then closes inner; writes after close() go straight to inner, which refuses them.
+// still fails), then closes inner. Writes submitted once close() has begun are refused with
+// core::errc::unavailable on the caller's thread, as the other stores refuse them after close().
 [[nodiscard]] std::unique_ptr<token_store> make_faulty_store(std::unique_ptr<token_store> inner,
                                                              std::string control_path);
 

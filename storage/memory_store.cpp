@@ -7,6 +7,8 @@
 #include <boost/asio/thread_pool.hpp>
 
 #include <atomic>
+#include <cstddef>
+#include <cstdint>
 #include <limits>
 #include <map>
 #include <mutex>
@@ -24,7 +26,7 @@ using boost::system::error_code;
 
 class memory_store final : public token_store {
  public:
-  memory_store() = default;
+  explicit memory_store(std::size_t max_queue) : max_queue_(max_queue) {}
   ~memory_store() override { close(); }
 
   memory_store(const memory_store&) = delete;
@@ -116,8 +118,21 @@ class memory_store final : public token_store {
       handler(error(core::errc::unavailable));
       return;
     }
-    if (is_write) pending_writes_.fetch_add(1, std::memory_order_relaxed);
+    if (is_write && !reserve_write()) {
+      // Refused at once, but on the store's thread, as the RocksDB store does.
+      net::post(pool_, [handler = std::move(handler)] { handler(error(core::errc::overloaded)); });
+      return;
+    }
     net::post(pool_, [handler = std::move(handler), operation = std::move(operation)] { handler(operation()); });
+  }
+
+  // Counts one more waiting write unless max_queue are waiting already.
+  [[nodiscard]] bool reserve_write() noexcept {
+    std::uint64_t pending = pending_writes_.load(std::memory_order_relaxed);
+    do {
+      if (pending >= max_queue_) return false;
+    } while (!pending_writes_.compare_exchange_weak(pending, pending + 1, std::memory_order_relaxed));
+    return true;
   }
 
   template <class Operation>
@@ -149,6 +164,8 @@ class memory_store final : public token_store {
     writes_.fetch_add(1, std::memory_order_relaxed);
   }
 
+  const std::size_t max_queue_;
+
   mutable std::mutex data_mutex_;
   std::unordered_map<core::key_digest, entry, core::key_digest_hash> records_;
   std::map<std::pair<core::user_id, std::uint64_t>, core::key_digest> index_;  // creation order per owner
@@ -167,6 +184,8 @@ class memory_store final : public token_store {
 
 }  // namespace
 
-std::unique_ptr<token_store> make_memory_store() { return std::make_unique<memory_store>(); }
+std::unique_ptr<token_store> make_memory_store(std::size_t max_queue) {
+  return std::make_unique<memory_store>(max_queue);
+}
 
 }  // namespace tokend::storage

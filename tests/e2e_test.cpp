@@ -20,6 +20,7 @@
 #include <fstream>
 #include <future>
 #include <map>
+#include <set>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -818,6 +819,119 @@ BOOST_AUTO_TEST_CASE(keys_never_reach_the_output) {
     BOOST_TEST(server.terminate(10s).value_or(exit_status{}).success());
   }
   check_no_secrets(box, keys);
+}
+
+// Access log and debug level on: every request gets a JSON access line with its request id, the
+// X-Request-Id header is echoed when sane and replaced otherwise, and still no key (query string,
+// Bearer header, body, path or request id) reaches stdout or stderr.
+BOOST_AUTO_TEST_CASE(access_log_and_request_ids_never_show_a_key) {
+  sandbox box;
+  const std::string admin = keygen(box);
+  const std::vector<std::string> env{"TOKEND_BOOTSTRAP_TOKEN=" + admin};
+  std::vector<std::string> keys{admin};
+  std::map<std::string, std::string> echoed;  // what we sent as X-Request-Id -> what came back
+  std::size_t requests = 0;
+  {
+    tokend_server server(box, {"--access-log", "--log-level", "debug"}, env);
+    connection c(server.api_port());
+    const auto send = [&](http::verb method, const std::string& target, const std::string& body,
+                          const std::vector<std::pair<std::string, std::string>>& headers) {
+      ++requests;
+      return c.request(method, target, body, headers);
+    };
+    std::vector<std::string> made;
+    for (int i = 0; i < 3; ++i) {
+      const auto r = send(http::verb::post, std::string(tokens_path) + "?token=" + admin, create_body("logged " + std::to_string(i)), {});
+      BOOST_REQUIRE_EQUAL(r.status, 200u);
+      made.push_back(created_key(r));
+    }
+    keys.insert(keys.end(), made.begin(), made.end());
+    // A key as a description: bodies are never logged.
+    BOOST_TEST(send(http::verb::post, std::string(tokens_path) + "?token=" + admin, create_body(made[0]), {}).status == 200u);
+
+    // Sane ids come back as sent.
+    for (const std::string& id : std::vector<std::string>{"e2e-req-1", "A.b_c-9"}) {
+      const auto r = send(http::verb::get, std::string(tokens_path) + "?page=0&token=" + made[1], {}, {{"X-Request-Id", id}});
+      BOOST_TEST(r.status == 200u, r.body);
+      BOOST_TEST(r.header("x-request-id") == id);
+      echoed[id] = r.header("x-request-id");
+    }
+    // Insane ids, and a key as the id, are replaced by a generated one.
+    const std::vector<std::string> insane{"has space", std::string(129, 'x'), "semi;colon", made[0]};
+    for (const auto& id : insane) {
+      const auto r = send(http::verb::get, tokens_path, {}, {{"Authorization", "Bearer " + made[0]}, {"X-Request-Id", id}});
+      BOOST_TEST(r.status == 200u, r.body);
+      const std::string got = r.header("x-request-id");
+      BOOST_TEST(got != id);
+      BOOST_TEST(got.size() == 32u, got);
+      BOOST_TEST(got.find_first_not_of("0123456789abcdef") == std::string::npos, got);
+      echoed[id] = got;
+    }
+    // No id sent: one is generated and echoed.
+    const auto plain = send(http::verb::get, tokens_path, {}, {{"Authorization", "Bearer " + made[1]}});
+    BOOST_TEST(plain.header("x-request-id").size() == 32u);
+    echoed[""] = plain.header("x-request-id");
+
+    // Errors: wrong key, a key in the path, a key in a malformed body, a delete naming a key.
+    BOOST_TEST(send(http::verb::get, std::string(tokens_path) + "?token=" + corrupt(made[2]), {}, {}).status == 401u);
+    keys.push_back(corrupt(made[2]));
+    BOOST_TEST(send(http::verb::get, std::string(tokens_path) + "/" + made[2] + "?token=" + made[2], {}, {}).status == 404u);
+    BOOST_TEST(send(http::verb::post, std::string(tokens_path) + "?token=" + admin, "{\"type\":\"" + made[2], {}).status == 400u);
+    BOOST_TEST(send(http::verb::delete_, std::string(tokens_path) + "?token=" + admin,
+                    json::serialize(json::object{{"token", made[2]}}), {})
+                   .status == 200u);
+    // Refused while reading (431): counted in the access log, though no handler ran.
+    connection big(server.api_port());
+    const auto r431 = big.request(http::verb::get, std::string(tokens_path) + "?token=" + admin, {},
+                                  {{"Authorization", "Bearer " + admin}, {"X-Padding", std::string(16 * 1024, 'p')}});
+    BOOST_TEST(r431.status == 431u);
+    BOOST_TEST(server.terminate(10s).value_or(exit_status{}).success());
+  }
+  check_no_secrets(box, keys);
+  const std::string output = box.all_output();
+  BOOST_TEST(!contains(output, "token="), "a query string reached the output");
+  BOOST_TEST(!contains(output, "Bearer"), "an Authorization header reached the output");
+
+  // Every stdout line is JSON; collect the access lines.
+  std::vector<json::object> access;
+  bool debug_seen = false;
+  std::istringstream lines(output);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.empty()) continue;
+    boost::system::error_code ec;
+    const json::value v = json::parse(line, ec);
+    BOOST_TEST_REQUIRE((!ec && v.is_object()), "not a JSON object: " << line);
+    const auto& o = v.as_object();
+    if (o.at("level").as_string() == "debug") debug_seen = true;
+    if (o.at("msg").as_string() == "access") access.push_back(o);
+  }
+  BOOST_TEST(debug_seen, "--log-level debug wrote no debug line");
+  BOOST_TEST(access.size() == requests + 1, access.size() << " access lines for " << requests << " requests + one 431");
+  std::set<std::string> ids;
+  for (const auto& a : access) {
+    BOOST_TEST_CONTEXT(json::serialize(a)) {
+      BOOST_TEST(a.contains("status"));
+      const auto* id = a.if_contains("request_id");
+      BOOST_REQUIRE(id && id->is_string());
+      BOOST_TEST(!id->as_string().empty());
+      ids.insert(std::string(id->as_string()));
+      if (a.at("status").to_number<int>() == 431) continue;  // refused before method and path were trusted
+      BOOST_TEST(a.at("method").is_string());
+      const std::string path(a.at("path").as_string());
+      BOOST_TEST(path.starts_with("/api/v2/tokens"), path);
+      BOOST_TEST(!contains(path, "?"), path);
+      BOOST_TEST(a.at("duration_seconds").is_number());
+      BOOST_TEST(a.at("duration_seconds").to_number<double>() >= 0.0);
+      BOOST_TEST(a.at("bytes").to_number<std::int64_t>() > 0);
+    }
+  }
+  // Each id a client saw in X-Request-Id is the id of one access line.
+  for (const auto& [sent, got] : echoed) {
+    BOOST_TEST(ids.contains(got), "no access line has request_id " << got << " (sent '" << sent.substr(0, 12) << "')");
+  }
+  BOOST_TEST(ids.size() == access.size(), "request ids are not unique");
+  // The key put in the path was redacted, not logged.
+  BOOST_TEST(contains(output, "/api/v2/tokens/[redacted]"));
 }
 
 }  // namespace

@@ -316,7 +316,6 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(list_order_and_pagination, Backend, backends) {
 
 BOOST_AUTO_TEST_CASE_TEMPLATE(concurrent_writers_complete_exactly_once, Backend, backends) {
   Backend backend;
-  const auto store = backend.open();
   constexpr int threads = 8;
   constexpr int per_thread = 500;
   constexpr int total = threads * per_thread;
@@ -330,6 +329,9 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(concurrent_writers_complete_exactly_once, Backend,
   std::mutex mutex;
   std::condition_variable cv;
   int done = 0;
+  // Opened after the state its handlers use: should a check fail early, the store's destructor
+  // still completes queued writes, whose handlers then find that state alive.
+  const auto store = backend.open();
 
   std::vector<std::thread> writers;
   for (int t = 0; t < threads; ++t) {
@@ -421,6 +423,97 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(close_finishes_queued_writes_then_refuses, Backend
   BOOST_REQUIRE(listed.has_error());
   BOOST_CHECK_EQUAL(listed.error(), err(core::errc::unavailable));
   BOOST_CHECK(store->empty().has_error());
+}
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(handlers_are_released_after_running, Backend, backends) {
+  Backend backend;
+  // Every handler holds a copy; a handler the store kept (or leaked) after running keeps it alive.
+  const auto token = std::make_shared<int>(0);
+  // Handlers run on storage threads, where Boost.Test assertions are not safe: they only count.
+  std::atomic<int> calls{0};
+  std::atomic<int> wrong{0};
+  std::vector<std::future<void>> pending;
+  const auto store = backend.open();
+  const auto track = [&](auto expected) {
+    auto promise = std::make_shared<std::promise<void>>();
+    pending.push_back(promise->get_future());
+    return [token, promise, &calls, &wrong, expected](const auto& result) {
+      calls.fetch_add(1);
+      if (!expected(result)) wrong.fetch_add(1);
+      promise->set_value();
+    };
+  };
+  const auto ok = [](error_code ec) { return !ec; };
+  const auto found = [](const lookup_result& r) { return r.has_value() && r->has_value(); };
+  // The removals below may overtake the list (readers and the writer run in parallel).
+  const auto listed = [](const list_result& r) { return r.has_value() && r->tokens.size() >= 10; };
+  const auto refused = [](error_code ec) { return ec == err(core::errc::unavailable); };
+  const auto lookup_refused = [](const lookup_result& r) { return r.has_error(); };
+  const auto list_refused = [](const list_result& r) { return r.has_error(); };
+
+  std::vector<core::token_record> records;
+  for (int i = 0; i < 20; ++i) {
+    records.push_back(make_record(4, i));
+    store->async_create(records.back(), track(ok));
+  }
+  for (const auto& f : pending) BOOST_REQUIRE(f.wait_for(deadline) == std::future_status::ready);
+  for (int i = 10; i < 20; ++i) store->async_lookup(records[i].digest, track(found));
+  store->async_list(4, 0, 100, track(listed));
+  for (int i = 0; i < 10; ++i) store->async_remove(4, records[i].digest, track(ok));
+  store->close();
+  // close() waited for every handler, and none is left behind in the store.
+  for (const auto& f : pending) BOOST_CHECK(f.wait_for(0s) == std::future_status::ready);
+  BOOST_CHECK_EQUAL(calls.load(), 20 + 10 + 1 + 10);
+  BOOST_CHECK_EQUAL(token.use_count(), 1);
+
+  // Refusals after close() release their handler too.
+  store->async_create(make_record(4, 99), track(refused));
+  store->async_remove(4, records[15].digest, track(refused));
+  store->async_lookup(records[15].digest, track(lookup_refused));
+  store->async_list(4, 0, 10, track(list_refused));
+  for (const auto& f : pending) BOOST_REQUIRE(f.wait_for(deadline) == std::future_status::ready);
+  BOOST_CHECK_EQUAL(calls.load(), 20 + 10 + 1 + 10 + 4);
+  BOOST_CHECK_EQUAL(wrong.load(), 0);
+  BOOST_CHECK_EQUAL(token.use_count(), 1);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(memory)
+
+BOOST_AUTO_TEST_CASE(full_queue_is_overloaded) {
+  std::promise<void> entered;
+  auto thread_entered = entered.get_future();
+  std::promise<void> release;
+  const std::shared_future<void> released = release.get_future().share();
+  const auto store = storage::make_memory_store(2);
+
+  // Holds the store's only thread, so the writes below wait deterministically.
+  store->async_lookup(make_record(1, 0).digest, [&](const lookup_result&) {
+    entered.set_value();
+    (void)released.wait_for(deadline);
+  });
+  BOOST_REQUIRE(thread_entered.wait_for(deadline) == std::future_status::ready);
+  const auto a = make_record(1, 1);
+  const auto b = make_record(1, 2);
+  const auto c = make_record(1, 3);
+  auto first = start_create(*store, a);
+  auto second = start_remove(*store, 1, b.digest);
+  BOOST_CHECK_EQUAL(store->stats().queue_depth, 2u);
+  auto third = start_create(*store, c);  // refused: returns at once, completes on the store's thread
+  auto fourth = start_remove(*store, 1, a.digest);
+  BOOST_CHECK_EQUAL(store->stats().queue_depth, 2u);
+
+  release.set_value();
+  BOOST_CHECK_EQUAL(finish(std::move(first)), error_code{});
+  BOOST_CHECK_EQUAL(finish(std::move(second)), err(core::errc::not_found));
+  BOOST_CHECK_EQUAL(finish(std::move(third)), err(core::errc::overloaded));
+  BOOST_CHECK_EQUAL(finish(std::move(fourth)), err(core::errc::overloaded));
+  BOOST_CHECK(lookup(*store, a.digest) == std::optional<core::user_id>{1});
+  BOOST_CHECK(!lookup(*store, c.digest).has_value());
+  BOOST_CHECK_EQUAL(store->stats().queue_depth, 0u);
+  // With the queue drained, writes are accepted again.
+  BOOST_CHECK_EQUAL(create(*store, c), error_code{});
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -12,6 +12,8 @@
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
 
+#include <array>
+#include <cctype>
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -33,6 +35,7 @@ struct reply {
   std::string body;
   std::map<std::string, std::string> headers;  // lower-case names
   bool keep_alive = false;
+  unsigned version = 0;  // 10 or 11
   std::string error;
 
   [[nodiscard]] boost::json::value json() const { return boost::json::parse(body); }
@@ -72,13 +75,16 @@ class connection {
     bool done = false;
     stream_.expires_after(timeout_);
     http::async_write(stream_, req, [&](beast::error_code ec, std::size_t) {
-      if (ec) {
+      // A server may answer early (413) and close while we still send: its answer is then
+      // already here to read, as any HTTP/1.1 client should look for.
+      const bool answered_early = ec == net::error::broken_pipe || ec == net::error::connection_reset;
+      if (ec && !answered_early) {
         out.error = ec.message();
         done = true;
         return;
       }
-      http::async_read(stream_, buffer_, parser, [&](beast::error_code ec2, std::size_t) {
-        if (ec2) out.error = ec2.message();
+      http::async_read(stream_, buffer_, parser, [&, ec](beast::error_code ec2, std::size_t) {
+        if (ec2) out.error = ec ? ec.message() + ", then " + ec2.message() : ec2.message();
         done = true;
       });
     });
@@ -123,6 +129,42 @@ class connection {
     return received;
   }
 
+  // Writes raw bytes without reading anything; false when the write failed or timed out.
+  bool write_raw(const std::string& bytes) {
+    bool done = false;
+    beast::error_code result;
+    stream_.expires_after(timeout_);
+    net::async_write(stream_, net::buffer(bytes), [&](beast::error_code ec, std::size_t) {
+      result = ec;
+      done = true;
+    });
+    ioc_.run_for(timeout_ + 1s);
+    ioc_.restart();
+    return done && !result;
+  }
+
+  // Reads one response (a 1xx interim response counts as one), e.g. after write_raw.
+  reply read_response() {
+    reply out;
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(64 << 20);
+    bool done = false;
+    stream_.expires_after(timeout_);
+    http::async_read(stream_, buffer_, parser, [&](beast::error_code ec, std::size_t) {
+      if (ec) out.error = ec.message();
+      done = true;
+    });
+    ioc_.run_for(timeout_ + 1s);
+    ioc_.restart();
+    if (!done) {
+      out.error = "no answer before the deadline";
+      stream_.close();
+      return out;
+    }
+    if (out.error.empty()) fill(out, parser.release());
+    return out;
+  }
+
   // True when the server has closed the connection (reads EOF) within `wait`.
   bool closed_by_peer(std::chrono::milliseconds wait) {
     std::string received;
@@ -154,6 +196,7 @@ class connection {
     out.status = res.result_int();
     out.body = res.body();
     out.keep_alive = res.keep_alive();
+    out.version = res.version();
     for (const auto& f : res) out.headers[lower(std::string(f.name_string()))] = std::string(f.value());
   }
 

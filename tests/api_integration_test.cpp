@@ -1,0 +1,1184 @@
+// Integration tests of the HTTP API over real sockets: a tokend::server::app on 127.0.0.1:0 over
+// the in-memory store (or the fault-injecting decorator), driven by a deadline-bound client.
+// Every row of /work/shared/API.md has a test here: create/list/delete, authentication, error
+// statuses and bodies, HTTP/1.x protocol behaviour, the admin listener, concurrency and store faults.
+#define BOOST_TEST_MODULE api_integration_test
+#include <boost/test/unit_test.hpp>
+
+#include "core/key.hpp"
+#include "core/token.hpp"
+#include "server/app.hpp"
+#include "server/config.hpp"
+#include "storage/faulty_store.hpp"
+#include "storage/memory_store.hpp"
+#include "support/http_client.hpp"
+
+#include <boost/json.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <map>
+#include <memory>
+#include <random>
+#include <set>
+#include <string>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+namespace server = tokend::server;
+namespace storage = tokend::storage;
+namespace core = tokend::core;
+namespace test = tokend::test;
+namespace json = boost::json;
+namespace http = boost::beast::http;
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using headers = std::vector<std::pair<std::string, std::string>>;
+
+namespace {
+
+constexpr std::string_view unauthorized_body = R"({"success":false,"message":"Unauthorized Request"})";
+constexpr std::string_view not_found_body = R"({"success":false,"message":"Token not found"})";
+constexpr std::string_view deleted_body = R"({"success":true,"message":"Token deleted successfully"})";
+
+std::int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// Stores a record directly through the store, waiting for its handler with a deadline.
+void store_key(storage::token_store& store, const std::string& key, core::user_id owner, const std::string& description) {
+  // Shared so that a handler arriving after the deadline still has a live promise.
+  auto done = std::make_shared<std::promise<boost::system::error_code>>();
+  auto result = done->get_future();
+  store.async_create(core::make_token_record(key, owner, description, "admin", unix_now()),
+                     [done](boost::system::error_code ec) { done->set_value(ec); });
+  BOOST_REQUIRE_MESSAGE(result.wait_for(10s) == std::future_status::ready, "store did not answer");
+  const auto ec = result.get();
+  BOOST_REQUIRE_MESSAGE(!ec, "store refused the key: " << ec.message());
+}
+
+// A fresh, empty temporary directory, removed with everything in it at the end.
+class temp_dir {
+ public:
+  temp_dir() {
+    static std::atomic<int> counter{0};
+    std::random_device rd;
+    path_ = fs::temp_directory_path() /
+            ("tokend-it-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) + "-" + std::to_string(rd()));
+    fs::create_directories(path_);
+  }
+  ~temp_dir() {
+    std::error_code ignored;
+    fs::remove_all(path_, ignored);
+  }
+  temp_dir(const temp_dir&) = delete;
+  temp_dir& operator=(const temp_dir&) = delete;
+  [[nodiscard]] const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+void write_file(const fs::path& p, const std::string& content) {
+  std::ofstream out(p, std::ios::binary | std::ios::trunc);
+  out << content;
+  out.close();
+  BOOST_REQUIRE_MESSAGE(out.good(), "cannot write " << p);
+}
+
+struct server_options {
+  std::size_t max_body_bytes = 2048;
+  std::size_t max_header_bytes = 2048;
+  std::chrono::milliseconds idle_timeout{10'000};
+  std::chrono::milliseconds request_timeout{5'000};
+  std::chrono::milliseconds drain_timeout{2'000};
+  bool faulty = false;  // wrap the memory store in the fault injector, controlled by fault_file()
+};
+
+// A running app on ephemeral ports with one bootstrap key (user 1) stored through the store.
+class test_server {
+ public:
+  explicit test_server(server_options options = {}) : fault_file_(dir_.path() / "fault") {
+    server::config cfg;
+    cfg.listen = server::endpoint_spec{"127.0.0.1", 0};
+    cfg.admin_listen = server::endpoint_spec{"127.0.0.1", 0};
+    cfg.data_dir = dir_.path().string();
+    cfg.threads = 2;
+    cfg.cache_capacity = 10'000;
+    cfg.max_body_bytes = options.max_body_bytes;
+    cfg.max_header_bytes = options.max_header_bytes;
+    cfg.idle_timeout = options.idle_timeout;
+    cfg.request_timeout = options.request_timeout;
+    cfg.drain_timeout = options.drain_timeout;
+    std::unique_ptr<storage::token_store> store = storage::make_memory_store();
+    if (options.faulty) {
+      cfg.test_fault_file = fault_file_.string();
+      store = storage::make_faulty_store(std::move(store), fault_file_.string());
+    }
+    admin_key = core::generate_key();
+    store_key(*store, admin_key, 1, "bootstrap");
+    app_ = std::make_unique<server::app>(cfg, std::move(store));
+    app_->start(false);
+    port = app_->api_port();
+    admin_port = app_->admin_port();
+    BOOST_REQUIRE(port != 0);
+    BOOST_REQUIRE(admin_port != 0);
+  }
+
+  ~test_server() { stop(); }
+  test_server(const test_server&) = delete;
+  test_server& operator=(const test_server&) = delete;
+
+  void stop() {
+    if (stopped_) return;
+    stopped_ = true;
+    app_->request_stop();
+    app_->wait();
+  }
+
+  [[nodiscard]] server::app& app() { return *app_; }
+  [[nodiscard]] storage::token_store& store() { return app_->service().store(); }
+  [[nodiscard]] const fs::path& fault_file() const { return fault_file_; }
+
+  // A key for another user, stored directly (the API creates keys only for the caller's user).
+  std::string add_user_key(core::user_id owner, const std::string& description = "other user") {
+    std::string key = core::generate_key();
+    store_key(store(), key, owner, description);
+    return key;
+  }
+
+  std::uint16_t port = 0;
+  std::uint16_t admin_port = 0;
+  std::string admin_key;  // user 1
+
+ private:
+  temp_dir dir_;
+  fs::path fault_file_;
+  std::unique_ptr<server::app> app_;
+  bool stopped_ = false;
+};
+
+struct api_fixture : test_server {
+  api_fixture() : test_server(server_options{}) {}
+};
+
+std::string tokens_target(const std::string& key) { return "/api/v2/tokens?token=" + key; }
+
+std::string create_json(const std::string& description) {
+  return json::serialize(json::object{{"type", "admin"}, {"description", description}});
+}
+
+std::string delete_json(const std::string& key) { return json::serialize(json::object{{"token", key}}); }
+
+test::reply api(std::uint16_t port, http::verb method, const std::string& target, const std::string& body = {},
+                const headers& extra = {}) {
+  return test::request(port, method, target, body, extra);
+}
+
+bool is_digits(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+bool is_lower_hex(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+std::string str(const json::value& v) { return v.is_string() ? std::string(v.as_string()) : "<not a string>"; }
+
+// Every error of the API: the status, Content-Type application/json, and exactly
+// {"success":false,"message":"<non-empty text>"}; `message` is checked too when given.
+void check_error(const test::reply& r, unsigned status, std::string_view message = {}) {
+  BOOST_TEST(r.status == status, "status " << r.status << " body " << r.body << " error " << r.error);
+  BOOST_TEST(r.header("content-type") == "application/json");
+  json::value v;
+  try {
+    v = json::parse(r.body);
+  } catch (const std::exception&) {
+    BOOST_ERROR("error body is not JSON: " << r.body);
+    return;
+  }
+  BOOST_REQUIRE(v.is_object());
+  const auto& o = v.as_object();
+  BOOST_TEST(o.size() == 2u, r.body);
+  BOOST_TEST((o.contains("success") && o.at("success").is_bool() && !o.at("success").as_bool()), r.body);
+  BOOST_TEST((o.contains("message") && o.at("message").is_string() && !o.at("message").as_string().empty()), r.body);
+  if (!message.empty()) BOOST_TEST(r.body == "{\"success\":false,\"message\":\"" + std::string(message) + "\"}");
+}
+
+// Creates a token through the API as `key`'s user; returns the new key.
+std::string create_via_api(std::uint16_t port, const std::string& key, const std::string& description) {
+  const auto r = api(port, http::verb::post, tokens_target(key), create_json(description));
+  BOOST_REQUIRE_MESSAGE(r.status == 200, "create: " << r.status << " " << r.body << " " << r.error);
+  return str(r.json().at("token").at("token"));
+}
+
+// The tokens array of a 200 list.
+json::array list_tokens(std::uint16_t port, const std::string& key, const std::string& query = {}) {
+  const auto r = api(port, http::verb::get, tokens_target(key) + query);
+  BOOST_REQUIRE_MESSAGE(r.status == 200, "list: " << r.status << " " << r.body << " " << r.error);
+  return r.json().at("tokens").as_array();
+}
+
+std::vector<std::string> descriptions_of(const json::array& tokens) {
+  std::vector<std::string> out;
+  for (const auto& t : tokens) out.push_back(str(t.at("description")));
+  return out;
+}
+
+std::string masked(const std::string& key) { return key.substr(0, 6) + "...."; }
+
+std::string percent_encode_all(const std::string& s) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    out += '%';
+    out += hex[c >> 4];
+    out += hex[c & 15];
+  }
+  return out;
+}
+
+// A complete HTTP/1.1 request as raw bytes, with Content-Length when there is a body.
+std::string raw_request(const std::string& method, const std::string& target, const std::string& body = {},
+                        const std::string& extra_headers = {}) {
+  std::string out = method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n" + extra_headers;
+  if (!body.empty()) {
+    out += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
+  }
+  return out + "\r\n" + body;
+}
+
+// The status of the first response in raw bytes, 0 when there is none.
+unsigned raw_status(const std::string& received) {
+  if (received.size() < 12 || !received.starts_with("HTTP/1.")) return 0;
+  return static_cast<unsigned>(std::stoi(received.substr(9, 3)));
+}
+
+long long elapsed_ms(std::chrono::steady_clock::time_point since) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - since).count();
+}
+
+// Polls `condition` until it holds or `limit` passes.
+template <class Condition>
+bool eventually(Condition condition, std::chrono::milliseconds limit = 5s) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(5ms);
+  }
+  return condition();
+}
+
+}  // namespace
+
+// =============================================================================================
+BOOST_FIXTURE_TEST_SUITE(api_create, api_fixture)
+
+BOOST_AUTO_TEST_CASE(returns_the_documented_shape) {
+  const auto before = unix_now();
+  const auto r = api(port, http::verb::post, tokens_target(admin_key), create_json("Main app"));
+  const auto after = unix_now();
+  BOOST_REQUIRE_MESSAGE(r.status == 200, r.status << " " << r.body << " " << r.error);
+  BOOST_TEST(r.header("content-type") == "application/json");
+  const auto v = r.json();
+  BOOST_REQUIRE(v.is_object());
+  const auto& o = v.as_object();
+  BOOST_TEST(o.size() == 3u, r.body);
+  BOOST_TEST(o.at("success").is_bool());
+  BOOST_TEST(o.at("success").as_bool() == true);
+  BOOST_TEST(str(o.at("message")) == "Token created successfully");
+  BOOST_REQUIRE(o.at("token").is_object());
+  const auto& t = o.at("token").as_object();
+  BOOST_TEST(t.size() == 5u, r.body);
+  const std::string key = str(t.at("token"));
+  BOOST_TEST(key.size() == 64u);
+  BOOST_TEST(is_lower_hex(key));
+  BOOST_TEST(core::is_well_formed_key(key));
+  BOOST_TEST(key != admin_key);
+  BOOST_TEST(str(t.at("description")) == "Main app");
+  BOOST_TEST(str(t.at("type")) == "admin");
+  BOOST_REQUIRE(t.at("timestamp").is_string());
+  const std::string ts = str(t.at("timestamp"));
+  BOOST_REQUIRE_MESSAGE(is_digits(ts), ts);
+  const auto stamp = std::stoll(ts);
+  BOOST_TEST(stamp >= before - 1);
+  BOOST_TEST(stamp <= after + 1);
+  BOOST_TEST((t.at("userId").is_int64() || t.at("userId").is_uint64()), "userId must be a JSON number");
+  BOOST_TEST(t.at("userId").to_number<std::uint64_t>() == 1u);
+
+  // usable at once, and it belongs to the caller's user
+  const auto listed = api(port, http::verb::get, tokens_target(key));
+  BOOST_TEST(listed.status == 200u);
+  const auto tokens = listed.json().at("tokens").as_array();
+  BOOST_TEST(tokens.size() == 2u);
+  const auto bearer = api(port, http::verb::get, "/api/v2/tokens", {}, {{"Authorization", "Bearer " + key}});
+  BOOST_TEST(bearer.status == 200u);
+}
+
+BOOST_AUTO_TEST_CASE(user_id_is_the_callers) {
+  const auto user7 = add_user_key(7);
+  const auto r = api(port, http::verb::post, tokens_target(user7), create_json("for seven"));
+  BOOST_REQUIRE_EQUAL(r.status, 200u);
+  BOOST_TEST(r.json().at("token").at("userId").to_number<std::uint64_t>() == 7u);
+  const auto mine = list_tokens(port, user7);
+  BOOST_TEST(mine.size() == 2u);
+  for (const auto& t : mine) BOOST_TEST(t.at("userId").to_number<std::uint64_t>() == 7u);
+  BOOST_TEST(list_tokens(port, admin_key).size() == 1u);  // user 1 sees none of them
+}
+
+BOOST_AUTO_TEST_CASE(invalid_bodies_are_400_and_store_nothing) {
+  const std::vector<std::string> bad = {
+      "not json",
+      "{",
+      "[]",
+      R"(["admin"])",
+      "42",
+      R"({"description":"x"})",
+      R"({"type":1,"description":"x"})",
+      R"({"type":"user","description":"x"})",
+      R"({"type":"admin"})",
+      R"({"type":"admin","description":12})",
+      R"({"type":"admin","description":""})",
+      create_json(std::string(257, 'a')),
+      R"({"type":"admin","description":"bad )" + std::string("\xFF\xFE") + R"("})",
+  };
+  for (const auto& body : bad) {
+    BOOST_TEST_CONTEXT("body " << body) {
+      check_error(api(port, http::verb::post, tokens_target(admin_key), body), 400);
+    }
+  }
+  // no body at all
+  check_error(api(port, http::verb::post, tokens_target(admin_key)), 400);
+  BOOST_TEST(list_tokens(port, admin_key).size() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(description_limits_count_characters) {
+  const auto r256 = api(port, http::verb::post, tokens_target(admin_key), create_json(std::string(256, 'a')));
+  BOOST_TEST(r256.status == 200u);
+  std::string accented;
+  for (int i = 0; i < 256; ++i) accented += "\xC3\xA9";
+  const auto multi = api(port, http::verb::post, tokens_target(admin_key), create_json(accented));
+  BOOST_REQUIRE_EQUAL(multi.status, 200u);
+  BOOST_TEST(str(multi.json().at("token").at("description")) == accented);
+  check_error(api(port, http::verb::post, tokens_target(admin_key), create_json(accented + "\xC3\xA9")), 400);
+}
+
+BOOST_AUTO_TEST_CASE(unknown_fields_are_ignored) {
+  const auto r = api(port, http::verb::post, tokens_target(admin_key),
+                     R"({"type":"admin","description":"x","userId":99,"token":"mine","extra":{"a":[1]}})");
+  BOOST_REQUIRE_EQUAL(r.status, 200u);
+  BOOST_TEST(r.json().at("token").at("userId").to_number<std::uint64_t>() == 1u);
+  BOOST_TEST(str(r.json().at("token").at("token")) != "mine");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// =============================================================================================
+BOOST_FIXTURE_TEST_SUITE(api_list, api_fixture)
+
+BOOST_AUTO_TEST_CASE(creation_order_and_masked_keys) {
+  std::vector<std::string> keys{admin_key};
+  for (const char* d : {"one", "two", "three"}) keys.push_back(create_via_api(port, admin_key, d));
+  const auto before = unix_now();
+  const auto r = api(port, http::verb::get, tokens_target(admin_key));
+  BOOST_REQUIRE_EQUAL(r.status, 200u);
+  BOOST_TEST(r.header("content-type") == "application/json");
+  const auto v = r.json();
+  const auto& o = v.as_object();
+  BOOST_TEST(o.size() == 3u, r.body);  // no paging fields unless asked for
+  BOOST_TEST(o.at("success").as_bool() == true);
+  BOOST_TEST(str(o.at("message")) == "Success");
+  const auto& tokens = o.at("tokens").as_array();
+  BOOST_REQUIRE_EQUAL(tokens.size(), 4u);
+  const std::vector<std::string> expected{"bootstrap", "one", "two", "three"};
+  BOOST_TEST(descriptions_of(tokens) == expected, boost::test_tools::per_element());
+  for (std::size_t i = 0; i < tokens.size(); ++i) {
+    BOOST_TEST_CONTEXT("token " << i) {
+      const auto& t = tokens[i].as_object();
+      BOOST_TEST(t.size() == 5u);
+      const std::set<std::string> fields{"token", "description", "type", "timestamp", "userId"};
+      for (const auto& kv : t) BOOST_TEST(fields.count(std::string(kv.key())) == 1u, kv.key());
+      BOOST_TEST(str(t.at("token")) == masked(keys[i]));
+      BOOST_TEST(str(t.at("token")).size() == 10u);
+      BOOST_TEST(str(t.at("token")).find(keys[i].substr(6)) == std::string::npos);
+      BOOST_TEST(str(t.at("type")) == "admin");
+      BOOST_REQUIRE(t.at("timestamp").is_string());
+      BOOST_TEST(is_digits(str(t.at("timestamp"))));
+      BOOST_TEST(std::stoll(str(t.at("timestamp"))) <= before + 1);
+      BOOST_TEST(std::stoll(str(t.at("timestamp"))) >= before - 60);
+      BOOST_TEST((t.at("userId").is_int64() || t.at("userId").is_uint64()));
+      BOOST_TEST(t.at("userId").to_number<std::uint64_t>() == 1u);
+    }
+  }
+  // the full keys never appear in a list
+  for (const auto& k : keys) BOOST_TEST(r.body.find(k) == std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(only_the_callers_tokens) {
+  const auto user2 = add_user_key(2, "two's key");
+  create_via_api(port, user2, "two's second");
+  create_via_api(port, admin_key, "one's second");
+  BOOST_TEST(descriptions_of(list_tokens(port, user2)) == (std::vector<std::string>{"two's key", "two's second"}),
+             boost::test_tools::per_element());
+  BOOST_TEST(descriptions_of(list_tokens(port, admin_key)) ==
+                 (std::vector<std::string>{"bootstrap", "one's second"}),
+             boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(paging) {
+  for (const char* d : {"a", "b", "c", "d"}) create_via_api(port, admin_key, d);  // 5 tokens with bootstrap
+  const std::vector<std::string> all{"bootstrap", "a", "b", "c", "d"};
+  BOOST_TEST(descriptions_of(list_tokens(port, admin_key)) == all, boost::test_tools::per_element());
+
+  std::vector<std::string> seen;
+  for (std::size_t page = 0; page < 3; ++page) {
+    const auto r = api(port, http::verb::get, tokens_target(admin_key) + "&page=" + std::to_string(page) + "&pageSize=2");
+    BOOST_REQUIRE_EQUAL(r.status, 200u);
+    const auto o = r.json().as_object();
+    BOOST_TEST(o.size() == 6u, r.body);
+    BOOST_TEST(o.at("page").to_number<std::uint64_t>() == page);
+    BOOST_TEST(o.at("pageSize").to_number<std::uint64_t>() == 2u);
+    BOOST_REQUIRE(o.at("hasMore").is_bool());
+    BOOST_TEST(o.at("hasMore").as_bool() == (page < 2), "page " << page);
+    const auto d = descriptions_of(o.at("tokens").as_array());
+    BOOST_TEST(d.size() == (page < 2 ? 2u : 1u));
+    seen.insert(seen.end(), d.begin(), d.end());
+  }
+  BOOST_TEST(seen == all, boost::test_tools::per_element());
+
+  // past the end: empty, no more
+  const auto past = api(port, http::verb::get, tokens_target(admin_key) + "&page=3&pageSize=2");
+  BOOST_REQUIRE_EQUAL(past.status, 200u);
+  BOOST_TEST(past.json().at("tokens").as_array().empty());
+  BOOST_TEST(past.json().at("hasMore").as_bool() == false);
+
+  // page alone: pageSize defaults to 1000, and the paging fields are present
+  const auto only_page = api(port, http::verb::get, "/api/v2/tokens?page=0&token=" + admin_key);
+  BOOST_REQUIRE_EQUAL(only_page.status, 200u);
+  BOOST_TEST(only_page.json().at("pageSize").to_number<std::uint64_t>() == 1000u);
+  BOOST_TEST(only_page.json().at("page").to_number<std::uint64_t>() == 0u);
+  BOOST_TEST(only_page.json().at("hasMore").as_bool() == false);
+  BOOST_TEST(only_page.json().at("tokens").as_array().size() == 5u);
+
+  // pageSize alone
+  const auto only_size = api(port, http::verb::get, tokens_target(admin_key) + "&pageSize=4");
+  BOOST_REQUIRE_EQUAL(only_size.status, 200u);
+  BOOST_TEST(only_size.json().at("page").to_number<std::uint64_t>() == 0u);
+  BOOST_TEST(only_size.json().at("hasMore").as_bool() == true);
+  BOOST_TEST(only_size.json().at("tokens").as_array().size() == 4u);
+
+  const auto max_size = api(port, http::verb::get, tokens_target(admin_key) + "&pageSize=1000");
+  BOOST_TEST(max_size.status == 200u);
+}
+
+BOOST_AUTO_TEST_CASE(bad_paging_is_400) {
+  for (const char* q : {"&pageSize=0", "&pageSize=1001", "&pageSize=abc", "&page=abc", "&page=-1", "&pageSize=-1",
+                        "&page=1.5", "&pageSize="}) {
+    BOOST_TEST_CONTEXT("query " << q) { check_error(api(port, http::verb::get, tokens_target(admin_key) + q), 400); }
+  }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// =============================================================================================
+BOOST_FIXTURE_TEST_SUITE(api_delete, api_fixture)
+
+BOOST_AUTO_TEST_CASE(deleted_key_is_refused_at_once) {
+  const auto victim = create_via_api(port, admin_key, "victim");
+  // used once, so it sits in the cache: the delete must evict it
+  BOOST_REQUIRE_EQUAL(api(port, http::verb::get, tokens_target(victim)).status, 200u);
+  BOOST_REQUIRE_EQUAL(
+      api(port, http::verb::get, "/api/v2/tokens", {}, {{"Authorization", "Bearer " + victim}}).status, 200u);
+
+  const auto r = api(port, http::verb::delete_, tokens_target(admin_key), delete_json(victim));
+  BOOST_REQUIRE_EQUAL(r.status, 200u);
+  BOOST_TEST(r.body == deleted_body);
+  BOOST_TEST(r.header("content-type") == "application/json");
+
+  const auto by_query = api(port, http::verb::get, tokens_target(victim));
+  check_error(by_query, 401);
+  BOOST_TEST(by_query.body == unauthorized_body);
+  const auto by_bearer = api(port, http::verb::get, "/api/v2/tokens", {}, {{"Authorization", "Bearer " + victim}});
+  check_error(by_bearer, 401);
+  BOOST_TEST(by_bearer.body == unauthorized_body);
+  check_error(api(port, http::verb::post, tokens_target(victim), create_json("x")), 401);
+
+  BOOST_TEST(descriptions_of(list_tokens(port, admin_key)) == std::vector<std::string>{"bootstrap"},
+             boost::test_tools::per_element());
+  // deleting it again: gone
+  const auto again = api(port, http::verb::delete_, tokens_target(admin_key), delete_json(victim));
+  check_error(again, 404);
+  BOOST_TEST(again.body == not_found_body);
+}
+
+BOOST_AUTO_TEST_CASE(deleting_own_key) {
+  const auto second = create_via_api(port, admin_key, "second");
+  const auto r = api(port, http::verb::delete_, tokens_target(second), delete_json(second));
+  BOOST_REQUIRE_EQUAL(r.status, 200u);
+  BOOST_TEST(r.body == deleted_body);
+  check_error(api(port, http::verb::get, tokens_target(second)), 401, "Unauthorized Request");
+  BOOST_TEST(list_tokens(port, admin_key).size() == 1u);  // the other key of the user still works
+}
+
+BOOST_AUTO_TEST_CASE(another_users_key_is_not_found) {
+  const auto user2 = add_user_key(2);
+  BOOST_REQUIRE_EQUAL(api(port, http::verb::get, tokens_target(user2)).status, 200u);
+  const auto r = api(port, http::verb::delete_, tokens_target(admin_key), delete_json(user2));
+  check_error(r, 404);
+  BOOST_TEST(r.body == not_found_body);
+  // still valid for its owner
+  const auto owner = api(port, http::verb::get, tokens_target(user2));
+  BOOST_REQUIRE_EQUAL(owner.status, 200u);
+  BOOST_TEST(owner.json().at("tokens").as_array().size() == 1u);
+  // and its owner may delete it
+  const auto own = api(port, http::verb::delete_, tokens_target(user2), delete_json(user2));
+  BOOST_TEST(own.status == 200u);
+}
+
+BOOST_AUTO_TEST_CASE(unknown_or_malformed_key_is_not_found) {
+  std::string bad_checksum = core::generate_key();
+  bad_checksum.back() = bad_checksum.back() == '0' ? '1' : '0';
+  std::string upper = core::generate_key();
+  for (auto& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  for (const std::string& victim : {core::generate_key(), std::string("not-a-key"), std::string("abc"), bad_checksum,
+                                    upper, admin_key + "0"}) {
+    BOOST_TEST_CONTEXT("victim " << victim) {
+      const auto r = api(port, http::verb::delete_, tokens_target(admin_key), delete_json(victim));
+      check_error(r, 404);
+      BOOST_TEST(r.body == not_found_body);
+    }
+  }
+  BOOST_TEST(list_tokens(port, admin_key).size() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(bad_bodies_are_400) {
+  for (const std::string body : {"", "not json", "{", "[]", R"(["x"])", "{}", R"({"key":"x"})", R"({"token":1})",
+                                 R"({"token":null})", R"({"token":["x"]})"}) {
+    BOOST_TEST_CONTEXT("body '" << body << "'") {
+      check_error(api(port, http::verb::delete_, tokens_target(admin_key), body), 400);
+    }
+  }
+  BOOST_TEST(list_tokens(port, admin_key).size() == 1u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// =============================================================================================
+BOOST_FIXTURE_TEST_SUITE(api_auth, api_fixture)
+
+BOOST_AUTO_TEST_CASE(missing_key_is_401_with_the_exact_body) {
+  for (const auto method : {http::verb::get, http::verb::post, http::verb::delete_}) {
+    const std::string body = method == http::verb::get ? std::string() : create_json("x");
+    const auto r = api(port, method, "/api/v2/tokens", body);
+    check_error(r, 401);
+    BOOST_TEST(r.body == unauthorized_body);
+    const auto other_params = api(port, method, "/api/v2/tokens?page=0&tok=" + admin_key, body);
+    check_error(other_params, 401, "Unauthorized Request");
+  }
+}
+
+BOOST_AUTO_TEST_CASE(malformed_bad_checksum_or_unknown_key_is_401) {
+  std::string bad_checksum = admin_key;
+  bad_checksum.back() = bad_checksum.back() == 'a' ? 'b' : 'a';
+  std::string upper = admin_key;
+  for (auto& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  const std::vector<std::string> keys = {"abc", "", std::string(64, 'g'), admin_key.substr(0, 63), admin_key + "a",
+                                         bad_checksum, upper, core::generate_key()};
+  for (const auto& key : keys) {
+    BOOST_TEST_CONTEXT("key '" << key << "'") {
+      const auto q = api(port, http::verb::get, tokens_target(key));
+      check_error(q, 401);
+      BOOST_TEST(q.body == unauthorized_body);
+      if (!key.empty()) {
+        const auto b = api(port, http::verb::get, "/api/v2/tokens", {}, {{"Authorization", "Bearer " + key}});
+        check_error(b, 401);
+        BOOST_TEST(b.body == unauthorized_body);
+      }
+    }
+  }
+  // the same unknown key twice (the second time possibly from a negative cache entry)
+  const auto unknown = core::generate_key();
+  check_error(api(port, http::verb::get, tokens_target(unknown)), 401, "Unauthorized Request");
+  check_error(api(port, http::verb::get, tokens_target(unknown)), 401, "Unauthorized Request");
+}
+
+BOOST_AUTO_TEST_CASE(bearer_header_works) {
+  for (const char* scheme : {"Bearer ", "bearer ", "BEARER "}) {
+    const auto r = api(port, http::verb::get, "/api/v2/tokens", {}, {{"Authorization", scheme + admin_key}});
+    BOOST_TEST(r.status == 200u, scheme);
+  }
+  const auto created = api(port, http::verb::post, "/api/v2/tokens", create_json("via bearer"),
+                           {{"Authorization", "Bearer " + admin_key}});
+  BOOST_REQUIRE_EQUAL(created.status, 200u);
+  BOOST_TEST(created.json().at("token").at("userId").to_number<std::uint64_t>() == 1u);
+  const auto victim = str(created.json().at("token").at("token"));
+  const auto deleted = api(port, http::verb::delete_, "/api/v2/tokens", delete_json(victim),
+                           {{"Authorization", "Bearer " + admin_key}});
+  BOOST_TEST(deleted.status == 200u);
+}
+
+BOOST_AUTO_TEST_CASE(bearer_and_query_must_agree) {
+  const auto user2 = add_user_key(2);
+  const auto differ = api(port, http::verb::get, tokens_target(admin_key), {}, {{"Authorization", "Bearer " + user2}});
+  check_error(differ, 401);
+  BOOST_TEST(differ.body == unauthorized_body);
+  const auto same = api(port, http::verb::get, tokens_target(admin_key), {}, {{"Authorization", "Bearer " + admin_key}});
+  BOOST_TEST(same.status == 200u);
+  // two different ?token= parameters
+  check_error(api(port, http::verb::get, tokens_target(admin_key) + "&token=" + user2), 401, "Unauthorized Request");
+}
+
+BOOST_AUTO_TEST_CASE(percent_encoded_query_token) {
+  const auto r = api(port, http::verb::get, "/api/v2/tokens?token=" + percent_encode_all(admin_key));
+  BOOST_REQUIRE_EQUAL(r.status, 200u);
+  BOOST_TEST(r.json().at("tokens").as_array().size() == 1u);
+  const auto partly = "/api/v2/tokens?token=%" + [&] {
+    static const char* hex = "0123456789abcdef";
+    const auto c = static_cast<unsigned char>(admin_key[0]);
+    return std::string{hex[c >> 4], hex[c & 15]};
+  }() + admin_key.substr(1);
+  BOOST_TEST(api(port, http::verb::get, partly).status == 200u);
+}
+
+BOOST_AUTO_TEST_CASE(token_among_other_parameters) {
+  BOOST_TEST(api(port, http::verb::get, "/api/v2/tokens?foo=bar&token=" + admin_key + "&x=1").status == 200u);
+  BOOST_TEST(api(port, http::verb::get, "/api/v2/tokens?pageSize=5&token=" + admin_key).status == 200u);
+  const auto created = api(port, http::verb::post, "/api/v2/tokens?a=1&token=" + admin_key + "&b", create_json("x"));
+  BOOST_TEST(created.status == 200u);
+}
+
+BOOST_AUTO_TEST_CASE(unknown_key_never_echoed) {
+  const auto unknown = core::generate_key();
+  const auto r = api(port, http::verb::get, tokens_target(unknown));
+  BOOST_TEST(r.status == 401u);
+  BOOST_TEST(r.body.find(unknown) == std::string::npos);
+  for (const auto& [name, value] : r.headers) BOOST_TEST(value.find(unknown) == std::string::npos, name);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// =============================================================================================
+BOOST_FIXTURE_TEST_SUITE(api_errors, api_fixture)
+
+BOOST_AUTO_TEST_CASE(unknown_path_is_404_json) {
+  for (const std::string target : {"/", "/api/v2/tokens/x", "/api/v2/token", "/api/v1/tokens", "/nope?token=x"}) {
+    BOOST_TEST_CONTEXT("target " << target) {
+      check_error(api(port, http::verb::get, target), 404);
+      const std::string sep = target.find('?') == std::string::npos ? "?" : "&";
+      check_error(api(port, http::verb::get, target + sep + "token=" + admin_key), 404);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(other_methods_are_405_with_allow) {
+  for (const auto method : {http::verb::put, http::verb::patch, http::verb::options}) {
+    BOOST_TEST_CONTEXT("method " << http::to_string(method)) {
+      const auto r = api(port, method, tokens_target(admin_key), create_json("x"));
+      check_error(r, 405);
+      BOOST_TEST(r.header("allow") == "GET, POST, DELETE");
+      // without a key too: the method is wrong whoever asks
+      const auto anonymous = api(port, method, "/api/v2/tokens");
+      check_error(anonymous, 405);
+      BOOST_TEST(anonymous.header("allow") == "GET, POST, DELETE");
+    }
+  }
+  BOOST_TEST(list_tokens(port, admin_key).size() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(body_too_large_is_413) {
+  const std::string huge = create_json(std::string(3000, 'a'));  // max_body_bytes is 2048
+  const auto r = api(port, http::verb::post, tokens_target(admin_key), huge);
+  check_error(r, 413);
+  BOOST_TEST(list_tokens(port, admin_key).size() == 1u);
+  // a body just under the limit is read (and refused for its content, not its size)
+  const auto under = api(port, http::verb::post, tokens_target(admin_key), create_json(std::string(2000, 'a')));
+  check_error(under, 400);
+}
+
+BOOST_AUTO_TEST_CASE(much_larger_body_is_still_413) {
+  // The server refuses after the headers while the client is still sending: the 413 must still
+  // reach the client rather than be lost to a reset.
+  for (const std::size_t size : {std::size_t{20'000}, std::size_t{200'000}, std::size_t{1'000'000}, std::size_t{40'000'000}}) {
+    BOOST_TEST_CONTEXT("body of " << size << " bytes") {
+      test::connection c(port);
+      const auto r = c.request(http::verb::post, tokens_target(admin_key), create_json(std::string(size, 'a')));
+      check_error(r, 413);
+      BOOST_TEST(r.error.empty(), r.error);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(head_is_405_without_a_body) {
+  test::connection c(port);
+  const auto received = c.raw("HEAD " + tokens_target(admin_key) + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 3s);
+  BOOST_TEST(raw_status(received) == 405u, received);
+  const auto end = received.find("\r\n\r\n");
+  BOOST_REQUIRE(end != std::string::npos);
+  BOOST_TEST(received.substr(end + 4).empty(), "a HEAD response carries no content: " << received);
+
+  // on a kept-alive connection, the next response must start right after the HEAD response's headers
+  test::connection kept(port);
+  BOOST_REQUIRE(kept.write_raw("HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n" +
+                               raw_request("GET", tokens_target(admin_key), {}, "Connection: close\r\n")));
+  const auto both = kept.raw({}, 3s);
+  const auto second = both.find("HTTP/1.1 ", 1);
+  BOOST_REQUIRE_MESSAGE(second != std::string::npos, both);
+  BOOST_TEST(both.substr(0, second).ends_with("\r\n\r\n"), both);
+  BOOST_TEST(raw_status(both.substr(second)) == 200u, both);
+}
+
+BOOST_AUTO_TEST_CASE(non_json_content_type_is_415) {
+  const auto text = api(port, http::verb::post, tokens_target(admin_key), create_json("x"),
+                        {{"Content-Type", "text/plain"}});
+  check_error(text, 415);
+  const auto form = api(port, http::verb::delete_, tokens_target(admin_key), delete_json(admin_key),
+                        {{"Content-Type", "application/x-www-form-urlencoded"}});
+  check_error(form, 415);
+  BOOST_TEST(list_tokens(port, admin_key).size() == 1u);  // neither created nor deleted anything
+  // JSON with parameters is fine
+  const auto charset = api(port, http::verb::post, tokens_target(admin_key), create_json("x"),
+                           {{"Content-Type", "application/json; charset=utf-8"}});
+  BOOST_TEST(charset.status == 200u);
+}
+
+BOOST_AUTO_TEST_CASE(headers_too_large_is_431) {
+  const auto r = api(port, http::verb::get, tokens_target(admin_key), {}, {{"X-Pad", std::string(2500, 'p')}});
+  check_error(r, 431);
+  // the server is still fine
+  BOOST_TEST(api(port, http::verb::get, tokens_target(admin_key)).status == 200u);
+}
+
+BOOST_AUTO_TEST_CASE(malformed_json_is_400) {
+  for (const std::string body : {R"({"type":"admin","description":"x")", R"({"type":"admin",})", "{'a':1}"}) {
+    check_error(api(port, http::verb::post, tokens_target(admin_key), body), 400);
+    check_error(api(port, http::verb::delete_, tokens_target(admin_key), body), 400);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(errors_never_expose_keys) {
+  const auto victim = core::generate_key();
+  const auto r = api(port, http::verb::delete_, tokens_target(admin_key), delete_json(victim));
+  check_error(r, 404);
+  BOOST_TEST(r.body.find(victim) == std::string::npos);
+  BOOST_TEST(r.body.find(admin_key) == std::string::npos);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// =============================================================================================
+BOOST_FIXTURE_TEST_SUITE(http_protocol, api_fixture)
+
+BOOST_AUTO_TEST_CASE(keep_alive_serves_several_requests) {
+  test::connection c(port);
+  const auto created = c.request(http::verb::post, tokens_target(admin_key), create_json("kept"));
+  BOOST_REQUIRE_EQUAL(created.status, 200u);
+  BOOST_TEST(created.keep_alive);
+  const auto victim = str(created.json().at("token").at("token"));
+  for (int i = 0; i < 3; ++i) {
+    const auto listed = c.request(http::verb::get, tokens_target(admin_key));
+    BOOST_TEST(listed.status == 200u, listed.error);
+    BOOST_TEST(listed.keep_alive);
+  }
+  const auto error = c.request(http::verb::get, "/nope");  // an error keeps the connection too
+  BOOST_TEST(error.status == 404u);
+  const auto deleted = c.request(http::verb::delete_, tokens_target(admin_key), delete_json(victim));
+  BOOST_TEST(deleted.status == 200u, deleted.error);
+  const auto last = c.request(http::verb::get, tokens_target(admin_key));
+  BOOST_TEST(last.status == 200u, last.error);
+  BOOST_TEST(last.json().at("tokens").as_array().size() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(http_1_0_is_answered_in_kind_and_closed) {
+  test::connection c(port);
+  const auto r = c.request(http::verb::get, tokens_target(admin_key), {}, {}, 10);
+  BOOST_REQUIRE_EQUAL(r.status, 200u);
+  BOOST_TEST(r.version == 10u);
+  BOOST_TEST(!r.keep_alive);
+  BOOST_TEST(r.json().at("tokens").as_array().size() == 1u);
+  BOOST_TEST(c.closed_by_peer(3s));
+
+  // an HTTP/1.0 client asking for keep-alive gets it, still in HTTP/1.0
+  test::connection k(port);
+  const auto first = k.request(http::verb::get, tokens_target(admin_key), {}, {{"Connection", "keep-alive"}}, 10);
+  BOOST_TEST(first.status == 200u);
+  BOOST_TEST(first.version == 10u);
+  BOOST_TEST(first.keep_alive);
+  const auto second = k.request(http::verb::post, tokens_target(admin_key), create_json("old client"), {}, 10);
+  BOOST_TEST(second.status == 200u, second.error);
+  BOOST_TEST(second.version == 10u);
+}
+
+BOOST_AUTO_TEST_CASE(pipelined_requests_are_answered_in_order) {
+  test::connection c(port);
+  const std::string bytes = raw_request("POST", tokens_target(admin_key), create_json("piped")) +
+                            raw_request("GET", tokens_target(admin_key)) + raw_request("GET", "/nope");
+  BOOST_REQUIRE(c.write_raw(bytes));
+  const auto first = c.read_response();
+  const auto second = c.read_response();
+  const auto third = c.read_response();
+  BOOST_REQUIRE_EQUAL(first.status, 200u);
+  BOOST_TEST(str(first.json().at("message")) == "Token created successfully");
+  BOOST_REQUIRE_EQUAL(second.status, 200u);
+  BOOST_TEST(str(second.json().at("message")) == "Success");
+  // the list was handled after the create that preceded it on the wire
+  BOOST_TEST(descriptions_of(second.json().at("tokens").as_array()) ==
+                 (std::vector<std::string>{"bootstrap", "piped"}),
+             boost::test_tools::per_element());
+  check_error(third, 404);
+}
+
+BOOST_AUTO_TEST_CASE(chunked_request_body) {
+  test::connection c(port);
+  const std::string body = create_json("sent in chunks");
+  const std::string a = body.substr(0, 5), b = body.substr(5, 10), rest = body.substr(15);
+  const auto hex = [](std::size_t n) {
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "%zx", n);
+    return std::string(buf);
+  };
+  std::string bytes = "POST " + tokens_target(admin_key) +
+                      " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                      "Transfer-Encoding: chunked\r\n\r\n";
+  for (const auto& part : {a, b, rest}) bytes += hex(part.size()) + "\r\n" + part + "\r\n";
+  bytes += "0\r\n\r\n";
+  BOOST_REQUIRE(c.write_raw(bytes));
+  const auto r = c.read_response();
+  BOOST_REQUIRE_MESSAGE(r.status == 200u, r.status << " " << r.body << " " << r.error);
+  BOOST_TEST(str(r.json().at("token").at("description")) == "sent in chunks");
+  BOOST_TEST(descriptions_of(list_tokens(port, admin_key)) ==
+                 (std::vector<std::string>{"bootstrap", "sent in chunks"}),
+             boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(chunked_body_over_the_limit_is_413) {
+  test::connection c(port);
+  const std::string chunk(1500, 'a');
+  std::string bytes = "POST " + tokens_target(admin_key) +
+                      " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                      "Transfer-Encoding: chunked\r\n\r\n";
+  bytes += "5dc\r\n" + chunk + "\r\n5dc\r\n" + chunk + "\r\n0\r\n\r\n";  // 2 × 1500 > 2048
+  BOOST_REQUIRE(c.write_raw(bytes));
+  check_error(c.read_response(), 413);
+}
+
+BOOST_AUTO_TEST_CASE(expect_100_continue) {
+  test::connection c(port);
+  const std::string body = create_json("after continue");
+  BOOST_REQUIRE(c.write_raw("POST " + tokens_target(admin_key) +
+                            " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                            "Expect: 100-continue\r\nContent-Length: " +
+                            std::to_string(body.size()) + "\r\n\r\n"));
+  const auto interim = c.read_response();
+  BOOST_REQUIRE_MESSAGE(interim.status == 100u, interim.status << " " << interim.error);
+  BOOST_REQUIRE(c.write_raw(body));
+  const auto r = c.read_response();
+  BOOST_REQUIRE_MESSAGE(r.status == 200u, r.status << " " << r.body << " " << r.error);
+  BOOST_TEST(str(r.json().at("token").at("description")) == "after continue");
+}
+
+BOOST_AUTO_TEST_CASE(expect_100_continue_is_ignored_for_http_1_0) {
+  // RFC 9110 10.1.1: an HTTP/1.0 client does not understand interim responses.
+  test::connection c(port);
+  const std::string body = create_json("old expect");
+  BOOST_REQUIRE(c.write_raw("POST " + tokens_target(admin_key) +
+                            " HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                            "Expect: 100-continue\r\nContent-Length: " +
+                            std::to_string(body.size()) + "\r\n\r\n" + body));
+  const auto r = c.read_response();
+  BOOST_TEST(r.status == 200u, r.status << " " << r.body << " " << r.error);
+  BOOST_TEST(r.version == 10u);
+}
+
+BOOST_AUTO_TEST_CASE(connection_close_is_honoured) {
+  test::connection c(port);
+  const auto r = c.request(http::verb::get, tokens_target(admin_key), {}, {{"Connection", "close"}});
+  BOOST_REQUIRE_EQUAL(r.status, 200u);
+  BOOST_TEST(!r.keep_alive);
+  BOOST_TEST(c.closed_by_peer(3s));
+}
+
+BOOST_AUTO_TEST_CASE(content_length_with_transfer_encoding_is_refused) {
+  // A request-smuggling shape: whichever framing the server chose, it must not process it.
+  for (const std::string te : {"chunked", "gzip, chunked"}) {
+    test::connection c(port);
+    const std::string body = create_json("smuggled");
+    std::string bytes = "POST " + tokens_target(admin_key) +
+                        " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nConnection: close\r\n"
+                        "Content-Length: " +
+                        std::to_string(body.size() + 7) + "\r\nTransfer-Encoding: " + te + "\r\n\r\n";
+    bytes += "0\r\n\r\n" + body;
+    BOOST_REQUIRE(c.write_raw(bytes));
+    const auto r = c.read_response();
+    if (r.status != 0) check_error(r, 400);  // or closed without an answer
+    BOOST_TEST(c.closed_by_peer(3s));
+  }
+  BOOST_TEST(list_tokens(port, admin_key).size() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(conflicting_content_lengths_are_refused) {
+  const std::string body = create_json("conflict");
+  const std::vector<std::string> variants = {
+      "Content-Length: " + std::to_string(body.size()) + "\r\nContent-Length: " + std::to_string(body.size() + 1),
+      "Content-Length: " + std::to_string(body.size()) + ", " + std::to_string(body.size() - 1),
+      "Content-Length: -1", "Content-Length: abc"};
+  for (const auto& lengths : variants) {
+    test::connection c(port);
+    const std::string bytes = "POST " + tokens_target(admin_key) +
+                              " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nConnection: close\r\n" +
+                              lengths + "\r\n\r\n" + body;
+    BOOST_TEST_CONTEXT(lengths) {
+      BOOST_REQUIRE(c.write_raw(bytes));
+      const auto r = c.read_response();
+      if (r.status != 0) check_error(r, 400);  // or closed without an answer
+      BOOST_TEST(c.closed_by_peer(3s));
+    }
+  }
+  BOOST_TEST(list_tokens(port, admin_key).size() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(garbage_is_400_or_closed) {
+  test::connection c(port);
+  const auto received = c.raw("THIS IS NOT HTTP\r\n\r\n", 3s);
+  const unsigned status = raw_status(received);
+  BOOST_TEST((status == 0u || status == 400u), received);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_CASE(idle_connection_is_closed_after_idle_timeout) {
+  server_options options;
+  options.idle_timeout = 300ms;
+  test_server srv(options);
+
+  // after a request
+  test::connection used(srv.port);
+  const auto r = used.request(http::verb::get, tokens_target(srv.admin_key));
+  BOOST_REQUIRE_EQUAL(r.status, 200u);
+  BOOST_REQUIRE(r.keep_alive);
+  const auto started = std::chrono::steady_clock::now();
+  BOOST_TEST(used.closed_by_peer(5s));
+  BOOST_TEST(elapsed_ms(started) >= 200, "closed before the idle timeout");
+
+  // and one that never sends anything
+  test::connection silent(srv.port);
+  BOOST_TEST(silent.closed_by_peer(5s));
+}
+
+BOOST_AUTO_TEST_CASE(slow_request_is_closed_after_request_timeout) {
+  server_options options;
+  options.request_timeout = 300ms;
+  options.idle_timeout = 30s;  // so only the request deadline can close these
+  test_server srv(options);
+
+  // headers that never end (slowloris)
+  test::connection headers(srv.port);
+  BOOST_REQUIRE(headers.write_raw("GET " + tokens_target(srv.admin_key) + " HTTP/1.1\r\nHost: x\r\n"));
+  auto started = std::chrono::steady_clock::now();
+  BOOST_TEST(headers.closed_by_peer(5s));
+  BOOST_TEST(elapsed_ms(started) >= 200);
+
+  // a body shorter than announced
+  test::connection body(srv.port);
+  BOOST_REQUIRE(body.write_raw("POST " + tokens_target(srv.admin_key) +
+                               " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                               "Content-Length: 100\r\n\r\n{\"type\""));
+  started = std::chrono::steady_clock::now();
+  BOOST_TEST(body.closed_by_peer(5s));
+  BOOST_TEST(elapsed_ms(started) >= 200);
+
+  // the server still serves others
+  BOOST_TEST(api(srv.port, http::verb::get, tokens_target(srv.admin_key)).status == 200u);
+}
+
+BOOST_AUTO_TEST_CASE(drain_closes_idle_connections_and_the_listener) {
+  server_options options;
+  options.drain_timeout = 30s;  // an idle connection must not hold the drain until this
+  test_server srv(options);
+  test::connection idle(srv.port);
+  BOOST_REQUIRE_EQUAL(idle.request(http::verb::get, tokens_target(srv.admin_key)).status, 200u);
+
+  const auto started = std::chrono::steady_clock::now();
+  srv.app().request_stop();
+  BOOST_TEST(idle.closed_by_peer(5s));
+  srv.stop();  // request_stop() again is a no-op; this waits for the drain
+  BOOST_TEST(elapsed_ms(started) < 10'000);
+  // nobody listens any more
+  BOOST_CHECK_THROW(test::connection(srv.port, 2s), std::runtime_error);
+}
+
+BOOST_AUTO_TEST_CASE(drain_deadline_closes_a_stuck_request) {
+  server_options options;
+  options.faulty = true;
+  options.drain_timeout = 300ms;
+  test_server srv(options);
+  test::connection admin_kept(srv.admin_port);  // a kept-alive admin connection must not hold the stop either
+  BOOST_REQUIRE_EQUAL(admin_kept.request(http::verb::get, "/healthz").status, 200u);
+
+  write_file(srv.fault_file(), "stall");  // never lifted: only the drain deadline ends this request
+  test::connection stuck(srv.port);
+  BOOST_REQUIRE(stuck.write_raw(raw_request("POST", tokens_target(srv.admin_key), create_json("stuck"))));
+  BOOST_REQUIRE_MESSAGE(eventually([&] { return srv.store().stats().queue_depth > 0; }),
+                        "the create never reached the store");
+
+  const auto started = std::chrono::steady_clock::now();
+  srv.stop();
+  BOOST_TEST(elapsed_ms(started) >= 250);  // the drain waited for the busy connection...
+  BOOST_TEST(elapsed_ms(started) < 10'000);  // ...but not forever
+  const auto r = stuck.read_response();
+  BOOST_TEST(r.status == 0u, "a request cut by the drain deadline gets no answer, not " << r.status);
+  BOOST_TEST(admin_kept.closed_by_peer(3s));
+}
+
+// =============================================================================================
+BOOST_FIXTURE_TEST_SUITE(admin_listener, api_fixture)
+
+BOOST_AUTO_TEST_CASE(healthz_and_readyz) {
+  const auto health = api(admin_port, http::verb::get, "/healthz");
+  BOOST_TEST(health.status == 200u);
+  const auto ready = api(admin_port, http::verb::get, "/readyz");
+  BOOST_TEST(ready.status == 200u);
+  // the admin endpoints are not on the API port, and the API is not on the admin port
+  BOOST_TEST(api(port, http::verb::get, "/healthz").status == 404u);
+  BOOST_TEST(api(admin_port, http::verb::get, tokens_target(admin_key)).status == 404u);
+}
+
+BOOST_AUTO_TEST_CASE(metrics_exposition) {
+  BOOST_REQUIRE_EQUAL(api(port, http::verb::get, tokens_target(admin_key)).status, 200u);
+  BOOST_REQUIRE_EQUAL(api(port, http::verb::get, tokens_target(admin_key)).status, 200u);  // a cache hit
+  BOOST_REQUIRE_EQUAL(api(port, http::verb::get, "/api/v2/tokens").status, 401u);
+  const auto m = api(admin_port, http::verb::get, "/metrics");
+  BOOST_REQUIRE_EQUAL(m.status, 200u);
+  BOOST_TEST(m.header("content-type").starts_with("text/plain"), m.header("content-type"));
+  BOOST_TEST(m.body.find("# TYPE tokend_http_requests_total counter") != std::string::npos);
+  BOOST_TEST(m.body.find("tokend_http_requests_total{route=\"list\",status=\"200\"} 2") != std::string::npos, m.body);
+  BOOST_TEST(m.body.find("tokend_http_requests_total{route=\"list\",status=\"401\"} 1") != std::string::npos, m.body);
+  BOOST_TEST(m.body.find("tokend_cache_hits_total ") != std::string::npos);
+  BOOST_TEST(m.body.find("tokend_cache_hits_total 0\n") == std::string::npos, "the second list was a cache hit");
+  BOOST_TEST(m.body.find(admin_key) == std::string::npos);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_CASE(readyz_fails_while_draining) {
+  server_options options;
+  options.faulty = true;
+  options.drain_timeout = 20s;  // the drain ends when the held request does, long before this
+  test_server srv(options);
+  BOOST_REQUIRE_EQUAL(api(srv.admin_port, http::verb::get, "/readyz").status, 200u);
+
+  // Hold one request in flight (its store write stalls) so the drain lasts while we probe.
+  write_file(srv.fault_file(), "stall");
+  test::connection held(srv.port, 20s);
+  BOOST_REQUIRE(held.write_raw(raw_request("POST", tokens_target(srv.admin_key), create_json("in flight"))));
+  BOOST_REQUIRE_MESSAGE(eventually([&] { return srv.store().stats().queue_depth > 0; }),
+                        "the create never reached the store");
+
+  srv.app().request_stop();
+  BOOST_TEST(!srv.app().ready());
+  const auto probe = api(srv.admin_port, http::verb::get, "/readyz");
+  BOOST_TEST(probe.status == 503u, probe.status << " " << probe.error);
+  BOOST_TEST(api(srv.admin_port, http::verb::get, "/healthz").status == 200u);  // alive all the same
+
+  // the in-flight request still finishes, and the connection is then closed
+  fs::remove(srv.fault_file());
+  const auto finished = held.read_response();
+  BOOST_TEST(finished.status == 200u, finished.status << " " << finished.body << " " << finished.error);
+  BOOST_TEST(!finished.keep_alive);
+  srv.stop();
+}
+
+// =============================================================================================
+BOOST_FIXTURE_TEST_CASE(concurrent_creates, api_fixture) {
+  constexpr int threads = 4;
+  constexpr int per_thread = 50;
+  struct outcome {
+    std::vector<unsigned> statuses;
+    std::vector<std::string> keys;
+    std::string failure;
+  };
+  std::vector<outcome> outcomes(threads);
+  std::vector<std::thread> workers;
+  for (int t = 0; t < threads; ++t) {
+    workers.emplace_back([&, t] {
+      try {
+        test::connection c(port);
+        for (int i = 0; i < per_thread; ++i) {
+          const auto r = c.request(http::verb::post, tokens_target(admin_key),
+                                   create_json("t" + std::to_string(t) + "-" + std::to_string(i)));
+          outcomes[t].statuses.push_back(r.status);
+          if (r.status == 200) outcomes[t].keys.push_back(std::string(r.json().at("token").at("token").as_string()));
+        }
+      } catch (const std::exception& e) {
+        outcomes[t].failure = e.what();
+      }
+    });
+  }
+  for (auto& w : workers) w.join();
+
+  std::set<std::string> keys;
+  for (int t = 0; t < threads; ++t) {
+    BOOST_TEST(outcomes[t].failure.empty(), outcomes[t].failure);
+    BOOST_TEST(outcomes[t].statuses.size() == std::size_t{per_thread});
+    for (const auto s : outcomes[t].statuses) BOOST_TEST(s == 200u);
+    keys.insert(outcomes[t].keys.begin(), outcomes[t].keys.end());
+  }
+  BOOST_TEST(keys.size() == std::size_t{threads * per_thread});
+
+  const auto tokens = list_tokens(port, admin_key);
+  BOOST_TEST(tokens.size() == std::size_t{threads * per_thread + 1});
+  std::map<std::string, int> seen;
+  for (const auto& d : descriptions_of(tokens)) ++seen[d];
+  for (int t = 0; t < threads; ++t) {
+    int last_index = -1;  // one thread's creates are sequential, so they are listed in its order
+    for (int i = 0; i < per_thread; ++i) {
+      const auto d = "t" + std::to_string(t) + "-" + std::to_string(i);
+      BOOST_TEST(seen[d] == 1, d);
+    }
+    for (std::size_t k = 0; k < tokens.size(); ++k) {
+      const auto d = str(tokens[k].at("description"));
+      if (!d.starts_with("t" + std::to_string(t) + "-")) continue;
+      const int i = std::stoi(d.substr(d.find('-') + 1));
+      BOOST_TEST(i > last_index, d);
+      last_index = i;
+    }
+  }
+  // every new key works
+  for (const auto& k : {*keys.begin(), *keys.rbegin()}) {
+    BOOST_TEST(api(port, http::verb::get, tokens_target(k)).status == 200u);
+  }
+}
+
+// =============================================================================================
+BOOST_AUTO_TEST_CASE(store_faults_are_503_and_store_nothing) {
+  server_options options;
+  options.faulty = true;
+  test_server srv(options);
+  const auto victim = create_via_api(srv.port, srv.admin_key, "victim");
+
+  write_file(srv.fault_file(), "fail");
+  const auto failed = api(srv.port, http::verb::post, tokens_target(srv.admin_key), create_json("during failure"));
+  check_error(failed, 503);
+  const auto not_deleted = api(srv.port, http::verb::delete_, tokens_target(srv.admin_key), delete_json(victim));
+  check_error(not_deleted, 503);
+  // reads still work; nothing was stored or removed
+  BOOST_TEST(descriptions_of(list_tokens(srv.port, srv.admin_key)) ==
+                 (std::vector<std::string>{"bootstrap", "victim"}),
+             boost::test_tools::per_element());
+  BOOST_TEST(api(srv.port, http::verb::get, tokens_target(victim)).status == 200u);
+  BOOST_TEST(api(srv.admin_port, http::verb::get, "/readyz").status == 503u);
+
+  fs::remove(srv.fault_file());
+  const auto ok = api(srv.port, http::verb::post, tokens_target(srv.admin_key), create_json("after recovery"));
+  BOOST_TEST(ok.status == 200u, ok.body);
+  BOOST_TEST(descriptions_of(list_tokens(srv.port, srv.admin_key)) ==
+                 (std::vector<std::string>{"bootstrap", "victim", "after recovery"}),
+             boost::test_tools::per_element());
+  BOOST_TEST(api(srv.admin_port, http::verb::get, "/readyz").status == 200u);
+}

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# tests/deploy/run.sh — runs the Node.js deploy tests (registered with CTest in tests/CMakeLists.txt).
+#
+# Usage: tests/deploy/run.sh install            npm ci into tests/deploy/node_modules if missing or stale
+#        tests/deploy/run.sh validate           schema and policy checks of deploy/k8s (validate.mjs)
+#        tests/deploy/run.sh smoke TOKEND       the container spec run against the real binary (smoke.mjs)
+# Node.js and npm come from scripts/deps (Debian packages nodejs and npm when missing). The smoke
+# test runs in a private network namespace when unshare allows it, so the manifest's fixed ports
+# (8080, 9090) cannot collide with anything else on the machine; otherwise on kernel-chosen ports.
+set -euo pipefail
+
+here=$(dirname -- "$(readlink -f -- "${BASH_SOURCE[0]}")")
+cd -- "$here"
+
+for tool in node npm; do
+  if ! command -v "$tool" >/dev/null 2>&1; then
+    echo "tests/deploy: '$tool' is missing; install it with scripts/deps (Debian packages nodejs and npm)" >&2
+    exit 1
+  fi
+done
+
+install() {
+  # One installer at a time (several build directories may test at once); reinstall when the
+  # lockfile is newer than what npm last installed.
+  exec 9<package-lock.json
+  flock -w 300 9 || { echo "tests/deploy: timed out waiting for another npm ci" >&2; exit 1; }
+  if [[ -f node_modules/.package-lock.json && ! package-lock.json -nt node_modules/.package-lock.json ]]; then
+    echo "tests/deploy: node_modules is up to date"
+    return 0
+  fi
+  echo "tests/deploy: npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
+}
+
+case "${1:-}" in
+  install)
+    install
+    ;;
+  validate)
+    [[ -d node_modules ]] || install
+    exec node validate.mjs
+    ;;
+  smoke)
+    binary=$(readlink -f -- "${2:?usage: run.sh smoke TOKEND_BINARY}")
+    [[ -d node_modules ]] || install
+    netns=()
+    if command -v unshare >/dev/null && command -v ip >/dev/null; then
+      if unshare --net true 2>/dev/null; then
+        netns=(unshare --net)
+      elif unshare --net --map-root-user true 2>/dev/null; then
+        netns=(unshare --net --map-root-user)
+      fi
+    fi
+    if ((${#netns[@]} > 0)); then
+      exec "${netns[@]}" -- bash -c 'ip link set lo up && TOKEND_SMOKE_NETNS=1 exec node smoke.mjs "$1"' smoke "$binary"
+    fi
+    echo "tests/deploy: no private network namespace here; using kernel-chosen ports"
+    exec node smoke.mjs "$binary"
+    ;;
+  *)
+    sed -n '2,9s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2
+    exit 2
+    ;;
+esac

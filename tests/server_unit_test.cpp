@@ -1,0 +1,658 @@
+// Unit tests for the pure logic of server/: request parsing (caller key, paging, bodies, content
+// type), response bodies and the error→status mapping, configuration parsing and the admin
+// endpoints. No sockets, no io_context: every rule of API.md that can be checked without I/O.
+#define BOOST_TEST_MODULE server_unit_test
+#include <boost/test/unit_test.hpp>
+
+#include "core/error.hpp"
+#include "core/key.hpp"
+#include "core/token.hpp"
+#include "server/admin.hpp"
+#include "server/api_request.hpp"
+#include "server/api_response.hpp"
+#include "server/config.hpp"
+
+#include <boost/beast/http/field.hpp>
+#include <boost/beast/http/verb.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/value.hpp>
+#include <boost/system/errc.hpp>
+#include <boost/url/parse.hpp>
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+namespace server = tokend::server;
+namespace core = tokend::core;
+namespace storage = tokend::storage;
+namespace json = boost::json;
+namespace http = boost::beast::http;
+using namespace std::chrono_literals;
+
+namespace {
+
+// caller_key over a request target (kept alive by the caller: url_view does not own its text).
+std::optional<std::string> key_of(const std::string& target, std::string_view authorization = {}) {
+  const auto url = boost::urls::parse_origin_form(target);
+  BOOST_REQUIRE_MESSAGE(url.has_value(), "unparseable target " << target);
+  return server::caller_key(*url, authorization);
+}
+
+server::parsed<server::page_request> paging_of(const std::string& target) {
+  const auto url = boost::urls::parse_origin_form(target);
+  BOOST_REQUIRE_MESSAGE(url.has_value(), "unparseable target " << target);
+  return server::parse_paging(*url);
+}
+
+std::string repeat(std::string_view unit, std::size_t n) {
+  std::string out;
+  for (std::size_t i = 0; i < n; ++i) out += unit;
+  return out;
+}
+
+std::string create_json(std::string_view description) {
+  return R"({"type":"admin","description":")" + std::string(description) + R"("})";
+}
+
+bool mentions(const std::string& text, std::string_view word) { return text.find(word) != std::string::npos; }
+
+// parse_config with a fake environment.
+server::config configure(const std::vector<std::string>& args, const std::map<std::string, std::string>& env = {}) {
+  return server::parse_config(args, [env](const std::string& name) -> std::optional<std::string> {
+    const auto it = env.find(name);
+    if (it == env.end()) return std::nullopt;
+    return it->second;
+  });
+}
+
+bool config_refused(const std::vector<std::string>& args, const std::map<std::string, std::string>& env = {}) {
+  try {
+    (void)configure(args, env);
+  } catch (const server::config_error& e) {
+    BOOST_TEST_MESSAGE("refused: " << e.what());
+    BOOST_TEST(std::string(e.what()).size() > 0u);
+    return true;
+  }
+  return false;
+}
+
+core::token_record record(std::string_view key, core::user_id owner, std::string description, std::int64_t at) {
+  return core::make_token_record(key, owner, std::move(description), "admin", at);
+}
+
+server::http_request admin_request(http::verb method, std::string_view target) {
+  server::http_request req{method, target, 11};
+  return req;
+}
+
+// An exact object comparison that does not depend on field order.
+void check_token_json(const json::value& v, const std::string& token, const std::string& description,
+                      const std::string& timestamp, std::uint64_t user) {
+  BOOST_REQUIRE(v.is_object());
+  const auto& o = v.as_object();
+  BOOST_TEST(o.size() == 5u);
+  BOOST_REQUIRE(o.contains("token") && o.at("token").is_string());
+  BOOST_TEST(o.at("token").as_string() == token);
+  BOOST_REQUIRE(o.contains("description") && o.at("description").is_string());
+  BOOST_TEST(o.at("description").as_string() == description);
+  BOOST_REQUIRE(o.contains("type") && o.at("type").is_string());
+  BOOST_TEST(o.at("type").as_string() == "admin");
+  BOOST_REQUIRE(o.contains("timestamp"));
+  BOOST_TEST(o.at("timestamp").is_string());  // a string, as the public API has it
+  if (o.at("timestamp").is_string()) BOOST_TEST(o.at("timestamp").as_string() == timestamp);
+  BOOST_REQUIRE(o.contains("userId"));
+  BOOST_TEST((o.at("userId").is_uint64() || o.at("userId").is_int64()));  // a number, not a string
+  if (o.at("userId").is_number()) BOOST_TEST(o.at("userId").to_number<std::uint64_t>() == user);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+BOOST_AUTO_TEST_SUITE(caller_key)
+
+BOOST_AUTO_TEST_CASE(query_token_is_percent_decoded) {
+  BOOST_TEST(key_of("/api/v2/tokens?token=abc").value_or("<none>") == "abc");
+  BOOST_TEST(key_of("/api/v2/tokens?token=%61bc").value_or("<none>") == "abc");
+  BOOST_TEST(key_of("/api/v2/tokens?token=%61%62%63").value_or("<none>") == "abc");
+}
+
+BOOST_AUTO_TEST_CASE(query_token_among_other_parameters) {
+  BOOST_TEST(key_of("/api/v2/tokens?page=1&token=abc&pageSize=2").value_or("<none>") == "abc");
+  BOOST_TEST(key_of("/api/v2/tokens?x=1&token=abc").value_or("<none>") == "abc");
+  BOOST_TEST(key_of("/api/v2/tokens?token=abc&x=1").value_or("<none>") == "abc");
+  // a parameter whose name merely contains "token" is not the key
+  BOOST_TEST(!key_of("/api/v2/tokens?mytoken=abc").has_value());
+}
+
+BOOST_AUTO_TEST_CASE(bearer_header) {
+  BOOST_TEST(key_of("/api/v2/tokens", "Bearer abc").value_or("<none>") == "abc");
+  BOOST_TEST(key_of("/api/v2/tokens", "bearer abc").value_or("<none>") == "abc");
+  BOOST_TEST(key_of("/api/v2/tokens", "BEARER abc").value_or("<none>") == "abc");
+  BOOST_TEST(key_of("/api/v2/tokens", "BeArEr abc").value_or("<none>") == "abc");
+  BOOST_TEST(!key_of("/api/v2/tokens", "Basic YWxhZGRpbjpvcGVuc2VzYW1l").has_value());
+  BOOST_TEST(!key_of("/api/v2/tokens", "Bearer").has_value());
+}
+
+BOOST_AUTO_TEST_CASE(both_sources) {
+  BOOST_TEST(key_of("/api/v2/tokens?token=abc", "Bearer abc").value_or("<none>") == "abc");
+  BOOST_TEST(!key_of("/api/v2/tokens?token=abc", "Bearer abd").has_value());
+  BOOST_TEST(!key_of("/api/v2/tokens?token=abd", "bearer abc").has_value());
+}
+
+BOOST_AUTO_TEST_CASE(repeated_query_tokens) {
+  BOOST_TEST(!key_of("/api/v2/tokens?token=abc&token=abd").has_value());
+  BOOST_TEST(key_of("/api/v2/tokens?token=abc&token=abc").value_or("<none>") == "abc");
+}
+
+BOOST_AUTO_TEST_CASE(none) {
+  BOOST_TEST(!key_of("/api/v2/tokens").has_value());
+  BOOST_TEST(!key_of("/api/v2/tokens?page=1").has_value());
+  BOOST_TEST(!key_of("/api/v2/tokens", "").has_value());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// ---------------------------------------------------------------------------------------------
+BOOST_AUTO_TEST_SUITE(parse_paging)
+
+BOOST_AUTO_TEST_CASE(defaults) {
+  const auto p = paging_of("/api/v2/tokens?token=abc");
+  BOOST_REQUIRE(p);
+  BOOST_TEST(p.value->page == 0u);
+  BOOST_TEST(p.value->page_size == 1000u);
+  BOOST_TEST(p.value->page_size == server::max_page_size);
+  BOOST_TEST(!p.value->explicit_paging);
+}
+
+BOOST_AUTO_TEST_CASE(explicit_page_or_page_size) {
+  const auto a = paging_of("/api/v2/tokens?page=3");
+  BOOST_REQUIRE(a);
+  BOOST_TEST(a.value->page == 3u);
+  BOOST_TEST(a.value->page_size == 1000u);
+  BOOST_TEST(a.value->explicit_paging);
+
+  const auto b = paging_of("/api/v2/tokens?pageSize=25");
+  BOOST_REQUIRE(b);
+  BOOST_TEST(b.value->page == 0u);
+  BOOST_TEST(b.value->page_size == 25u);
+  BOOST_TEST(b.value->explicit_paging);
+
+  const auto c = paging_of("/api/v2/tokens?token=x&page=0&pageSize=2");
+  BOOST_REQUIRE(c);
+  BOOST_TEST(c.value->page == 0u);
+  BOOST_TEST(c.value->page_size == 2u);
+  BOOST_TEST(c.value->explicit_paging);
+}
+
+BOOST_AUTO_TEST_CASE(page_size_bounds) {
+  const auto max = paging_of("/api/v2/tokens?pageSize=1000");
+  BOOST_REQUIRE(max);
+  BOOST_TEST(max.value->page_size == 1000u);
+  const auto one = paging_of("/api/v2/tokens?pageSize=1");
+  BOOST_REQUIRE(one);
+  BOOST_TEST(one.value->page_size == 1u);
+  for (const char* bad : {"/api/v2/tokens?pageSize=0", "/api/v2/tokens?pageSize=1001", "/api/v2/tokens?pageSize=99999"}) {
+    const auto p = paging_of(bad);
+    BOOST_TEST(!p, bad);
+    BOOST_TEST(!p.problem.empty(), bad);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(invalid_values) {
+  for (const char* bad : {"/api/v2/tokens?page=-1", "/api/v2/tokens?pageSize=-5", "/api/v2/tokens?page=abc",
+                          "/api/v2/tokens?pageSize=abc", "/api/v2/tokens?page=", "/api/v2/tokens?pageSize=",
+                          "/api/v2/tokens?page=1x", "/api/v2/tokens?page=1.5", "/api/v2/tokens?pageSize=%2D1"}) {
+    const auto p = paging_of(bad);
+    BOOST_TEST(!p, bad);
+    BOOST_TEST(!p.problem.empty(), bad);
+  }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// ---------------------------------------------------------------------------------------------
+BOOST_AUTO_TEST_SUITE(parse_create_body)
+
+BOOST_AUTO_TEST_CASE(valid) {
+  const auto b = server::parse_create_body(R"({"type":"admin","description":"Main app"})");
+  BOOST_REQUIRE(b);
+  BOOST_TEST(b.value->type == "admin");
+  BOOST_TEST(b.value->description == "Main app");
+  BOOST_TEST(b.problem.empty());
+}
+
+BOOST_AUTO_TEST_CASE(unknown_fields_are_ignored) {
+  const auto b = server::parse_create_body(R"({"description":"x","extra":[1,2],"type":"admin","userId":7})");
+  BOOST_REQUIRE(b);
+  BOOST_TEST(b.value->description == "x");
+  BOOST_TEST(b.value->type == "admin");
+}
+
+BOOST_AUTO_TEST_CASE(not_json_or_not_an_object) {
+  for (const char* bad : {"", "not json", "{", R"({"type":"admin","description":"x"} trailing)", "[]",
+                          R"([{"type":"admin","description":"x"}])", "\"admin\"", "42", "null"}) {
+    const auto b = server::parse_create_body(bad);
+    BOOST_TEST(!b, bad);
+    BOOST_TEST(!b.problem.empty(), bad);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(type_rules) {
+  const auto missing = server::parse_create_body(R"({"description":"x"})");
+  BOOST_TEST(!missing);
+  BOOST_TEST(mentions(missing.problem, "type"));
+  const auto number = server::parse_create_body(R"({"type":1,"description":"x"})");
+  BOOST_TEST(!number);
+  BOOST_TEST(mentions(number.problem, "type"));
+  const auto null = server::parse_create_body(R"({"type":null,"description":"x"})");
+  BOOST_TEST(!null);
+  const auto user = server::parse_create_body(R"({"type":"user","description":"x"})");
+  BOOST_TEST(!user);
+  BOOST_TEST(mentions(user.problem, "type"));
+  const auto upper = server::parse_create_body(R"({"type":"ADMIN","description":"x"})");
+  BOOST_TEST(!upper);
+}
+
+BOOST_AUTO_TEST_CASE(description_rules) {
+  const auto missing = server::parse_create_body(R"({"type":"admin"})");
+  BOOST_TEST(!missing);
+  BOOST_TEST(mentions(missing.problem, "description"));
+  const auto number = server::parse_create_body(R"({"type":"admin","description":12})");
+  BOOST_TEST(!number);
+  BOOST_TEST(mentions(number.problem, "description"));
+  const auto empty = server::parse_create_body(create_json(""));
+  BOOST_TEST(!empty);
+  BOOST_TEST(mentions(empty.problem, "description"));
+}
+
+BOOST_AUTO_TEST_CASE(description_length_counts_characters) {
+  const auto ok = server::parse_create_body(create_json(repeat("a", 256)));
+  BOOST_REQUIRE(ok);
+  BOOST_TEST(ok.value->description.size() == 256u);
+  const auto too_long = server::parse_create_body(create_json(repeat("a", 257)));
+  BOOST_TEST(!too_long);
+  BOOST_TEST(mentions(too_long.problem, "description"));
+
+  // "é" is two bytes but one character; "😀" is four bytes and one character.
+  const auto multi = server::parse_create_body(create_json(repeat("\xC3\xA9", 256)));
+  BOOST_REQUIRE(multi);
+  BOOST_TEST(multi.value->description.size() == 512u);
+  BOOST_TEST(!server::parse_create_body(create_json(repeat("\xC3\xA9", 257))));
+  BOOST_TEST(static_cast<bool>(server::parse_create_body(create_json(repeat("\xF0\x9F\x98\x80", 256)))));
+  BOOST_TEST(!server::parse_create_body(create_json(repeat("\xF0\x9F\x98\x80", 257))));
+  // JSON escapes decode before counting
+  const auto escaped = server::parse_create_body(create_json(repeat("\\u00e9", 256)));
+  BOOST_REQUIRE(escaped);
+  BOOST_TEST(escaped.value->description == repeat("\xC3\xA9", 256));
+}
+
+BOOST_AUTO_TEST_CASE(invalid_utf8_refused) {
+  BOOST_TEST(!server::parse_create_body(create_json("\xFF")));
+  BOOST_TEST(!server::parse_create_body(create_json("ab\xC3")));
+  BOOST_TEST(!server::parse_create_body(create_json("\xED\xA0\x80")));  // a UTF-16 surrogate
+  BOOST_TEST(!server::parse_create_body(create_json("\\ud800")));       // a lone surrogate escape
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// ---------------------------------------------------------------------------------------------
+BOOST_AUTO_TEST_SUITE(parse_delete_body)
+
+BOOST_AUTO_TEST_CASE(valid) {
+  const std::string key = core::generate_key();
+  const auto b = server::parse_delete_body(R"({"token":")" + key + R"("})");
+  BOOST_REQUIRE(b);
+  BOOST_TEST(*b.value == key);
+  // any string is passed on as given: the service decides that a malformed key is "not found"
+  const auto odd = server::parse_delete_body(R"({"token":"nope","other":1})");
+  BOOST_REQUIRE(odd);
+  BOOST_TEST(*odd.value == "nope");
+}
+
+BOOST_AUTO_TEST_CASE(invalid) {
+  for (const char* bad : {"", "token", "{", "[]", R"(["abc"])", "{}", R"({"key":"abc"})", R"({"token":1})",
+                          R"({"token":null})", R"({"token":["abc"]})", R"({"token":{}})", R"({"token":""})"}) {
+    const auto b = server::parse_delete_body(bad);
+    BOOST_TEST(!b, bad);
+    BOOST_TEST(!b.problem.empty(), bad);
+  }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// ---------------------------------------------------------------------------------------------
+BOOST_AUTO_TEST_CASE(json_content_types) {
+  BOOST_TEST(server::is_json_content_type("application/json"));
+  BOOST_TEST(server::is_json_content_type("application/json; charset=utf-8"));
+  BOOST_TEST(server::is_json_content_type("application/json;charset=UTF-8"));
+  BOOST_TEST(server::is_json_content_type("APPLICATION/JSON"));
+  BOOST_TEST(server::is_json_content_type("Application/Json; Charset=utf-8"));
+  BOOST_TEST(server::is_json_content_type("application/vnd.x+json"));
+  BOOST_TEST(server::is_json_content_type("application/problem+json; charset=utf-8"));
+  BOOST_TEST(server::is_json_content_type(" application/json "));
+
+  BOOST_TEST(!server::is_json_content_type("text/plain"));
+  BOOST_TEST(!server::is_json_content_type("text/plain; charset=utf-8"));
+  BOOST_TEST(!server::is_json_content_type("application/x-www-form-urlencoded"));
+  BOOST_TEST(!server::is_json_content_type("multipart/form-data; boundary=x"));
+  BOOST_TEST(!server::is_json_content_type("application/jsonx"));
+  BOOST_TEST(!server::is_json_content_type("application/xml"));
+  BOOST_TEST(!server::is_json_content_type(""));
+}
+
+// ---------------------------------------------------------------------------------------------
+BOOST_AUTO_TEST_SUITE(responses)
+
+BOOST_AUTO_TEST_CASE(status_for_every_error) {
+  BOOST_TEST(server::status_for(core::errc::unauthorized) == 401u);
+  BOOST_TEST(server::status_for(core::errc::not_found) == 404u);
+  BOOST_TEST(server::status_for(core::errc::bad_request) == 400u);
+  const unsigned overloaded = server::status_for(core::errc::overloaded);
+  BOOST_TEST((overloaded == 429u || overloaded == 503u), "overloaded maps to " << overloaded);
+  BOOST_TEST(server::status_for(core::errc::unavailable) == 503u);
+  BOOST_TEST(server::status_for(core::errc::internal) == 500u);
+  // a code from another category is a bug or a store's own code: 500, whatever its value
+  BOOST_TEST(server::status_for(boost::system::errc::make_error_code(boost::system::errc::permission_denied)) == 500u);
+  BOOST_TEST(server::status_for(boost::system::error_code(1, boost::system::generic_category())) == 500u);
+  BOOST_TEST(server::status_for(boost::system::error_code(2, boost::system::system_category())) == 500u);
+}
+
+BOOST_AUTO_TEST_CASE(error_body_exact_bytes) {
+  BOOST_TEST(server::error_body("Unauthorized Request") == R"({"success":false,"message":"Unauthorized Request"})");
+  BOOST_TEST(server::error_body("Token not found") == R"({"success":false,"message":"Token not found"})");
+  BOOST_TEST(server::error_body("say \"hi\"") == R"({"success":false,"message":"say \"hi\""})");
+}
+
+BOOST_AUTO_TEST_CASE(error_replies) {
+  const auto unauthorized = server::error_reply(core::make_error_code(core::errc::unauthorized), server::route::list);
+  BOOST_TEST(unauthorized.status == 401u);
+  BOOST_TEST(unauthorized.body == R"({"success":false,"message":"Unauthorized Request"})");
+  BOOST_TEST(!unauthorized.method_not_allowed);
+
+  const auto not_found = server::error_reply(core::make_error_code(core::errc::not_found), server::route::remove);
+  BOOST_TEST(not_found.status == 404u);
+  BOOST_TEST(not_found.body == R"({"success":false,"message":"Token not found"})");
+
+  // a foreign code's own text never reaches the client
+  const auto foreign = server::error_reply(boost::system::errc::make_error_code(boost::system::errc::io_error),
+                                           server::route::create);
+  BOOST_TEST(foreign.status == 500u);
+  const auto body = json::parse(foreign.body);
+  BOOST_TEST(body.at("success").as_bool() == false);
+  const std::string message(body.at("message").as_string());
+  BOOST_TEST(message != boost::system::errc::make_error_code(boost::system::errc::io_error).message());
+
+  const auto plain = server::error_reply(415, "Content-Type must be application/json");
+  BOOST_TEST(plain.status == 415u);
+  BOOST_TEST(plain.body == R"({"success":false,"message":"Content-Type must be application/json"})");
+}
+
+BOOST_AUTO_TEST_CASE(created_body_shape) {
+  const std::string key = core::generate_key();
+  server::token_service::created made{key, record(key, 3, "Main app", 1678829070)};
+  const auto v = json::parse(server::created_body(made));
+  BOOST_REQUIRE(v.is_object());
+  const auto& o = v.as_object();
+  BOOST_TEST(o.size() == 3u);
+  BOOST_TEST(o.at("success").as_bool() == true);
+  BOOST_TEST(o.at("message").as_string() == "Token created successfully");
+  check_token_json(o.at("token"), key, "Main app", "1678829070", 3);
+}
+
+BOOST_AUTO_TEST_CASE(created_body_escapes_description) {
+  const std::string key = core::generate_key();
+  const std::string description = "quote \" backslash \\ newline \n caf\xC3\xA9";
+  server::token_service::created made{key, record(key, 1, description, 5)};
+  const auto v = json::parse(server::created_body(made));
+  BOOST_TEST(v.at("token").at("description").as_string() == description);
+}
+
+BOOST_AUTO_TEST_CASE(list_body_without_paging) {
+  storage::list_page page;
+  page.tokens.push_back(record("abcdef0123456789", 7, "first", 100));
+  page.tokens.push_back(record("9fe4f9aaaaaaaaaa", 7, "second", 200));
+  page.has_more = true;  // not shown: paging was not asked for
+  const auto v = json::parse(server::list_body(page, server::page_request{}));
+  BOOST_REQUIRE(v.is_object());
+  const auto& o = v.as_object();
+  BOOST_TEST(o.size() == 3u);
+  BOOST_TEST(o.at("success").as_bool() == true);
+  BOOST_TEST(o.at("message").as_string() == "Success");
+  BOOST_TEST(!o.contains("page"));
+  BOOST_TEST(!o.contains("pageSize"));
+  BOOST_TEST(!o.contains("hasMore"));
+  const auto& tokens = o.at("tokens").as_array();
+  BOOST_REQUIRE(tokens.size() == 2u);
+  check_token_json(tokens[0], "abcdef....", "first", "100", 7);
+  check_token_json(tokens[1], "9fe4f9....", "second", "200", 7);
+}
+
+BOOST_AUTO_TEST_CASE(list_body_with_paging) {
+  storage::list_page page;
+  page.tokens.push_back(record("abcdef0123456789", 2, "only", 1));
+  page.has_more = true;
+  server::page_request paging;
+  paging.page = 4;
+  paging.page_size = 1;
+  paging.explicit_paging = true;
+  const auto v = json::parse(server::list_body(page, paging));
+  const auto& o = v.as_object();
+  BOOST_TEST(o.size() == 6u);
+  BOOST_TEST(o.at("page").to_number<std::uint64_t>() == 4u);
+  BOOST_TEST(o.at("pageSize").to_number<std::uint64_t>() == 1u);
+  BOOST_TEST(o.at("hasMore").is_bool());
+  BOOST_TEST(o.at("hasMore").as_bool() == true);
+  BOOST_TEST(o.at("tokens").as_array().size() == 1u);
+
+  page.has_more = false;
+  const auto last = json::parse(server::list_body(page, paging));
+  BOOST_TEST(last.at("hasMore").as_bool() == false);
+}
+
+BOOST_AUTO_TEST_CASE(list_body_empty) {
+  const auto v = json::parse(server::list_body(storage::list_page{}, server::page_request{}));
+  BOOST_TEST(v.at("tokens").is_array());
+  BOOST_TEST(v.at("tokens").as_array().empty());
+  BOOST_TEST(v.at("success").as_bool() == true);
+}
+
+BOOST_AUTO_TEST_CASE(deleted_body_exact_bytes) {
+  BOOST_TEST(server::deleted_body() == R"({"success":true,"message":"Token deleted successfully"})");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// ---------------------------------------------------------------------------------------------
+BOOST_AUTO_TEST_SUITE(parse_config)
+
+BOOST_AUTO_TEST_CASE(defaults) {
+  const auto c = configure({});
+  BOOST_TEST(c.listen.host == "0.0.0.0");
+  BOOST_TEST(c.listen.port == 8080);
+  BOOST_TEST(c.admin_listen.host == "0.0.0.0");
+  BOOST_TEST(c.admin_listen.port == 9090);
+  BOOST_TEST(c.data_dir == "./data");
+  BOOST_TEST(c.threads == std::max(1u, std::thread::hardware_concurrency()));
+  BOOST_TEST(c.cache_capacity == 1'000'000u);
+  BOOST_TEST(c.max_body_bytes == 16u * 1024u);
+  BOOST_TEST(c.max_header_bytes == 8u * 1024u);
+  BOOST_TEST(c.sync);
+  BOOST_TEST(c.write_queue == 65536u);
+  BOOST_TEST(c.idle_timeout.count() == 60'000);
+  BOOST_TEST(c.request_timeout.count() == 10'000);
+  BOOST_TEST(c.drain_timeout.count() == 10'000);
+  BOOST_TEST(c.test_fault_file.empty());
+}
+
+BOOST_AUTO_TEST_CASE(environment) {
+  const auto c = configure({}, {{"TOKEND_LISTEN", "127.0.0.1:1234"},
+                                {"TOKEND_ADMIN_LISTEN", "[::1]:9999"},
+                                {"TOKEND_DATA_DIR", "/tmp/x"},
+                                {"TOKEND_THREADS", "3"},
+                                {"TOKEND_CACHE_CAPACITY", "50"},
+                                {"TOKEND_MAX_BODY_BYTES", "2048"},
+                                {"TOKEND_MAX_HEADER_BYTES", "4096"},
+                                {"TOKEND_SYNC", "false"},
+                                {"TOKEND_WRITE_QUEUE", "10"},
+                                {"TOKEND_IDLE_TIMEOUT", "5s"},
+                                {"TOKEND_REQUEST_TIMEOUT", "250ms"},
+                                {"TOKEND_DRAIN_TIMEOUT", "7"},
+                                {"TOKEND_TEST_FAULT_FILE", "/tmp/fault"}});
+  BOOST_TEST(c.listen.host == "127.0.0.1");
+  BOOST_TEST(c.listen.port == 1234);
+  BOOST_TEST(c.admin_listen.host == "::1");
+  BOOST_TEST(c.admin_listen.port == 9999);
+  BOOST_TEST(c.data_dir == "/tmp/x");
+  BOOST_TEST(c.threads == 3u);
+  BOOST_TEST(c.cache_capacity == 50u);
+  BOOST_TEST(c.max_body_bytes == 2048u);
+  BOOST_TEST(c.max_header_bytes == 4096u);
+  BOOST_TEST(!c.sync);
+  BOOST_TEST(c.write_queue == 10u);
+  BOOST_TEST(c.idle_timeout.count() == 5'000);
+  BOOST_TEST(c.request_timeout.count() == 250);
+  BOOST_TEST(c.drain_timeout.count() == 7'000);
+  BOOST_TEST(c.test_fault_file == "/tmp/fault");
+}
+
+BOOST_AUTO_TEST_CASE(flag_beats_environment) {
+  const std::map<std::string, std::string> env{{"TOKEND_THREADS", "3"}, {"TOKEND_LISTEN", "127.0.0.1:1"}};
+  const auto c = configure({"--threads", "5", "--listen=127.0.0.2:2"}, env);
+  BOOST_TEST(c.threads == 5u);
+  BOOST_TEST(c.listen.host == "127.0.0.2");
+  BOOST_TEST(c.listen.port == 2);
+  // an environment value the flags do not override stays
+  const auto d = configure({"--listen=127.0.0.2:2"}, env);
+  BOOST_TEST(d.threads == 3u);
+}
+
+BOOST_AUTO_TEST_CASE(flag_forms) {
+  const auto a = configure({"--threads=4", "--data-dir", "/var/lib/tokend", "--cache-capacity=7"});
+  BOOST_TEST(a.threads == 4u);
+  BOOST_TEST(a.data_dir == "/var/lib/tokend");
+  BOOST_TEST(a.cache_capacity == 7u);
+  const auto b = configure({"--listen", "10.0.0.1:80", "--admin-listen=[::]:81"});
+  BOOST_TEST(b.listen.host == "10.0.0.1");
+  BOOST_TEST(b.listen.port == 80);
+  BOOST_TEST(b.admin_listen.host == "::");
+  BOOST_TEST(b.admin_listen.port == 81);
+}
+
+BOOST_AUTO_TEST_CASE(sync_switch) {
+  BOOST_TEST(!configure({"--sync=false"}).sync);
+  BOOST_TEST(!configure({"--no-sync"}).sync);
+  BOOST_TEST(configure({"--sync=true"}).sync);
+  BOOST_TEST(configure({"--sync"}, {{"TOKEND_SYNC", "false"}}).sync);  // the bare switch means true, and wins
+  BOOST_TEST(!configure({"--no-sync"}, {{"TOKEND_SYNC", "true"}}).sync);
+  BOOST_TEST(!configure({}, {{"TOKEND_SYNC", "0"}}).sync);
+  BOOST_TEST(config_refused({"--sync=maybe"}));
+}
+
+BOOST_AUTO_TEST_CASE(bad_values_are_refused) {
+  BOOST_TEST(config_refused({"--threads", "x"}));
+  BOOST_TEST(config_refused({"--threads=x"}));
+  BOOST_TEST(config_refused({"--threads=0"}));
+  BOOST_TEST(config_refused({"--threads=-1"}));
+  BOOST_TEST(config_refused({"--threads=2x"}));
+  BOOST_TEST(config_refused({"--listen", "nonsense"}));
+  BOOST_TEST(config_refused({"--listen=localhost:80"}));  // an IP address, not a name
+  BOOST_TEST(config_refused({"--listen=127.0.0.1:99999"}));
+  BOOST_TEST(config_refused({"--listen=127.0.0.1:"}));
+  BOOST_TEST(config_refused({"--listen=:80"}));
+  BOOST_TEST(config_refused({"--data-dir="}));
+  BOOST_TEST(config_refused({"--max-body-bytes=1"}));
+  BOOST_TEST(config_refused({"--bogus"}));
+  BOOST_TEST(config_refused({"--bogus=1"}));
+  BOOST_TEST(config_refused({"serve-me"}));
+  BOOST_TEST(config_refused({"--threads"}));  // missing value
+  BOOST_TEST(config_refused({"--listen"}));
+  BOOST_TEST(config_refused({}, {{"TOKEND_THREADS", "x"}}));  // a bad environment value too
+  BOOST_TEST(config_refused({}, {{"TOKEND_LISTEN", "nonsense"}}));
+}
+
+BOOST_AUTO_TEST_CASE(durations) {
+  BOOST_TEST(configure({"--idle-timeout=500ms"}).idle_timeout.count() == 500);
+  BOOST_TEST(configure({"--idle-timeout", "10s"}).idle_timeout.count() == 10'000);
+  BOOST_TEST(configure({"--idle-timeout=10"}).idle_timeout.count() == 10'000);
+  BOOST_TEST(configure({"--request-timeout=1ms"}).request_timeout.count() == 1);
+  BOOST_TEST(configure({"--drain-timeout=2s"}).drain_timeout.count() == 2'000);
+  BOOST_TEST(config_refused({"--idle-timeout=10m"}));
+  BOOST_TEST(config_refused({"--idle-timeout=ms"}));
+  BOOST_TEST(config_refused({"--idle-timeout=s"}));
+  BOOST_TEST(config_refused({"--idle-timeout=abc"}));
+  BOOST_TEST(config_refused({"--idle-timeout=0"}));
+  BOOST_TEST(config_refused({"--idle-timeout=-5s"}));
+}
+
+BOOST_AUTO_TEST_CASE(usage_mentions_every_flag) {
+  const std::string usage = server::usage_text();
+  for (const char* flag : {"--listen", "--admin-listen", "--data-dir", "--threads", "--cache-capacity",
+                           "--max-body-bytes", "--max-header-bytes", "--sync", "--no-sync", "--write-queue",
+                           "--idle-timeout", "--request-timeout", "--drain-timeout", "--test-fault-file"}) {
+    BOOST_TEST(mentions(usage, flag), flag);
+  }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// ---------------------------------------------------------------------------------------------
+BOOST_AUTO_TEST_SUITE(admin)
+
+struct admin_fixture {
+  bool is_ready = true;
+  server::admin_sources sources{[this] { return is_ready; }, [] { return std::string("tokend_ready 1\n"); }};
+};
+
+BOOST_FIXTURE_TEST_CASE(unknown_path_is_404, admin_fixture) {
+  for (const char* target : {"/", "/nope", "/healthz/x", "/api/v2/tokens", "/metricsx"}) {
+    const auto res = server::handle_admin(admin_request(http::verb::get, target), sources);
+    BOOST_TEST(res.result_int() == 404u, target);
+    BOOST_TEST(res[http::field::content_type] == "application/json", target);
+    const auto body = json::parse(res.body());
+    BOOST_TEST(body.at("success").as_bool() == false);
+    BOOST_TEST(body.at("message").is_string());
+  }
+}
+
+BOOST_FIXTURE_TEST_CASE(post_is_405_with_allow, admin_fixture) {
+  for (const char* target : {"/healthz", "/readyz", "/metrics"}) {
+    for (const auto method : {http::verb::post, http::verb::delete_, http::verb::put}) {
+      const auto res = server::handle_admin(admin_request(method, target), sources);
+      BOOST_TEST(res.result_int() == 405u, target);
+      BOOST_TEST(res[http::field::allow] == "GET", target);
+      BOOST_TEST(res[http::field::content_type] == "application/json", target);
+    }
+  }
+}
+
+BOOST_FIXTURE_TEST_CASE(healthz, admin_fixture) {
+  is_ready = false;  // alive even when not ready
+  const auto res = server::handle_admin(admin_request(http::verb::get, "/healthz"), sources);
+  BOOST_TEST(res.result_int() == 200u);
+  const auto with_query = server::handle_admin(admin_request(http::verb::get, "/healthz?verbose=1"), sources);
+  BOOST_TEST(with_query.result_int() == 200u);
+}
+
+BOOST_FIXTURE_TEST_CASE(readyz_follows_the_callback, admin_fixture) {
+  BOOST_TEST(server::handle_admin(admin_request(http::verb::get, "/readyz"), sources).result_int() == 200u);
+  is_ready = false;
+  BOOST_TEST(server::handle_admin(admin_request(http::verb::get, "/readyz"), sources).result_int() == 503u);
+  is_ready = true;
+  BOOST_TEST(server::handle_admin(admin_request(http::verb::get, "/readyz"), sources).result_int() == 200u);
+}
+
+BOOST_FIXTURE_TEST_CASE(metrics_is_text, admin_fixture) {
+  const auto res = server::handle_admin(admin_request(http::verb::get, "/metrics"), sources);
+  BOOST_TEST(res.result_int() == 200u);
+  const std::string type(res[http::field::content_type]);
+  BOOST_TEST(type.starts_with("text/plain"), type);
+  BOOST_TEST(res.body() == "tokend_ready 1\n");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
