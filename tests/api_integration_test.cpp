@@ -5,6 +5,7 @@
 #define BOOST_TEST_MODULE api_integration_test
 #include <boost/test/unit_test.hpp>
 
+#include "support/temp_dir.hpp"
 #include "core/key.hpp"
 #include "core/token.hpp"
 #include "server/app.hpp"
@@ -64,27 +65,7 @@ void store_key(storage::token_store& store, const std::string& key, core::user_i
   BOOST_REQUIRE_MESSAGE(!ec, "store refused the key: " << ec.message());
 }
 
-// A fresh, empty temporary directory, removed with everything in it at the end.
-class temp_dir {
- public:
-  temp_dir() {
-    static std::atomic<int> counter{0};
-    std::random_device rd;
-    path_ = fs::temp_directory_path() /
-            ("tokend-it-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) + "-" + std::to_string(rd()));
-    fs::create_directories(path_);
-  }
-  ~temp_dir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-  [[nodiscard]] const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using tokend::test::temp_dir;
 
 void write_file(const fs::path& p, const std::string& content) {
   std::ofstream out(p, std::ios::binary | std::ios::trunc);

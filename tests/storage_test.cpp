@@ -4,6 +4,7 @@
 #define BOOST_TEST_MODULE storage_test
 #include <boost/test/unit_test.hpp>
 
+#include "support/temp_dir.hpp"
 #include "core/error.hpp"
 #include "core/key.hpp"
 #include "core/token.hpp"
@@ -43,26 +44,7 @@ constexpr auto deadline = 10s;
 
 [[nodiscard]] error_code err(core::errc e) { return core::make_error_code(e); }
 
-class temp_dir {
- public:
-  temp_dir() {
-    std::random_device random;
-    const auto suffix = std::to_string(random()) + "-" + std::to_string(random());
-    path_ = fs::temp_directory_path() / ("tokend-storage-test-" + suffix);
-    fs::create_directories(path_);
-  }
-  ~temp_dir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-
-  [[nodiscard]] const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using tokend::test::temp_dir;
 
 // Replaces the file's content atomically, so a reader never sees it half written.
 void write_file(const fs::path& path, const std::string& content) {

@@ -69,33 +69,26 @@ class connection {
   reply send(http::request<http::string_body> req) {
     req.prepare_payload();
     if (req.find(http::field::host) == req.end()) req.set(http::field::host, "127.0.0.1");
-    reply out;
-    http::response_parser<http::string_body> parser;
-    parser.body_limit(64 << 20);
     bool done = false;
+    beast::error_code write_error;
     stream_.expires_after(timeout_);
     http::async_write(stream_, req, [&](beast::error_code ec, std::size_t) {
-      // A server may answer early (413) and close while we still send: its answer is then
-      // already here to read, as any HTTP/1.1 client should look for.
-      const bool answered_early = ec == net::error::broken_pipe || ec == net::error::connection_reset;
-      if (ec && !answered_early) {
-        out.error = ec.message();
-        done = true;
-        return;
-      }
-      http::async_read(stream_, buffer_, parser, [&, ec](beast::error_code ec2, std::size_t) {
-        if (ec2) out.error = ec ? ec.message() + ", then " + ec2.message() : ec2.message();
-        done = true;
-      });
+      write_error = ec;
+      done = true;
     });
     ioc_.run_for(timeout_ + 1s);
     ioc_.restart();
-    if (!done) {
-      out.error = "no answer before the deadline";
+    // A server may answer early (413) and close while we still send: its answer is then already
+    // here to read, as any HTTP/1.1 client should look for.
+    const bool answered_early = write_error == net::error::broken_pipe || write_error == net::error::connection_reset;
+    if (!done || (write_error && !answered_early)) {
+      reply out;
+      out.error = done ? write_error.message() : "could not send before the deadline";
       stream_.close();
       return out;
     }
-    if (out.error.empty()) fill(out, parser.release());
+    reply out = read_response();
+    if (!out.error.empty() && write_error) out.error = write_error.message() + ", then " + out.error;
     return out;
   }
 
