@@ -48,7 +48,7 @@ app::app(config cfg, std::unique_ptr<storage::token_store> store)
     : config_(std::move(cfg)),
       contexts_(make_contexts(config_.threads)),
       store_(std::move(store)),
-      service_(*store_, config_.cache_capacity),
+      service_(*store_, config_.cache_capacity, config_.list_cache_tokens),
       api_acceptor_(*contexts_.front()),
       admin_acceptor_(*contexts_.front()) {}
 

@@ -63,6 +63,8 @@ const std::vector<flag_spec>& flag_specs() {
       {"--threads", "TOKEND_THREADS", [](config& c, auto& f, auto& v) { c.threads = parse_count(f, v, 1, 1024); }},
       {"--cache-capacity", "TOKEND_CACHE_CAPACITY",
        [](config& c, auto& f, auto& v) { c.cache_capacity = parse_count(f, v, 1, 1'000'000'000); }},
+      {"--list-cache-tokens", "TOKEND_LIST_CACHE_TOKENS",
+       [](config& c, auto& f, auto& v) { c.list_cache_tokens = parse_count(f, v, 0, 1'000'000'000); }},
       {"--max-body-bytes", "TOKEND_MAX_BODY_BYTES",
        [](config& c, auto& f, auto& v) { c.max_body_bytes = parse_count(f, v, 64, 64 << 20); }},
       {"--max-header-bytes", "TOKEND_MAX_HEADER_BYTES",
@@ -162,6 +164,7 @@ Flags of serve (each also read from the environment variable shown; a flag wins)
   --data-dir PATH           RocksDB data directory   TOKEND_DATA_DIR          (./data)
   --threads N               io threads               TOKEND_THREADS           (number of cores)
   --cache-capacity N        cached keys              TOKEND_CACHE_CAPACITY    (1000000)
+  --list-cache-tokens N     tokens of cached lists   TOKEND_LIST_CACHE_TOKENS (100000; 0 = off)
   --max-body-bytes N        request body limit (413) TOKEND_MAX_BODY_BYTES    (16384)
   --max-header-bytes N      header limit (431)       TOKEND_MAX_HEADER_BYTES  (8192)
   --sync[=true|false]       fsync each write batch   TOKEND_SYNC              (true); --no-sync = false

@@ -25,6 +25,7 @@ struct config {
   std::string data_dir = "./data";
   std::size_t threads = 0;  // 0: one per core
   std::size_t cache_capacity = 1'000'000;
+  std::size_t list_cache_tokens = 100'000;  // records of users' complete lists kept in memory
   std::size_t max_body_bytes = 16 * 1024;
   std::size_t max_header_bytes = 8 * 1024;
   bool sync = true;

@@ -8,6 +8,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
 
@@ -45,8 +46,8 @@ net::awaitable<carried<Value>> on_store(Start start) {
 
 }  // namespace
 
-token_service::token_service(storage::token_store& store, std::size_t cache_capacity)
-    : store_(store), cache_(cache_capacity) {}
+token_service::token_service(storage::token_store& store, std::size_t cache_capacity, std::size_t list_cache_records)
+    : store_(store), cache_(cache_capacity), lists_(list_cache_records) {}
 
 net::awaitable<result<core::user_id>> token_service::authenticate(std::string_view key) {
   if (!core::is_well_formed_key(key)) co_return core::errc::unauthorized;
@@ -86,16 +87,30 @@ net::awaitable<result<token_service::created>> token_service::create(core::user_
                            .value;
   if (ec) co_return ec;
   cache_.insert_known(out.record.digest, owner);
+  lists_.invalidate(owner);
   co_return out;
 }
 
 net::awaitable<result<storage::list_page>> token_service::list(core::user_id owner, std::size_t offset,
                                                                std::size_t limit) {
-  co_return (co_await on_store<result<storage::list_page>>(
-                 [this, owner, offset, limit](storage::token_store::list_handler done) {
-                   store_.async_list(owner, offset, limit, std::move(done));
-                 }))
-      .value;
+  if (const auto cached = lists_.find(owner)) {
+    storage::list_page page;
+    const std::size_t begin = std::min(offset, cached->size());
+    const std::size_t end = begin + std::min(limit, cached->size() - begin);
+    page.tokens.assign(cached->begin() + static_cast<std::ptrdiff_t>(begin),
+                       cached->begin() + static_cast<std::ptrdiff_t>(end));
+    page.has_more = end < cached->size();
+    co_return page;
+  }
+  const auto ticket = lists_.ticket(owner);
+  auto page = (co_await on_store<result<storage::list_page>>(
+                   [this, owner, offset, limit](storage::token_store::list_handler done) {
+                     store_.async_list(owner, offset, limit, std::move(done));
+                   }))
+                  .value;
+  // A first page with nothing after it is the user's whole list.
+  if (page && offset == 0 && !page->has_more) lists_.fill(owner, ticket, page->tokens);
+  co_return page;
 }
 
 net::awaitable<error_code> token_service::remove(core::user_id owner, std::string_view key) {
@@ -105,7 +120,10 @@ net::awaitable<error_code> token_service::remove(core::user_id owner, std::strin
                             store_.async_remove(owner, digest, std::move(done));
                           }))
                            .value;
-  if (!ec) cache_.erase(digest);
+  if (!ec) {
+    cache_.erase(digest);
+    lists_.invalidate(owner);
+  }
   co_return ec;
 }
 

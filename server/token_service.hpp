@@ -2,6 +2,7 @@
 // each operation completes on the calling coroutine's executor, never on a storage thread.
 #pragma once
 
+#include "core/list_cache.hpp"
 #include "core/token.hpp"
 #include "core/token_cache.hpp"
 #include "storage/token_store.hpp"
@@ -16,7 +17,10 @@ namespace tokend::server {
 
 class token_service {
  public:
-  token_service(storage::token_store& store, std::size_t cache_capacity);
+  // list_cache_records bounds the records of cached complete lists (0: lists always come from the
+  // store). Cached lists stay correct because every write goes through this service: a store
+  // shared with other processes must disable it or invalidate it from their writes.
+  token_service(storage::token_store& store, std::size_t cache_capacity, std::size_t list_cache_records = 0);
 
   // Owner of a key, or core::errc::unauthorized. A malformed key never reaches the cache or store;
   // a cached key is answered without suspending on storage.
@@ -31,6 +35,7 @@ class token_service {
                                                                                std::string description,
                                                                                std::string type);
 
+  // From the list cache when the caller's complete list is there, else from the store.
   [[nodiscard]] boost::asio::awaitable<boost::system::result<storage::list_page>> list(core::user_id owner,
                                                                                         std::size_t offset,
                                                                                         std::size_t limit);
@@ -44,6 +49,7 @@ class token_service {
  private:
   storage::token_store& store_;
   core::token_cache cache_;
+  core::list_cache lists_;
 };
 
 }  // namespace tokend::server
