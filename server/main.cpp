@@ -34,6 +34,7 @@ int serve(const std::vector<std::string>& args) {
                                        {"data_dir", cfg.data_dir},
                                        {"threads", cfg.threads},
                                        {"cache_capacity", cfg.cache_capacity},
+                                       {"list_cache_tokens", cfg.list_cache_tokens},
                                        {"max_body_bytes", cfg.max_body_bytes},
                                        {"max_header_bytes", cfg.max_header_bytes},
                                        {"sync", cfg.sync},
