@@ -1,10 +1,15 @@
 // Key generation and checking; see key.hpp for the format.
 #include "core/key.hpp"
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <openssl/rand.h>
-#include <openssl/sha.h>
 #include <zlib.h>
 
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
 #include <stdexcept>
 
 namespace tokend::core {
@@ -22,13 +27,52 @@ std::uint32_t crc32_of(const std::uint8_t* data, std::size_t n) noexcept {
   return static_cast<std::uint32_t>(::crc32(0L, data, static_cast<uInt>(n)));
 }
 
+// OpenSSL 3's one-shot SHA256() fetches the algorithm and allocates a context on every call,
+// which cost as much as hashing the key itself; fetch once, keep one context per thread.
+const EVP_MD* sha256_md() noexcept {
+  static EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA2-256", nullptr);
+  return md;
+}
+
+EVP_MD_CTX* thread_digest_context() noexcept {
+  thread_local const std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx{EVP_MD_CTX_new(), &EVP_MD_CTX_free};
+  return ctx.get();
+}
+
+// Random bytes drawn from OpenSSL's CSPRNG a batch at a time: RAND_bytes costs a DRBG round and a
+// getpid() system call per call, more than the rest of making a key. Bytes handed out are wiped
+// from the pool. One pool per thread, so no locking; tokend never forks after start-up, which is
+// what would make two processes share a pool.
+class random_pool {
+ public:
+  random_pool() = default;
+  random_pool(const random_pool&) = delete;
+  random_pool& operator=(const random_pool&) = delete;
+  ~random_pool() { OPENSSL_cleanse(bytes_.data(), bytes_.size()); }
+
+  void take(std::uint8_t* out, std::size_t n) {
+    if (bytes_.size() - used_ < n) {
+      if (RAND_bytes(bytes_.data(), static_cast<int>(bytes_.size())) != 1) {
+        throw std::runtime_error("CSPRNG failure while generating a key");
+      }
+      used_ = 0;
+    }
+    std::memcpy(out, bytes_.data() + used_, n);
+    OPENSSL_cleanse(bytes_.data() + used_, n);
+    used_ += n;
+  }
+
+ private:
+  std::array<std::uint8_t, 36 * key_random_bytes> bytes_{};
+  std::size_t used_ = bytes_.size();  // empty until first use
+};
+
 }  // namespace
 
 std::string generate_key() {
   std::array<std::uint8_t, key_random_bytes + 4> raw{};
-  if (RAND_bytes(raw.data(), static_cast<int>(key_random_bytes)) != 1) {
-    throw std::runtime_error("CSPRNG failure while generating a key");
-  }
+  thread_local random_pool pool;
+  pool.take(raw.data(), key_random_bytes);
   const std::uint32_t crc = crc32_of(raw.data(), key_random_bytes);
   for (int i = 0; i < 4; ++i) {
     raw[key_random_bytes + static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(crc >> (24 - 8 * i));
@@ -57,7 +101,16 @@ bool is_well_formed_key(std::string_view key) noexcept {
 
 key_digest digest_key(std::string_view key) noexcept {
   key_digest d{};
-  SHA256(reinterpret_cast<const unsigned char*>(key.data()), key.size(), d.data());
+  EVP_MD_CTX* ctx = thread_digest_context();
+  const EVP_MD* md = sha256_md();
+  unsigned int length = 0;
+  if (ctx == nullptr || md == nullptr || EVP_DigestInit_ex2(ctx, md, nullptr) != 1 ||
+      EVP_DigestUpdate(ctx, key.data(), key.size()) != 1 || EVP_DigestFinal_ex(ctx, d.data(), &length) != 1 ||
+      length != d.size()) {
+    // Only a broken OpenSSL installation gets here; no key could be checked, so stop loudly.
+    std::fputs("tokend: SHA-256 is unavailable from OpenSSL\n", stderr);
+    std::abort();
+  }
   return d;
 }
 
