@@ -1,10 +1,12 @@
 // Micro-benchmarks of the per-request work around the handlers: Beast parsing a request from raw
 // bytes (a typical GET list and POST create), the create body's JSON rules, the caller's key from
-// the target, the JSON response bodies, and serializing a response with Beast's serializer.
+// the target, the JSON response bodies, and serializing a response (Beast's serializer against
+// server/response_head, which the session uses).
 #include "core/key.hpp"
 #include "core/token.hpp"
 #include "server/api_request.hpp"
 #include "server/api_response.hpp"
+#include "server/response_head.hpp"
 #include "server/token_service.hpp"
 #include "storage/token_store.hpp"
 
@@ -154,19 +156,25 @@ void BM_error_body(benchmark::State& state) {
 }
 BENCHMARK(BM_error_body);
 
-// A response as the session sends it (status, Content-Type, request id, body, keep-alive,
-// Content-Length), serialized into a flat buffer reused across requests like a write buffer.
-void serialize_response(benchmark::State& state, const std::string& body) {
+// A response as the session builds it (status, Content-Type, request id, body, keep-alive,
+// Content-Length).
+http::response<http::string_body> sample_response(const std::string& body) {
+  http::response<http::string_body> res{http::status::ok, 11};
+  res.set(http::field::content_type, "application/json");
+  res.set("X-Request-Id", "0123456789abcdef0123456789abcdef");
+  res.body() = body;
+  res.keep_alive(true);
+  res.prepare_payload();
+  return res;
+}
+
+// Beast's serializer into a flat buffer reused across requests like a write buffer: what the
+// session did before server/response_head, kept as the baseline.
+void serialize_with_beast(benchmark::State& state, const std::string& body) {
   beast::flat_buffer out;
   std::size_t bytes = 0;
   for (auto _ : state) {
-    http::response<http::string_body> res{http::status::ok, 11};
-    res.set(http::field::content_type, "application/json");
-    res.set("X-Request-Id", "0123456789abcdef0123456789abcdef");
-    res.body() = body;
-    res.keep_alive(true);
-    res.prepare_payload();
-
+    auto res = sample_response(body);
     out.clear();
     http::serializer<false, http::string_body> sr{res};
     beast::error_code ec;
@@ -189,14 +197,35 @@ void serialize_response(benchmark::State& state, const std::string& body) {
   state.counters["response_bytes"] = static_cast<double>(bytes);
 }
 
-void BM_serialize_error_response(benchmark::State& state) {
-  serialize_response(state, server::error_body("Invalid or missing token"));
+// What the session does now: the head into a reused string; the body goes out as a second buffer.
+void serialize_with_response_head(benchmark::State& state, const std::string& body) {
+  std::string head;
+  for (auto _ : state) {
+    auto res = sample_response(body);
+    server::write_response_head(res, head);
+    benchmark::DoNotOptimize(head.data());
+  }
+  state.SetItemsProcessed(state.iterations());
 }
-BENCHMARK(BM_serialize_error_response);
 
-void BM_serialize_list_response_10(benchmark::State& state) {
-  serialize_response(state, server::list_body(ten_tokens(), server::page_request{}));
+void BM_serialize_error_response_beast(benchmark::State& state) {
+  serialize_with_beast(state, server::error_body("Invalid or missing token"));
 }
-BENCHMARK(BM_serialize_list_response_10);
+BENCHMARK(BM_serialize_error_response_beast);
+
+void BM_serialize_error_response_head(benchmark::State& state) {
+  serialize_with_response_head(state, server::error_body("Invalid or missing token"));
+}
+BENCHMARK(BM_serialize_error_response_head);
+
+void BM_serialize_list_response_10_beast(benchmark::State& state) {
+  serialize_with_beast(state, server::list_body(ten_tokens(), server::page_request{}));
+}
+BENCHMARK(BM_serialize_list_response_10_beast);
+
+void BM_serialize_list_response_10_head(benchmark::State& state) {
+  serialize_with_response_head(state, server::list_body(ten_tokens(), server::page_request{}));
+}
+BENCHMARK(BM_serialize_list_response_10_head);
 
 }  // namespace

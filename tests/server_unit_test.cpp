@@ -11,8 +11,11 @@
 #include "server/api_request.hpp"
 #include "server/api_response.hpp"
 #include "server/config.hpp"
+#include "server/response_head.hpp"
 
 #include <boost/beast/http/field.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
 #include <boost/beast/http/verb.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
@@ -23,6 +26,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -469,6 +473,63 @@ BOOST_AUTO_TEST_CASE(deleted_body_exact_bytes) {
 BOOST_AUTO_TEST_SUITE_END()
 
 // ---------------------------------------------------------------------------------------------
+BOOST_AUTO_TEST_SUITE(response_head)
+
+namespace http = boost::beast::http;
+
+// What Beast's own serializer sends for `res`: the reference the hand-written head must match.
+std::string beast_bytes(const http::response<http::string_body>& res) {
+  std::ostringstream os;
+  os << res;
+  return os.str();
+}
+
+BOOST_AUTO_TEST_CASE(matches_beast_serializer_byte_for_byte) {
+  struct sample {
+    http::status status;
+    unsigned version;
+    bool keep_alive;
+    std::string body;
+  };
+  const std::vector<sample> samples{
+      {http::status::ok, 11, true, R"({"success":true,"message":"Success","tokens":[]})"},
+      {http::status::unauthorized, 11, false, R"({"success":false,"message":"Invalid or missing token"})"},
+      {http::status::not_found, 10, false, "{}"},
+      {http::status::not_found, 10, true, "{}"},
+      {http::status::method_not_allowed, 11, true, ""},
+      {http::status::payload_too_large, 11, false, "x"},
+      {http::status::request_header_fields_too_large, 11, false, "y"},
+      {http::status::service_unavailable, 11, true, std::string(5000, 'z')},
+      {static_cast<http::status>(299), 11, true, "unknown status code keeps its number"},
+  };
+  std::string head;
+  for (const auto& s : samples) {
+    http::response<http::string_body> res{s.status, s.version};
+    res.set(http::field::content_type, "application/json");
+    res.set(http::field::cache_control, "no-store");
+    res.set("X-Request-Id", "0123456789abcdef0123456789abcdef");
+    if (s.status == http::status::method_not_allowed) res.set(http::field::allow, "GET, POST, DELETE");
+    res.body() = s.body;
+    res.keep_alive(s.keep_alive);
+    res.prepare_payload();
+    server::write_response_head(res, head);
+    BOOST_TEST(head + res.body() == beast_bytes(res), "status " << res.result_int() << " HTTP/" << s.version);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(reuses_the_buffer_without_leftovers) {
+  http::response<http::string_body> big{http::status::ok, 11};
+  big.set("X-Long", std::string(300, 'a'));
+  big.prepare_payload();
+  http::response<http::string_body> small{http::status::no_content, 11};
+  std::string head;
+  server::write_response_head(big, head);
+  server::write_response_head(small, head);
+  BOOST_TEST(head == "HTTP/1.1 204 No Content\r\n\r\n");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
 BOOST_AUTO_TEST_SUITE(parse_config)
 
 BOOST_AUTO_TEST_CASE(defaults) {
