@@ -223,8 +223,9 @@ BOOST_AUTO_TEST_CASE(sigkill_under_concurrent_creates) {
     log.user = i + 1;
     log.admin = tokend::core::generate_key();
     const auto delay = std::chrono::milliseconds(delay_ms(rng));
-    tokend_server server(box, {.args = {}, .env = {"TOKEND_BOOTSTRAP_TOKEN=" + log.admin,
-                                                   "TOKEND_BOOTSTRAP_USER_ID=" + std::to_string(log.user)}});
+    tokend_server::options options;
+    options.env = {"TOKEND_BOOTSTRAP_TOKEN=" + log.admin, "TOKEND_BOOTSTRAP_USER_ID=" + std::to_string(log.user)};
+    tokend_server server(box, options);
     // The previous cycle's kill is judged by this fresh process (the bootstrap of this cycle's
     // user has already written to the store it recovered).
     if (!done.empty()) verify(server.api_port(), done, false, rng);

@@ -105,12 +105,14 @@ class tokend_server {
     std::vector<std::string> env;   // more NAME=VALUE
     std::string host = "127.0.0.1";
     std::string admin_host = "127.0.0.1";
+    std::string data_dir;  // empty: the sandbox's
     std::chrono::milliseconds startup_deadline{20'000};
   };
 
   tokend_server(sandbox& box, options o) {
-    std::vector<std::string> args{"--listen",   o.host + ":0",           "--admin-listen", o.admin_host + ":0",
-                                  "--data-dir", box.data_dir().string(), "--threads",      "2"};
+    const std::string data_dir = o.data_dir.empty() ? box.data_dir().string() : o.data_dir;
+    std::vector<std::string> args{"--listen",   o.host + ":0", "--admin-listen", o.admin_host + ":0",
+                                  "--data-dir", data_dir,      "--threads",      "2"};
     args.insert(args.end(), o.args.begin(), o.args.end());
     auto [out, err] = box.log_files("serve");
     proc_ = std::make_unique<process>(tokend_argv(args), tokend_env(o.env), out, err);
