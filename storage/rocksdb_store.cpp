@@ -1,5 +1,5 @@
 // The RocksDB token store: RocksDB tuning, the reader pool and the group-commit writer (the byte
-// layout is in record_codec.hpp). With rocksdb_info_log.cpp, the only code that includes RocksDB headers.
+// layout is in record_codec.hpp). With rocksdb_info_log.cpp, the only code including RocksDB.
 #include "storage/rocksdb_store.hpp"
 
 #include "core/error.hpp"
