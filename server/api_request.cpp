@@ -2,6 +2,7 @@
 #include "server/api_request.hpp"
 
 #include "core/description.hpp"
+#include "core/key.hpp"
 
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
@@ -50,10 +51,13 @@ std::optional<boost::json::object> parse_object(std::string_view body, std::stri
 }  // namespace
 
 std::optional<std::string> caller_key(const boost::urls::url_view& target, std::string_view authorization_header) {
+  // Two candidate keys are compared by digest, never as strings: keys are only ever compared or
+  // looked up as SHA-256 digests, so no comparison's timing depends on a key's characters.
+  const auto differ = [](std::string_view a, std::string_view b) { return core::digest_key(a) != core::digest_key(b); };
   std::optional<std::string> from_query;
   for (const auto& param : target.params()) {
     if (param.key != "token") continue;
-    if (from_query && *from_query != param.value) return std::nullopt;  // two different keys
+    if (from_query && differ(*from_query, param.value)) return std::nullopt;  // two different keys
     from_query = param.value;
   }
   std::optional<std::string> from_header;
@@ -61,7 +65,7 @@ std::optional<std::string> caller_key(const boost::urls::url_view& target, std::
   if (header.size() > 7 && iequals(header.substr(0, 7), "Bearer ")) {
     from_header = std::string(trim(header.substr(7)));
   }
-  if (from_query && from_header && *from_query != *from_header) return std::nullopt;
+  if (from_query && from_header && differ(*from_query, *from_header)) return std::nullopt;
   return from_query ? from_query : from_header;
 }
 

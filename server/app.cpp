@@ -155,6 +155,16 @@ net::awaitable<void> app::accept_loop(tcp::acceptor& acceptor, bool admin) {
       co_await backoff.async_wait(use_tuple);
       continue;
     }
+    if (!admin && metrics_.open_connections() >= static_cast<std::int64_t>(config_.max_connections)) {
+      // At the cap the connection is closed at once rather than left in the listen backlog: the
+      // client learns in a round trip that this instance is full (and may retry elsewhere)
+      // instead of waiting out its own timeout, and the backlog cannot hide an overload. Never a
+      // 5xx: writing a response would cost the very resources the cap protects.
+      metrics_.connection_refused();
+      boost::system::error_code ignored;
+      socket.close(ignored);
+      continue;
+    }
     if (!admin) metrics_.connection_opened();
     if (log::enabled(log::level::debug)) {
       boost::system::error_code peer_ec;

@@ -72,6 +72,8 @@ const std::vector<flag_spec>& flag_specs() {
       {"--sync", "TOKEND_SYNC", [](config& c, auto& f, auto& v) { c.sync = parse_bool(f, v); }, true},
       {"--write-queue", "TOKEND_WRITE_QUEUE",
        [](config& c, auto& f, auto& v) { c.write_queue = parse_count(f, v, 1, 1 << 24); }},
+      {"--max-connections", "TOKEND_MAX_CONNECTIONS",
+       [](config& c, auto& f, auto& v) { c.max_connections = parse_count(f, v, 1, 1'000'000); }},
       {"--idle-timeout", "TOKEND_IDLE_TIMEOUT", [](config& c, auto& f, auto& v) { c.idle_timeout = parse_duration(f, v); }},
       {"--request-timeout", "TOKEND_REQUEST_TIMEOUT",
        [](config& c, auto& f, auto& v) { c.request_timeout = parse_duration(f, v); }},
@@ -169,6 +171,8 @@ Flags of serve (each also read from the environment variable shown; a flag wins)
   --max-header-bytes N      header limit (431)       TOKEND_MAX_HEADER_BYTES  (8192)
   --sync[=true|false]       fsync each write batch   TOKEND_SYNC              (true); --no-sync = false
   --write-queue N           pending writes before 503 TOKEND_WRITE_QUEUE      (65536)
+  --max-connections N       open API connections; more are closed at once
+                                                     TOKEND_MAX_CONNECTIONS   (10000)
   --idle-timeout D          keep-alive idle limit    TOKEND_IDLE_TIMEOUT      (60s)
   --request-timeout D       read/write of a request  TOKEND_REQUEST_TIMEOUT   (10s)
   --drain-timeout D         graceful stop deadline   TOKEND_DRAIN_TIMEOUT     (10s)

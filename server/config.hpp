@@ -30,6 +30,8 @@ struct config {
   std::size_t max_header_bytes = 8 * 1024;
   bool sync = true;
   std::size_t write_queue = 65536;
+  // Open API connections; beyond it a new connection is closed at once (see app::accept_loop).
+  std::size_t max_connections = 10'000;
   std::chrono::milliseconds idle_timeout{60'000};
   std::chrono::milliseconds request_timeout{10'000};
   std::chrono::milliseconds drain_timeout{10'000};

@@ -16,6 +16,7 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 
+#include <algorithm>
 #include <array>
 
 namespace tokend::server {
@@ -63,6 +64,30 @@ net::awaitable<void> linger(beast::tcp_stream& stream) {
     auto [rec, n] = co_await stream.async_read_some(net::buffer(sink), use_tuple);
     if (rec) break;
     discarded += n;
+  }
+}
+
+// Reads a request's header within `limit` bytes in total. Beast's header_limit bounds only what
+// one parse step sees: complete fields are consumed (and stored) as they arrive, so a header block
+// sent in pieces could otherwise grow without bound until the request deadline. So the parser is
+// fed here, step by step, with its limit lowered by what it has consumed; past the limit it
+// reports header_limit (431).
+net::awaitable<beast::error_code> read_header_within(beast::tcp_stream& stream, beast::flat_buffer& buffer,
+                                                     http::request_parser<http::string_body>& parser,
+                                                     std::size_t limit) {
+  std::size_t used = 0;
+  for (;;) {
+    if (buffer.size() > 0) {
+      parser.header_limit(static_cast<std::uint32_t>(limit - std::min(used, limit)));
+      beast::error_code ec;
+      const std::size_t n = parser.put(buffer.data(), ec);
+      buffer.consume(n);
+      used += n;
+      if (ec != http::error::need_more) co_return ec;  // the header is complete, or refused
+    }
+    auto [ec, n] = co_await stream.async_read_some(buffer.prepare(8192), use_tuple);
+    if (ec) co_return ec;
+    buffer.commit(n);
   }
 }
 
@@ -139,11 +164,11 @@ net::awaitable<void> run_session(tcp::socket socket, session_options options, re
     self->busy = true;
 
     http::request_parser<http::string_body> parser;
-    parser.header_limit(static_cast<std::uint32_t>(options.max_header_bytes));
     parser.body_limit(options.max_body_bytes);
     // One deadline for the whole request: headers that trickle in (slowloris) cannot extend it.
     stream.expires_after(options.request_timeout);
-    auto [ec, n] = co_await http::async_read_header(stream, buffer, parser, use_tuple);
+    beast::error_code ec = co_await read_header_within(stream, buffer, parser, options.max_header_bytes);
+    std::size_t n = 0;
     if (!ec && !parser.is_done()) {
       const auto& header = parser.get();
       // An HTTP/1.0 client does not know interim responses: its expectation is ignored (RFC 9110 10.1.1).

@@ -49,6 +49,9 @@ int serve(const std::vector<std::string>& args) {
     options.data_dir = cfg.data_dir;
     options.sync = cfg.sync;
     options.max_queue = cfg.write_queue;
+    options.log = [](bool error, std::string_view message) {
+      server::log::write(error ? server::log::level::error : server::log::level::warn, "rocksdb", {{"detail", message}});
+    };
     std::unique_ptr<storage::token_store> store = storage::open_rocksdb_store(options);
     if (!cfg.test_fault_file.empty()) {
       store = storage::make_faulty_store(std::move(store), cfg.test_fault_file);

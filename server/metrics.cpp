@@ -76,6 +76,9 @@ std::string metrics::render(const cache_figures& cache, const storage::store_sta
   line("# HELP tokend_http_connections_total Client connections accepted on the API listener.");
   line("# TYPE tokend_http_connections_total counter");
   line("tokend_http_connections_total " + std::to_string(accepted_connections_.load(std::memory_order_relaxed)));
+  line("# HELP tokend_http_connections_refused_total API connections closed unserved: --max-connections was reached.");
+  line("# TYPE tokend_http_connections_refused_total counter");
+  line("tokend_http_connections_refused_total " + std::to_string(refused_connections_.load(std::memory_order_relaxed)));
 
   line("# HELP tokend_cache_hits_total Key validations answered from the in-memory cache.");
   line("# TYPE tokend_cache_hits_total counter");

@@ -27,6 +27,7 @@ class metrics {
     accepted_connections_.fetch_add(1, std::memory_order_relaxed);
   }
   void connection_closed() noexcept { open_connections_.fetch_sub(1, std::memory_order_relaxed); }
+  void connection_refused() noexcept { refused_connections_.fetch_add(1, std::memory_order_relaxed); }
   [[nodiscard]] std::int64_t open_connections() const noexcept {
     return open_connections_.load(std::memory_order_relaxed);
   }
@@ -55,6 +56,7 @@ class metrics {
   std::array<route_series, route_count> routes_{};
   std::atomic<std::int64_t> open_connections_{0};
   std::atomic<std::uint64_t> accepted_connections_{0};
+  std::atomic<std::uint64_t> refused_connections_{0};  // closed at once: --max-connections reached
   double start_time_seconds_ = 0;  // Unix time of construction, i.e. of process start
 };
 

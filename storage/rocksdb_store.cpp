@@ -1,9 +1,10 @@
 // The RocksDB token store: RocksDB tuning, the reader pool and the group-commit writer (the byte
-// layout is in record_codec.hpp). The only file in the project that includes RocksDB headers.
+// layout is in record_codec.hpp). With rocksdb_info_log.cpp, the only code including RocksDB.
 #include "storage/rocksdb_store.hpp"
 
 #include "core/error.hpp"
 #include "storage/record_codec.hpp"
+#include "storage/rocksdb_info_log.hpp"
 
 #include <rocksdb/cache.h>
 #include <rocksdb/db.h>
@@ -21,6 +22,7 @@
 #include <algorithm>
 #include <atomic>
 #include <bit>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <filesystem>
@@ -74,9 +76,9 @@ class index_insert_hint final : public rocksdb::SliceTransform {
   // Two cores are shared with the server: one flush and one compaction at a time is plenty for a
   // small, write-light database, and more would steal CPU from request handling.
   options.max_background_jobs = 2;
-  // RocksDB's info LOG otherwise grows without bound over a long-lived process.
-  options.keep_log_file_num = 4;
-  options.max_log_file_size = 16 << 20;
+  // RocksDB's diagnostics go to the caller's log, not to a LOG file in the data directory, whose
+  // writer aborts the process on the line after a failed write (a full disk).
+  options.info_log = make_rocksdb_info_log(o.log);
 
   rocksdb::BlockBasedTableOptions table;
   // Most reads are point lookups of keys the cache missed, including keys that do not exist
@@ -330,7 +332,19 @@ class rocksdb_store final : public token_store {
     for (;;) {
       {
         std::unique_lock queue(queue_mutex_);
-        queue_cv_.wait(queue, [this] { return !queue_.empty() || stopping_; });
+        const auto wake = [this] { return !queue_.empty() || stopping_; };
+        if (disk_error_) {
+          // RocksDB refuses writes after a failed one until resumed. Try now and then even with
+          // no write waiting: a not-ready instance gets no traffic, so waiting for one would
+          // leave it unready for good once the disk is fine again.
+          if (!queue_cv_.wait_for(queue, recovery_backoff_, wake)) {
+            queue.unlock();
+            try_recover();
+            continue;
+          }
+        } else {
+          queue_cv_.wait(queue, wake);
+        }
         if (queue_.empty()) return;  // stopping, and everything queued has been committed
         const auto n = static_cast<std::ptrdiff_t>(std::min(queue_.size(), options_.max_batch));
         std::move(queue_.begin(), queue_.begin() + n, std::back_inserter(batch));
@@ -357,6 +371,28 @@ class rocksdb_store final : public token_store {
     const auto head = decode_record_head(value.ToStringView());
     if (!head) return error(core::errc::internal);
     return std::optional<record_head>{*head};
+  }
+
+  // Writer thread. After RocksDB failed a write (disk full, I/O error) it stays read-only until
+  // Resume(), which flushes the memtables to new files and switches to a new WAL, leaving any torn
+  // record behind. A synced write then proves the disk takes writes again before ready() says so.
+  // Backs off exponentially (10 ms to 1 s) while the disk still refuses.
+  void try_recover() {
+    bool ok = db_->Resume().ok();
+    if (ok) {
+      rocksdb::WriteBatch probe;
+      probe.Put(rocksdb::Slice(sequence_key), encode_sequence(next_sequence_));
+      rocksdb::WriteOptions write_options;
+      write_options.sync = options_.sync;
+      ok = db_->Write(write_options, &probe).ok();
+    }
+    if (ok) {
+      disk_error_ = false;
+      write_failed_.store(false, std::memory_order_release);
+      recovery_backoff_ = min_recovery_backoff;
+    } else {
+      recovery_backoff_ = std::min(recovery_backoff_ * 2, max_recovery_backoff);
+    }
   }
 
   void commit(std::vector<pending_write>& batch) {
@@ -416,6 +452,8 @@ class rocksdb_store final : public token_store {
       rocksdb::WriteOptions write_options;
       write_options.sync = options_.sync;
       ok = db_->Write(write_options, &write_batch).ok();
+      // A failure of RocksDB itself (not of the test hook): the writer then retries on its own.
+      if (!ok) disk_error_ = true;
     }
 
     if (!ok) {
@@ -424,7 +462,10 @@ class rocksdb_store final : public token_store {
       for (auto& w : batch) w.handler(error(core::errc::unavailable));
       return;
     }
-    if (write_batch.Count() > 0) write_failed_.store(false, std::memory_order_release);
+    if (write_batch.Count() > 0) {
+      disk_error_ = false;
+      write_failed_.store(false, std::memory_order_release);
+    }
     batches_.fetch_add(1, std::memory_order_relaxed);
     batched_writes_.fetch_add(batch.size(), std::memory_order_relaxed);
     batch_size_counts_[batch_bucket(batch.size())].fetch_add(1, std::memory_order_relaxed);
@@ -453,6 +494,10 @@ class rocksdb_store final : public token_store {
 
   std::atomic<bool> closing_{false};
   std::atomic<bool> write_failed_{false};
+  bool disk_error_ = false;  // writer thread only: RocksDB itself failed the last write
+  static constexpr std::chrono::milliseconds min_recovery_backoff{10};
+  static constexpr std::chrono::milliseconds max_recovery_backoff{1000};
+  std::chrono::milliseconds recovery_backoff_ = min_recovery_backoff;  // writer thread only
   std::atomic<std::uint64_t> queue_depth_{0};
   std::atomic<std::uint64_t> batches_{0};
   std::atomic<std::uint64_t> batched_writes_{0};

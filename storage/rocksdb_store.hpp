@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 namespace tokend::storage {
 
@@ -17,6 +18,9 @@ struct rocksdb_options {
   std::size_t max_queue = 65536;              // pending writes; a full queue fails with core::errc::overloaded at once
   std::size_t max_batch = 1024;               // writes per WriteBatch
   std::size_t block_cache_bytes = 64 << 20;
+  // RocksDB's warnings and errors (never a key: records are stored under digests), e.g. for the
+  // service's log. Empty: dropped. RocksDB writes no LOG file of its own (see rocksdb_info_log.hpp).
+  std::function<void(bool error, std::string_view message)> log;
 
   // Test only. Runs on the writer thread before each batch is written; returning false fails that
   // batch as a failed disk write would. Lets tests hold the writer (to fill the queue) and exercise

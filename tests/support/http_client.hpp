@@ -50,13 +50,14 @@ inline std::string lower(std::string s) {
   return s;
 }
 
-// A keep-alive connection to 127.0.0.1:port. Each exchange has its own deadline.
+// A keep-alive connection to host:port (127.0.0.1 unless told). Each exchange has its own deadline.
 class connection {
  public:
-  explicit connection(std::uint16_t port, std::chrono::milliseconds timeout = 5s) : stream_(ioc_), timeout_(timeout) {
+  explicit connection(std::uint16_t port, std::chrono::milliseconds timeout = 5s, const char* host = "127.0.0.1")
+      : stream_(ioc_), timeout_(timeout) {
     bool done = false;
     stream_.expires_after(timeout_);
-    stream_.async_connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port),
+    stream_.async_connect(tcp::endpoint(net::ip::make_address(host), port),
                           [&](beast::error_code ec) {
                             done = true;
                             connect_error_ = ec;
