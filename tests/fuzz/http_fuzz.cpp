@@ -168,7 +168,9 @@ void check_reply(world& w, const server::api_request& request, const server::api
   FUZZ_CHECK(!string_field(body, "message", "response without a message").empty(), "empty message");
   if (s != 200) FUZZ_CHECK(body.size() == 2, "an error body carries more than success and message");
 
-  // Keys of the store are never shown again; a new one only in its own create response.
+  // Keys of the store are never shown again; a new one only in its own create response. Nor is a
+  // caller's key echoed back when it is refused.
+  FUZZ_CHECK(reply.body.find(unknown_key) == std::string::npos, "a refused key appears in a response");
   for (const auto& [key, state] : w.keys) {
     FUZZ_CHECK(reply.body.find(key) == std::string::npos, "a stored key appears in a response");
   }
