@@ -28,6 +28,7 @@
 #include <boost/json/value.hpp>
 #include <boost/url/parse.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -39,6 +40,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace core = tokend::core;
 namespace server = tokend::server;
@@ -61,6 +63,7 @@ constexpr int max_requests = 8;
 struct key_state {
   core::user_id owner = 0;
   bool live = true;
+  std::uint64_t created = 0;  // creation order: lists come back in it
 };
 
 // A fresh service for every input, so that a crash reproduces from its input alone.
@@ -69,6 +72,7 @@ struct world {
   std::unique_ptr<storage::token_store> store = storage::make_memory_store();
   server::token_service service{*store, 64, 64};  // both caches on, small: eviction paths too
   std::map<std::string, key_state, std::less<>> keys;  // what the store should hold
+  std::uint64_t creations = 0;
 
   world() {
     seed(user1_key, 1);
@@ -81,7 +85,7 @@ struct world {
     store->async_create(core::make_token_record(key, owner, "seed", "admin", 1678829070),
                         [&done](boost::system::error_code ec) { done.set_value(ec); });
     FUZZ_CHECK(!done.get_future().get(), "seeding the memory store failed");
-    keys[std::string(key)] = {owner, true};
+    keys[std::string(key)] = {owner, true, creations++};
   }
 };
 
@@ -113,6 +117,30 @@ void check_token_json(const boost::json::object& t, core::user_id owner, bool ma
              "timestamp is not a decimal string");
   const auto* user = t.if_contains("userId");
   FUZZ_CHECK(user && user->is_number() && user->to_number<core::user_id>() == owner, "token of another user");
+}
+
+// The page the model expects: the caller's live keys in creation order, masked, sliced by paging.
+// This is what catches a list cache that missed a create or a delete.
+void check_list_contents(const world& w, core::user_id caller, const server::page_request& paging,
+                         const boost::json::object& body) {
+  std::map<std::uint64_t, std::string> live;  // creation order -> masked key
+  for (const auto& [key, state] : w.keys) {
+    if (state.live && state.owner == caller) live[state.created] = core::masked_key(key);
+  }
+  std::vector<std::string> expected;
+  for (const auto& [order, masked] : live) expected.push_back(masked);
+  const std::size_t begin = std::min(expected.size(), paging.page * paging.page_size);
+  const std::size_t end = begin + std::min(paging.page_size, expected.size() - begin);
+  const auto& tokens = body.at("tokens").as_array();
+  FUZZ_CHECK(tokens.size() == end - begin, "list has the wrong number of tokens");
+  for (std::size_t i = 0; i < tokens.size(); ++i) {
+    FUZZ_CHECK(tokens[i].as_object().at("token").as_string() == expected[begin + i],
+               "list has the wrong tokens or the wrong order");
+  }
+  if (paging.explicit_paging) {
+    const auto* more = body.if_contains("hasMore");
+    FUZZ_CHECK(more && more->is_bool() && more->as_bool() == (end < expected.size()), "hasMore is wrong");
+  }
 }
 
 // What the model expects of one request that reached the router.
@@ -198,7 +226,7 @@ void check_reply(world& w, const server::api_request& request, const server::api
                  "created with a description other than the one asked for");
       const std::string key(string_field(t, "token", ""));
       FUZZ_CHECK(!w.keys.contains(key), "a new key collides with a known one");
-      w.keys[key] = {*e.caller, true};
+      w.keys[key] = {*e.caller, true, w.creations++};
       break;
     }
     case http::verb::get: {
@@ -208,6 +236,7 @@ void check_reply(world& w, const server::api_request& request, const server::api
       FUZZ_CHECK(paging && tokens->as_array().size() <= paging.value->page_size, "list longer than its page");
       for (const auto& t : tokens->as_array()) check_token_json(as_object(t, "listed token is not an object"), *e.caller, true);
       FUZZ_CHECK(body.contains("hasMore") == paging.value->explicit_paging, "paging fields without paging, or back");
+      check_list_contents(w, *e.caller, *paging.value, body);
       break;
     }
     default: {
