@@ -29,20 +29,6 @@ namespace {
 
 constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
 
-// The status for a request the parser refused, or 0 when the peer just went away or timed out.
-unsigned status_for_read_error(const beast::error_code& ec) {
-  if (ec == http::error::header_limit) return 431;
-  if (ec == http::error::body_limit) return 413;
-  if (ec == http::error::end_of_stream || ec == http::error::partial_message || ec == beast::error::timeout ||
-      ec == net::error::eof || ec == net::error::operation_aborted || ec == net::error::connection_reset ||
-      ec == net::error::bad_descriptor) {
-    return 0;
-  }
-  // Every other parser error (bad method, target, version, field, length, chunk...) is the client's.
-  static const auto& parser_category = http::make_error_code(http::error::bad_method).category();
-  return ec.category() == parser_category ? 400 : 0;
-}
-
 const char* message_for_status(unsigned status) {
   switch (status) {
     case 413: return "Request body too large";
@@ -141,6 +127,19 @@ http_response json_error_response(unsigned status, std::string_view message) {
   res.set(http::field::content_type, "application/json");
   res.body() = error_body(message);
   return res;
+}
+
+unsigned status_for_read_error(const beast::error_code& ec) {
+  if (ec == http::error::header_limit) return 431;
+  if (ec == http::error::body_limit) return 413;
+  if (ec == http::error::end_of_stream || ec == http::error::partial_message || ec == beast::error::timeout ||
+      ec == net::error::eof || ec == net::error::operation_aborted || ec == net::error::connection_reset ||
+      ec == net::error::bad_descriptor) {
+    return 0;
+  }
+  // Every other parser error (bad method, target, version, field, length, chunk...) is the client's.
+  static const auto& parser_category = http::make_error_code(http::error::bad_method).category();
+  return ec.category() == parser_category ? 400 : 0;
 }
 
 net::awaitable<void> run_session(tcp::socket socket, session_options options, request_handler handler,

@@ -64,6 +64,10 @@ class connection_tracker {
                                                        protocol_error_observer on_protocol_error,
                                                        connection_tracker& tracker);
 
+// The status of the error response to a request that failed while being read (431, 413, or 400 for
+// any other parser error), or 0 when the peer just went away or timed out: no response then.
+[[nodiscard]] unsigned status_for_read_error(const boost::beast::error_code& ec);
+
 // A JSON error response as every error of the service looks.
 [[nodiscard]] http_response json_error_response(unsigned status, std::string_view message);
 

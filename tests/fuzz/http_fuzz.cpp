@@ -1,0 +1,308 @@
+// Fuzz target: whole HTTP requests. The input is the byte stream a client sends on one connection;
+// it is parsed as the session parses it (same parser, same header and body limits), and each
+// complete request goes through the router and token_service over an in-memory store seeded with
+// known keys, so authenticated paths are reached. Pipelined requests run in order while keep-alive
+// holds, as on a connection. Checked for every request:
+// - a read error is answered 400, 413 or 431 (or the connection just ends on a truncated request);
+// - no 5xx and no exception: the store never fails here, so any of them is a bug;
+// - the body is a JSON object with `success` true exactly on 200, and errors carry only a message;
+// - no full key of the store ever appears in a response, except a new key in its create response;
+// - authentication follows a model of which keys are live: live keys pass, deleted and unknown
+//   keys get 401, including right after a delete (the cache must not remember a deleted key);
+// - create, list and delete responses have the documented shape for the caller's user.
+#include "fuzz_check.hpp"
+
+#include "core/description.hpp"
+#include "core/key.hpp"
+#include "server/api_request.hpp"
+#include "server/api_router.hpp"
+#include "server/http_session.hpp"
+#include "server/token_service.hpp"
+#include "storage/memory_store.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/value.hpp>
+#include <boost/url/parse.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <future>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace core = tokend::core;
+namespace server = tokend::server;
+namespace storage = tokend::storage;
+namespace net = boost::asio;
+namespace http = boost::beast::http;
+
+namespace {
+
+// Well-formed keys (28 fixed bytes and their CRC32), also used by the seed corpus: user 1 owns
+// two, user 2 one, and the last is well-formed but stored for nobody.
+constexpr std::string_view user1_key = "000102030405060708090a0b0c0d0e0f101112131415161718191a1bd708085d";
+constexpr std::string_view user1_second_key = "6465666768696a6b6c6d6e6f707172737475767778797a7b7c7d7e7f6df97fdc";
+constexpr std::string_view user2_key = "abababababababababababababababababababababababababababab5bf30d87";
+constexpr std::string_view unknown_key = "c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedfe0e1e2e39b8b40d4";
+
+// At most this many pipelined requests per input: enough for create-then-use sequences.
+constexpr int max_requests = 8;
+
+struct key_state {
+  core::user_id owner = 0;
+  bool live = true;
+  std::uint64_t created = 0;  // creation order: lists come back in it
+};
+
+// A fresh service for every input, so that a crash reproduces from its input alone.
+struct world {
+  net::io_context io;  // before the store: the store's callbacks post to it until it closes
+  std::unique_ptr<storage::token_store> store = storage::make_memory_store();
+  server::token_service service{*store, 64, 64};  // both caches on, small: eviction paths too
+  std::map<std::string, key_state, std::less<>> keys;  // what the store should hold
+  std::uint64_t creations = 0;
+
+  world() {
+    seed(user1_key, 1);
+    seed(user1_second_key, 1);
+    seed(user2_key, 2);
+  }
+
+  void seed(std::string_view key, core::user_id owner) {
+    std::promise<boost::system::error_code> done;
+    store->async_create(core::make_token_record(key, owner, "seed", "admin", 1678829070),
+                        [&done](boost::system::error_code ec) { done.set_value(ec); });
+    FUZZ_CHECK(!done.get_future().get(), "seeding the memory store failed");
+    keys[std::string(key)] = {owner, true, creations++};
+  }
+};
+
+const boost::json::object& as_object(const boost::json::value& v, const char* why) {
+  FUZZ_CHECK(v.is_object(), why);
+  return v.as_object();
+}
+
+const boost::json::string& string_field(const boost::json::object& o, std::string_view name, const char* why) {
+  const auto* v = o.if_contains(name);
+  FUZZ_CHECK(v && v->is_string(), why);
+  return v->as_string();
+}
+
+// A token object of a create or list response.
+void check_token_json(const boost::json::object& t, core::user_id owner, bool masked) {
+  const auto& token = string_field(t, "token", "token without a token string");
+  if (masked) {
+    FUZZ_CHECK(token.size() == core::display_prefix_length + 4 && std::string_view(token).ends_with("...."),
+               "listed token is not masked");
+  } else {
+    FUZZ_CHECK(core::is_well_formed_key(token), "created key is not well-formed");
+  }
+  FUZZ_CHECK(core::description_problem(string_field(t, "description", "token without description")) == nullptr,
+             "token with a description the rules refuse");
+  FUZZ_CHECK(string_field(t, "type", "token without type") == "admin", "token of a type other than admin");
+  const auto& timestamp = string_field(t, "timestamp", "token without a timestamp string");
+  FUZZ_CHECK(!timestamp.empty() && std::string_view(timestamp).find_first_not_of("0123456789") == std::string::npos,
+             "timestamp is not a decimal string");
+  const auto* user = t.if_contains("userId");
+  FUZZ_CHECK(user && user->is_number() && user->to_number<core::user_id>() == owner, "token of another user");
+}
+
+// The page the model expects: the caller's live keys in creation order, masked, sliced by paging.
+// This is what catches a list cache that missed a create or a delete.
+void check_list_contents(const world& w, core::user_id caller, const server::page_request& paging,
+                         const boost::json::object& body) {
+  std::map<std::uint64_t, std::string> live;  // creation order -> masked key
+  for (const auto& [key, state] : w.keys) {
+    if (state.live && state.owner == caller) live[state.created] = core::masked_key(key);
+  }
+  std::vector<std::string> expected;
+  for (const auto& [order, masked] : live) expected.push_back(masked);
+  const std::size_t begin = std::min(expected.size(), paging.page * paging.page_size);
+  const std::size_t end = begin + std::min(paging.page_size, expected.size() - begin);
+  const auto& tokens = body.at("tokens").as_array();
+  FUZZ_CHECK(tokens.size() == end - begin, "list has the wrong number of tokens");
+  for (std::size_t i = 0; i < tokens.size(); ++i) {
+    FUZZ_CHECK(tokens[i].as_object().at("token").as_string() == expected[begin + i],
+               "list has the wrong tokens or the wrong order");
+  }
+  if (paging.explicit_paging) {
+    const auto* more = body.if_contains("hasMore");
+    FUZZ_CHECK(more && more->is_bool() && more->as_bool() == (end < expected.size()), "hasMore is wrong");
+  }
+}
+
+// What the model expects of one request that reached the router.
+struct expectation {
+  bool routed = false;                 // the path and method are the token endpoint's
+  std::optional<core::user_id> caller; // authenticated as this user, when routed
+};
+
+expectation expect(const server::api_request& request, const world& w) {
+  expectation e;
+  const auto target = boost::urls::parse_origin_form(request.target());
+  if (!target || target->encoded_path() != server::tokens_path) return e;
+  const auto m = request.method();
+  if (m != http::verb::get && m != http::verb::post && m != http::verb::delete_) return e;
+  e.routed = true;
+  const auto key = server::caller_key(*target, request[http::field::authorization]);
+  if (!key) return e;
+  const auto it = w.keys.find(*key);
+  if (it != w.keys.end() && it->second.live) e.caller = it->second.owner;
+  return e;
+}
+
+server::api_reply run(world& w, const server::api_request& request) {
+  std::optional<server::api_reply> reply;
+  std::exception_ptr failure;
+  net::co_spawn(w.io, server::handle_api(request, w.service),
+                [&reply, &failure](std::exception_ptr e, server::api_reply r) {
+                  failure = e;
+                  reply = std::move(r);
+                });
+  w.io.restart();
+  // The store answers from its own thread: run until the handler is done, with a deadline so that
+  // a request that never completes is reported as a hang instead of stalling the fuzzer.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!reply && std::chrono::steady_clock::now() < deadline) w.io.run_for(std::chrono::milliseconds(100));
+  FUZZ_CHECK(reply.has_value(), "a request never completed");
+  FUZZ_CHECK(!failure, "handle_api threw (the server would answer 500)");
+  return std::move(*reply);
+}
+
+void check_reply(world& w, const server::api_request& request, const server::api_reply& reply) {
+  const auto s = reply.status;
+  FUZZ_CHECK(s == 200 || s == 400 || s == 401 || s == 404 || s == 405 || s == 415,
+             "status outside 200/400/401/404/405/415 (no 5xx with a healthy store)");
+  FUZZ_CHECK(reply.method_not_allowed == (s == 405), "Allow must come with 405 and only with it");
+
+  boost::system::error_code ec;
+  const boost::json::value parsed = boost::json::parse(reply.body, ec);
+  FUZZ_CHECK(!ec, "response body is not JSON");
+  const auto& body = as_object(parsed, "response body is not an object");
+  const auto* success = body.if_contains("success");
+  FUZZ_CHECK(success && success->is_bool() && success->as_bool() == (s == 200), "success must be true exactly on 200");
+  FUZZ_CHECK(!string_field(body, "message", "response without a message").empty(), "empty message");
+  if (s != 200) FUZZ_CHECK(body.size() == 2, "an error body carries more than success and message");
+
+  // Keys of the store are never shown again; a new one only in its own create response. Nor is a
+  // caller's key echoed back when it is refused.
+  FUZZ_CHECK(reply.body.find(unknown_key) == std::string::npos, "a refused key appears in a response");
+  for (const auto& [key, state] : w.keys) {
+    FUZZ_CHECK(reply.body.find(key) == std::string::npos, "a stored key appears in a response");
+  }
+
+  const expectation e = expect(request, w);
+  if (!e.routed) {
+    FUZZ_CHECK(s == 400 || s == 404 || s == 405, "a request outside the endpoint got past routing");
+    return;
+  }
+  if (!e.caller) {
+    FUZZ_CHECK(s == 401, "a request without a live key was not refused with 401");
+    return;
+  }
+  FUZZ_CHECK(s != 401, "a live key was refused");
+  if (s != 200) return;
+
+  switch (request.method()) {
+    case http::verb::post: {
+      const auto* token = body.if_contains("token");
+      FUZZ_CHECK(token, "create response without a token");
+      const auto& t = as_object(*token, "create response token is not an object");
+      check_token_json(t, *e.caller, false);
+      const auto asked = server::parse_create_body(request.body());
+      FUZZ_CHECK(asked && string_field(t, "description", "") == asked.value->description,
+                 "created with a description other than the one asked for");
+      const std::string key(string_field(t, "token", ""));
+      FUZZ_CHECK(!w.keys.contains(key), "a new key collides with a known one");
+      w.keys[key] = {*e.caller, true, w.creations++};
+      break;
+    }
+    case http::verb::get: {
+      const auto* tokens = body.if_contains("tokens");
+      FUZZ_CHECK(tokens && tokens->is_array(), "list response without a tokens array");
+      const auto paging = server::parse_paging(*boost::urls::parse_origin_form(request.target()));
+      FUZZ_CHECK(paging && tokens->as_array().size() <= paging.value->page_size, "list longer than its page");
+      for (const auto& t : tokens->as_array()) check_token_json(as_object(t, "listed token is not an object"), *e.caller, true);
+      FUZZ_CHECK(body.contains("hasMore") == paging.value->explicit_paging, "paging fields without paging, or back");
+      check_list_contents(w, *e.caller, *paging.value, body);
+      break;
+    }
+    default: {
+      const auto victim = server::parse_delete_body(request.body());
+      FUZZ_CHECK(victim, "deleted from a body that does not parse");
+      const auto it = w.keys.find(*victim.value);
+      FUZZ_CHECK(it != w.keys.end() && it->second.live && it->second.owner == *e.caller,
+                 "deleted a key that is not a live key of the caller");
+      it->second.live = false;
+      break;
+    }
+  }
+}
+
+// A 404 to a delete whose victim is a live key of the caller would be a lost delete.
+void check_not_found(const world& w, const server::api_request& request, const server::api_reply& reply,
+                     const expectation& e) {
+  if (reply.status != 404 || !e.caller || request.method() != http::verb::delete_) return;
+  const auto victim = server::parse_delete_body(request.body());
+  if (!victim) return;
+  const auto it = w.keys.find(*victim.value);
+  FUZZ_CHECK(it == w.keys.end() || !it->second.live || it->second.owner != *e.caller,
+             "404 to the delete of a live key of the caller");
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  static const bool trace = std::getenv("TOKEND_FUZZ_TRACE") != nullptr;
+  world w;
+  const server::session_options limits;  // the server's defaults, as tokend serves them
+  std::string_view rest(reinterpret_cast<const char*>(data), size);
+
+  for (int n = 0; n < max_requests && !rest.empty(); ++n) {
+    http::request_parser<http::string_body> parser;
+    parser.header_limit(static_cast<std::uint32_t>(limits.max_header_bytes));
+    parser.body_limit(limits.max_body_bytes);
+    boost::beast::error_code ec;
+    // All the bytes the client sent are there at once; need_more then means they end mid-request.
+    while (!parser.is_done()) {
+      const std::size_t used = parser.put(net::buffer(rest.data(), rest.size()), ec);
+      rest.remove_prefix(used);
+      if (ec == http::error::need_more || (!ec && used == 0 && rest.empty())) {
+        ec = {};
+        parser.put_eof(ec);
+        break;
+      }
+      if (ec) break;
+    }
+    if (ec) {
+      const unsigned status = server::status_for_read_error(ec);
+      FUZZ_CHECK(status == 400 || status == 413 || status == 431 || ec == http::error::partial_message ||
+                     ec == http::error::end_of_stream,
+                 "a malformed request would be dropped without a 4xx");
+      return 0;
+    }
+    if (!parser.is_done()) return 0;
+
+    const server::api_request request = parser.release();
+    const server::api_reply reply = run(w, request);
+    // For seed authors: which status each request got (method and status only: targets hold keys).
+    if (trace) std::fprintf(stderr, "http_fuzz: %s -> %u\n", std::string(request.method_string()).c_str(), reply.status);
+    const expectation before = expect(request, w);
+    check_not_found(w, request, reply, before);
+    check_reply(w, request, reply);
+    if (!request.keep_alive()) break;
+  }
+  return 0;
+}
