@@ -14,6 +14,8 @@
 #include "storage/rocksdb_store.hpp"
 #include "support/postgres.hpp"
 
+#include <libpq-fe.h>
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -835,6 +837,48 @@ BOOST_AUTO_TEST_CASE(a_delete_reaches_the_other_store_through_on_revoked) {
   lock.unlock();
   BOOST_CHECK(!lookup(*b, r.digest).has_value());
   b->on_revoked({});
+}
+
+// A lost NOTIFY (here: a revocation row written without one) is found by the poll within its bound.
+BOOST_AUTO_TEST_CASE(a_missed_notification_is_caught_by_the_poll) {
+  const std::string schema = tokend::test::fresh_postgres_schema();
+  const auto store = storage::open_postgres_store(postgres_options_for(schema));  // polls every 100ms
+  std::mutex mutex;
+  std::condition_variable cv;
+  bool revoked = false;
+  const auto r = make_record(12, 1);
+  store->on_revoked([&](const core::key_digest& d) {
+    const std::lock_guard lock(mutex);
+    if (d == r.digest) revoked = true;
+    cv.notify_all();
+  });
+  BOOST_REQUIRE_EQUAL(create(*store, r), error_code{});
+
+  PGconn* conn = PQconnectdb(tokend::test::postgres_url().c_str());
+  BOOST_REQUIRE_MESSAGE(PQstatus(conn) == CONNECTION_OK, PQerrorMessage(conn));
+  std::string hex;
+  for (const auto b : r.digest) {
+    static constexpr char digits[] = "0123456789abcdef";
+    hex += digits[b >> 4];
+    hex += digits[b & 0xF];
+  }
+  const std::string sql =
+      "INSERT INTO " + schema + ".tokend_revocations (digest) VALUES (decode('" + hex + "', 'hex'))";
+  const auto since = std::chrono::steady_clock::now();
+  PGresult* result = PQexec(conn, sql.c_str());
+  const bool inserted = PQresultStatus(result) == PGRES_COMMAND_OK;
+  PQclear(result);
+  PQfinish(conn);
+  BOOST_REQUIRE(inserted);
+
+  std::unique_lock lock(mutex);
+  BOOST_REQUIRE(cv.wait_for(lock, deadline, [&] { return revoked; }));
+  const auto took = std::chrono::steady_clock::now() - since;
+  const double took_ms = std::chrono::duration<double, std::milli>(took).count();
+  BOOST_TEST_MESSAGE("caught by the poll after " << took_ms << " ms");
+  BOOST_CHECK(took < 1s);  // poll interval 100ms plus a query
+  lock.unlock();
+  store->on_revoked({});
 }
 
 BOOST_AUTO_TEST_CASE(odd_text_round_trips_and_nul_is_refused) {
