@@ -128,19 +128,33 @@ net::awaitable<reply> connection::collect(bool sent) {
     out.error = conn_ != nullptr ? PQerrorMessage(conn_) : "not connected";
     co_return out;
   }
-  const auto forever = clock::time_point::max();
+  // A server that stops answering (a partition without a reset) must not hold the request, nor
+  // this connection, forever: past the deadline the session is dropped and the command fails.
+  const auto until = command_timeout_.count() > 0 ? clock::now() + command_timeout_ : clock::time_point::max();
+  const auto give_up = [&](const char* what) {
+    out.error = what;
+    close();
+  };
   // Push the whole command out: in non-blocking mode PQflush returns 1 while data remains.
   for (;;) {
     const int flushed = PQflush(conn_);
     if (flushed == 0) break;
-    if (flushed < 0 || co_await wait(true, forever) != wait_result::ready) {
+    if (flushed < 0) {
       out.error = "connection lost while sending";
+      co_return out;
+    }
+    if (const auto w = co_await wait(true, until); w != wait_result::ready) {
+      give_up(w == wait_result::timeout ? "timed out sending a command" : "connection lost while sending");
       co_return out;
     }
   }
   for (;;) {
     while (PQisBusy(conn_) != 0) {
-      if (co_await wait(false, forever) != wait_result::ready || PQconsumeInput(conn_) == 0) {
+      if (const auto w = co_await wait(false, until); w != wait_result::ready) {
+        give_up(w == wait_result::timeout ? "timed out waiting for a reply" : "connection lost while waiting");
+        co_return out;
+      }
+      if (PQconsumeInput(conn_) == 0) {
         out.error = PQerrorMessage(conn_);
         if (out.error.empty()) out.error = "connection lost while waiting for a reply";
         co_return out;

@@ -58,6 +58,8 @@ class connection {
   // Ends any wait on the socket at once (the awaiting operation reports an error); for shutdown.
   void cancel() noexcept;
   [[nodiscard]] const std::string& last_error() const noexcept { return last_error_; }
+  // How long a command may take before the session is dropped (0: no limit, e.g. for LISTEN).
+  void set_command_timeout(std::chrono::milliseconds timeout) noexcept { command_timeout_ = timeout; }
 
   // Simple-protocol query (may hold several statements, run as one implicit transaction).
   [[nodiscard]] boost::asio::awaitable<reply> exec(const std::string& sql);
@@ -83,6 +85,7 @@ class connection {
   std::optional<boost::asio::posix::stream_descriptor> socket_;
   boost::asio::steady_timer timer_;
   std::string last_error_;
+  std::chrono::milliseconds command_timeout_{0};
 };
 
 }  // namespace tokend::storage::pg

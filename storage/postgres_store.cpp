@@ -93,9 +93,10 @@ class postgres_store final : public token_store {
         init_conn_(ioc_),
         listen_conn_(ioc_),
         listen_backoff_(ioc_) {
+    listen_conn_.set_command_timeout(options_.command_timeout);  // its polls; waits for NOTIFY are not commands
     const std::string s = options_.schema;
     channel_ = s + ".tokend_revoked";
-    for (std::size_t i = 0; i < options_.connections; ++i) workers_.push_back(std::make_unique<worker>(ioc_));
+    for (std::size_t i = 0; i < options_.connections; ++i) workers_.push_back(std::make_unique<worker>(ioc_, options_.command_timeout));
   }
 
   ~postgres_store() override { close(); }
@@ -213,7 +214,9 @@ class postgres_store final : public token_store {
 
  private:
   struct worker {
-    explicit worker(net::io_context& ioc) : conn(ioc), backoff(ioc) {}
+    worker(net::io_context& ioc, std::chrono::milliseconds command_timeout) : conn(ioc), backoff(ioc) {
+      conn.set_command_timeout(command_timeout);
+    }
     pg::connection conn;
     net::steady_timer backoff;
     bool busy = false;  // running a command: shutdown lets it finish

@@ -20,6 +20,9 @@ struct postgres_options {
   // A missed NOTIFY is caught by polling the revocations table this often: the propagation bound.
   std::chrono::milliseconds revocation_poll{1000};
   std::chrono::milliseconds connect_timeout{5000};
+  // A command not answered within this drops its connection and fails with unavailable (503), so
+  // an unresponsive database cannot hold requests indefinitely.
+  std::chrono::milliseconds command_timeout{5000};
   std::chrono::milliseconds start_timeout{30000};  // to create the schema and open the pool at start
 };
 

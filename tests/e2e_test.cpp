@@ -313,7 +313,8 @@ BOOST_AUTO_TEST_CASE(help_lists_every_flag) {
   BOOST_TEST(r.status.success(), r.status.describe());
   BOOST_TEST(r.err.empty());
   for (const char* flag : {"--listen", "--admin-listen", "--data-dir", "--threads", "--cache-capacity",
-                           "--max-body-bytes", "--sync", "--drain-timeout", "--test-fault-file"}) {
+                           "--max-body-bytes", "--sync", "--drain-timeout", "--test-fault-file", "--store",
+                           "--postgres-url", "--postgres-schema", "--postgres-connections", "--revocation-poll"}) {
     BOOST_TEST(contains(r.out, flag), "usage mentions " << flag);
   }
   BOOST_TEST(contains(r.out, "keygen"));
@@ -329,6 +330,9 @@ BOOST_AUTO_TEST_CASE(bad_flags_exit_2_with_one_line) {
       {{"--data-dir", never, "--listen", "nonsense"}, "--listen"},
       {{"--data-dir", never, "--drain-timeout", "5 minutes"}, "--drain-timeout"},
       {{"--data-dir", never, "--sync=maybe"}, "--sync"},
+      {{"--data-dir", never, "--store", "mysql"}, "--store"},
+      {{"--data-dir", never, "--store", "postgres"}, "--postgres-url"},
+      {{"--data-dir", never, "--postgres-schema", "a-b"}, "--postgres-schema"},
       {{"frobnicate"}, "frobnicate"},
   };
   for (const auto& [args, mention] : cases) {
@@ -1026,6 +1030,8 @@ BOOST_AUTO_TEST_CASE(two_instances_share_creates_and_revocations) {
   tokend_server b(box, {}, env);  // bootstrap is idempotent: B finds A's key
   connection on_a(a.api_port());
   connection on_b(b.api_port());
+  // B lists first: were its list cache on, it would now hold this list and miss A's create.
+  BOOST_REQUIRE(list_tokens(on_b, admin).status == 200u);
 
   // Created on A, usable on B at once (B has never seen it: a store lookup).
   const auto created = create_token(on_a, admin, "made on A");

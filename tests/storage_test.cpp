@@ -881,6 +881,48 @@ BOOST_AUTO_TEST_CASE(a_missed_notification_is_caught_by_the_poll) {
   store->on_revoked({});
 }
 
+// A database that stops answering (here: a lock held by another session) fails commands with
+// unavailable after command_timeout instead of holding them, and the store recovers afterwards.
+BOOST_AUTO_TEST_CASE(an_unanswered_command_times_out_and_the_store_recovers) {
+  const std::string schema = tokend::test::fresh_postgres_schema();
+  auto options = postgres_options_for(schema);
+  options.command_timeout = 300ms;
+  const auto store = storage::open_postgres_store(options);
+  const auto r = make_record(13, 1);
+  BOOST_REQUIRE_EQUAL(create(*store, r), error_code{});
+
+  PGconn* conn = PQconnectdb(tokend::test::postgres_url().c_str());
+  BOOST_REQUIRE_MESSAGE(PQstatus(conn) == CONNECTION_OK, PQerrorMessage(conn));
+  const std::string lock_sql = "BEGIN; LOCK TABLE " + schema + ".tokend_tokens IN ACCESS EXCLUSIVE MODE";
+  PGresult* locked = PQexec(conn, lock_sql.c_str());
+  const bool holding = PQresultStatus(locked) == PGRES_COMMAND_OK;
+  PQclear(locked);
+  BOOST_REQUIRE(holding);
+
+  const auto since = std::chrono::steady_clock::now();
+  const auto blocked = finish(start_lookup(*store, r.digest));
+  BOOST_REQUIRE(blocked.has_error());
+  BOOST_CHECK_EQUAL(blocked.error(), err(core::errc::unavailable));
+  BOOST_CHECK(std::chrono::steady_clock::now() - since < 3s);
+  BOOST_CHECK_EQUAL(create(*store, make_record(13, 2)), err(core::errc::unavailable));
+
+  PQclear(PQexec(conn, "ROLLBACK"));
+  PQfinish(conn);
+  // The dropped connections come back by themselves (poll: no sleeping on a guess).
+  const auto deadline_at = std::chrono::steady_clock::now() + 10s;
+  std::optional<core::user_id> found;
+  while (std::chrono::steady_clock::now() < deadline_at) {
+    const auto again = finish(start_lookup(*store, r.digest));
+    if (again.has_value()) {
+      found = *again;
+      break;
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+  BOOST_CHECK(found == std::optional<core::user_id>{13});
+  BOOST_CHECK(store->ready());
+}
+
 BOOST_AUTO_TEST_CASE(odd_text_round_trips_and_nul_is_refused) {
   postgres_backend backend;
   const auto store = backend.open();
