@@ -122,7 +122,7 @@ net::awaitable<bool> connection::connect(const std::string& conninfo, std::chron
   co_return true;
 }
 
-net::awaitable<reply> connection::collect(bool sent) {
+net::awaitable<reply> connection::collect(bool sent, bool pipelined) {
   reply out;
   if (!sent) {
     out.error = conn_ != nullptr ? PQerrorMessage(conn_) : "not connected";
@@ -161,8 +161,16 @@ net::awaitable<reply> connection::collect(bool sent) {
       }
     }
     PGresult* r = PQgetResult(conn_);
-    if (r == nullptr) break;
+    if (r == nullptr) {
+      // In a pipeline, NULL only separates one command's results from the next; the sync marks the end.
+      if (pipelined) continue;
+      break;
+    }
     const auto status = PQresultStatus(r);
+    if (status == PGRES_PIPELINE_SYNC) {
+      PQclear(r);
+      break;
+    }
     if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK && out.error.empty()) {
       out.error = PQresultErrorMessage(r);
       if (out.error.empty()) out.error = "command failed";
@@ -181,6 +189,20 @@ net::awaitable<reply> connection::exec(const std::string& sql) {
 net::awaitable<reply> connection::prepare(const char* name, const std::string& sql) {
   const bool sent = conn_ != nullptr && PQsendPrepare(conn_, name, sql.c_str(), 0, nullptr) == 1;
   co_return co_await collect(sent);
+}
+
+net::awaitable<reply> connection::prepare_all(const std::vector<std::pair<const char*, std::string>>& statements) {
+  bool sent = conn_ != nullptr && PQenterPipelineMode(conn_) == 1;
+  for (const auto& [name, sql] : statements) {
+    sent = sent && PQsendPrepare(conn_, name, sql.c_str(), 0, nullptr) == 1;
+  }
+  sent = sent && PQpipelineSync(conn_) == 1;
+  reply out = co_await collect(sent, true);
+  // Back to ordinary mode for the commands to come; a broken session is closed and reconnected anyway.
+  if (conn_ != nullptr && PQpipelineStatus(conn_) != PQ_PIPELINE_OFF && PQexitPipelineMode(conn_) != 1 && out.ok()) {
+    out.error = PQerrorMessage(conn_);
+  }
+  co_return out;
 }
 
 net::awaitable<reply> connection::exec_prepared(const char* name, const std::vector<std::string>& params) {

@@ -64,6 +64,9 @@ class connection {
   // Simple-protocol query (may hold several statements, run as one implicit transaction).
   [[nodiscard]] boost::asio::awaitable<reply> exec(const std::string& sql);
   [[nodiscard]] boost::asio::awaitable<reply> prepare(const char* name, const std::string& sql);
+  // Prepares every (name, sql) in one round trip (libpq pipeline mode): a reconnecting pool is
+  // ready again after one network round trip rather than one per statement.
+  [[nodiscard]] boost::asio::awaitable<reply> prepare_all(const std::vector<std::pair<const char*, std::string>>& statements);
   // Text-format parameters and results.
   [[nodiscard]] boost::asio::awaitable<reply> exec_prepared(const char* name, const std::vector<std::string>& params);
 
@@ -77,7 +80,7 @@ class connection {
  private:
   enum class wait_result { ready, timeout, failed };
   [[nodiscard]] boost::asio::awaitable<wait_result> wait(bool for_write, std::chrono::steady_clock::time_point until);
-  [[nodiscard]] boost::asio::awaitable<reply> collect(bool sent);
+  [[nodiscard]] boost::asio::awaitable<reply> collect(bool sent, bool pipelined = false);
   void attach_socket();
 
   boost::asio::io_context& ioc_;

@@ -352,10 +352,7 @@ class postgres_store final : public token_store {
                      " WHERE owner = $1 ORDER BY id OFFSET $2 LIMIT $3"},
         {"empty", "SELECT NOT EXISTS (SELECT 1 FROM " + tokens + ")"},
     };
-    for (const auto& [name, sql] : statements) {
-      if (!(co_await c.prepare(name, sql)).ok()) co_return false;
-    }
-    co_return true;
+    co_return (co_await c.prepare_all(statements)).ok();
   }
 
   [[nodiscard]] net::awaitable<void> sleep(net::steady_timer& timer, std::chrono::milliseconds& backoff) {
