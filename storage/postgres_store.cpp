@@ -367,7 +367,7 @@ class postgres_store final : public token_store {
       if (!co_await w.conn.connect(options_.conninfo, options_.connect_timeout) ||
           !co_await prepare_statements(w.conn)) {
         w.conn.close();
-        co_await sleep(w.backoff, backoff);
+        if (!stopping_) co_await sleep(w.backoff, backoff);  // a shutdown cancelled this attempt: no wait
         continue;
       }
       backoff = backoff_first;
