@@ -15,8 +15,7 @@ namespace tokend::test {
 
 inline constexpr const char* postgres_missing =
     "TOKEND_TEST_POSTGRES_URL is not set: run ./scripts/test, which starts a throwaway PostgreSQL "
-    "server, or start one with `scripts/test-postgres start DIR` and export the URL it prints "
-    "(and TOKEND_TEST_POSTGRES_DIR=DIR for the restart test)";
+    "server, or start one with `scripts/test-postgres start DIR` and export the URL it prints";
 
 // The server's libpq URL; throws (failing the test) when there is none.
 [[nodiscard]] inline std::string postgres_url() {
