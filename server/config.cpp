@@ -60,6 +60,24 @@ const std::vector<flag_spec>& flag_specs() {
          if (v.empty()) throw config_error("invalid value for " + f + ": must not be empty");
          c.data_dir = v;
        }},
+      {"--store", "TOKEND_STORE",
+       [](config& c, auto& f, auto& v) {
+         if (v == "rocksdb") c.store = store_kind::rocksdb;
+         else if (v == "postgres") c.store = store_kind::postgres;
+         else throw config_error("invalid value for " + f + ": '" + v + "' (expected rocksdb or postgres)");
+       }},
+      {"--postgres-url", "TOKEND_POSTGRES_URL", [](config& c, auto&, auto& v) { c.postgres_url = v; }},
+      {"--postgres-schema", "TOKEND_POSTGRES_SCHEMA",
+       [](config& c, auto& f, auto& v) {
+         const bool valid = !v.empty() && !(v[0] >= '0' && v[0] <= '9') &&
+                            v.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_") == std::string::npos;
+         if (!valid) throw config_error("invalid value for " + f + ": '" + v + "' (expected [a-z_][a-z0-9_]*)");
+         c.postgres_schema = v;
+       }},
+      {"--postgres-connections", "TOKEND_POSTGRES_CONNECTIONS",
+       [](config& c, auto& f, auto& v) { c.postgres_connections = parse_count(f, v, 1, 64); }},
+      {"--revocation-poll", "TOKEND_REVOCATION_POLL",
+       [](config& c, auto& f, auto& v) { c.revocation_poll = parse_duration(f, v); }},
       {"--threads", "TOKEND_THREADS", [](config& c, auto& f, auto& v) { c.threads = parse_count(f, v, 1, 1024); }},
       {"--cache-capacity", "TOKEND_CACHE_CAPACITY",
        [](config& c, auto& f, auto& v) { c.cache_capacity = parse_count(f, v, 1, 1'000'000'000); }},
@@ -148,6 +166,9 @@ config parse_config(const std::vector<std::string>& args, const env_lookup& env)
     }
     spec->apply(c, name, value);
   }
+  if (c.store == store_kind::postgres && c.postgres_url.empty()) {
+    throw config_error("--store postgres needs --postgres-url (or TOKEND_POSTGRES_URL)");
+  }
   if (c.threads == 0) c.threads = std::max(1u, std::thread::hardware_concurrency());
   return c;
 }
@@ -164,6 +185,16 @@ Flags of serve (each also read from the environment variable shown; a flag wins)
   --listen HOST:PORT        API address              TOKEND_LISTEN            (0.0.0.0:8080)
   --admin-listen HOST:PORT  /healthz /readyz /metrics TOKEND_ADMIN_LISTEN     (0.0.0.0:9090)
   --data-dir PATH           RocksDB data directory   TOKEND_DATA_DIR          (./data)
+  --store KIND              rocksdb (this process's own data) or postgres (shared by many)
+                                                     TOKEND_STORE             (rocksdb)
+  --postgres-url URL        libpq connection string for --store postgres
+                                                     TOKEND_POSTGRES_URL      (none)
+  --postgres-schema NAME    schema of tokend's tables (several deployments on one database)
+                                                     TOKEND_POSTGRES_SCHEMA   (public)
+  --postgres-connections N  pool size (plus one LISTEN connection)
+                                                     TOKEND_POSTGRES_CONNECTIONS (4)
+  --revocation-poll D       how often a postgres store polls for deletes made elsewhere (the bound
+                            when a NOTIFY is missed) TOKEND_REVOCATION_POLL   (1s)
   --threads N               io threads               TOKEND_THREADS           (number of cores)
   --cache-capacity N        cached keys              TOKEND_CACHE_CAPACITY    (1000000)
   --list-cache-tokens N     tokens of cached lists   TOKEND_LIST_CACHE_TOKENS (100000; 0 = off)

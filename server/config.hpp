@@ -19,10 +19,17 @@ struct endpoint_spec {
   std::uint16_t port = 0;
 };
 
+enum class store_kind { rocksdb, postgres };
+
 struct config {
   endpoint_spec listen{"0.0.0.0", 8080};
   endpoint_spec admin_listen{"0.0.0.0", 9090};
   std::string data_dir = "./data";
+  store_kind store = store_kind::rocksdb;
+  std::string postgres_url;  // libpq connection string; may hold a password: never logged
+  std::string postgres_schema = "public";
+  std::size_t postgres_connections = 4;
+  std::chrono::milliseconds revocation_poll{1000};  // bound on a missed cross-process revocation
   std::size_t threads = 0;  // 0: one per core
   std::size_t cache_capacity = 1'000'000;
   std::size_t list_cache_tokens = 100'000;  // records of users' complete lists kept in memory

@@ -5,6 +5,7 @@
 #include "server/config.hpp"
 #include "server/log.hpp"
 #include "storage/faulty_store.hpp"
+#include "storage/postgres_store.hpp"
 #include "storage/rocksdb_store.hpp"
 
 #include <cstdio>
@@ -17,6 +18,26 @@ namespace {
 
 using namespace tokend;
 
+std::unique_ptr<storage::token_store> open_store(const server::config& cfg) {
+  if (cfg.store == server::store_kind::postgres) {
+    storage::postgres_options options;
+    options.conninfo = cfg.postgres_url;
+    options.max_queue = cfg.write_queue;
+    options.schema = cfg.postgres_schema;
+    options.connections = cfg.postgres_connections;
+    options.revocation_poll = cfg.revocation_poll;
+    return storage::open_postgres_store(options);
+  }
+  storage::rocksdb_options options;
+  options.data_dir = cfg.data_dir;
+  options.sync = cfg.sync;
+  options.max_queue = cfg.write_queue;
+  options.log = [](bool error, std::string_view message) {
+    server::log::write(error ? server::log::level::error : server::log::level::warn, "rocksdb", {{"detail", message}});
+  };
+  return storage::open_rocksdb_store(options);
+}
+
 int serve(const std::vector<std::string>& args) {
   const auto env = server::process_environment();
   server::config cfg;
@@ -28,10 +49,12 @@ int serve(const std::vector<std::string>& args) {
   }
   server::log::set_level(cfg.log_level);
   // The whole configuration, for "what is it running with?"; it holds no secret (the bootstrap key
-  // is read from the environment by bootstrap() and never kept here).
+  // is read from the environment by bootstrap() and never kept here; the PostgreSQL URL, which may
+  // hold a password, is left out).
   server::log::debug("configuration", {{"listen", cfg.listen.host + ":" + std::to_string(cfg.listen.port)},
                                        {"admin_listen", cfg.admin_listen.host + ":" + std::to_string(cfg.admin_listen.port)},
                                        {"data_dir", cfg.data_dir},
+                                       {"store", cfg.store == server::store_kind::postgres ? "postgres" : "rocksdb"},
                                        {"threads", cfg.threads},
                                        {"cache_capacity", cfg.cache_capacity},
                                        {"list_cache_tokens", cfg.list_cache_tokens},
@@ -45,14 +68,7 @@ int serve(const std::vector<std::string>& args) {
                                        {"log_level", server::log::level_name(cfg.log_level)},
                                        {"access_log", cfg.access_log}});
   try {
-    storage::rocksdb_options options;
-    options.data_dir = cfg.data_dir;
-    options.sync = cfg.sync;
-    options.max_queue = cfg.write_queue;
-    options.log = [](bool error, std::string_view message) {
-      server::log::write(error ? server::log::level::error : server::log::level::warn, "rocksdb", {{"detail", message}});
-    };
-    std::unique_ptr<storage::token_store> store = storage::open_rocksdb_store(options);
+    std::unique_ptr<storage::token_store> store = open_store(cfg);
     if (!cfg.test_fault_file.empty()) {
       store = storage::make_faulty_store(std::move(store), cfg.test_fault_file);
       server::log::warn("fault injection enabled (testing only)", {{"control_file", cfg.test_fault_file}});
@@ -64,6 +80,7 @@ int serve(const std::vector<std::string>& args) {
                                            {"admin_port", app.admin_port()},
                                            {"threads", cfg.threads},
                                            {"data_dir", cfg.data_dir},
+                                       {"store", cfg.store == server::store_kind::postgres ? "postgres" : "rocksdb"},
                                            {"sync", cfg.sync}});
     app.wait();
     return 0;

@@ -47,7 +47,14 @@ net::awaitable<carried<Value>> on_store(Start start) {
 }  // namespace
 
 token_service::token_service(storage::token_store& store, std::size_t cache_capacity, std::size_t list_cache_records)
-    : store_(store), cache_(cache_capacity), lists_(list_cache_records) {}
+    // A shared store is written by other processes too, which this list cache would never see.
+    : store_(store), cache_(cache_capacity), lists_(store.shared() ? 0 : list_cache_records) {
+  // Deletes made by any process (a shared store) leave this cache; erase() also drops any fill
+  // that read the key before the delete, so the key cannot come back.
+  store_.on_revoked([this](const core::key_digest& digest) { cache_.erase(digest); });
+}
+
+token_service::~token_service() { store_.on_revoked({}); }
 
 net::awaitable<result<core::user_id>> token_service::authenticate(std::string_view key) {
   if (!core::is_well_formed_key(key)) co_return core::errc::unauthorized;

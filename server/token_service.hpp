@@ -20,7 +20,12 @@ class token_service {
   // list_cache_records bounds the records of cached complete lists (0: lists always come from the
   // store). Cached lists stay correct because every write goes through this service: a store
   // shared with other processes must disable it or invalidate it from their writes.
+  // The list cache is off for a shared store (store.shared()), and the key cache follows the
+  // store's revocations (on_revoked) so deletes made by other processes reach it.
   token_service(storage::token_store& store, std::size_t cache_capacity, std::size_t list_cache_records = 0);
+  ~token_service();
+  token_service(const token_service&) = delete;
+  token_service& operator=(const token_service&) = delete;
 
   // Owner of a key, or core::errc::unauthorized. A malformed key never reaches the cache or store;
   // a cached key is answered without suspending on storage.

@@ -69,6 +69,12 @@ class faulty_store final : public token_store {
 
   [[nodiscard]] boost::system::result<bool> empty() override { return inner_->empty(); }
 
+  // Faults are injected on writes only; sharing and revocations are the inner store's.
+  [[nodiscard]] bool shared() const noexcept override { return inner_->shared(); }
+  void on_revoked(std::function<void(const core::key_digest&)> callback) override {
+    inner_->on_revoked(std::move(callback));
+  }
+
   [[nodiscard]] store_stats stats() const override {
     store_stats s = inner_->stats();
     s.queue_depth += waiting_.load(std::memory_order_relaxed);

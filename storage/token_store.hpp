@@ -65,6 +65,15 @@ class token_store {
 
   [[nodiscard]] virtual store_stats stats() const = 0;
 
+  // True when other processes may write to the same data (a shared database): then this process
+  // does not see every write, and caches that rely on it (the per-user list cache) must stay off.
+  [[nodiscard]] virtual bool shared() const noexcept { return false; }
+
+  // Registers the one callback told of every key deleted by any process (including this one), so
+  // that caches can drop it. It runs on a storage thread and must be quick and not throw. A store
+  // that is not shared never calls it: this process's own deletes are all there is.
+  virtual void on_revoked(std::function<void(const core::key_digest&)> callback) { (void)callback; }
+
   // Blocking: finishes queued writes, then refuses new ones with core::errc::unavailable and
   // waits for in-flight handlers. Idempotent.
   virtual void close() = 0;

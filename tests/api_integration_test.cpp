@@ -1,5 +1,7 @@
 // Integration tests of the HTTP API over real sockets: a tokend::server::app on 127.0.0.1:0 over
-// the in-memory store (or the fault-injecting decorator), driven by a deadline-bound client.
+// a store chosen by TOKEND_TEST_STORE (memory, the default; rocksdb; postgres, on the server of
+// TOKEND_TEST_POSTGRES_URL with a schema per test), optionally wrapped in the fault-injecting
+// decorator, driven by a deadline-bound client. CTest runs the whole suite once per store.
 // Every row of /work/shared/API.md has a test here: create/list/delete, authentication, error
 // statuses and bodies, HTTP/1.x protocol behaviour, the admin listener, concurrency and store faults.
 #define BOOST_TEST_MODULE api_integration_test
@@ -12,7 +14,10 @@
 #include "server/config.hpp"
 #include "storage/faulty_store.hpp"
 #include "storage/memory_store.hpp"
+#include "storage/postgres_store.hpp"
+#include "storage/rocksdb_store.hpp"
 #include "support/http_client.hpp"
+#include "support/postgres.hpp"
 
 #include <boost/json.hpp>
 
@@ -74,6 +79,26 @@ void write_file(const fs::path& p, const std::string& content) {
   BOOST_REQUIRE_MESSAGE(out.good(), "cannot write " << p);
 }
 
+// The store under test, fresh for each test.
+std::unique_ptr<storage::token_store> open_store_of_kind(const fs::path& dir) {
+  const char* kind = std::getenv("TOKEND_TEST_STORE");
+  const std::string k = kind != nullptr ? kind : "memory";
+  if (k == "memory") return storage::make_memory_store();
+  if (k == "rocksdb") {
+    storage::rocksdb_options o;
+    o.data_dir = (dir / "db").string();
+    return storage::open_rocksdb_store(o);
+  }
+  if (k == "postgres") {
+    storage::postgres_options o;
+    o.conninfo = tokend::test::postgres_url();
+    o.schema = tokend::test::fresh_postgres_schema();
+    o.connections = 2;
+    return storage::open_postgres_store(o);
+  }
+  throw std::runtime_error("TOKEND_TEST_STORE must be memory, rocksdb or postgres, not '" + k + "'");
+}
+
 struct server_options {
   std::size_t max_body_bytes = 2048;
   std::size_t max_header_bytes = 2048;
@@ -98,7 +123,7 @@ class test_server {
     cfg.idle_timeout = options.idle_timeout;
     cfg.request_timeout = options.request_timeout;
     cfg.drain_timeout = options.drain_timeout;
-    std::unique_ptr<storage::token_store> store = storage::make_memory_store();
+    std::unique_ptr<storage::token_store> store = open_store();
     if (options.faulty) {
       cfg.test_fault_file = fault_file_.string();
       store = storage::make_faulty_store(std::move(store), fault_file_.string());
@@ -114,6 +139,7 @@ class test_server {
   }
 
   ~test_server() { stop(); }
+  [[nodiscard]] std::unique_ptr<storage::token_store> open_store() const { return open_store_of_kind(dir_.path()); }
   test_server(const test_server&) = delete;
   test_server& operator=(const test_server&) = delete;
 

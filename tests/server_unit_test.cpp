@@ -660,6 +660,24 @@ BOOST_AUTO_TEST_CASE(usage_mentions_every_flag) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(store_selection) {
+  BOOST_TEST((configure({}).store == server::store_kind::rocksdb));
+  const auto c = configure({"--store", "postgres", "--postgres-url", "postgresql:///x", "--revocation-poll", "250ms"},
+                           {{"TOKEND_POSTGRES_SCHEMA", "tenant_2"}, {"TOKEND_POSTGRES_CONNECTIONS", "8"}});
+  BOOST_TEST((c.store == server::store_kind::postgres));
+  BOOST_TEST(c.postgres_url == "postgresql:///x");
+  BOOST_TEST(c.postgres_schema == "tenant_2");
+  BOOST_TEST(c.postgres_connections == 8u);
+  BOOST_TEST(c.revocation_poll.count() == 250);
+  const auto e = configure({}, {{"TOKEND_STORE", "postgres"}, {"TOKEND_POSTGRES_URL", "host=db"}});
+  BOOST_TEST((e.store == server::store_kind::postgres));
+  BOOST_TEST(config_refused({"--store", "postgres"}));  // no URL
+  BOOST_TEST(config_refused({"--store", "sqlite"}));
+  BOOST_TEST(config_refused({"--postgres-schema", "1abc"}));
+  BOOST_TEST(config_refused({"--postgres-schema", "Abc"}));
+  BOOST_TEST(config_refused({"--postgres-connections", "0"}));
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 // ---------------------------------------------------------------------------------------------

@@ -10,7 +10,11 @@
 #include "core/token.hpp"
 #include "storage/faulty_store.hpp"
 #include "storage/memory_store.hpp"
+#include "storage/postgres_store.hpp"
 #include "storage/rocksdb_store.hpp"
+#include "support/postgres.hpp"
+
+#include <libpq-fe.h>
 
 #include <atomic>
 #include <chrono>
@@ -174,7 +178,26 @@ struct memory_backend {
   [[nodiscard]] static std::unique_ptr<token_store> open() { return storage::make_memory_store(); }
 };
 
-using backends = std::tuple<rocksdb_backend, memory_backend>;
+// A schema of its own on the test server (see support/postgres.hpp), so reopening sees the same data.
+[[nodiscard]] storage::postgres_options postgres_options_for(const std::string& schema) {
+  storage::postgres_options o;
+  o.conninfo = tokend::test::postgres_url();
+  o.schema = schema;
+  o.connections = 2;
+  o.revocation_poll = 100ms;
+  o.start_timeout = 10s;
+  return o;
+}
+
+struct postgres_backend {
+  static constexpr bool batches_writes = true;
+  std::string schema = tokend::test::fresh_postgres_schema();
+  [[nodiscard]] std::unique_ptr<token_store> open() const {
+    return storage::open_postgres_store(postgres_options_for(schema));
+  }
+};
+
+using backends = std::tuple<rocksdb_backend, memory_backend, postgres_backend>;
 
 }  // namespace
 
@@ -783,6 +806,158 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(close_ends_a_stall, Backend, backends) {
   BOOST_CHECK_EQUAL(finish(std::move(stalled)), error_code{});
   BOOST_CHECK(!store->ready());
   BOOST_CHECK_EQUAL(create(*store, make_record(1, 2), where::any_thread), err(core::errc::unavailable));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(postgres)
+
+// Two stores on one schema stand for two processes on one database.
+BOOST_AUTO_TEST_CASE(a_delete_reaches_the_other_store_through_on_revoked) {
+  const std::string schema = tokend::test::fresh_postgres_schema();
+  const auto a = storage::open_postgres_store(postgres_options_for(schema));
+  const auto b = storage::open_postgres_store(postgres_options_for(schema));
+  BOOST_CHECK(a->shared());
+  std::mutex mutex;
+  std::condition_variable cv;
+  std::vector<core::key_digest> revoked;
+  b->on_revoked([&](const core::key_digest& d) {
+    const std::lock_guard lock(mutex);
+    revoked.push_back(d);
+    cv.notify_all();
+  });
+
+  const auto r = make_record(9, 1);
+  BOOST_REQUIRE_EQUAL(create(*a, r), error_code{});
+  BOOST_CHECK(lookup(*b, r.digest) == std::optional<core::user_id>{9});  // created on A, seen on B at once
+  BOOST_REQUIRE_EQUAL(remove(*a, 9, r.digest), error_code{});
+  std::unique_lock lock(mutex);
+  BOOST_REQUIRE(cv.wait_for(lock, deadline, [&] { return !revoked.empty(); }));
+  BOOST_CHECK(revoked.front() == r.digest);
+  lock.unlock();
+  BOOST_CHECK(!lookup(*b, r.digest).has_value());
+  b->on_revoked({});
+}
+
+// A lost NOTIFY (here: a revocation row written without one) is found by the poll within its bound.
+BOOST_AUTO_TEST_CASE(a_missed_notification_is_caught_by_the_poll) {
+  const std::string schema = tokend::test::fresh_postgres_schema();
+  const auto store = storage::open_postgres_store(postgres_options_for(schema));  // polls every 100ms
+  std::mutex mutex;
+  std::condition_variable cv;
+  bool revoked = false;
+  const auto r = make_record(12, 1);
+  store->on_revoked([&](const core::key_digest& d) {
+    const std::lock_guard lock(mutex);
+    if (d == r.digest) revoked = true;
+    cv.notify_all();
+  });
+  BOOST_REQUIRE_EQUAL(create(*store, r), error_code{});
+
+  PGconn* conn = PQconnectdb(tokend::test::postgres_url().c_str());
+  BOOST_REQUIRE_MESSAGE(PQstatus(conn) == CONNECTION_OK, PQerrorMessage(conn));
+  std::string hex;
+  for (const auto b : r.digest) {
+    static constexpr char digits[] = "0123456789abcdef";
+    hex += digits[b >> 4];
+    hex += digits[b & 0xF];
+  }
+  const std::string sql =
+      "INSERT INTO " + schema + ".tokend_revocations (digest) VALUES (decode('" + hex + "', 'hex'))";
+  const auto since = std::chrono::steady_clock::now();
+  PGresult* result = PQexec(conn, sql.c_str());
+  const bool inserted = PQresultStatus(result) == PGRES_COMMAND_OK;
+  PQclear(result);
+  PQfinish(conn);
+  BOOST_REQUIRE(inserted);
+
+  std::unique_lock lock(mutex);
+  BOOST_REQUIRE(cv.wait_for(lock, deadline, [&] { return revoked; }));
+  const auto took = std::chrono::steady_clock::now() - since;
+  const double took_ms = std::chrono::duration<double, std::milli>(took).count();
+  BOOST_TEST_MESSAGE("caught by the poll after " << took_ms << " ms");
+  BOOST_CHECK(took < 1s);  // poll interval 100ms plus a query
+  lock.unlock();
+  store->on_revoked({});
+}
+
+// A database that stops answering (here: a lock held by another session) fails commands with
+// unavailable after command_timeout instead of holding them, and the store recovers afterwards.
+BOOST_AUTO_TEST_CASE(an_unanswered_command_times_out_and_the_store_recovers) {
+  const std::string schema = tokend::test::fresh_postgres_schema();
+  auto options = postgres_options_for(schema);
+  options.command_timeout = 300ms;
+  const auto store = storage::open_postgres_store(options);
+  const auto r = make_record(13, 1);
+  BOOST_REQUIRE_EQUAL(create(*store, r), error_code{});
+
+  PGconn* conn = PQconnectdb(tokend::test::postgres_url().c_str());
+  BOOST_REQUIRE_MESSAGE(PQstatus(conn) == CONNECTION_OK, PQerrorMessage(conn));
+  const std::string lock_sql = "BEGIN; LOCK TABLE " + schema + ".tokend_tokens IN ACCESS EXCLUSIVE MODE";
+  PGresult* locked = PQexec(conn, lock_sql.c_str());
+  const bool holding = PQresultStatus(locked) == PGRES_COMMAND_OK;
+  PQclear(locked);
+  BOOST_REQUIRE(holding);
+
+  const auto since = std::chrono::steady_clock::now();
+  const auto blocked = finish(start_lookup(*store, r.digest));
+  BOOST_REQUIRE(blocked.has_error());
+  BOOST_CHECK_EQUAL(blocked.error(), err(core::errc::unavailable));
+  BOOST_CHECK(std::chrono::steady_clock::now() - since < 3s);
+  BOOST_CHECK_EQUAL(create(*store, make_record(13, 2)), err(core::errc::unavailable));
+
+  PQclear(PQexec(conn, "ROLLBACK"));
+  PQfinish(conn);
+  // The dropped connections come back by themselves (poll: no sleeping on a guess).
+  const auto deadline_at = std::chrono::steady_clock::now() + 10s;
+  std::optional<core::user_id> found;
+  while (std::chrono::steady_clock::now() < deadline_at) {
+    const auto again = finish(start_lookup(*store, r.digest));
+    if (again.has_value()) {
+      found = *again;
+      break;
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+  BOOST_CHECK(found == std::optional<core::user_id>{13});
+  BOOST_CHECK(store->ready());
+}
+
+BOOST_AUTO_TEST_CASE(odd_text_round_trips_and_nul_is_refused) {
+  postgres_backend backend;
+  const auto store = backend.open();
+  auto r = make_record(11, 1);
+  r.description = R"(quote " backslash \ comma, {braces} NULL 'single' ☃)";
+  BOOST_REQUIRE_EQUAL(create(*store, r), error_code{});
+  const auto page = list(*store, 11, 0, 10);
+  BOOST_REQUIRE_EQUAL(page.tokens.size(), 1u);
+  check_same(page.tokens[0], r);
+
+  auto nul = make_record(11, 2);
+  nul.description = std::string("a\0b", 3);
+  BOOST_CHECK_EQUAL(create(*store, nul), err(core::errc::bad_request));
+}
+
+BOOST_AUTO_TEST_CASE(unreachable_database_fails_open_without_the_url) {
+  storage::postgres_options o;
+  o.conninfo = "postgresql://tokend:secret-password@127.0.0.1:1/none?connect_timeout=2";
+  o.start_timeout = 5s;
+  try {
+    (void)storage::open_postgres_store(o);
+    BOOST_FAIL("opened a store on a closed port");
+  } catch (const std::runtime_error& e) {
+    const std::string what = e.what();
+    BOOST_TEST_MESSAGE(what);
+    BOOST_CHECK(what.find("PostgreSQL") != std::string::npos);
+    BOOST_CHECK(what.find("secret-password") == std::string::npos);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(invalid_schema_name_is_refused) {
+  storage::postgres_options o;
+  o.conninfo = tokend::test::postgres_url();
+  o.schema = "x; drop table y";
+  BOOST_CHECK_THROW((void)storage::open_postgres_store(o), std::runtime_error);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
