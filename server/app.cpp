@@ -15,6 +15,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/http/field.hpp>
 
+#include <algorithm>
 #include <exception>
 
 namespace tokend::server {
@@ -78,6 +79,7 @@ void app::start(bool handle_signals) {
   net::io_context& first = *contexts_.front();
   net::co_spawn(first, accept_loop(api_acceptor_, false), log_exception);
   net::co_spawn(first, accept_loop(admin_acceptor_, true), log_exception);
+  net::co_spawn(first, close_expired_loop(), log_exception);
   if (handle_signals) {
     auto signals = std::make_shared<net::signal_set>(first, SIGTERM, SIGINT);
     signals->async_wait([this, signals](const boost::system::error_code& ec, int signo) {
@@ -179,6 +181,20 @@ net::awaitable<void> app::accept_loop(tcp::acceptor& acceptor, bool admin) {
                     if (!admin) metrics_.connection_closed();
                     log_exception(e);
                   });
+  }
+}
+
+net::awaitable<void> app::close_expired_loop() {
+  // A deadline is overshot by at most one period: a quarter of the shortest timeout, 10-250 ms.
+  const auto period = std::clamp<std::chrono::steady_clock::duration>(
+      std::min(config_.idle_timeout, config_.request_timeout) / 4, std::chrono::milliseconds(10),
+      std::chrono::milliseconds(250));
+  net::steady_timer timer(co_await net::this_coro::executor);
+  while (!drained_.load(std::memory_order_acquire)) {
+    timer.expires_after(period);
+    co_await timer.async_wait(use_tuple);
+    api_connections_.close_expired();
+    admin_connections_.close_expired();
   }
 }
 

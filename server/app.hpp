@@ -49,6 +49,7 @@ class app {
   boost::asio::io_context& next_context() noexcept;
   void listen(boost::asio::ip::tcp::acceptor& acceptor, const endpoint_spec& where, std::uint16_t& port);
   boost::asio::awaitable<void> accept_loop(boost::asio::ip::tcp::acceptor& acceptor, bool admin);
+  boost::asio::awaitable<void> close_expired_loop();  // the connections' deadlines (http_session.hpp)
   boost::asio::awaitable<void> drain();
 
   config config_;

@@ -18,12 +18,37 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
+#include <chrono>
 
 namespace tokend::server {
 namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = net::ip::tcp;
+
+struct connection_tracker::connection {
+  using clock = std::chrono::steady_clock;
+
+  explicit connection(tcp::socket& s) : socket(s), executor(s.get_executor()) {}
+
+  tcp::socket& socket;
+  net::any_io_executor executor;
+  bool busy = false;    // touched only on `executor`
+  bool closed = false;  // the session ended and `socket` is gone; touched only on `executor`
+  // When the sweep closes the connection, in clock ticks: written on `executor`, read by the sweep.
+  std::atomic<clock::rep> deadline{clock::time_point::max().time_since_epoch().count()};
+
+  void expires_after(clock::duration d) noexcept {
+    deadline.store((clock::now() + d).time_since_epoch().count(), std::memory_order_relaxed);
+  }
+  void expires_never() noexcept {
+    deadline.store(clock::time_point::max().time_since_epoch().count(), std::memory_order_relaxed);
+  }
+  [[nodiscard]] bool expired() const noexcept {
+    return deadline.load(std::memory_order_relaxed) <= clock::now().time_since_epoch().count();
+  }
+};
 
 namespace {
 
@@ -40,14 +65,14 @@ const char* message_for_status(unsigned status) {
 // After refusing a request whose body we did not read (413, 431, 400), closing at once would
 // make the kernel answer the client's unread bytes with a reset, which can destroy our response
 // before the client reads it. So: stop sending, then discard what still arrives, within bounds.
-net::awaitable<void> linger(beast::tcp_stream& stream) {
+net::awaitable<void> linger(tcp::socket& socket, connection_tracker::connection& self) {
   beast::error_code ec;
-  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  socket.shutdown(tcp::socket::shutdown_send, ec);
   if (ec) co_return;
-  stream.expires_after(std::chrono::milliseconds(500));
+  self.expires_after(std::chrono::milliseconds(500));
   std::array<char, 8192> sink;
   for (std::size_t discarded = 0; discarded < (1u << 20);) {
-    auto [rec, n] = co_await stream.async_read_some(net::buffer(sink), use_tuple);
+    auto [rec, n] = co_await socket.async_read_some(net::buffer(sink), use_tuple);
     if (rec) break;
     discarded += n;
   }
@@ -58,7 +83,7 @@ net::awaitable<void> linger(beast::tcp_stream& stream) {
 // sent in pieces could otherwise grow without bound until the request deadline. So the parser is
 // fed here, step by step, with its limit lowered by what it has consumed; past the limit it
 // reports header_limit (431).
-net::awaitable<beast::error_code> read_header_within(beast::tcp_stream& stream, beast::flat_buffer& buffer,
+net::awaitable<beast::error_code> read_header_within(tcp::socket& socket, beast::flat_buffer& buffer,
                                                      http::request_parser<http::string_body>& parser,
                                                      std::size_t limit) {
   std::size_t used = 0;
@@ -71,7 +96,7 @@ net::awaitable<beast::error_code> read_header_within(beast::tcp_stream& stream, 
       used += n;
       if (ec != http::error::need_more) co_return ec;  // the header is complete, or refused
     }
-    auto [ec, n] = co_await stream.async_read_some(buffer.prepare(8192), use_tuple);
+    auto [ec, n] = co_await socket.async_read_some(buffer.prepare(8192), use_tuple);
     if (ec) co_return ec;
     buffer.commit(n);
   }
@@ -79,15 +104,8 @@ net::awaitable<beast::error_code> read_header_within(beast::tcp_stream& stream, 
 
 }  // namespace
 
-struct connection_tracker::connection {
-  beast::tcp_stream& stream;
-  net::any_io_executor executor;
-  bool busy = false;    // touched only on `executor`
-  bool closed = false;  // the session ended and `stream` is gone; touched only on `executor`
-};
-
-std::shared_ptr<connection_tracker::connection> connection_tracker::add(beast::tcp_stream& stream) {
-  auto c = std::make_shared<connection>(connection{stream, stream.get_executor(), false});
+std::shared_ptr<connection_tracker::connection> connection_tracker::add(tcp::socket& socket) {
+  auto c = std::make_shared<connection>(socket);
   std::lock_guard lock(mutex_);
   connections_.insert(c);
   open_.fetch_add(1, std::memory_order_acq_rel);
@@ -109,7 +127,8 @@ void connection_tracker::begin_drain() {
   draining_.store(true, std::memory_order_release);
   for_each([](const std::shared_ptr<connection>& c) {
     net::post(c->executor, [c] {
-      if (!c->closed && !c->busy) c->stream.cancel();  // wakes the idle read, which then ends the session
+      beast::error_code ignored;
+      if (!c->closed && !c->busy) c->socket.cancel(ignored);  // wakes the idle read, which then ends the session
     });
   });
 }
@@ -117,7 +136,19 @@ void connection_tracker::begin_drain() {
 void connection_tracker::close_all() {
   for_each([](const std::shared_ptr<connection>& c) {
     net::post(c->executor, [c] {
-      if (!c->closed) c->stream.close();
+      beast::error_code ignored;
+      if (!c->closed) c->socket.close(ignored);
+    });
+  });
+}
+
+void connection_tracker::close_expired() {
+  for_each([](const std::shared_ptr<connection>& c) {
+    if (!c->expired()) return;
+    net::post(c->executor, [c] {
+      beast::error_code ignored;
+      // Checked again here: the session may have moved on to a new deadline meanwhile.
+      if (!c->closed && c->expired()) c->socket.close(ignored);
     });
   });
 }
@@ -132,7 +163,7 @@ http_response json_error_response(unsigned status, std::string_view message) {
 unsigned status_for_read_error(const beast::error_code& ec) {
   if (ec == http::error::header_limit) return 431;
   if (ec == http::error::body_limit) return 413;
-  if (ec == http::error::end_of_stream || ec == http::error::partial_message || ec == beast::error::timeout ||
+  if (ec == http::error::end_of_stream || ec == http::error::partial_message ||
       ec == net::error::eof || ec == net::error::operation_aborted || ec == net::error::connection_reset ||
       ec == net::error::bad_descriptor) {
     return 0;
@@ -144,9 +175,9 @@ unsigned status_for_read_error(const beast::error_code& ec) {
 
 net::awaitable<void> run_session(tcp::socket socket, session_options options, request_handler handler,
                                  protocol_error_observer on_protocol_error, connection_tracker& tracker) {
-  beast::tcp_stream stream(std::move(socket));
-  stream.socket().set_option(tcp::no_delay(true));
-  const auto self = tracker.add(stream);
+  beast::error_code option_ec;
+  socket.set_option(tcp::no_delay(true), option_ec);
+  const auto self = tracker.add(socket);
   beast::flat_buffer buffer;
   std::string header_out;  // reused across responses
 
@@ -155,8 +186,8 @@ net::awaitable<void> run_session(tcp::socket socket, session_options options, re
     if (tracker.draining()) break;
     if (buffer.size() == 0) {
       // Idle between requests: a longer deadline than for reading a request once it has begun.
-      stream.expires_after(options.idle_timeout);
-      auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), use_tuple);
+      self->expires_after(options.idle_timeout);
+      auto [ec, n] = co_await socket.async_read_some(buffer.prepare(4096), use_tuple);
       if (ec) break;
       buffer.commit(n);
     }
@@ -165,17 +196,17 @@ net::awaitable<void> run_session(tcp::socket socket, session_options options, re
     http::request_parser<http::string_body> parser;
     parser.body_limit(options.max_body_bytes);
     // One deadline for the whole request: headers that trickle in (slowloris) cannot extend it.
-    stream.expires_after(options.request_timeout);
-    beast::error_code ec = co_await read_header_within(stream, buffer, parser, options.max_header_bytes);
+    self->expires_after(options.request_timeout);
+    beast::error_code ec = co_await read_header_within(socket, buffer, parser, options.max_header_bytes);
     std::size_t n = 0;
     if (!ec && !parser.is_done()) {
       const auto& header = parser.get();
       // An HTTP/1.0 client does not know interim responses: its expectation is ignored (RFC 9110 10.1.1).
       if (header.version() >= 11 && beast::iequals(header[http::field::expect], "100-continue")) {
         http::response<http::empty_body> cont{http::status::continue_, header.version()};
-        std::tie(ec, n) = co_await http::async_write(stream, cont, use_tuple);
+        std::tie(ec, n) = co_await http::async_write(socket, cont, use_tuple);
       }
-      if (!ec) std::tie(ec, n) = co_await http::async_read(stream, buffer, parser, use_tuple);
+      if (!ec) std::tie(ec, n) = co_await http::async_read(socket, buffer, parser, use_tuple);
     }
     if (ec) {
       if (const unsigned status = status_for_read_error(ec)) {
@@ -183,13 +214,16 @@ net::awaitable<void> run_session(tcp::socket socket, session_options options, re
         auto res = json_error_response(status, message_for_status(status));
         res.keep_alive(false);
         res.prepare_payload();
-        co_await http::async_write(stream, res, use_tuple);
-        co_await linger(stream);
+        co_await http::async_write(socket, res, use_tuple);
+        co_await linger(socket, *self);
       }
       break;
     }
 
     http_request request = parser.release();
+    // The handler's time is not the client's: a create waiting on its commit must not lose its
+    // connection, and with it the answer, to the request deadline.
+    self->expires_never();
     http_response response = co_await handler(request);
     response.version(request.version());
     response.keep_alive(request.keep_alive() && !tracker.draining());
@@ -197,16 +231,16 @@ net::awaitable<void> run_session(tcp::socket socket, session_options options, re
     // A response to HEAD announces its length but carries no content (RFC 9110 9.3.2): body bytes
     // would be read as the start of the next response by a keep-alive client.
     if (request.method() == http::verb::head) response.body().clear();
-    stream.expires_after(options.request_timeout);
+    self->expires_after(options.request_timeout);
     write_response_head(response, header_out);
     const std::array<net::const_buffer, 2> out{net::buffer(header_out), net::buffer(response.body())};
-    auto [wec, wn] = co_await net::async_write(stream, out, use_tuple);
+    auto [wec, wn] = co_await net::async_write(socket, out, use_tuple);
     if (wec || !response.keep_alive()) break;
   }
 
   beast::error_code ignored;
-  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
-  stream.close();
+  socket.shutdown(tcp::socket::shutdown_send, ignored);
+  socket.close(ignored);
   self->closed = true;
   tracker.remove(self);
 }
