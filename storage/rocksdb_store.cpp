@@ -8,6 +8,7 @@
 
 #include <rocksdb/cache.h>
 #include <rocksdb/db.h>
+#include <rocksdb/env.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/iterator.h>
 #include <rocksdb/options.h>
@@ -76,6 +77,13 @@ class index_insert_hint final : public rocksdb::SliceTransform {
   // Two cores are shared with the server: one flush and one compaction at a time is plenty for a
   // small, write-light database, and more would steal CPU from request handling.
   options.max_background_jobs = 2;
+  // Compactions run niced: they can wait, requests cannot. On two cores a compaction at normal
+  // priority takes one from the io threads for whole scheduler slices.
+  options.env->LowerThreadPoolCPUPriority(rocksdb::Env::Priority::LOW, rocksdb::CpuPriority::kLow);
+  // Flushes and compactions write their files out 1 MiB at a time as they go (RocksDB's tuning
+  // guide's value), not in one burst of tens of MiB when the file is closed, which the WAL's
+  // fdatasync - every create waits for one - would queue behind.
+  options.bytes_per_sync = 1 << 20;
   // RocksDB's diagnostics go to the caller's log, not to a LOG file in the data directory, whose
   // writer aborts the process on the line after a failed write (a full disk).
   options.info_log = make_rocksdb_info_log(o.log);
