@@ -1004,6 +1004,29 @@ BOOST_AUTO_TEST_CASE(slow_request_is_closed_after_request_timeout) {
   BOOST_TEST(api(srv.port, http::verb::get, tokens_target(srv.admin_key)).status == 200u);
 }
 
+BOOST_AUTO_TEST_CASE(a_request_waiting_on_the_store_outlives_the_request_timeout) {
+  server_options options;
+  options.faulty = true;
+  options.request_timeout = 300ms;
+  options.idle_timeout = 30s;
+  test_server srv(options);
+
+  write_file(srv.fault_file(), "stall");
+  test::connection held(srv.port, 10s);
+  BOOST_REQUIRE(held.write_raw(raw_request("POST", tokens_target(srv.admin_key), create_json("slow commit"))));
+  BOOST_REQUIRE_MESSAGE(eventually([&] { return srv.store().stats().queue_depth > 0; }),
+                        "the create never reached the store");
+  // A slowloris connection begun after the create: once the deadline sweep has closed it, the
+  // create's request deadline, had it still counted, has passed as well.
+  test::connection slow(srv.port);
+  BOOST_REQUIRE(slow.write_raw("GET " + tokens_target(srv.admin_key) + " HTTP/1.1\r\nHost: x\r\n"));
+  BOOST_REQUIRE(slow.closed_by_peer(5s));
+
+  fs::remove(srv.fault_file());
+  const auto r = held.read_response();
+  BOOST_TEST(r.status == 200u, r.status << " " << r.body << " " << r.error);
+}
+
 BOOST_AUTO_TEST_CASE(drain_closes_idle_connections_and_the_listener) {
   server_options options;
   options.drain_timeout = 30s;  // an idle connection must not hold the drain until this
