@@ -77,9 +77,6 @@ class index_insert_hint final : public rocksdb::SliceTransform {
   // Two cores are shared with the server: one flush and one compaction at a time is plenty for a
   // small, write-light database, and more would steal CPU from request handling.
   options.max_background_jobs = 2;
-  // Compactions run niced: they can wait, requests cannot. On two cores a compaction at normal
-  // priority takes one from the io threads for whole scheduler slices.
-  options.env->LowerThreadPoolCPUPriority(rocksdb::Env::Priority::LOW, rocksdb::CpuPriority::kLow);
   // Flushes and compactions write their files out 1 MiB at a time as they go (RocksDB's tuning
   // guide's value), not in one burst of tens of MiB when the file is closed, which the WAL's
   // fdatasync - every create waits for one - would queue behind.
@@ -141,8 +138,13 @@ class index_insert_hint final : public rocksdb::SliceTransform {
   std::error_code ignored;
   std::filesystem::create_directories(o.data_dir, ignored);
 
+  const rocksdb::Options options = tuned_options(o);
+  // Compactions run niced: they can wait, requests cannot. On two cores a compaction at normal
+  // priority takes one from the io threads for whole scheduler slices. The pool belongs to the
+  // process-wide Env, so this is set here, where a store is opened, not with the options.
+  options.env->LowerThreadPoolCPUPriority(rocksdb::Env::Priority::LOW, rocksdb::CpuPriority::kLow);
   rocksdb::DB* raw = nullptr;
-  const rocksdb::Status status = rocksdb::DB::Open(tuned_options(o), o.data_dir, &raw);
+  const rocksdb::Status status = rocksdb::DB::Open(options, o.data_dir, &raw);
   if (!status.ok()) {
     throw std::runtime_error("cannot open RocksDB store at '" + o.data_dir + "': " + status.ToString());
   }
