@@ -6,8 +6,9 @@
 // Method. Two snapshots, one before the cache is constructed and one after N distinct keys were
 // inserted with insert_known (positive entries; a negative entry costs the same):
 //   - RSS: VmRSS from /proc/self/status, what the kernel holds resident for the process;
-//   - heap: mallinfo2() uordblks + hblkhd, bytes handed out by malloc (small chunks and mmapped
-//     blocks), i.e. without the memory malloc keeps free but resident.
+//   - heap: bytes handed out by malloc by its own statistics (core::allocated_bytes(): jemalloc's
+//     stats.allocated, or glibc's mallinfo2()), i.e. without the memory malloc keeps free but
+//     resident. The program runs on the allocator the service is built with (jemalloc by default).
 // The differences divided by the number of entries the cache holds afterwards (cache.size(), a
 // little below N: the capacity is split evenly over the shards and random keys are not) give the
 // bytes per key. What is counted is everything the cache allocates: its hash maps (nodes, bucket
@@ -16,10 +17,9 @@
 // ever sees SHA-256 digests, which are uniformly random) generated one at a time on the stack from
 // a PRNG: they are not stored anywhere else, so nothing has to be subtracted. Nothing is printed
 // or allocated between the snapshots except by the cache itself.
+#include "core/allocator.hpp"
 #include "core/key.hpp"
 #include "core/token_cache.hpp"
-
-#include <malloc.h>
 
 #include <charconv>
 #include <cstddef>
@@ -54,17 +54,12 @@ std::size_t resident_bytes() {
   return kib * 1024;
 }
 
-std::size_t heap_in_use() {
-  const struct mallinfo2 mi = mallinfo2();
-  return mi.uordblks + mi.hblkhd;
-}
-
 struct snapshot {
   std::size_t rss;
   std::size_t heap;
 };
 
-snapshot take_snapshot() { return {resident_bytes(), heap_in_use()}; }
+snapshot take_snapshot() { return {resident_bytes(), core::allocated_bytes()}; }
 
 int usage(const char* problem) {
   std::fprintf(stderr, "tokend-cache-memory: %s\nusage: tokend-cache-memory [--keys N]\n", problem);
@@ -93,7 +88,9 @@ int main(int argc, char** argv) {
   }
 
   // Fault in stdio's buffers and the /proc reader's before the first snapshot.
-  std::printf("tokend-cache-memory: %zu keys, cache capacity %zu\n", keys, keys);
+  const std::string_view allocator = core::allocator_name();
+  std::printf("tokend-cache-memory: %zu keys, cache capacity %zu, %.*s malloc\n", keys, keys,
+              static_cast<int>(allocator.size()), allocator.data());
   std::fflush(stdout);
   (void)take_snapshot();
 

@@ -1,6 +1,8 @@
 // Rendering of the metrics registry in the Prometheus text format.
 #include "server/metrics.hpp"
 
+#include "core/allocator.hpp"
+
 #include <algorithm>
 #include <cstdio>
 
@@ -123,9 +125,10 @@ std::string metrics::render(const cache_figures& cache, const storage::store_sta
   char start[32];
   std::snprintf(start, sizeof start, "%.3f", start_time_seconds_);
   line(std::string("tokend_start_time_seconds ") + start);
-  line("# HELP tokend_build_info Always 1; the version label names the running build.");
+  line("# HELP tokend_build_info Always 1; the labels name the running build and its malloc.");
   line("# TYPE tokend_build_info gauge");
-  line(std::string("tokend_build_info{version=\"") + TOKEND_VERSION + "\"} 1");
+  line(std::string("tokend_build_info{version=\"") + TOKEND_VERSION + "\",allocator=\"" +
+       std::string(core::allocator_name()) + "\"} 1");
   return out;
 }
 

@@ -36,6 +36,9 @@
 #ifndef TOKEND_BINARY
 #error "TOKEND_BINARY must name the tokend executable"
 #endif
+#ifndef TOKEND_EXPECTED_ALLOCATOR
+#error "TOKEND_EXPECTED_ALLOCATOR must say which malloc the tokend executable was linked with"
+#endif
 
 namespace {
 
@@ -443,6 +446,18 @@ BOOST_AUTO_TEST_CASE(bootstrap_from_environment) {
     BOOST_TEST(server.terminate(10s, SIGINT).value_or(exit_status{}).success());
   }
   check_no_secrets(box, {key, made});
+}
+
+// The release binary is linked with jemalloc unless the build says otherwise (sanitizer builds keep
+// the system malloc); /metrics names the allocator actually serving malloc in the process.
+BOOST_AUTO_TEST_CASE(the_binary_runs_on_the_allocator_it_was_built_with) {
+  sandbox box;
+  tokend_server server(box, {}, {"TOKEND_BOOTSTRAP_TOKEN=" + keygen(box)});
+  connection c(server.admin_port());
+  const auto r = c.request(http::verb::get, "/metrics");
+  BOOST_REQUIRE_EQUAL(r.status, 200u);
+  BOOST_TEST(contains(r.body, std::string("allocator=\"") + TOKEND_EXPECTED_ALLOCATOR + "\""), r.body);
+  BOOST_TEST(server.terminate(10s).value_or(exit_status{}).success());
 }
 
 BOOST_AUTO_TEST_CASE(malformed_bootstrap_token_stops_start_up) {
