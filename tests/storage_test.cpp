@@ -13,6 +13,7 @@
 #include "storage/postgres_store.hpp"
 #include "storage/rocksdb_store.hpp"
 #include "support/postgres.hpp"
+#include "support/process.hpp"
 
 #include <libpq-fe.h>
 
@@ -22,7 +23,6 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <future>
 #include <limits>
 #include <memory>
@@ -535,9 +535,7 @@ BOOST_AUTO_TEST_CASE(tables_keep_index_and_filters_in_partitions) {
   storage::open_rocksdb_store(options)->close();
   std::string text;
   for (const auto& entry : fs::directory_iterator(options.data_dir)) {
-    if (entry.path().filename().string().rfind("OPTIONS-", 0) != 0) continue;
-    std::ifstream in(entry.path());
-    text.assign(std::istreambuf_iterator<char>(in), {});
+    if (entry.path().filename().string().starts_with("OPTIONS-")) text = tokend::test::read_file(entry.path());
   }
   BOOST_REQUIRE_MESSAGE(!text.empty(), "no OPTIONS file in " << options.data_dir);
   BOOST_TEST(text.find("index_type=kTwoLevelIndexSearch") != std::string::npos);
