@@ -91,13 +91,16 @@ const root = mkdtempSync(join(tmpdir(), "tokend-openapi-"));
 const faultFile = join(root, "fault");
 writeFileSync(faultFile, "");
 const key = execFileSync(binary, ["keygen"], { encoding: "utf8", timeout: 10_000 }).trim();
+// The environment minus tokend's own variables, which would change what is served (a sanitizer
+// runtime's options still reach the binary).
+const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("TOKEND_")));
 let out = "";
 let err = "";
 const child = spawn(
   binary,
   ["serve", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--data-dir", join(root, "data"),
     "--threads", "1", "--test-fault-file", faultFile],
-  { env: { PATH: process.env.PATH ?? "/usr/bin:/bin", TOKEND_BOOTSTRAP_TOKEN: key }, stdio: ["ignore", "pipe", "pipe"] },
+  { env: { ...inherited, TOKEND_BOOTSTRAP_TOKEN: key }, stdio: ["ignore", "pipe", "pipe"] },
 );
 child.stdout.on("data", (d) => (out += d));
 child.stderr.on("data", (d) => (err += d));

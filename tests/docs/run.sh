@@ -9,6 +9,12 @@
 set -euo pipefail
 
 here=$(dirname -- "$(readlink -f -- "${BASH_SOURCE[0]}")")
+# The binary's path, resolved before leaving the caller's directory.
+binary=""
+if [[ "${1:-}" == live ]]; then
+  binary=$(readlink -f -- "${2:?usage: run.sh live TOKEND_BINARY}" || true)
+  [[ -x "$binary" ]] || { echo "tests/docs: no executable at '${2}'" >&2; exit 2; }
+fi
 cd -- "$here"
 
 for tool in node npm; do
@@ -46,7 +52,6 @@ case "${1:-}" in
     exec node node_modules/@redocly/cli/bin/cli.js lint --config redocly.yaml ../../docs/openapi.yaml
     ;;
   live)
-    binary=$(readlink -f -- "${2:?usage: run.sh live TOKEND_BINARY}")
     [[ -d node_modules ]] || install
     exec node openapi_live.mjs "$binary"
     ;;
