@@ -56,7 +56,7 @@ case "${1:-}" in
     exec node openapi_live.mjs "$binary"
     ;;
   *)
-    sed -n '2,9s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2
+    sed -n '2,9s/^# \{0,1\}//p' "$here/run.sh" >&2
     exit 2
     ;;
 esac
