@@ -6,18 +6,29 @@
 //
 // Usage: node links.mjs [REPOSITORY_ROOT]   (default: two levels above this file)
 import { execFileSync } from "node:child_process";
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, relative, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = resolve(process.argv[2] ?? join(dirname(fileURLToPath(import.meta.url)), "..", ".."));
-// Tracked files plus new ones not yet committed, so a link is checked before its commit.
-const files = execFileSync("git", ["ls-files", "--cached", "--others", "--exclude-standard", "*.md"], {
-  cwd: root,
-  encoding: "utf8",
-})
-  .split("\n")
-  .filter((f) => f && !f.split("/").includes("node_modules") && existsSync(join(root, f)));
+// Tracked files plus new ones not yet committed, so a link is checked before its commit; outside
+// a git checkout (a source archive), every Markdown file but those of build and npm directories.
+function markdownFiles() {
+  try {
+    return execFileSync("git", ["ls-files", "--cached", "--others", "--exclude-standard", "*.md"], {
+      cwd: root,
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "ignore"],
+    }).split("\n");
+  } catch {
+    return readdirSync(root, { recursive: true }).filter(
+      (f) => f.endsWith(".md") && !/^(build|\.git)\//.test(f),
+    );
+  }
+}
+const files = markdownFiles().filter(
+  (f) => f && !f.split("/").includes("node_modules") && existsSync(join(root, f)),
+);
 
 // Markdown text without fenced code blocks and code spans (same length per line is not needed).
 function prose(text) {
