@@ -2,7 +2,7 @@
 //   1. every object validates against the Kubernetes OpenAPI schemas (npm kubernetes-models), with
 //      unknown fields refused as the API server's strict field validation would;
 //   2. the validator has teeth: a wrong field type and a misspelt field must fail;
-//   3. the deployment rules of issue 4 hold (one replica with a volume claim, admin port off the
+//   3. the deployment rules of docs/OPERATIONS.md hold (one replica with a volume claim, admin port off the
 //      Service, probes, grace period longer than the drain, security context, Secret-sourced
 //      bootstrap key, scrape annotations, PDB), and the manifest agrees with deploy/Dockerfile;
 //   4. where kubectl is installed, `kubectl kustomize` renders the same objects as this test reads.
@@ -209,7 +209,7 @@ await check("a PodDisruptionBudget covers the pods and lets a drain proceed", ()
   const pdb = findOne(objects, "PodDisruptionBudget");
   const { maxUnavailable, minAvailable } = pdb.spec;
   expect((maxUnavailable === undefined) !== (minAvailable === undefined), "exactly one of maxUnavailable, minAvailable");
-  // With one replica, a budget that allows no disruption blocks every node drain (README, Deployment).
+  // With one replica, a budget that allows no disruption blocks every node drain (docs/OPERATIONS.md).
   const allowed = maxUnavailable !== undefined ? maxUnavailable : sts.spec.replicas - minAvailable;
   expect(Number.isInteger(allowed) && allowed >= 1, `the budget allows ${allowed} disruptions for ${sts.spec.replicas} replica(s)`);
 });

@@ -1,4 +1,4 @@
-// Offline checks of the PostgreSQL overlay deploy/k8s/overlays/postgres (issue 6):
+// Offline checks of the PostgreSQL overlay deploy/k8s/overlays/postgres:
 //   1. every object validates against the Kubernetes schemas, unknown fields refused (schema.mjs);
 //   2. several stateless replicas: a Deployment, no volume claim, TOKEND_STORE=postgres, the
 //      database URL from the Secret tokend-postgres (never written down), a revocation poll bound;
