@@ -1,4 +1,6 @@
-// One JSON object per line: {"ts":..., "level":..., "msg":..., ...fields}.
+// One JSON object per line: {"time":"<RFC 3339, UTC, milliseconds>", "level":..., "msg":..., ...fields}.
+// "time" as RFC 3339 is the field and form that Cloud Logging, Vector, Loki and Fluent Bit's JSON
+// parsers take as the event time without a rule of their own (the same as Go's log/slog).
 #include "server/log.hpp"
 
 #include <boost/json/serialize.hpp>
@@ -6,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <mutex>
 
 namespace tokend::server::log {
@@ -14,10 +17,26 @@ namespace {
 std::atomic<level> minimum{level::info};
 std::mutex output_mutex;
 
-void emit(level lvl, std::string_view message, boost::json::object fields) {
+}  // namespace
+
+std::string rfc3339_utc(std::chrono::system_clock::time_point t) {
   using namespace std::chrono;
+  const auto ms = duration_cast<milliseconds>(t.time_since_epoch()).count();
+  const std::time_t seconds = static_cast<std::time_t>(ms / 1000 - (ms % 1000 < 0 ? 1 : 0));
+  const int millis = static_cast<int>(((ms % 1000) + 1000) % 1000);
+  std::tm tm{};
+  gmtime_r(&seconds, &tm);
+  char text[32];
+  const int n = std::snprintf(text, sizeof text, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                              tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, millis);
+  return std::string(text, n > 0 ? static_cast<std::size_t>(n) : 0);
+}
+
+namespace {
+
+void emit(level lvl, std::string_view message, boost::json::object fields) {
   boost::json::object line;
-  line["ts"] = duration_cast<duration<double>>(system_clock::now().time_since_epoch()).count();
+  line["time"] = rfc3339_utc(std::chrono::system_clock::now());
   line["level"] = level_name(lvl);
   line["msg"] = message;
   for (auto& kv : fields) line[kv.key()] = std::move(kv.value());

@@ -4,7 +4,9 @@
 
 #include <boost/json/object.hpp>
 
+#include <chrono>
 #include <optional>
+#include <string>
 #include <string_view>
 
 namespace tokend::server::log {
@@ -19,6 +21,9 @@ void set_level(level lvl) noexcept;
 // "debug", "info", "warn" (or "warning"), "error"; nullopt for anything else.
 [[nodiscard]] std::optional<level> parse_level(std::string_view text) noexcept;
 [[nodiscard]] const char* level_name(level lvl) noexcept;
+
+// The "time" of a line: RFC 3339 in UTC with milliseconds, e.g. 2026-12-01T12:10:31.123Z.
+[[nodiscard]] std::string rfc3339_utc(std::chrono::system_clock::time_point t);
 
 // Writes one line when `lvl` is enabled.
 void write(level lvl, std::string_view message, boost::json::object fields = {});

@@ -20,9 +20,11 @@
 #include <fstream>
 #include <iterator>
 #include <map>
+#include <regex>
 #include <set>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace server = tokend::server;
@@ -81,6 +83,11 @@ std::vector<json::object> lines_of(const std::string& text) {
     out.push_back(v.as_object());
   }
   return out;
+}
+
+bool is_rfc3339_utc_millis(std::string_view text) {
+  static const std::regex form(R"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z)");
+  return std::regex_match(text.begin(), text.end(), form);
 }
 
 // Restores the default level after a test case that changes it.
@@ -163,12 +170,28 @@ BOOST_AUTO_TEST_CASE(lines_below_the_level_are_dropped) {
       std::vector<std::string> got;
       for (const auto& l : lines) {
         got.emplace_back(l.at("msg").as_string());
-        BOOST_TEST(l.at("ts").is_number());
+        BOOST_TEST(is_rfc3339_utc_millis(l.at("time").as_string()));
         BOOST_TEST(logging::parse_level(std::string(l.at("level").as_string())).has_value());
       }
       BOOST_TEST(got == messages, boost::test_tools::per_element());
     }
   }
+}
+
+BOOST_AUTO_TEST_CASE(line_times_are_rfc3339_utc_with_milliseconds) {
+  using std::chrono::milliseconds;
+  using tp = std::chrono::system_clock::time_point;
+  BOOST_TEST(logging::rfc3339_utc(tp{}) == "1970-01-01T00:00:00.000Z");
+  BOOST_TEST(logging::rfc3339_utc(tp{milliseconds(1'796'123'606'742)}) == "2026-12-01T11:13:26.742Z");
+  BOOST_TEST(logging::rfc3339_utc(tp{milliseconds(951'782'400'005)}) == "2000-02-29T00:00:00.005Z");
+  BOOST_TEST(logging::rfc3339_utc(tp{milliseconds(-1)}) == "1969-12-31T23:59:59.999Z");
+  // A line written now carries now, to the second at worst.
+  const auto before = std::chrono::system_clock::now();
+  const auto lines = lines_of(capture_stdout([] { logging::error("now"); }));
+  BOOST_REQUIRE_EQUAL(lines.size(), 1u);
+  const std::string written(lines[0].at("time").as_string());
+  BOOST_TEST(written >= logging::rfc3339_utc(before - std::chrono::seconds(1)));
+  BOOST_TEST(written <= logging::rfc3339_utc(std::chrono::system_clock::now() + std::chrono::seconds(1)));
 }
 
 BOOST_AUTO_TEST_CASE(the_access_log_ignores_the_level) {
