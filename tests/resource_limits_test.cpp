@@ -494,6 +494,7 @@ BOOST_AUTO_TEST_CASE(list_answers_in_flight_stay_within_the_budget) {
       BOOST_TEST(std::string(body.at("message").as_string()).find("retry later") != std::string::npos);
     }
   }
+  BOOST_TEST_MESSAGE(ok << " answered, " << busy << " refused");
   BOOST_TEST(ok >= 1u);
   BOOST_TEST(busy >= 1u);
   BOOST_TEST(t.metric("tokend_response_in_flight_peak_bytes ") <= limit);
