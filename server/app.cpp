@@ -172,6 +172,8 @@ net::awaitable<void> app::accept_loop(tcp::acceptor& acceptor, bool admin) {
       continue;
     }
     failures.succeeded();
+    // The admin listener's own cap: the API's was computed leaving it this many descriptors, so a
+    // full API cannot starve the probes, nor a flood of admin connections the API.
     if (admin && admin_open_.load(std::memory_order_relaxed) >= config_.admin_max_connections) {
       metrics_.admin_connection_refused();
       boost::system::error_code ignored;
