@@ -4,21 +4,29 @@
 
 #include "server/api_request.hpp"
 #include "server/metrics.hpp"
+#include "server/response_budget.hpp"
 #include "server/token_service.hpp"
 
 #include <boost/system/error_code.hpp>
 
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace tokend::server {
 
 // What a handler decided; the session turns it into an HTTP response.
 struct api_reply {
+  api_reply() = default;
+  api_reply(unsigned s, std::string b, route r = route::other, bool not_allowed = false)
+      : status(s), body(std::move(b)), route_label(r), method_not_allowed(not_allowed) {}
+
   unsigned status = 200;
   std::string body;
   route route_label = route::other;
   bool method_not_allowed = false;  // adds `Allow`
+  unsigned retry_after_seconds = 0;  // adds `Retry-After` when not 0
+  response_budget::lease hold;       // the body's share of the response budget, until it is written
 };
 
 inline constexpr std::string_view allowed_methods = "GET, POST, DELETE";

@@ -36,13 +36,31 @@ net::awaitable<api_reply> create(const api_request& request, token_service& serv
   co_return api_reply{200, created_body(*made), route::create, false};
 }
 
-net::awaitable<api_reply> list(const boost::urls::url_view& target, token_service& service, core::user_id caller) {
+api_reply busy_reply() {
+  api_reply reply = error_reply(503, "Too many list responses in flight; retry later", route::list);
+  reply.retry_after_seconds = 1;
+  return reply;
+}
+
+net::awaitable<api_reply> list(const boost::urls::url_view& target, token_service& service,
+                               core::user_id caller, response_budget* budget) {
   const auto paging = parse_paging(target);
   if (!paging) co_return error_reply(400, paging.problem, route::list);
   const auto& p = *paging.value;
+  // Refused before the store read while nothing is left: a flood of lists then costs no reads.
+  if (budget && budget->exhausted()) {
+    budget->count_refusal();
+    co_return busy_reply();
+  }
   auto page = co_await service.list(caller, p.page * p.page_size, p.page_size);
   if (!page) co_return error_reply(page.error(), route::list);
-  co_return api_reply{200, list_body(*page, p), route::list, false};
+  api_reply reply{200, list_body(*page, p), route::list, false};
+  if (budget) {
+    // Built on this thread without suspending, so at most one unaccounted answer per io thread.
+    reply.hold = budget->try_acquire(reply.body.capacity());
+    if (!reply.hold) co_return busy_reply();
+  }
+  co_return reply;
 }
 
 net::awaitable<api_reply> remove(const api_request& request, token_service& service, core::user_id caller) {
@@ -55,7 +73,8 @@ net::awaitable<api_reply> remove(const api_request& request, token_service& serv
 
 }  // namespace
 
-net::awaitable<api_reply> handle_api(const api_request& request, token_service& service) {
+net::awaitable<api_reply> handle_api(const api_request& request, token_service& service,
+                                     response_budget* budget) {
   const auto target = boost::urls::parse_origin_form(request.target());
   if (!target) co_return error_reply(400, "Malformed request target");
   if (target->encoded_path() != tokens_path) co_return error_reply(404, "Not Found");
@@ -77,7 +96,7 @@ net::awaitable<api_reply> handle_api(const api_request& request, token_service& 
   }
   switch (r) {
     case route::create: co_return co_await create(request, service, *caller);
-    case route::list: co_return co_await list(*target, service, *caller);
+    case route::list: co_return co_await list(*target, service, *caller, budget);
     default: co_return co_await remove(request, service, *caller);
   }
 }

@@ -14,6 +14,8 @@ using api_request = boost::beast::http::request<boost::beast::http::string_body>
 
 inline constexpr std::string_view tokens_path = "/api/v2/tokens";
 
-[[nodiscard]] boost::asio::awaitable<api_reply> handle_api(const api_request& request, token_service& service);
+// With a budget, each list answer holds a share of it (api_reply::hold) or is refused with 503.
+[[nodiscard]] boost::asio::awaitable<api_reply> handle_api(const api_request& request, token_service& service,
+                                                          response_budget* budget = nullptr);
 
 }  // namespace tokend::server

@@ -4,6 +4,7 @@
 
 #include "server/admin.hpp"
 #include "server/api_router.hpp"
+#include "server/fd_limits.hpp"
 #include "server/log.hpp"
 #include "server/request_log.hpp"
 
@@ -50,6 +51,7 @@ app::app(config cfg, std::unique_ptr<storage::token_store> store)
       contexts_(make_contexts(config_.threads)),
       store_(std::move(store)),
       service_(*store_, config_.cache_capacity, config_.list_cache_tokens),
+      responses_(config_.max_response_bytes_in_flight),
       api_acceptor_(*contexts_.front()),
       admin_acceptor_(*contexts_.front()) {}
 
@@ -104,18 +106,18 @@ net::awaitable<void> app::accept_loop(tcp::acceptor& acceptor, bool admin) {
   protocol_error_observer observer;
   if (admin) {
     options.max_body_bytes = 1024;
-    handler = [this](http_request& req) -> net::awaitable<http_response> {
+    handler = [this](http_request& req, response_hold&) -> net::awaitable<http_response> {
       co_return handle_admin(req, admin_sources{[this] { return ready(); }, [this] { return metrics_text(); }});
     };
   } else {
     // Only `this` is captured: GCC 12 corrupts std::string init-captures of coroutine lambdas, so
     // per-request strings live in the coroutine frame as locals instead.
-    handler = [this](http_request& req) -> net::awaitable<http_response> {
+    handler = [this](http_request& req, response_hold& hold) -> net::awaitable<http_response> {
       const auto started = std::chrono::steady_clock::now();
       const std::string request_id = request_id_for(req[request_id_header]);
       api_reply reply;
       try {
-        reply = co_await handle_api(req, service_);
+        reply = co_await handle_api(req, service_, &responses_);
       } catch (const std::exception& e) {
         log::error("request failed", {{"error", e.what()}, {"request_id", request_id}});
         reply = error_reply(500, "Internal server error");
@@ -125,7 +127,11 @@ net::awaitable<void> app::accept_loop(tcp::acceptor& acceptor, bool admin) {
       res.set(http::field::cache_control, "no-store");
       res.set(request_id_header, request_id);
       if (reply.method_not_allowed) res.set(http::field::allow, allowed_methods);
+      if (reply.retry_after_seconds) {
+        res.set(http::field::retry_after, std::to_string(reply.retry_after_seconds));
+      }
       res.body() = std::move(reply.body);
+      hold = std::move(reply.hold);
       const auto elapsed = std::chrono::steady_clock::now() - started;
       metrics_.observe(reply.route_label, reply.status, elapsed);
       if (config_.access_log) {
@@ -147,14 +153,31 @@ net::awaitable<void> app::accept_loop(tcp::acceptor& acceptor, bool admin) {
   }
   connection_tracker& tracker = admin ? admin_connections_ : api_connections_;
   net::steady_timer backoff(acceptor.get_executor());
+  accept_failure_backoff failures;
   for (;;) {
     auto [ec, socket] = co_await acceptor.async_accept(next_context(), use_tuple);
     if (!acceptor.is_open() || ec == net::error::operation_aborted) break;
     if (ec) {
-      // Typically EMFILE: back off briefly instead of spinning on a full descriptor table.
-      log::warn("accept failed", {{"error", ec.message()}});
-      backoff.expires_after(std::chrono::milliseconds(50));
+      // Typically EMFILE, which the caps should prevent: back off (growing while it lasts) instead
+      // of spinning on a full descriptor table, and say so once in a while, not per attempt.
+      metrics_.accept_failed();
+      const auto now = std::chrono::steady_clock::now();
+      if (const auto suppressed = failures.failed(now)) {
+        log::warn("accept failed", {{"listener", admin ? "admin" : "api"},
+                                    {"error", ec.message()},
+                                    {"failures_not_logged", *suppressed}});
+      }
+      backoff.expires_after(failures.delay());
       co_await backoff.async_wait(use_tuple);
+      continue;
+    }
+    failures.succeeded();
+    // The admin listener's own cap: the API's was computed leaving it this many descriptors, so a
+    // full API cannot starve the probes, nor a flood of admin connections the API.
+    if (admin && admin_open_.load(std::memory_order_relaxed) >= config_.admin_max_connections) {
+      metrics_.admin_connection_refused();
+      boost::system::error_code ignored;
+      socket.close(ignored);
       continue;
     }
     if (!admin && metrics_.open_connections() >= static_cast<std::int64_t>(config_.max_connections)) {
@@ -168,6 +191,7 @@ net::awaitable<void> app::accept_loop(tcp::acceptor& acceptor, bool admin) {
       continue;
     }
     if (!admin) metrics_.connection_opened();
+    else admin_open_.fetch_add(1, std::memory_order_relaxed);
     if (log::enabled(log::level::debug)) {
       boost::system::error_code peer_ec;
       const auto peer = socket.remote_endpoint(peer_ec);
@@ -179,6 +203,7 @@ net::awaitable<void> app::accept_loop(tcp::acceptor& acceptor, bool admin) {
     net::co_spawn(executor, run_session(std::move(socket), options, handler, observer, tracker),
                   [this, admin](std::exception_ptr e) {
                     if (!admin) metrics_.connection_closed();
+                    else admin_open_.fetch_sub(1, std::memory_order_relaxed);
                     log_exception(e);
                   });
   }
@@ -248,7 +273,10 @@ bool app::ready() const noexcept { return !stop_requested_.load(std::memory_orde
 
 std::string app::metrics_text() const {
   const auto& cache = service_.cache();
-  return metrics_.render({cache.hits(), cache.misses(), cache.size(), cache.capacity()}, store_->stats(), ready());
+  const response_figures responses{responses_.in_flight(), responses_.peak(), responses_.limit(),
+                                   responses_.refused()};
+  const metrics::cache_figures cached{cache.hits(), cache.misses(), cache.size(), cache.capacity()};
+  return metrics_.render(cached, store_->stats(), ready(), responses);
 }
 
 }  // namespace tokend::server

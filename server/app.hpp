@@ -5,6 +5,7 @@
 #include "server/config.hpp"
 #include "server/http_session.hpp"
 #include "server/metrics.hpp"
+#include "server/response_budget.hpp"
 #include "server/token_service.hpp"
 #include "storage/token_store.hpp"
 
@@ -58,6 +59,8 @@ class app {
   std::unique_ptr<storage::token_store> store_;
   token_service service_;
   metrics metrics_;
+  response_budget responses_;
+  std::atomic<std::size_t> admin_open_{0};  // counted like metrics_'s open API connections
   connection_tracker api_connections_;
   connection_tracker admin_connections_;
   boost::asio::ip::tcp::acceptor api_acceptor_;

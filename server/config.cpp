@@ -92,6 +92,13 @@ const std::vector<flag_spec>& flag_specs() {
        [](config& c, auto& f, auto& v) { c.write_queue = parse_count(f, v, 1, 1 << 24); }},
       {"--max-connections", "TOKEND_MAX_CONNECTIONS",
        [](config& c, auto& f, auto& v) { c.max_connections = parse_count(f, v, 1, 1'000'000); }},
+      {"--admin-max-connections", "TOKEND_ADMIN_MAX_CONNECTIONS",
+       [](config& c, auto& f, auto& v) { c.admin_max_connections = parse_count(f, v, 1, 10'000); }},
+      // At least two of the largest list answers (1000 tokens of the longest descriptions, ~1.8 MB).
+      {"--max-response-bytes-in-flight", "TOKEND_MAX_RESPONSE_BYTES_IN_FLIGHT",
+       [](config& c, auto& f, auto& v) {
+         c.max_response_bytes_in_flight = parse_count(f, v, std::size_t{4} << 20, std::size_t{1} << 40);
+       }},
       {"--idle-timeout", "TOKEND_IDLE_TIMEOUT", [](config& c, auto& f, auto& v) { c.idle_timeout = parse_duration(f, v); }},
       {"--request-timeout", "TOKEND_REQUEST_TIMEOUT",
        [](config& c, auto& f, auto& v) { c.request_timeout = parse_duration(f, v); }},
@@ -202,8 +209,15 @@ Flags of serve (each also read from the environment variable shown; a flag wins)
   --max-header-bytes N      header limit (431)       TOKEND_MAX_HEADER_BYTES  (8192)
   --sync[=true|false]       fsync each write batch   TOKEND_SYNC              (true); --no-sync = false
   --write-queue N           pending writes before 503 TOKEND_WRITE_QUEUE      (65536)
-  --max-connections N       open API connections; more are closed at once
+  --max-connections N       open API connections; more are closed at once (lowered at start to
+                            fit the file-descriptor limit, which is raised to its hard limit)
                                                      TOKEND_MAX_CONNECTIONS   (10000)
+  --admin-max-connections N open admin connections; more are closed at once
+                                                     TOKEND_ADMIN_MAX_CONNECTIONS (32)
+  --max-response-bytes-in-flight N
+                            bytes of list answers built and not yet written; past it a list is
+                            answered 503 with Retry-After
+                                                     TOKEND_MAX_RESPONSE_BYTES_IN_FLIGHT (67108864)
   --idle-timeout D          keep-alive idle limit    TOKEND_IDLE_TIMEOUT      (60s)
   --request-timeout D       read/write of a request  TOKEND_REQUEST_TIMEOUT   (10s)
   --drain-timeout D         graceful stop deadline   TOKEND_DRAIN_TIMEOUT     (10s)

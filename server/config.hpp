@@ -39,6 +39,12 @@ struct config {
   std::size_t write_queue = 65536;
   // Open API connections; beyond it a new connection is closed at once (see app::accept_loop).
   std::size_t max_connections = 10'000;
+  // Open admin connections (probes, scrapes): a cap of their own, so that /healthz answers while
+  // the API is full. Both caps are lowered at start to fit the file-descriptor limit (fd_limits.hpp).
+  std::size_t admin_max_connections = 32;
+  // Bytes of list answers built and not yet written, all connections together; a list answer
+  // that does not fit is refused with 503 (see response_budget.hpp).
+  std::size_t max_response_bytes_in_flight = 64 << 20;
   std::chrono::milliseconds idle_timeout{60'000};
   std::chrono::milliseconds request_timeout{10'000};
   std::chrono::milliseconds drain_timeout{10'000};

@@ -224,7 +224,8 @@ net::awaitable<void> run_session(tcp::socket socket, session_options options, re
     // The handler's time is not the client's: a create waiting on its commit must not lose its
     // connection, and with it the answer, to the request deadline.
     self->expires_never();
-    http_response response = co_await handler(request);
+    response_hold hold;  // declared first, so given back after the written body is freed
+    http_response response = co_await handler(request, hold);
     response.version(request.version());
     response.keep_alive(request.keep_alive() && !tracker.draining());
     response.prepare_payload();

@@ -7,6 +7,8 @@
 // sweep (connection_tracker::close_expired) closes the connections past theirs.
 #pragma once
 
+#include "server/response_budget.hpp"
+
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/error.hpp>
@@ -33,8 +35,11 @@ struct session_options {
   std::chrono::milliseconds request_timeout{10'000};  // to read one whole request, or write a response
 };
 
+// What the handler wants kept until its response has been written (its share of the response
+// budget); the session destroys it after the write.
+using response_hold = response_budget::lease;
 // Produces the response for a complete request. The session sets version, keep-alive and length.
-using request_handler = std::function<boost::asio::awaitable<http_response>(http_request&)>;
+using request_handler = std::function<boost::asio::awaitable<http_response>(http_request&, response_hold&)>;
 // Told of requests refused before they reached the handler (431, 413, 400).
 using protocol_error_observer = std::function<void(unsigned status)>;
 

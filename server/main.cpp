@@ -3,6 +3,7 @@
 #include "server/app.hpp"
 #include "server/bootstrap.hpp"
 #include "server/config.hpp"
+#include "server/fd_limits.hpp"
 #include "server/log.hpp"
 #include "storage/faulty_store.hpp"
 #include "storage/postgres_store.hpp"
@@ -18,7 +19,8 @@ namespace {
 
 using namespace tokend;
 
-std::unique_ptr<storage::token_store> open_store(const server::config& cfg) {
+std::unique_ptr<storage::token_store> open_store(const server::config& cfg,
+                                                 const server::descriptor_plan& fds) {
   if (cfg.store == server::store_kind::postgres) {
     storage::postgres_options options;
     options.conninfo = cfg.postgres_url;
@@ -32,6 +34,7 @@ std::unique_ptr<storage::token_store> open_store(const server::config& cfg) {
   options.data_dir = cfg.data_dir;
   options.sync = cfg.sync;
   options.max_queue = cfg.write_queue;
+  options.max_open_files = fds.rocksdb_max_open_files;
   options.log = [](bool error, std::string_view message) {
     server::log::write(error ? server::log::level::error : server::log::level::warn, "rocksdb", {{"detail", message}});
   };
@@ -68,7 +71,23 @@ int serve(const std::vector<std::string>& args) {
                                        {"log_level", server::log::level_name(cfg.log_level)},
                                        {"access_log", cfg.access_log}});
   try {
-    std::unique_ptr<storage::token_store> store = open_store(cfg);
+    // Before anything opens a file: the caps must fit the descriptors there are (fd_limits.hpp).
+    const auto raised = server::raise_descriptor_limit();
+    const auto fds = server::plan_descriptors(raised.after, cfg);
+    const std::size_t configured_max_connections = cfg.max_connections;
+    cfg.max_connections = fds.max_connections;
+    cfg.admin_max_connections = fds.admin_max_connections;
+    server::log::info("connection limits", {{"max_connections", fds.max_connections},
+                                            {"configured_max_connections", configured_max_connections},
+                                            {"admin_max_connections", fds.admin_max_connections},
+                                            {"fd_limit", fds.limit},
+                                            {"fd_limit_at_start", raised.before},
+                                            {"reserved_descriptors", fds.reserved},
+                                            {"rocksdb_max_open_files", fds.rocksdb_max_open_files},
+                                            {"clamped_to_fd_limit", fds.clamped},
+                                            {"max_response_bytes_in_flight",
+                                             cfg.max_response_bytes_in_flight}});
+    std::unique_ptr<storage::token_store> store = open_store(cfg, fds);
     if (!cfg.test_fault_file.empty()) {
       store = storage::make_faulty_store(std::move(store), cfg.test_fault_file);
       server::log::warn("fault injection enabled (testing only)", {{"control_file", cfg.test_fault_file}});

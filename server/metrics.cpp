@@ -37,7 +37,8 @@ void metrics::observe(route r, unsigned status, std::chrono::nanoseconds latency
   s.latency_sum_ns.fetch_add(static_cast<std::uint64_t>(latency.count()), std::memory_order_relaxed);
 }
 
-std::string metrics::render(const cache_figures& cache, const storage::store_stats& store, bool ready) const {
+std::string metrics::render(const cache_figures& cache, const storage::store_stats& store, bool ready,
+                            const response_figures& responses) const {
   std::string out;
   out.reserve(8192);
   const auto line = [&out](const std::string& l) { out += l; out += '\n'; };
@@ -81,6 +82,26 @@ std::string metrics::render(const cache_figures& cache, const storage::store_sta
   line("# HELP tokend_http_connections_refused_total API connections closed unserved: --max-connections was reached.");
   line("# TYPE tokend_http_connections_refused_total counter");
   line("tokend_http_connections_refused_total " + std::to_string(refused_connections_.load(std::memory_order_relaxed)));
+  line("# HELP tokend_admin_connections_refused_total Admin connections closed unserved: "
+       "--admin-max-connections was reached.");
+  line("# TYPE tokend_admin_connections_refused_total counter");
+  line("tokend_admin_connections_refused_total " +
+       std::to_string(refused_admin_connections_.load(std::memory_order_relaxed)));
+  line("# HELP tokend_accept_errors_total Failed accepts on either listener (out of descriptors, mostly).");
+  line("# TYPE tokend_accept_errors_total counter");
+  line("tokend_accept_errors_total " + std::to_string(accept_failures_.load(std::memory_order_relaxed)));
+  line("# HELP tokend_response_in_flight_bytes Bytes of list answers built and not yet written.");
+  line("# TYPE tokend_response_in_flight_bytes gauge");
+  line("tokend_response_in_flight_bytes " + std::to_string(responses.in_flight_bytes));
+  line("# HELP tokend_response_in_flight_peak_bytes Highest tokend_response_in_flight_bytes since start.");
+  line("# TYPE tokend_response_in_flight_peak_bytes gauge");
+  line("tokend_response_in_flight_peak_bytes " + std::to_string(responses.peak_bytes));
+  line("# HELP tokend_response_in_flight_limit_bytes The bound on it: --max-response-bytes-in-flight.");
+  line("# TYPE tokend_response_in_flight_limit_bytes gauge");
+  line("tokend_response_in_flight_limit_bytes " + std::to_string(responses.limit_bytes));
+  line("# HELP tokend_response_budget_refusals_total List requests answered 503: the bound was reached.");
+  line("# TYPE tokend_response_budget_refusals_total counter");
+  line("tokend_response_budget_refusals_total " + std::to_string(responses.refused));
 
   line("# HELP tokend_cache_hits_total Key validations answered from the in-memory cache.");
   line("# TYPE tokend_cache_hits_total counter");

@@ -17,6 +17,11 @@ namespace tokend::server {
 enum class route { create, list, remove, other };
 inline constexpr std::size_t route_count = 4;
 
+// The response budget's figures (response_budget.hpp), handed in at scrape time.
+struct response_figures {
+  std::uint64_t in_flight_bytes = 0, peak_bytes = 0, limit_bytes = 0, refused = 0;
+};
+
 class metrics {
  public:
   void observe(route r, unsigned status, std::chrono::nanoseconds latency) noexcept;
@@ -28,6 +33,10 @@ class metrics {
   }
   void connection_closed() noexcept { open_connections_.fetch_sub(1, std::memory_order_relaxed); }
   void connection_refused() noexcept { refused_connections_.fetch_add(1, std::memory_order_relaxed); }
+  void admin_connection_refused() noexcept {
+    refused_admin_connections_.fetch_add(1, std::memory_order_relaxed);
+  }
+  void accept_failed() noexcept { accept_failures_.fetch_add(1, std::memory_order_relaxed); }
   [[nodiscard]] std::int64_t open_connections() const noexcept {
     return open_connections_.load(std::memory_order_relaxed);
   }
@@ -36,7 +45,8 @@ class metrics {
     std::uint64_t hits = 0, misses = 0, entries = 0, capacity = 0;
   };
   // Text exposition format 0.0.4.
-  [[nodiscard]] std::string render(const cache_figures& cache, const storage::store_stats& store, bool ready) const;
+  [[nodiscard]] std::string render(const cache_figures& cache, const storage::store_stats& store, bool ready,
+                                   const response_figures& responses = {}) const;
 
   // Statuses we count individually; anything else lands in the last slot.
   static constexpr std::array<unsigned, 14> statuses = {200, 400, 401, 404, 405, 408, 413, 415,
@@ -57,6 +67,8 @@ class metrics {
   std::atomic<std::int64_t> open_connections_{0};
   std::atomic<std::uint64_t> accepted_connections_{0};
   std::atomic<std::uint64_t> refused_connections_{0};  // closed at once: --max-connections reached
+  std::atomic<std::uint64_t> refused_admin_connections_{0};  // --admin-max-connections reached
+  std::atomic<std::uint64_t> accept_failures_{0};  // accept() errors: out of descriptors, mostly
   double start_time_seconds_ = 0;  // Unix time of construction, i.e. of process start
 };
 

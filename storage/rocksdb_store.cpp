@@ -84,6 +84,8 @@ class index_insert_hint final : public rocksdb::SliceTransform {
   // RocksDB's diagnostics go to the caller's log, not to a LOG file in the data directory, whose
   // writer aborts the process on the line after a failed write (a full disk).
   options.info_log = make_rocksdb_info_log(o.log);
+  // Bounded, the table files share the process's descriptors with connections without running out.
+  options.max_open_files = o.max_open_files;
 
   rocksdb::BlockBasedTableOptions table;
   // Most reads are point lookups of keys the cache missed, including keys that do not exist

@@ -18,6 +18,8 @@ struct rocksdb_options {
   std::size_t max_queue = 65536;              // pending writes; a full queue fails with core::errc::overloaded at once
   std::size_t max_batch = 1024;               // writes per WriteBatch
   std::size_t block_cache_bytes = 64 << 20;
+  // Table files RocksDB keeps open (-1: all). The service bounds it to fit its descriptor limit.
+  int max_open_files = -1;
   // RocksDB's warnings and errors (never a key: records are stored under digests), e.g. for the
   // service's log. Empty: dropped. RocksDB writes no LOG file of its own (see rocksdb_info_log.hpp).
   std::function<void(bool error, std::string_view message)> log;

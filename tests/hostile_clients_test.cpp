@@ -305,7 +305,7 @@ BOOST_AUTO_TEST_CASE(connections_beyond_the_cap_are_closed_at_once) {
   BOOST_TEST(received.empty(), "an over-cap connection got an answer: " << received.substr(0, 100));
   BOOST_TEST(ms(steady::now() - started) < 1000, "closing took " << ms(steady::now() - started) << " ms");
   BOOST_TEST(target.metric("tokend_http_connections_refused_total ") == 1);
-  // The admin listener is not capped.
+  // The admin listener has a cap of its own: a full API does not take its connections.
   BOOST_TEST(test::request(target.admin_port, http::verb::get, "/healthz").status == 200u);
   // The held connections are still served.
   BOOST_TEST(held.front()->request(http::verb::get, "/api/v2/tokens?token=" + target.key).status == 200u);

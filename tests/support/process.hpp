@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -59,13 +60,18 @@ inline std::string read_file(const std::filesystem::path& path) {
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
+// Limits the child gets before exec (a test of behaviour under a low limit).
+struct child_limits {
+  std::optional<rlim_t> open_files;  // RLIMIT_NOFILE, soft and hard alike
+};
+
 class process {
  public:
   // Starts `argv[0]` (a path, not searched in PATH) with exactly `env`. stdout and stderr go to
   // the given files (created or truncated). Throws std::runtime_error when fork fails; a failed
   // execve shows as exit code 127.
   process(std::vector<std::string> argv, std::vector<std::string> env, std::filesystem::path stdout_path,
-          std::filesystem::path stderr_path)
+          std::filesystem::path stderr_path, child_limits limits = {})
       : stdout_path_(std::move(stdout_path)), stderr_path_(std::move(stderr_path)) {
     if (argv.empty()) throw std::invalid_argument("process: empty argv");
     // Everything the child needs is prepared before fork: after fork only async-signal-safe calls.
@@ -93,6 +99,10 @@ class process {
       // No inherited descriptors (the test's client sockets above all): a child holding a copy
       // would keep connections open that the test believes closed.
       ::close_range(3, ~0U, 0);
+      if (limits.open_files) {
+        const rlimit nofile{*limits.open_files, *limits.open_files};
+        if (::setrlimit(RLIMIT_NOFILE, &nofile) != 0) ::_exit(126);
+      }
       // The test process may block signals in its threads; the child starts with a clean mask.
       sigset_t none;
       ::sigemptyset(&none);

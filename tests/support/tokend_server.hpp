@@ -107,6 +107,7 @@ class tokend_server {
     std::string admin_host = "127.0.0.1";
     std::string data_dir;  // empty: the sandbox's
     std::chrono::milliseconds startup_deadline{20'000};
+    child_limits limits;  // e.g. a low descriptor limit
   };
 
   tokend_server(sandbox& box, options o) {
@@ -115,7 +116,7 @@ class tokend_server {
                                   "--data-dir", data_dir,      "--threads",      "2"};
     args.insert(args.end(), o.args.begin(), o.args.end());
     auto [out, err] = box.log_files("serve");
-    proc_ = std::make_unique<process>(tokend_argv(args), tokend_env(o.env), out, err);
+    proc_ = std::make_unique<process>(tokend_argv(args), tokend_env(o.env), out, err, o.limits);
     wait_listening(o.startup_deadline);
   }
 
