@@ -67,7 +67,7 @@ std::string error_body(std::string_view message) {
 }
 
 api_reply error_reply(unsigned status, std::string_view message, route r) {
-  return {status, error_body(message), r, false};
+  return {status, error_body(message), r, false, std::nullopt, false};
 }
 
 api_reply error_reply(const boost::system::error_code& ec, route r) {

@@ -8,6 +8,7 @@
 
 #include <boost/system/error_code.hpp>
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -19,6 +20,10 @@ struct api_reply {
   std::string body;
   route route_label = route::other;
   bool method_not_allowed = false;  // adds `Allow`
+  // /verify only: the verified key's owner on a 200 (X-Tokend-User-Id, X-Tokend-Token-Type), or
+  // the Bearer challenge on a 401 (WWW-Authenticate); see verify.hpp.
+  std::optional<core::user_id> verified_user;
+  bool bearer_challenge = false;
 };
 
 inline constexpr std::string_view allowed_methods = "GET, POST, DELETE";

@@ -1,8 +1,9 @@
-// Request handling for /api/v2/tokens. Order of checks: path (404), method (405), key (401),
+// Request handling for /api/v2/tokens (and the hand-off of /verify, see verify.hpp). Order of checks: path (404), method (405), key (401),
 // content type (415), body or parameters (400), then the operation.
 #include "server/api_router.hpp"
 
 #include "core/error.hpp"
+#include "server/verify.hpp"
 
 #include <boost/url/parse.hpp>
 
@@ -33,7 +34,7 @@ net::awaitable<api_reply> create(const api_request& request, token_service& serv
   if (!body) co_return error_reply(400, body.problem, route::create);
   auto made = co_await service.create(caller, body.value->description, body.value->type);
   if (!made) co_return error_reply(made.error(), route::create);
-  co_return api_reply{200, created_body(*made), route::create, false};
+  co_return api_reply{200, created_body(*made), route::create, false, std::nullopt, false};
 }
 
 net::awaitable<api_reply> list(const boost::urls::url_view& target, token_service& service, core::user_id caller) {
@@ -42,7 +43,7 @@ net::awaitable<api_reply> list(const boost::urls::url_view& target, token_servic
   const auto& p = *paging.value;
   auto page = co_await service.list(caller, p.page * p.page_size, p.page_size);
   if (!page) co_return error_reply(page.error(), route::list);
-  co_return api_reply{200, list_body(*page, p), route::list, false};
+  co_return api_reply{200, list_body(*page, p), route::list, false, std::nullopt, false};
 }
 
 net::awaitable<api_reply> remove(const api_request& request, token_service& service, core::user_id caller) {
@@ -50,12 +51,14 @@ net::awaitable<api_reply> remove(const api_request& request, token_service& serv
   if (!victim) co_return error_reply(400, victim.problem, route::remove);
   const auto ec = co_await service.remove(caller, *victim.value);
   if (ec) co_return error_reply(ec, route::remove);
-  co_return api_reply{200, deleted_body(), route::remove, false};
+  co_return api_reply{200, deleted_body(), route::remove, false, std::nullopt, false};
 }
 
 }  // namespace
 
 net::awaitable<api_reply> handle_api(const api_request& request, token_service& service) {
+  // Before the target is parsed: /verify reads its query itself, and refuses (401) what it cannot read.
+  if (is_verify_target(request.target())) co_return co_await handle_verify(request, service);
   const auto target = boost::urls::parse_origin_form(request.target());
   if (!target) co_return error_reply(400, "Malformed request target");
   if (target->encoded_path() != tokens_path) co_return error_reply(404, "Not Found");

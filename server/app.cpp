@@ -6,6 +6,7 @@
 #include "server/api_router.hpp"
 #include "server/log.hpp"
 #include "server/request_log.hpp"
+#include "server/verify.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -125,6 +126,7 @@ net::awaitable<void> app::accept_loop(tcp::acceptor& acceptor, bool admin) {
       res.set(http::field::cache_control, "no-store");
       res.set(request_id_header, request_id);
       if (reply.method_not_allowed) res.set(http::field::allow, allowed_methods);
+      add_verify_headers(reply, res);
       res.body() = std::move(reply.body);
       const auto elapsed = std::chrono::steady_clock::now() - started;
       metrics_.observe(reply.route_label, reply.status, elapsed);
