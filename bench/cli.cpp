@@ -126,13 +126,17 @@ bool is_host_name(std::string_view host) {
   return true;
 }
 
+// A character of an HTTP token (a method or a header field name).
+bool is_token_char(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) ||
+         std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+}
+
 // "Name: value": a header field name (an HTTP token) and a value without CR, LF or NUL.
 void check_header_line(std::string_view line) {
   const auto colon = line.find(':');
   const auto name = line.substr(0, colon == std::string_view::npos ? 0 : colon);
-  const bool name_ok = !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-  });
+  const bool name_ok = !name.empty() && std::all_of(name.begin(), name.end(), is_token_char);
   if (!name_ok || line.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos) {
     throw usage_error("--header wants 'Name: value' on one line, not '" + std::string(line) + "'");
   }
@@ -266,7 +270,9 @@ options parse_args(int argc, const char* const* argv) {
     } else if (name == "create-token") {
       o.cfg.create_token = std::string(v);
     } else if (name == "scenario") {
-      if (v != "create" && v != "list" && v != "authfail" && v != "verify" && v != "verify-fail" && v != "mixed") {
+      const std::vector<std::string_view> scenarios = {"create", "list",        "authfail",
+                                                       "verify", "verify-fail", "mixed"};
+      if (std::find(scenarios.begin(), scenarios.end(), v) == scenarios.end()) {
         throw usage_error("--scenario must be create, list, authfail, verify, verify-fail or mixed, not '" +
                           std::string(v) + "'");
       }
@@ -299,14 +305,14 @@ options parse_args(int argc, const char* const* argv) {
     } else if (name == "path") {
       const bool printable = std::all_of(v.begin(), v.end(), [](char c) { return c > ' ' && c != 0x7f; });
       if (v.empty() || (v.front() != '/' && v != "*") || !printable) {
-        throw usage_error("--path wants a request target such as /verify or /verify/a?b=c, not '" + std::string(v) + "'");
+        throw usage_error("--path wants a request target such as /verify or /verify/a?b=c, not '" +
+                          std::string(v) + "'");
       }
       o.cfg.path = std::string(v);
     } else if (name == "method") {
-      const bool token = !v.empty() && std::all_of(v.begin(), v.end(), [](char c) {
-        return std::isalnum(static_cast<unsigned char>(c)) || std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-      });
-      if (!token) throw usage_error("--method wants a method name such as GET or POST, not '" + std::string(v) + "'");
+      if (v.empty() || !std::all_of(v.begin(), v.end(), is_token_char)) {
+        throw usage_error("--method wants a method name such as GET or POST, not '" + std::string(v) + "'");
+      }
       o.cfg.method = std::string(v);
     } else if (name == "header") {
       check_header_line(v);

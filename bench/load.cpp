@@ -585,9 +585,13 @@ class worker {
 std::array<std::string, request_kind_count> serialize_requests(const load_config& cfg) {
   // The key of the API's own endpoint travels in the query, as its clients send it; a gateway's
   // check carries it in Authorization, as nginx or Envoy pass it on.
-  auto make = [&](std::string_view verb, std::string_view default_path, const std::string& key, bool key_in_query) {
+  auto make = [&](std::string_view verb, std::string_view default_path, const std::string& key,
+                  bool key_in_query) {
     std::string target = cfg.path.empty() ? std::string(default_path) : cfg.path;
-    if (key_in_query) target += (target.find('?') == std::string::npos ? "?token=" : "&token=") + percent_encode(key);
+    if (key_in_query) {
+      target += target.find('?') == std::string::npos ? "?token=" : "&token=";
+      target += percent_encode(key);
+    }
     http::request<http::string_body> req;
     req.version(11);
     req.method_string(cfg.method.empty() ? verb : std::string_view(cfg.method));
@@ -631,8 +635,11 @@ std::optional<std::string> resolve_target(load_config& cfg) {
   if (!ec) return std::nullopt;  // already an address
   net::io_context ioc{1};
   tcp::resolver resolver(ioc);
-  const auto results = resolver.resolve(cfg.address, std::to_string(cfg.port), tcp::resolver::numeric_service, ec);
-  if (ec || results.empty()) return "cannot resolve " + cfg.address + ": " + (ec ? ec.message() : "no address");
+  const auto results =
+      resolver.resolve(cfg.address, std::to_string(cfg.port), tcp::resolver::numeric_service, ec);
+  if (ec || results.empty()) {
+    return "cannot resolve " + cfg.address + ": " + (ec ? ec.message() : std::string("no address"));
+  }
   cfg.address = results.begin()->endpoint().address().to_string();
   return std::nullopt;
 }

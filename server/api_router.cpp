@@ -1,5 +1,6 @@
-// Request handling for /api/v2/tokens (and the hand-off of /verify, see verify.hpp). Order of checks: path (404), method (405), key (401),
-// content type (415), body or parameters (400), then the operation.
+// Request handling for /api/v2/tokens, and the hand-off of /verify (see verify.hpp). Order of
+// checks: path (404), method (405), key (401), content type (415), body or parameters (400), then
+// the operation.
 #include "server/api_router.hpp"
 
 #include "core/error.hpp"

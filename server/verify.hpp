@@ -61,7 +61,8 @@ struct gateway_key {
 
 // The answer to a /verify request: 200 with the owner, 401 with the challenge, 503 when the store
 // cannot answer for a key that is not cached. A cached key is answered without suspending.
-[[nodiscard]] boost::asio::awaitable<api_reply> handle_verify(const http_request& request, token_service& service);
+[[nodiscard]] boost::asio::awaitable<api_reply> handle_verify(const http_request& request,
+                                                              token_service& service);
 
 // Adds the /verify headers a reply asks for (none for any other reply).
 void add_verify_headers(const api_reply& reply, http_response& response);

@@ -54,8 +54,8 @@ BOOST_AUTO_TEST_CASE(host_names_are_kept_for_resolution) {
   BOOST_TEST(o.cfg.address == "10.0.0.7");
   o = parse({"--url", "http://[::1]:9000", "--scenario", "verify-fail"});
   BOOST_TEST(o.cfg.address == "::1");
-  for (const char* bad : {"http://bad host:80", "http://-x.example", "http://a..b", "http://a:b", "http://[tokend]",
-                          "http://x_y!.example", "http://::1"}) {
+  for (const char* bad : {"http://bad host:80", "http://-x.example", "http://a..b", "http://a:b",
+                          "http://[tokend]", "http://x_y!.example", "http://::1"}) {
     BOOST_TEST(refusal({"--url", bad, "--scenario", "verify-fail"}) != "<accepted>", bad);
   }
 }
@@ -97,9 +97,10 @@ BOOST_AUTO_TEST_CASE(verify_scenarios) {
 }
 
 BOOST_AUTO_TEST_CASE(path_method_and_headers_shape_every_request) {
-  auto o = parse({"--scenario", "verify", "--token", key, "--path", "/verify/api/items?page=2", "--method", "POST",
-                  "--header", "X-Original-URI: /api/items?token=" + key, "--header", "X-Forwarded-Method: PUT",
-                  "--header=X-Extra:  spaced", "--header", "X-Extra: twice", "--header", "Content-Length: 0"});
+  auto o =
+      parse({"--scenario", "verify", "--token", key, "--path", "/verify/api/items?page=2", "--method", "POST",
+             "--header", "X-Original-URI: /api/items?token=" + key, "--header", "X-Forwarded-Method: PUT",
+             "--header=X-Extra:  spaced", "--header", "X-Extra: twice", "--header", "Content-Length: 0"});
   BOOST_TEST(o.cfg.headers.size() == 5u);
   const auto& verify = request_of(o, request_kind::verify);
   BOOST_TEST(verify.starts_with("POST /verify/api/items?page=2 HTTP/1.1\r\n"), verify);
@@ -111,7 +112,8 @@ BOOST_AUTO_TEST_CASE(path_method_and_headers_shape_every_request) {
 
   // the API's own requests: their key joins the given query
   o = parse({"--scenario", "list", "--token", key, "--path", "/api/v2/tokens?pageSize=5"});
-  BOOST_TEST(request_of(o, request_kind::list).starts_with("GET /api/v2/tokens?pageSize=5&token=" + key + " HTTP/1.1"));
+  BOOST_TEST(request_of(o, request_kind::list)
+                 .starts_with("GET /api/v2/tokens?pageSize=5&token=" + key + " HTTP/1.1"));
   o = parse({"--scenario", "list", "--token", key, "--path", "/other"});
   BOOST_TEST(request_of(o, request_kind::list).starts_with("GET /other?token=" + key + " HTTP/1.1"));
 
@@ -123,10 +125,17 @@ BOOST_AUTO_TEST_CASE(path_method_and_headers_shape_every_request) {
   BOOST_TEST(replaced.find("127.0.0.1:8080") == std::string::npos, replaced);
   BOOST_TEST(replaced.find("Bearer") == std::string::npos, replaced);
 
-  for (const std::vector<std::string>& bad : std::vector<std::vector<std::string>>{
-           {"--header", "no colon"}, {"--header", ": empty name"}, {"--header", "Bad Name: x"},
-           {"--header", "X: a\r\nInjected: b"}, {"--path", "verify"}, {"--path", "/a b"}, {"--path", ""},
-           {"--method", "GE T"}, {"--method", ""}, {"--header"}}) {
+  for (const std::vector<std::string>& bad :
+       std::vector<std::vector<std::string>>{{"--header", "no colon"},
+                                             {"--header", ": empty name"},
+                                             {"--header", "Bad Name: x"},
+                                             {"--header", "X: a\r\nInjected: b"},
+                                             {"--path", "verify"},
+                                             {"--path", "/a b"},
+                                             {"--path", ""},
+                                             {"--method", "GE T"},
+                                             {"--method", ""},
+                                             {"--header"}}) {
     std::vector<std::string> args{"--scenario", "verify-fail"};
     args.insert(args.end(), bad.begin(), bad.end());
     BOOST_TEST(refusal(args) != "<accepted>", bad.front() << " " << (bad.size() > 1 ? bad[1] : ""));

@@ -120,9 +120,7 @@ struct verify_server {
     app->wait();
   }
 
-  void write_fault(const std::string& what) const {
-    std::ofstream(fault_file, std::ios::trunc) << what;
-  }
+  void write_fault(const std::string& what) const { std::ofstream(fault_file, std::ios::trunc) << what; }
 
   tokend::test::temp_dir dir;
   fs::path fault_file = dir.path() / "fault";
@@ -156,10 +154,13 @@ const std::vector<shape>& shapes() {
       {"nginx auth_request",
        [](const std::string& key, bool bearer) {
          return "GET /verify HTTP/1.1\r\n"
-                "X-Original-URI: /api/items" + original_query(key, bearer) + "\r\n"
+                "X-Original-URI: /api/items" +
+                original_query(key, bearer) +
+                "\r\n"
                 "Host: tokend\r\n"
                 "User-Agent: curl/7.88.1\r\n"
-                "Accept: */*\r\n" + auth_header(key, bearer) + "\r\n";
+                "Accept: */*\r\n" +
+                auth_header(key, bearer) + "\r\n";
        }},
       // ingress-nginx auth-url: X-Original-URL is the whole URL, plus its own headers.
       {"ingress-nginx auth-url",
@@ -168,28 +169,35 @@ const std::vector<shape>& shapes() {
          return "GET /verify HTTP/1.1\r\n"
                 "Host: tokend.tokend.svc.cluster.local\r\n"
                 "X-Request-ID: 5d0a2a5b8c0c4d8f9a3b2c1d0e9f8a7b\r\n"
-                "X-Original-URL: https://api.example.com" + uri + "\r\n"
+                "X-Original-URL: https://api.example.com" +
+                uri +
+                "\r\n"
                 "X-Original-Method: GET\r\n"
                 "X-Sent-From: nginx-ingress-controller\r\n"
                 "X-Real-IP: 10.1.2.3\r\n"
                 "X-Forwarded-For: 10.1.2.3\r\n"
-                "X-Auth-Request-Redirect: " + uri + "\r\n"
+                "X-Auth-Request-Redirect: " +
+                uri +
+                "\r\n"
                 "X-Forwarded-Proto: https\r\n"
                 "X-Forwarded-Host: api.example.com\r\n"
                 "User-Agent: curl/7.88.1\r\n"
-                "Accept: */*\r\n" + auth_header(key, bearer) + "\r\n";
+                "Accept: */*\r\n" +
+                auth_header(key, bearer) + "\r\n";
        }},
       // Envoy ext_authz HTTP service: the original method, path_prefix + original path and query,
       // Content-Length: 0, the allowed headers.
       {"Envoy ext_authz",
        [](const std::string& key, bool bearer) {
-         return "POST /verify/api/items" + original_query(key, bearer) + " HTTP/1.1\r\n"
+         return "POST /verify/api/items" + original_query(key, bearer) +
+                " HTTP/1.1\r\n"
                 "host: api.example.com\r\n"
                 "content-length: 0\r\n"
                 "x-forwarded-proto: https\r\n"
                 "x-request-id: 8a3f3c1e-2f4b-4b8e-9d2a-0f6c2b7d9e11\r\n"
                 "x-envoy-expected-rq-timeout-ms: 250\r\n"
-                "x-envoy-internal: true\r\n" + auth_header(key, bearer) + "\r\n";
+                "x-envoy-internal: true\r\n" +
+                auth_header(key, bearer) + "\r\n";
        }},
       // Traefik ForwardAuth: X-Forwarded-Method/Proto/Host/Uri/For, the original headers.
       {"Traefik ForwardAuth",
@@ -197,12 +205,15 @@ const std::vector<shape>& shapes() {
          return "GET /verify HTTP/1.1\r\n"
                 "Host: tokend.tokend.svc:8080\r\n"
                 "User-Agent: curl/7.88.1\r\n"
-                "Accept: */*\r\n" + auth_header(key, bearer) +
+                "Accept: */*\r\n" +
+                auth_header(key, bearer) +
                 "X-Forwarded-For: 10.1.2.3\r\n"
                 "X-Forwarded-Host: api.example.com\r\n"
                 "X-Forwarded-Method: POST\r\n"
                 "X-Forwarded-Proto: https\r\n"
-                "X-Forwarded-Uri: /api/items" + original_query(key, bearer) + "\r\n"
+                "X-Forwarded-Uri: /api/items" +
+                original_query(key, bearer) +
+                "\r\n"
                 "Accept-Encoding: gzip\r\n\r\n";
        }},
   };
@@ -231,7 +242,8 @@ void check_allowed(const test::reply& r, const std::string& user, const std::str
   BOOST_TEST(r.header("cache-control") == "no-store", what);
   BOOST_TEST(r.header("www-authenticate").empty(), what);
   BOOST_TEST(r.header("content-type") == "application/json", what);
-  BOOST_TEST(r.body == R"({"success":true,"message":"Authorized","userId":)" + user + R"(,"type":"admin"})", what);
+  BOOST_TEST(r.body == R"({"success":true,"message":"Authorized","userId":)" + user + R"(,"type":"admin"})",
+             what);
 }
 
 void check_refused(const test::reply& r, const std::string& what) {
@@ -296,10 +308,13 @@ BOOST_AUTO_TEST_CASE(a_key_in_the_uri_and_another_in_authorization_is_refused) {
 BOOST_AUTO_TEST_CASE(ambiguous_requests_are_refused) {
   const std::string good = "GET /verify HTTP/1.1\r\nHost: t\r\nX-Original-URI: /a?token=" + key + "\r\n";
   check_allowed(send_raw(port, good + "\r\n"), "1", "one copy");
-  check_refused(send_raw(port, good + "X-Original-URI: /a?token=" + key + "\r\n\r\n"), "X-Original-URI twice");
-  check_refused(send_raw(port, good + "X-Original-URI: /a\r\n\r\n"), "X-Original-URI twice, once without key");
-  check_refused(send_raw(port, good + "Authorization: Bearer " + key + "\r\nAuthorization: Bearer " + key + "\r\n\r\n"),
-                "Authorization twice");
+  check_refused(send_raw(port, good + "X-Original-URI: /a?token=" + key + "\r\n\r\n"),
+                "X-Original-URI twice");
+  check_refused(send_raw(port, good + "X-Original-URI: /a\r\n\r\n"),
+                "X-Original-URI twice, once without key");
+  check_refused(
+      send_raw(port, good + "Authorization: Bearer " + key + "\r\nAuthorization: Bearer " + key + "\r\n\r\n"),
+      "Authorization twice");
   check_refused(send_raw(port, good + "X-Forwarded-Uri: /a?token=%zz\r\n\r\n"), "broken escape");
   check_refused(send_raw(port, good + "X-Original-URL: /a\r\n\r\n"), "X-Original-URL not absolute");
   check_refused(send_raw(port, "GET /verify?token=" + key + "&x=%zz HTTP/1.1\r\nHost: t\r\n\r\n"),
@@ -317,7 +332,8 @@ BOOST_AUTO_TEST_CASE(any_method_and_any_path_under_verify) {
   }
   // HEAD: the same headers, no content
   test::connection head(port);
-  const auto received = head.raw("HEAD /verify?token=" + key + " HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", 3s);
+  const auto received =
+      head.raw("HEAD /verify?token=" + key + " HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", 3s);
   BOOST_TEST(received.starts_with("HTTP/1.1 200 "), received);
   BOOST_TEST(received.find("X-Tokend-User-Id: 1\r\n") != std::string::npos, received);
   BOOST_TEST(received.ends_with("\r\n\r\n"), received);
@@ -329,12 +345,14 @@ BOOST_AUTO_TEST_CASE(any_method_and_any_path_under_verify) {
 
 BOOST_AUTO_TEST_CASE(a_request_body_is_ignored_but_bounded) {
   const std::string body = "this is not JSON";
-  const auto r = send_raw(port, "POST /verify HTTP/1.1\r\nHost: t\r\nContent-Type: text/plain\r\nAuthorization: Bearer " +
-                                    key + "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+  const auto r = send_raw(
+      port, "POST /verify HTTP/1.1\r\nHost: t\r\nContent-Type: text/plain\r\nAuthorization: Bearer " + key +
+                "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
   check_allowed(r, "1", "POST with a text body");
   const std::string big(4096, 'x');  // over the 2048-byte limit
-  const auto over = send_raw(port, "POST /verify HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " + key +
-                                       "\r\nContent-Length: " + std::to_string(big.size()) + "\r\n\r\n" + big);
+  const auto over =
+      send_raw(port, "POST /verify HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " + key +
+                         "\r\nContent-Length: " + std::to_string(big.size()) + "\r\n\r\n" + big);
   BOOST_TEST(over.status == 413u, over.status << " " << over.error);
 }
 
@@ -361,7 +379,8 @@ BOOST_AUTO_TEST_CASE(a_deleted_key_is_refused_on_the_very_next_request) {
       BOOST_REQUIRE_MESSAGE(created.status == 200u, created.body);
       const std::string victim(created.json().at("token").at("token").as_string());
       test::connection c(port);
-      check_allowed(send_raw(c, s.request(victim, bearer)), "1", s.name + " before the delete");  // now cached
+      check_allowed(send_raw(c, s.request(victim, bearer)), "1",
+                    s.name + " before the delete");  // now cached
       const auto deleted = test::request(port, http::verb::delete_, "/api/v2/tokens?token=" + key,
                                          json::serialize(json::object{{"token", victim}}));
       BOOST_REQUIRE_MESSAGE(deleted.status == 200u, deleted.body);
@@ -390,7 +409,8 @@ BOOST_AUTO_TEST_CASE(a_cached_key_needs_no_store_round_trip) {
   check_allowed(send_raw(port, shapes()[0].request(key, false)), "1", "first");
   const auto before = store->lookups.load();
   test::connection c(port);
-  for (int i = 0; i < 50; ++i) check_allowed(send_raw(c, shapes()[i % 4].request(key, i % 2 == 0)), "1", "cached");
+  for (int i = 0; i < 50; ++i)
+    check_allowed(send_raw(c, shapes()[i % 4].request(key, i % 2 == 0)), "1", "cached");
   BOOST_TEST(store->lookups.load() == before);
 }
 
@@ -400,7 +420,8 @@ BOOST_AUTO_TEST_CASE(checks_never_wait_on_a_stalled_write) {
   // A create stuck behind the stalled writer, on its own connection.
   auto stuck = std::async(std::launch::async, [this] {
     test::connection c(port, 20s);
-    return c.request(http::verb::post, "/api/v2/tokens?token=" + key, R"({"type":"admin","description":"stuck"})");
+    return c.request(http::verb::post, "/api/v2/tokens?token=" + key,
+                     R"({"type":"admin","description":"stuck"})");
   });
   BOOST_TEST((stuck.wait_for(200ms) == std::future_status::timeout), "the write should be stalled");
   for (const auto& s : shapes()) {
