@@ -9,6 +9,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/message.hpp>
@@ -40,6 +41,8 @@ std::string_view to_string(request_kind k) noexcept {
     case request_kind::create: return "create";
     case request_kind::list: return "list";
     case request_kind::authfail: return "authfail";
+    case request_kind::verify: return "verify";
+    case request_kind::verify_fail: return "verify-fail";
   }
   return "?";
 }
@@ -580,23 +583,65 @@ class worker {
 }  // namespace
 
 std::array<std::string, request_kind_count> serialize_requests(const load_config& cfg) {
-  const std::string target_prefix = "/api/v2/tokens?token=";
-  auto make = [&](http::verb verb, const std::string& key) {
-    http::request<http::string_body> req{verb, target_prefix + percent_encode(key), 11};
+  // The key of the API's own endpoint travels in the query, as its clients send it; a gateway's
+  // check carries it in Authorization, as nginx or Envoy pass it on.
+  auto make = [&](std::string_view verb, std::string_view default_path, const std::string& key,
+                  bool key_in_query) {
+    std::string target = cfg.path.empty() ? std::string(default_path) : cfg.path;
+    if (key_in_query) {
+      target += target.find('?') == std::string::npos ? "?token=" : "&token=";
+      target += percent_encode(key);
+    }
+    http::request<http::string_body> req;
+    req.version(11);
+    req.method_string(cfg.method.empty() ? verb : std::string_view(cfg.method));
+    req.target(target);
     req.set(http::field::host, cfg.host_header);
     req.set(http::field::user_agent, "tokend-bench");
+    if (!key_in_query) req.set(http::field::authorization, "Bearer " + key);
+    for (const auto& line : cfg.headers) {
+      const auto colon = line.find(':');
+      const auto name = line.substr(0, colon);
+      auto value = std::string_view(line).substr(colon + 1);
+      while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+      // Host and Authorization replace ours; any other header is added, repeated if given twice.
+      if (beast::iequals(name, "host") || beast::iequals(name, "authorization")) {
+        req.set(name, value);
+      } else {
+        req.insert(name, value);
+      }
+    }
     return req;
   };
   std::array<std::string, request_kind_count> out;
-  auto create = make(http::verb::post, cfg.create_token.empty() ? cfg.token : cfg.create_token);
+  auto create = make("POST", "/api/v2/tokens", cfg.create_token.empty() ? cfg.token : cfg.create_token, true);
   create.set(http::field::content_type, "application/json");
   create.body() = R"({"type":"admin","description":"bench"})";
   out[static_cast<std::size_t>(request_kind::create)] = serialize(create);
-  auto list = make(http::verb::get, cfg.token);
+  auto list = make("GET", "/api/v2/tokens", cfg.token, true);
   out[static_cast<std::size_t>(request_kind::list)] = serialize(list);
-  auto authfail = make(http::verb::get, authfail_key());
+  auto authfail = make("GET", "/api/v2/tokens", authfail_key(), true);
   out[static_cast<std::size_t>(request_kind::authfail)] = serialize(authfail);
+  auto verify = make("GET", "/verify", cfg.token, false);
+  out[static_cast<std::size_t>(request_kind::verify)] = serialize(verify);
+  auto verify_fail = make("GET", "/verify", authfail_key(), false);
+  out[static_cast<std::size_t>(request_kind::verify_fail)] = serialize(verify_fail);
   return out;
+}
+
+std::optional<std::string> resolve_target(load_config& cfg) {
+  error_code ec;
+  net::ip::make_address(cfg.address, ec);
+  if (!ec) return std::nullopt;  // already an address
+  net::io_context ioc{1};
+  tcp::resolver resolver(ioc);
+  const auto results =
+      resolver.resolve(cfg.address, std::to_string(cfg.port), tcp::resolver::numeric_service, ec);
+  if (ec || results.empty()) {
+    return "cannot resolve " + cfg.address + ": " + (ec ? ec.message() : std::string("no address"));
+  }
+  cfg.address = results.begin()->endpoint().address().to_string();
+  return std::nullopt;
 }
 
 std::optional<std::string> probe_connect(const load_config& cfg) {

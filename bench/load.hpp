@@ -14,11 +14,13 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace tokend::bench {
 
-enum class request_kind : std::uint8_t { create, list, authfail };
-inline constexpr std::size_t request_kind_count = 3;
+// verify: the gateway check /verify with a valid key; verify_fail: the same with an unknown key.
+enum class request_kind : std::uint8_t { create, list, authfail, verify, verify_fail };
+inline constexpr std::size_t request_kind_count = 5;
 [[nodiscard]] std::string_view to_string(request_kind k) noexcept;
 
 // Failures below HTTP: they are not responses, so they never enter the status counts.
@@ -35,12 +37,17 @@ inline constexpr std::size_t transport_error_count = 7;
 [[nodiscard]] std::string_view to_string(transport_error e) noexcept;
 
 struct load_config {
-  std::string address = "127.0.0.1";  // numeric IPv4 or IPv6
+  std::string address = "127.0.0.1";  // numeric IPv4 or IPv6, or a host name (see resolve_target)
   std::uint16_t port = 8080;
   std::string host_header = "127.0.0.1:8080";
   std::string token;
   std::string create_token;  // key for creates when set, so creates need not grow the listed user's tokens
-  std::array<unsigned, request_kind_count> mix{0, 1, 0};  // weights, indexed by request_kind
+  std::array<unsigned, request_kind_count> mix{0, 1, 0, 0, 0};  // weights, indexed by request_kind
+  // Request shape overrides for every kind: the target (the key of create, list and authfail is
+  // still appended as ?token= / &token=), the method, and extra "Name: value" header lines.
+  std::string path;
+  std::string method;
+  std::vector<std::string> headers;
   std::size_t connections = 64;
   std::size_t threads = 2;
   std::chrono::nanoseconds duration{0};  // 0: no time limit (then requests > 0)
@@ -82,6 +89,10 @@ struct load_progress {
 
 // The bytes of one request of each kind, as they go on the wire.
 [[nodiscard]] std::array<std::string, request_kind_count> serialize_requests(const load_config& cfg);
+
+// Resolves cfg.address when it is a host name (a cluster Service name, localhost...) to the first
+// address the resolver gives, once, before the run: the error text when it does not resolve.
+[[nodiscard]] std::optional<std::string> resolve_target(load_config& cfg);
 
 // One blocking connect with cfg.timeout: the error text when the target cannot be reached at all.
 [[nodiscard]] std::optional<std::string> probe_connect(const load_config& cfg);

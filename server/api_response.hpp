@@ -9,6 +9,7 @@
 
 #include <boost/system/error_code.hpp>
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -27,6 +28,10 @@ struct api_reply {
   bool method_not_allowed = false;  // adds `Allow`
   unsigned retry_after_seconds = 0;  // adds `Retry-After` when not 0
   response_budget::lease hold;       // the body's share of the response budget, until it is written
+  // /verify only: the verified key's owner on a 200 (X-Tokend-User-Id, X-Tokend-Token-Type), or
+  // the Bearer challenge on a 401 (WWW-Authenticate); see verify.hpp.
+  std::optional<core::user_id> verified_user;
+  bool bearer_challenge = false;
 };
 
 inline constexpr std::string_view allowed_methods = "GET, POST, DELETE";

@@ -1,8 +1,10 @@
-// Request handling for /api/v2/tokens. Order of checks: path (404), method (405), key (401),
-// content type (415), body or parameters (400), then the operation.
+// Request handling for /api/v2/tokens, and the hand-off of /verify (see verify.hpp). Order of
+// checks: path (404), method (405), key (401), content type (415), body or parameters (400), then
+// the operation.
 #include "server/api_router.hpp"
 
 #include "core/error.hpp"
+#include "server/verify.hpp"
 
 #include <boost/url/parse.hpp>
 
@@ -75,6 +77,8 @@ net::awaitable<api_reply> remove(const api_request& request, token_service& serv
 
 net::awaitable<api_reply> handle_api(const api_request& request, token_service& service,
                                      response_budget* budget) {
+  // Before the target is parsed: /verify reads its query itself, and refuses (401) what it cannot read.
+  if (is_verify_target(request.target())) co_return co_await handle_verify(request, service);
   const auto target = boost::urls::parse_origin_form(request.target());
   if (!target) co_return error_reply(400, "Malformed request target");
   if (target->encoded_path() != tokens_path) co_return error_reply(404, "Not Found");

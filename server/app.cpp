@@ -7,6 +7,7 @@
 #include "server/fd_limits.hpp"
 #include "server/log.hpp"
 #include "server/request_log.hpp"
+#include "server/verify.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -130,6 +131,7 @@ net::awaitable<void> app::accept_loop(tcp::acceptor& acceptor, bool admin) {
       if (reply.retry_after_seconds) {
         res.set(http::field::retry_after, std::to_string(reply.retry_after_seconds));
       }
+      add_verify_headers(reply, res);
       res.body() = std::move(reply.body);
       hold = std::move(reply.hold);
       const auto elapsed = std::chrono::steady_clock::now() - started;

@@ -14,8 +14,9 @@
 
 namespace tokend::server {
 
-enum class route { create, list, remove, other };
-inline constexpr std::size_t route_count = 4;
+// verify: the gateway endpoint /verify, counted apart because it carries a whole API's traffic.
+enum class route { create, list, remove, verify, other };
+inline constexpr std::size_t route_count = 5;
 
 // The response budget's figures (response_budget.hpp), handed in at scrape time.
 struct response_figures {

@@ -297,7 +297,7 @@ server::metrics& busy_metrics() {
   if (!filled) {
     filled = true;
     const server::route routes[] = {server::route::create, server::route::list, server::route::remove,
-                                    server::route::other};
+                                    server::route::verify, server::route::other};
     unsigned statuses[] = {200, 400, 401, 404, 503, 418};
     std::chrono::nanoseconds latency = 50us;
     for (const auto r : routes) {

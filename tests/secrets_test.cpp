@@ -1,10 +1,10 @@
 // No key ever leaves tokend except in the one create response that hands it out. A full session
 // of the real binary (access log on, debug level, admin listener on another address) creates,
 // lists, pages, deletes and fails authentication in every way a key can travel (query, Bearer,
-// path, body, other headers, request id, oversized requests); then everything observable is
-// searched: stdout, stderr, every response (status line, headers, body; a create's new key
-// removed from its own response), /metrics, /healthz and /readyz. Neither any key used nor any
-// 16-character piece of one may appear.
+// path, body, other headers, request id, oversized requests, every source /verify reads); then
+// everything observable is searched: stdout, stderr, every response (status line, headers, body; a
+// create's new key removed from its own response), /metrics, /healthz and /readyz. Neither any key
+// used nor any 16-character piece of one may appear.
 #define BOOST_TEST_MODULE secrets_test
 #include <boost/test/unit_test.hpp>
 
@@ -162,10 +162,37 @@ BOOST_AUTO_TEST_CASE(no_key_in_any_output_with_admin_on_another_address) {
                       json::serialize(json::object{{"type", "admin"}, {"description", std::string(64 * 1024, 'd') + made[2]}}))
                    .status == 413u);
 
+    // The gateway check (/verify), with a key in every source it reads and the headers gateways add.
+    const auto verify = [&s](const headers& h, const std::string& target = "/verify") {
+      return s.send(http::verb::get, target, {}, h).status;
+    };
+    BOOST_TEST(verify({{"Authorization", "Bearer " + made[0]}}) == 200u);
+    BOOST_TEST(verify({}, "/verify?token=" + made[0]) == 200u);
+    BOOST_TEST(verify({{"X-Original-URI", "/api/items?token=" + made[0]}}) == 200u);
+    BOOST_TEST(verify({{"X-Original-URL", "https://api.example/items?token=" + percent_encode_all(made[1])},
+                       {"X-Original-Method", "GET"},
+                       {"X-Auth-Request-Redirect", "/items?token=" + made[1]}}) == 200u);
+    BOOST_TEST(s.send(http::verb::post, "/verify/api/items?page=1&token=" + made[1], {}, {{"Content-Length", "0"}})
+                   .status == 200u);
+    BOOST_TEST(verify({{"X-Forwarded-Uri", "/items?token=" + admin}, {"X-Forwarded-Method", "DELETE"},
+                       {"X-Forwarded-Host", "api.example"}, {"X-Forwarded-Proto", "https"}}) == 200u);
+    BOOST_TEST(verify({}, "/verify/" + made[0] + "/x?token=" + made[0]) == 200u);
+    for (const auto& bad : {stranger, bad_checksum, made[0].substr(0, 40)}) {
+      BOOST_TEST(verify({}, "/verify?token=" + bad) == 401u);
+      BOOST_TEST(verify({{"Authorization", "Bearer " + bad}}) == 401u);
+      BOOST_TEST(verify({{"X-Original-URI", "/a?token=" + bad}}) == 401u);
+      BOOST_TEST(verify({{"X-Original-URL", "http://h/a?token=" + bad}}) == 401u);
+      BOOST_TEST(verify({{"X-Forwarded-Uri", "/a?token=" + bad}}) == 401u);
+    }
+    BOOST_TEST(verify({{"X-Forwarded-Uri", "/a?token=" + made[1]}}, "/verify?token=" + made[0]) == 401u);
+    BOOST_TEST(verify({{"X-Original-URI", "/a?token=" + made[0] + "#" + made[1]}}) == 401u);
+    BOOST_TEST(verify({{"X-Original-URI", "/a?x=%zz&token=" + made[0]}}) == 401u);
+
     // Delete one; it then fails like any unknown key.
     BOOST_TEST(s.send(http::verb::delete_, tokens("?token=" + admin), json::serialize(json::object{{"token", made[2]}}))
                    .status == 200u);
     BOOST_TEST(s.send(http::verb::get, tokens("?token=" + made[2])).status == 401u);
+    BOOST_TEST(verify({{"X-Original-URI", "/a?token=" + made[2]}}) == 401u);
     BOOST_TEST(s.send(http::verb::delete_, tokens("?token=" + admin), json::serialize(json::object{{"token", made[2]}}))
                    .status == 404u);
 

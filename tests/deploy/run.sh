@@ -5,6 +5,7 @@
 #        tests/deploy/run.sh validate           schema and policy checks of deploy/k8s (validate.mjs)
 #        tests/deploy/run.sh validate-postgres  the same for deploy/k8s/overlays/postgres (validate_postgres.mjs)
 #        tests/deploy/run.sh smoke TOKEND       the container spec run against the real binary (smoke.mjs)
+#        tests/deploy/run.sh gateways           the gateway integrations of deploy/gateways (gateways.mjs)
 # Node.js and npm come from scripts/deps (Debian packages nodejs and npm when missing). The smoke
 # test runs in a private network namespace when unshare allows it, so the manifest's fixed ports
 # (8080, 9090) cannot collide with anything else on the machine; otherwise on kernel-chosen ports.
@@ -45,6 +46,10 @@ case "${1:-}" in
     [[ -d node_modules ]] || install
     exec node validate_postgres.mjs
     ;;
+  gateways)
+    [[ -d node_modules ]] || install
+    exec node gateways.mjs
+    ;;
   smoke)
     binary=$(readlink -f -- "${2:?usage: run.sh smoke TOKEND_BINARY}")
     [[ -d node_modules ]] || install
@@ -63,7 +68,7 @@ case "${1:-}" in
     exec node smoke.mjs "$binary"
     ;;
   *)
-    sed -n '2,10s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2
+    sed -n '2,11s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2
     exit 2
     ;;
 esac

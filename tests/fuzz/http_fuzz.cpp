@@ -16,6 +16,7 @@
 #include "core/key.hpp"
 #include "server/api_request.hpp"
 #include "server/api_router.hpp"
+#include "server/verify.hpp"
 #include "server/http_session.hpp"
 #include "server/token_service.hpp"
 #include "storage/memory_store.hpp"
@@ -146,11 +147,20 @@ void check_list_contents(const world& w, core::user_id caller, const server::pag
 // What the model expects of one request that reached the router.
 struct expectation {
   bool routed = false;                 // the path and method are the token endpoint's
+  bool verify = false;                 // a /verify request (then routed too)
   std::optional<core::user_id> caller; // authenticated as this user, when routed
 };
 
 expectation expect(const server::api_request& request, const world& w) {
   expectation e;
+  if (server::is_verify_target(request.target())) {
+    e.routed = e.verify = true;
+    const auto key = server::gateway_key_of(request);
+    if (!key) return e;
+    const auto it = w.keys.find(key.key());
+    if (it != w.keys.end() && it->second.live) e.caller = it->second.owner;
+    return e;
+  }
   const auto target = boost::urls::parse_origin_form(request.target());
   if (!target || target->encoded_path() != server::tokens_path) return e;
   const auto m = request.method();
@@ -186,6 +196,10 @@ void check_reply(world& w, const server::api_request& request, const server::api
   FUZZ_CHECK(s == 200 || s == 400 || s == 401 || s == 404 || s == 405 || s == 415,
              "status outside 200/400/401/404/405/415 (no 5xx with a healthy store)");
   FUZZ_CHECK(reply.method_not_allowed == (s == 405), "Allow must come with 405 and only with it");
+  FUZZ_CHECK(reply.verified_user.has_value() == (reply.route_label == server::route::verify && s == 200),
+             "a verified user on anything but a 200 from /verify");
+  FUZZ_CHECK(reply.bearer_challenge == (reply.route_label == server::route::verify && s == 401),
+             "a Bearer challenge on anything but a 401 from /verify");
 
   boost::system::error_code ec;
   const boost::json::value parsed = boost::json::parse(reply.body, ec);
@@ -195,6 +209,8 @@ void check_reply(world& w, const server::api_request& request, const server::api
   FUZZ_CHECK(success && success->is_bool() && success->as_bool() == (s == 200), "success must be true exactly on 200");
   FUZZ_CHECK(!string_field(body, "message", "response without a message").empty(), "empty message");
   if (s != 200) FUZZ_CHECK(body.size() == 2, "an error body carries more than success and message");
+  FUZZ_CHECK((reply.route_label == server::route::verify) == server::is_verify_target(request.target()),
+             "the verify route label on a request that is not /verify, or the reverse");
 
   // Keys of the store are never shown again; a new one only in its own create response. Nor is a
   // caller's key echoed back when it is refused.
@@ -214,6 +230,12 @@ void check_reply(world& w, const server::api_request& request, const server::api
   }
   FUZZ_CHECK(s != 401, "a live key was refused");
   if (s != 200) return;
+  if (e.verify) {
+    FUZZ_CHECK(reply.verified_user == e.caller, "/verify named another user");
+    const auto* user = body.if_contains("userId");
+    FUZZ_CHECK(user && user->is_number() && user->to_number<core::user_id>() == *e.caller, "/verify body userId");
+    return;
+  }
 
   switch (request.method()) {
     case http::verb::post: {

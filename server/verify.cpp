@@ -1,0 +1,233 @@
+// The /verify endpoint; see verify.hpp.
+#include "server/verify.hpp"
+
+#include "core/error.hpp"
+
+#include <boost/beast/http/field.hpp>
+
+#include <algorithm>
+#include <cctype>
+#include <cstring>
+#include <iterator>
+#include <optional>
+#include <string>
+
+namespace tokend::server {
+namespace http = boost::beast::http;
+namespace net = boost::asio;
+
+namespace {
+
+// create accepts no other type, so every stored key is an admin key; the cache does not carry the
+// type, and would have to once a second type exists.
+constexpr std::string_view verified_token_type = "admin";
+
+constexpr std::size_t npos = std::string_view::npos;
+
+int hex_value(char c) noexcept {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Percent-decodes `in`, '+' as a space (as caller_key's query parameters are), writing at most `cap`
+// bytes to `out`. Returns the whole decoded size (even beyond `cap`), or nullopt for a broken escape.
+std::optional<std::size_t> decode(std::string_view in, char* out, std::size_t cap) noexcept {
+  std::size_t n = 0;
+  for (std::size_t i = 0; i < in.size(); ++i, ++n) {
+    char c = in[i];
+    if (c == '%') {
+      if (i + 2 >= in.size()) return std::nullopt;
+      const int hi = hex_value(in[i + 1]);
+      const int lo = hex_value(in[i + 2]);
+      if (hi < 0 || lo < 0) return std::nullopt;
+      c = static_cast<char>(hi * 16 + lo);
+      i += 2;
+    } else if (c == '+') {
+      c = ' ';
+    }
+    if (n < cap) out[n] = c;
+  }
+  return n;
+}
+
+bool iequals(std::string_view a, std::string_view b) noexcept {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+std::string_view trim(std::string_view s) noexcept {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+// Gathers the candidates of one request; the first refusal sticks.
+class collector {
+ public:
+  explicit collector(gateway_key& out) noexcept : out_(out) {}
+
+  [[nodiscard]] bool refused() const noexcept {
+    return out_.problem != key_problem::none && out_.problem != key_problem::missing;
+  }
+  void refuse(key_problem why) noexcept {
+    if (!refused()) out_.problem = why;
+  }
+
+  void offer(std::string_view candidate) noexcept {
+    if (refused()) return;
+    if (candidate.size() > out_.text.size()) return refuse(key_problem::too_long);
+    if (out_.problem == key_problem::missing) {
+      std::copy(candidate.begin(), candidate.end(), out_.text.begin());
+      out_.size = candidate.size();
+      out_.problem = key_problem::none;
+      return;
+    }
+    // Digests, never characters, are compared: the same rule as caller_key's.
+    if (!first_digest_) first_digest_ = core::digest_key(out_.key());
+    if (*first_digest_ != core::digest_key(candidate)) refuse(key_problem::conflicting);
+  }
+
+  // Every `token` parameter of a query string (without its '?'). A broken escape anywhere refuses:
+  // a parser after the gateway might decode it into a key this check never saw.
+  void offer_query(std::string_view query) noexcept {
+    for (;;) {
+      if (refused()) return;
+      const auto amp = query.find('&');
+      const auto param = query.substr(0, amp);
+      const auto eq = param.find('=');
+      const auto name = param.substr(0, eq);
+      const auto value = eq == npos ? std::string_view{} : param.substr(eq + 1);
+      char name_buf[5];
+      const auto name_size = decode(name, name_buf, sizeof name_buf);
+      if (!name_size) return refuse(key_problem::malformed_uri);
+      if (*name_size == 5 && std::memcmp(name_buf, "token", 5) == 0) {
+        std::array<char, core::key_hex_length> value_buf;
+        const auto value_size = decode(value, value_buf.data(), value_buf.size());
+        if (!value_size) return refuse(key_problem::malformed_uri);
+        if (*value_size > value_buf.size()) return refuse(key_problem::too_long);
+        offer({value_buf.data(), *value_size});
+      } else if (!decode(value, nullptr, 0)) {
+        return refuse(key_problem::malformed_uri);
+      }
+      if (amp == npos) return;
+      query.remove_prefix(amp + 1);
+    }
+  }
+
+ private:
+  gateway_key& out_;
+  std::optional<core::key_digest> first_digest_;
+};
+
+bool has_scheme(std::string_view uri) noexcept {
+  const auto colon = uri.find(':');
+  if (colon == npos || colon == 0 || !std::isalpha(static_cast<unsigned char>(uri[0]))) return false;
+  return std::all_of(uri.begin() + 1, uri.begin() + static_cast<std::ptrdiff_t>(colon), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '+' || c == '-' || c == '.';
+  });
+}
+
+// The query of a forwarded request URI, empty when it has none, or nullopt when the URI is not
+// a request target as a gateway forwards one: origin-form or absolute (`absolute_only`: absolute),
+// no whitespace or control character, and no fragment (a request target never has one, so a '#'
+// could only hide a key from this check).
+std::optional<std::string_view> forwarded_query(std::string_view uri, bool absolute_only) noexcept {
+  for (const char c : uri) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u <= 0x20 || u == 0x7f || c == '#') return std::nullopt;
+  }
+  const bool absolute = has_scheme(uri);
+  if (absolute_only ? !absolute : !(absolute || uri.front() == '/')) return std::nullopt;
+  const auto q = uri.find('?');
+  return q == npos ? std::string_view{} : uri.substr(q + 1);
+}
+
+// One forwarded-URI header: absent, once (its query is offered), or repeated (refused).
+void offer_forwarded(collector& keys, const http_request& request, std::string_view name,
+                     bool absolute_only) {
+  auto [it, end] = request.equal_range(name);
+  if (it == end) return;
+  if (std::next(it) != end) return keys.refuse(key_problem::repeated_header);
+  const auto value = it->value();
+  if (value.empty()) return;  // nothing forwarded, so nothing hidden
+  const auto query = forwarded_query(std::string_view(value.data(), value.size()), absolute_only);
+  if (!query) return keys.refuse(key_problem::malformed_uri);
+  if (!query->empty()) keys.offer_query(*query);
+}
+
+api_reply refused_reply(api_reply reply) {
+  reply.route_label = route::verify;
+  reply.bearer_challenge = reply.status == 401;
+  return reply;
+}
+
+std::string allowed_body(core::user_id user) {
+  std::string body;
+  body.reserve(96);  // one allocation: the whole body fits
+  body += R"({"success":true,"message":"Authorized","userId":)";
+  body += std::to_string(user);
+  body += R"(,"type":")";
+  body += verified_token_type;
+  body += "\"}";
+  return body;
+}
+
+}  // namespace
+
+bool is_verify_target(std::string_view target) noexcept {
+  const auto path = target.substr(0, target.find_first_of("?#"));
+  return path == verify_path ||
+         (path.size() > verify_path.size() && path.substr(0, verify_path.size()) == verify_path &&
+          path[verify_path.size()] == '/');
+}
+
+gateway_key gateway_key_of(const http_request& request) noexcept {
+  gateway_key out;
+  collector keys(out);
+
+  auto [auth, auth_end] = request.equal_range(http::field::authorization);
+  if (auth != auth_end) {
+    if (std::next(auth) != auth_end) {
+      keys.refuse(key_problem::repeated_header);
+      return out;
+    }
+    // Parsed as caller_key parses it: any other scheme carries no key of ours.
+    const auto header = trim(std::string_view(auth->value().data(), auth->value().size()));
+    if (header.size() > 7 && iequals(header.substr(0, 7), "Bearer ")) keys.offer(trim(header.substr(7)));
+  }
+
+  const std::string_view target(request.target().data(), request.target().size());
+  if (target.find('#') != npos) {
+    keys.refuse(key_problem::malformed_uri);
+    return out;
+  }
+  if (const auto q = target.find('?'); q != npos) keys.offer_query(target.substr(q + 1));
+
+  offer_forwarded(keys, request, original_uri_header, false);
+  offer_forwarded(keys, request, original_url_header, true);
+  offer_forwarded(keys, request, forwarded_uri_header, false);
+  return out;
+}
+
+net::awaitable<api_reply> handle_verify(const http_request& request, token_service& service) {
+  const gateway_key key = gateway_key_of(request);
+  if (!key) co_return refused_reply(error_reply(core::errc::unauthorized, route::verify));
+  const auto caller = co_await service.authenticate(key.key());
+  if (!caller) co_return refused_reply(error_reply(caller.error(), route::verify));
+  api_reply reply{200, allowed_body(*caller), route::verify};
+  reply.verified_user = *caller;
+  co_return reply;
+}
+
+void add_verify_headers(const api_reply& reply, http_response& response) {
+  if (reply.verified_user) {
+    response.set(user_id_header, std::to_string(*reply.verified_user));
+    response.set(token_type_header, verified_token_type);
+  }
+  if (reply.bearer_challenge) response.set(http::field::www_authenticate, bearer_challenge);
+}
+
+}  // namespace tokend::server
