@@ -55,6 +55,13 @@ net::awaitable<api_reply> remove(const api_request& request, token_service& serv
 
 }  // namespace
 
+std::vector<std::string_view> authorization_headers(const api_request& request) {
+  std::vector<std::string_view> values;
+  const auto [first, last] = request.equal_range(http::field::authorization);
+  for (auto field = first; field != last; ++field) values.push_back(field->value());
+  return values;
+}
+
 net::awaitable<api_reply> handle_api(const api_request& request, token_service& service) {
   const auto target = boost::urls::parse_origin_form(request.target());
   if (!target) co_return error_reply(400, "Malformed request target");
@@ -67,7 +74,7 @@ net::awaitable<api_reply> handle_api(const api_request& request, token_service& 
     co_return reply;
   }
 
-  const auto key = caller_key(*target, request[http::field::authorization]);
+  const auto key = caller_key(*target, authorization_headers(request));
   if (!key) co_return error_reply(core::errc::unauthorized, r);
   const auto caller = co_await service.authenticate(*key);
   if (!caller) co_return error_reply(caller.error(), r);

@@ -156,7 +156,7 @@ expectation expect(const server::api_request& request, const world& w) {
   const auto m = request.method();
   if (m != http::verb::get && m != http::verb::post && m != http::verb::delete_) return e;
   e.routed = true;
-  const auto key = server::caller_key(*target, request[http::field::authorization]);
+  const auto key = server::caller_key(*target, server::authorization_headers(request));
   if (!key) return e;
   const auto it = w.keys.find(*key);
   if (it != w.keys.end() && it->second.live) e.caller = it->second.owner;
