@@ -30,6 +30,9 @@ class framing_category_impl final : public boost::system::error_category {
   }
 };
 
+// The longest field name or value basic_fields stores (it keeps offsets in 16 bits).
+constexpr std::size_t max_field_part_bytes = 65'000;
+
 std::string_view trim(std::string_view s) noexcept {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
@@ -146,6 +149,11 @@ void request_reader::on_request_impl(http::verb method, beast::string_view metho
 void request_reader::on_field_impl(http::field name, beast::string_view name_string, beast::string_view value,
                                    beast::error_code& ec) {
   if (!header_complete_) {
+    // Beast's fields throw on a name or value past 64 KiB, which a large --max-header-bytes allows.
+    if (name_string.size() > max_field_part_bytes || value.size() > max_field_part_bytes) {
+      ec = http::error::header_limit;
+      return;
+    }
     message_.insert(name, name_string, value);
     return;
   }
