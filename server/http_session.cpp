@@ -169,10 +169,9 @@ http_response json_error_response(unsigned status, std::string_view message) {
 }
 
 unsigned status_for_read_error(const beast::error_code& ec) {
-  if (ec.category() == framing_category()) {
-    if (ec == framing_error::unsupported_transfer_coding) return 501;
-    return ec == framing_error::trailer_too_large ? 431 : 400;
-  }
+  // A coding tokend does not implement is 400, not the 501 RFC 9112 6.1 suggests: a client's bytes
+  // never make a 5xx, which would count as the server's own failure on the dashboards.
+  if (ec.category() == framing_category()) return ec == framing_error::trailer_too_large ? 431 : 400;
   if (ec == http::error::header_limit) return 431;
   if (ec == http::error::body_limit) return 413;
   if (ec == http::error::end_of_stream || ec == http::error::partial_message ||

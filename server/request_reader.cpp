@@ -19,12 +19,18 @@ class framing_category_impl final : public boost::system::error_category {
   // Shown to clients as the error message: fixed texts, never any of the request's bytes.
   std::string message(int ev) const override {
     switch (static_cast<framing_error>(ev)) {
-      case framing_error::unsupported_transfer_coding: return "Transfer-Encoding other than chunked is not supported";
-      case framing_error::bad_transfer_encoding: return "Malformed Transfer-Encoding";
-      case framing_error::transfer_encoding_in_http10: return "Transfer-Encoding is not allowed in HTTP/1.0";
-      case framing_error::chunk_line_too_long: return "Chunk size line too long";
-      case framing_error::chunk_extensions_too_long: return "Chunk extensions too long";
-      case framing_error::trailer_too_large: return "Request trailer fields too large";
+      case framing_error::unsupported_transfer_coding:
+        return "Transfer-Encoding other than chunked is not supported";
+      case framing_error::bad_transfer_encoding:
+        return "Malformed Transfer-Encoding";
+      case framing_error::transfer_encoding_in_http10:
+        return "Transfer-Encoding is not allowed in HTTP/1.0";
+      case framing_error::chunk_line_too_long:
+        return "Chunk size line too long";
+      case framing_error::chunk_extensions_too_long:
+        return "Chunk extensions too long";
+      case framing_error::trailer_too_large:
+        return "Request trailer fields too large";
     }
     return "Malformed HTTP request";
   }
@@ -49,8 +55,8 @@ bool is_token(std::string_view s) noexcept {
 }
 
 // Transfer-Encoding, all its fields taken as one list (RFC 9112 6.1): only `chunked`, once and
-// alone, is a framing tokend reads. Any other coding is one it does not implement (501); an empty
-// or malformed list, or chunked twice or with parameters, is faulty framing (400).
+// alone, is a framing tokend reads. Any other coding is one it does not implement; an empty or
+// malformed list, or chunked twice or with parameters, is faulty framing. Both are refused.
 beast::error_code check_transfer_encoding(const http::request<http::string_body>& message) {
   std::size_t chunked = 0;
   bool unknown = false;
@@ -135,8 +141,8 @@ std::size_t request_reader::trailer_budget() const noexcept {
   return max_header_bytes_ - std::min(header_bytes_, max_header_bytes_);
 }
 
-void request_reader::on_request_impl(http::verb method, beast::string_view method_str, beast::string_view target,
-                                     int version, beast::error_code&) {
+void request_reader::on_request_impl(http::verb method, beast::string_view method_str,
+                                     beast::string_view target, int version, beast::error_code&) {
   message_.target(target);
   if (method != http::verb::unknown) {
     message_.method(method);
@@ -177,9 +183,11 @@ void request_reader::on_header_impl(beast::error_code& ec) {
   if (!ec && !chunked()) ec = framing_error::bad_transfer_encoding;
 }
 
-void request_reader::on_body_init_impl(const boost::optional<std::uint64_t>& content_length, beast::error_code&) {
+void request_reader::on_body_init_impl(const boost::optional<std::uint64_t>& content_length,
+                                       beast::error_code&) {
   if (content_length) {
-    message_.body().reserve(static_cast<std::size_t>(std::min<std::uint64_t>(*content_length, max_body_bytes_)));
+    message_.body().reserve(
+        static_cast<std::size_t>(std::min<std::uint64_t>(*content_length, max_body_bytes_)));
   }
 }
 
@@ -188,7 +196,8 @@ std::size_t request_reader::on_body_impl(beast::string_view body, beast::error_c
   return body.size();
 }
 
-void request_reader::on_chunk_header_impl(std::uint64_t, beast::string_view extensions, beast::error_code& ec) {
+void request_reader::on_chunk_header_impl(std::uint64_t, beast::string_view extensions,
+                                          beast::error_code& ec) {
   extension_bytes_ += extensions.size();
   if (extension_bytes_ > max_chunk_extension_bytes) ec = framing_error::chunk_extensions_too_long;
 }

@@ -18,7 +18,7 @@ namespace tokend::server {
 
 // Requests refused by tokend's framing rules, where Beast's parser would have accepted them.
 enum class framing_error {
-  unsupported_transfer_coding = 1,  // a coding other than chunked (gzip, identity, unknown): 501
+  unsupported_transfer_coding = 1,  // a coding other than chunked (gzip, identity, unknown): 400
   bad_transfer_encoding,            // empty, malformed, or chunked more than once: 400
   transfer_encoding_in_http10,      // HTTP/1.0 has no chunked coding: faulty framing, 400
   chunk_line_too_long,              // a chunk-size line that does not end within its bound: 400
@@ -60,16 +60,19 @@ class request_reader : private boost::beast::http::basic_parser<true> {
   [[nodiscard]] std::size_t header_bytes() const noexcept { return header_bytes_; }
 
  private:
-  void on_request_impl(boost::beast::http::verb method, boost::beast::string_view method_str, boost::beast::string_view target,
-                       int version, boost::beast::error_code& ec) override;
+  void on_request_impl(boost::beast::http::verb method, boost::beast::string_view method_str,
+                       boost::beast::string_view target, int version, boost::beast::error_code& ec) override;
   void on_response_impl(int, boost::beast::string_view, int, boost::beast::error_code&) override {}
-  void on_field_impl(boost::beast::http::field name, boost::beast::string_view name_string, boost::beast::string_view value,
-                     boost::beast::error_code& ec) override;
+  void on_field_impl(boost::beast::http::field name, boost::beast::string_view name_string,
+                     boost::beast::string_view value, boost::beast::error_code& ec) override;
   void on_header_impl(boost::beast::error_code& ec) override;
-  void on_body_init_impl(const boost::optional<std::uint64_t>& content_length, boost::beast::error_code& ec) override;
+  void on_body_init_impl(const boost::optional<std::uint64_t>& content_length,
+                         boost::beast::error_code& ec) override;
   std::size_t on_body_impl(boost::beast::string_view body, boost::beast::error_code& ec) override;
-  void on_chunk_header_impl(std::uint64_t size, boost::beast::string_view extensions, boost::beast::error_code& ec) override;
-  std::size_t on_chunk_body_impl(std::uint64_t remain, boost::beast::string_view body, boost::beast::error_code& ec) override;
+  void on_chunk_header_impl(std::uint64_t size, boost::beast::string_view extensions,
+                            boost::beast::error_code& ec) override;
+  std::size_t on_chunk_body_impl(std::uint64_t remain, boost::beast::string_view body,
+                                 boost::beast::error_code& ec) override;
   void on_finish_impl(boost::beast::error_code& ec) override;
 
   // Bounds the bytes the parser left unused while it waits for the rest of a chunk-size line or

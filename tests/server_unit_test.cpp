@@ -42,7 +42,8 @@ using namespace std::chrono_literals;
 namespace {
 
 // caller_key over a request target (kept alive by the caller: url_view does not own its text).
-std::optional<std::string> key_of(const std::string& target, std::vector<std::string_view> authorization = {}) {
+std::optional<std::string> key_of(const std::string& target,
+                                  std::vector<std::string_view> authorization = {}) {
   const auto url = boost::urls::parse_origin_form(target);
   BOOST_REQUIRE_MESSAGE(url.has_value(), "unparseable target " << target);
   return server::caller_key(*url, authorization);
@@ -160,7 +161,8 @@ BOOST_AUTO_TEST_CASE(several_authorization_headers_are_refused) {
   BOOST_TEST(!key_of("/api/v2/tokens?token=abc", {"Bearer abc", "Bearer abc"}).has_value());
   BOOST_TEST(!key_of("/api/v2/tokens", {"Basic YWxhZGRpbjpvcGVuc2VzYW1l", "Bearer abc"}).has_value());
   BOOST_TEST(!key_of("/api/v2/tokens", {"Bearer abc", "Basic YWxhZGRpbjpvcGVuc2VzYW1l"}).has_value());
-  BOOST_TEST(!key_of("/api/v2/tokens?token=abd", {"Basic YWxhZGRpbjpvcGVuc2VzYW1l", "Bearer abc"}).has_value());
+  BOOST_TEST(
+      !key_of("/api/v2/tokens?token=abd", {"Basic YWxhZGRpbjpvcGVuc2VzYW1l", "Bearer abc"}).has_value());
   BOOST_TEST(!key_of("/api/v2/tokens?token=abc", {"Bearer abc", "Bearer abd"}).has_value());
   // An empty header carries nothing and is not counted.
   BOOST_TEST(key_of("/api/v2/tokens", {"", "Bearer abc", "  "}).value_or("<none>") == "abc");
