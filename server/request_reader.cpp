@@ -110,6 +110,12 @@ std::size_t request_reader::feed(boost::asio::const_buffer input, beast::error_c
     header_limit(static_cast<std::uint32_t>(max_header_bytes_ - std::min(header_bytes_, max_header_bytes_)));
     const std::size_t used = put(input, ec);
     header_bytes_ += used;
+    // Nor is the lowered limit enough alone: Beast clamps what it scans for the header's end to
+    // the limit and then waits for more without refusing, once one field is longer than what is
+    // left. So what waits is bounded here too.
+    if (ec == http::error::need_more && header_bytes_ + (input.size() - used) > max_header_bytes_) {
+      ec = http::error::header_limit;
+    }
     return used;
   }
   eager(true);

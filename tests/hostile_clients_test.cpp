@@ -414,6 +414,17 @@ void check_refused_early(const flood_result& r, unsigned status, const std::stri
   BOOST_TEST(r.closed, shape << ": the connection stayed open");
 }
 
+// A header field that never ends, streamed: refused at the header bound, not at the deadline.
+BOOST_AUTO_TEST_CASE(a_header_field_that_does_not_end_is_bounded) {
+  hostile_target target(100);
+  const std::string fill(64 * 1024, 'h');
+  check_refused_early(flood(target.port, "GET /api/v2/tokens HTTP/1.1\r\nHost: x\r\nX-Pad: ", fill, flood_bytes,
+                            "\r\n\r\n"),
+                      431, "api listener");
+  check_refused_early(flood(target.admin_port, "GET /healthz HTTP/1.1\r\nX-Pad: ", fill, flood_bytes, "\r\n\r\n"),
+                      431, "admin listener");
+}
+
 BOOST_AUTO_TEST_CASE(chunk_extensions_are_bounded) {
   hostile_target target(100);
   const std::string head = chunked_post_head("/api/v2/tokens?token=" + target.key);

@@ -210,6 +210,23 @@ BOOST_AUTO_TEST_CASE(framing_fields_in_trailers_are_refused) {
   }
 }
 
+// One field longer than what the request line left of the bound, sent in any pieces: Beast alone
+// would wait for its end for ever, holding all of it.
+BOOST_AUTO_TEST_CASE(a_header_field_that_does_not_end_is_refused_early) {
+  const std::string endless = "GET / HTTP/1.1\r\nHost: x\r\nX-Pad: " + std::string(1 << 20, 'a');
+  for (const std::size_t piece : pieces) {
+    const auto r = read(endless, piece);
+    BOOST_TEST(r.status == 431u, piece << ": " << r.ec.message());
+    BOOST_TEST(r.max_pending <= header_limit + piece, piece);
+  }
+  // Exactly at the bound is still a header.
+  std::string at_bound = "GET / HTTP/1.1\r\nX-Pad: ";
+  at_bound += std::string(header_limit - at_bound.size() - 4, 'a') + "\r\n\r\n";
+  BOOST_REQUIRE_EQUAL(at_bound.size(), header_limit);
+  for (const std::size_t piece : pieces) BOOST_TEST(!read(at_bound, piece).ec, piece);
+  BOOST_TEST(read(at_bound.substr(0, 20) + "a" + at_bound.substr(20), 8192).status == 431u);
+}
+
 BOOST_AUTO_TEST_CASE(a_field_too_long_to_store_is_431_not_an_exception) {
   // --max-header-bytes allows up to 1 MiB; Beast's fields cannot hold a value past 64 KiB.
   const auto r = read("GET / HTTP/1.1\r\nX-Big: " + std::string(70'000, 'b') + "\r\n\r\n", 8192, 1 << 20);
