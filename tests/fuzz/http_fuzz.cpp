@@ -404,12 +404,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         break;
       }
       if (!ec && used > 0 && !buffer.empty()) continue;
-      if (arrived == input.size()) break;  // the client stopped sending mid-request: no answer
+      if (arrived == input.size()) {  // the client stopped sending mid-request: no answer
+        ec = http::error::partial_message;
+        break;
+      }
       const std::size_t n_read = std::min(read_size, input.size() - arrived);
       buffer.append(input.substr(arrived, n_read));
       arrived += n_read;
     }
-    if (ec == http::error::need_more) return 0;
+    if (ec == http::error::partial_message) return 0;
     if (ec) {
       // Refused: one answer, then the connection closes, so nothing after it is ever a request.
       const unsigned status = server::status_for_read_error(ec);
