@@ -50,7 +50,8 @@ std::optional<boost::json::object> parse_object(std::string_view body, std::stri
 
 }  // namespace
 
-std::optional<std::string> caller_key(const boost::urls::url_view& target, std::string_view authorization_header) {
+std::optional<std::string> caller_key(const boost::urls::url_view& target,
+                                      std::span<const std::string_view> authorization_headers) {
   // Two candidate keys are compared by digest, never as strings: keys are only ever compared or
   // looked up as SHA-256 digests, so no comparison's timing depends on a key's characters.
   const auto differ = [](std::string_view a, std::string_view b) { return core::digest_key(a) != core::digest_key(b); };
@@ -60,9 +61,15 @@ std::optional<std::string> caller_key(const boost::urls::url_view& target, std::
     if (from_query && differ(*from_query, param.value)) return std::nullopt;  // two different keys
     from_query = param.value;
   }
+  // One Authorization header at most, and only a Bearer one: which of two headers, or of a key and
+  // another scheme's credentials, is meant is a guess a proxy in front may make differently.
   std::optional<std::string> from_header;
-  const auto header = trim(authorization_header);
-  if (header.size() > 7 && iequals(header.substr(0, 7), "Bearer ")) {
+  std::size_t headers = 0;
+  for (const auto value : authorization_headers) {
+    const auto header = trim(value);
+    if (header.empty()) continue;  // an empty header carries nothing
+    if (++headers > 1) return std::nullopt;
+    if (header.size() <= 7 || !iequals(header.substr(0, 7), "Bearer ")) return std::nullopt;
     from_header = std::string(trim(header.substr(7)));
   }
   if (from_query && from_header && differ(*from_query, *from_header)) return std::nullopt;

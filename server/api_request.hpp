@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -20,9 +21,11 @@ struct parsed {
 };
 
 // The caller's key from `?token=` (percent-decoded, among any other parameters) and/or an
-// `Authorization: Bearer` header. Nullopt when absent or when the two sources disagree.
+// `Authorization: Bearer` header, given as the values of every Authorization header of the request
+// (empty ones are ignored). Nullopt when absent, when two keys differ, when there are two or more
+// Authorization headers, or when the one there is not Bearer with a key: every ambiguity is a 401.
 [[nodiscard]] std::optional<std::string> caller_key(const boost::urls::url_view& target,
-                                                    std::string_view authorization_header);
+                                                    std::span<const std::string_view> authorization_headers);
 
 inline constexpr std::size_t max_page_size = 1000;
 

@@ -75,6 +75,13 @@ net::awaitable<api_reply> remove(const api_request& request, token_service& serv
 
 }  // namespace
 
+authorization_values authorization_headers(const api_request& request) {
+  authorization_values values;
+  const auto [first, last] = request.equal_range(http::field::authorization);
+  for (auto field = first; field != last; ++field) values.push_back(field->value());
+  return values;
+}
+
 net::awaitable<api_reply> handle_api(const api_request& request, token_service& service,
                                      response_budget* budget) {
   // Before the target is parsed: /verify reads its query itself, and refuses (401) what it cannot read.
@@ -90,7 +97,8 @@ net::awaitable<api_reply> handle_api(const api_request& request, token_service& 
     co_return reply;
   }
 
-  const auto key = caller_key(*target, request[http::field::authorization]);
+  const auto authorization = authorization_headers(request);
+  const auto key = caller_key(*target, {authorization.data(), authorization.size()});
   if (!key) co_return error_reply(core::errc::unauthorized, r);
   const auto caller = co_await service.authenticate(*key);
   if (!caller) co_return error_reply(caller.error(), r);

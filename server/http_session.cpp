@@ -2,6 +2,7 @@
 #include "server/http_session.hpp"
 
 #include "server/api_response.hpp"
+#include "server/request_reader.hpp"
 #include "server/response_head.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -12,14 +13,13 @@
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/field.hpp>
-#include <boost/beast/http/parser.hpp>
-#include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 
 #include <algorithm>
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <string>
 
 namespace tokend::server {
 namespace net = boost::asio;
@@ -54,7 +54,8 @@ namespace {
 
 constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
 
-const char* message_for_status(unsigned status) {
+std::string message_for_read_error(const beast::error_code& ec, unsigned status) {
+  if (ec.category() == framing_category()) return ec.message();  // fixed texts, no request bytes
   switch (status) {
     case 413: return "Request body too large";
     case 431: return "Request header fields too large";
@@ -78,26 +79,33 @@ net::awaitable<void> linger(tcp::socket& socket, connection_tracker::connection&
   }
 }
 
-// Reads a request's header within `limit` bytes in total. Beast's header_limit bounds only what
-// one parse step sees: complete fields are consumed (and stored) as they arrive, so a header block
-// sent in pieces could otherwise grow without bound until the request deadline. So the parser is
-// fed here, step by step, with its limit lowered by what it has consumed; past the limit it
-// reports header_limit (431).
-net::awaitable<beast::error_code> read_header_within(tcp::socket& socket, beast::flat_buffer& buffer,
-                                                     http::request_parser<http::string_body>& parser,
-                                                     std::size_t limit) {
-  std::size_t used = 0;
+// Reads one request through `reader`, which bounds every part of it. Once the header is complete
+// and a body is to follow, an HTTP/1.1 client that expects it is told to go on (100-continue).
+net::awaitable<beast::error_code> read_request(tcp::socket& socket, beast::flat_buffer& buffer,
+                                               request_reader& reader) {
+  bool header_seen = false;
   for (;;) {
+    beast::error_code ec = http::error::need_more;
+    std::size_t used = 0;
     if (buffer.size() > 0) {
-      parser.header_limit(static_cast<std::uint32_t>(limit - std::min(used, limit)));
-      beast::error_code ec;
-      const std::size_t n = parser.put(buffer.data(), ec);
-      buffer.consume(n);
-      used += n;
-      if (ec != http::error::need_more) co_return ec;  // the header is complete, or refused
+      used = reader.feed(buffer.data(), ec);
+      buffer.consume(used);
     }
-    auto [ec, n] = co_await socket.async_read_some(buffer.prepare(8192), use_tuple);
-    if (ec) co_return ec;
+    if (ec && ec != http::error::need_more) co_return ec;  // refused
+    if (reader.is_done()) co_return beast::error_code{};
+    if (!header_seen && reader.is_header_done()) {
+      header_seen = true;
+      const auto& header = reader.get();
+      // An HTTP/1.0 client does not know interim responses: its expectation is ignored (RFC 9110 10.1.1).
+      if (header.version() >= 11 && beast::iequals(header[http::field::expect], "100-continue")) {
+        http::response<http::empty_body> cont{http::status::continue_, header.version()};
+        auto [wec, wn] = co_await http::async_write(socket, cont, use_tuple);
+        if (wec) co_return wec;
+      }
+    }
+    if (!ec && used > 0 && buffer.size() > 0) continue;  // the parser stopped between two steps
+    auto [rec, n] = co_await socket.async_read_some(buffer.prepare(8192), use_tuple);
+    if (rec) co_return rec;
     buffer.commit(n);
   }
 }
@@ -161,6 +169,9 @@ http_response json_error_response(unsigned status, std::string_view message) {
 }
 
 unsigned status_for_read_error(const beast::error_code& ec) {
+  // A coding tokend does not implement is 400, not the 501 RFC 9112 6.1 suggests: a client's bytes
+  // never make a 5xx, which would count as the server's own failure on the dashboards.
+  if (ec.category() == framing_category()) return ec == framing_error::trailer_too_large ? 431 : 400;
   if (ec == http::error::header_limit) return 431;
   if (ec == http::error::body_limit) return 413;
   if (ec == http::error::end_of_stream || ec == http::error::partial_message ||
@@ -193,25 +204,14 @@ net::awaitable<void> run_session(tcp::socket socket, session_options options, re
     }
     self->busy = true;
 
-    http::request_parser<http::string_body> parser;
-    parser.body_limit(options.max_body_bytes);
+    request_reader reader(options.max_header_bytes, options.max_body_bytes);
     // One deadline for the whole request: headers that trickle in (slowloris) cannot extend it.
     self->expires_after(options.request_timeout);
-    beast::error_code ec = co_await read_header_within(socket, buffer, parser, options.max_header_bytes);
-    std::size_t n = 0;
-    if (!ec && !parser.is_done()) {
-      const auto& header = parser.get();
-      // An HTTP/1.0 client does not know interim responses: its expectation is ignored (RFC 9110 10.1.1).
-      if (header.version() >= 11 && beast::iequals(header[http::field::expect], "100-continue")) {
-        http::response<http::empty_body> cont{http::status::continue_, header.version()};
-        std::tie(ec, n) = co_await http::async_write(socket, cont, use_tuple);
-      }
-      if (!ec) std::tie(ec, n) = co_await http::async_read(socket, buffer, parser, use_tuple);
-    }
+    const beast::error_code ec = co_await read_request(socket, buffer, reader);
     if (ec) {
       if (const unsigned status = status_for_read_error(ec)) {
         if (on_protocol_error) on_protocol_error(status);
-        auto res = json_error_response(status, message_for_status(status));
+        auto res = json_error_response(status, message_for_read_error(ec, status));
         res.keep_alive(false);
         res.prepare_payload();
         co_await http::async_write(socket, res, use_tuple);
@@ -220,7 +220,7 @@ net::awaitable<void> run_session(tcp::socket socket, session_options options, re
       break;
     }
 
-    http_request request = parser.release();
+    http_request request = reader.release();
     // The handler's time is not the client's: a create waiting on its commit must not lose its
     // connection, and with it the answer, to the request deadline.
     self->expires_never();

@@ -1,9 +1,14 @@
 // Fuzz target: whole HTTP requests. The input is the byte stream a client sends on one connection;
-// it is parsed as the session parses it (same parser, same header and body limits), and each
-// complete request goes through the router and token_service over an in-memory store seeded with
-// known keys, so authenticated paths are reached. Pipelined requests run in order while keep-alive
-// holds, as on a connection. Checked for every request:
+// it is read as the session reads it (the same request_reader, fed the same way, in reads of at
+// most 8 KiB, with the same limits), and each complete request goes through the router and
+// token_service over an in-memory store seeded with known keys, so authenticated paths are
+// reached. Pipelined requests run in order while keep-alive holds, as on a connection; a refused
+// request ends the connection. Checked for every request:
+// - the bytes waiting in the session's buffer never exceed the header bound and one read;
 // - a read error is answered 400, 413 or 431 (or the connection just ends on a truncated request);
+// - a request that is read obeys the strict framing rules (check_framing): Transfer-Encoding only as
+//   `chunked` alone in HTTP/1.1, exactly its own bytes taken, no trailer field among its fields;
+// - two Authorization headers, or one that is not Bearer, are 401;
 // - no 5xx and no exception: the store never fails here, so any of them is a bug;
 // - the body is a JSON object with `success` true exactly on 200, and errors carry only a message;
 // - no full key of the store ever appears in a response, except a new key in its create response;
@@ -18,18 +23,19 @@
 #include "server/api_router.hpp"
 #include "server/verify.hpp"
 #include "server/http_session.hpp"
+#include "server/request_reader.hpp"
 #include "server/token_service.hpp"
 #include "storage/memory_store.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/beast/http/error.hpp>
-#include <boost/beast/http/parser.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
 #include <boost/url/parse.hpp>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -144,6 +150,111 @@ void check_list_contents(const world& w, core::user_id caller, const server::pag
   }
 }
 
+// What one read of the session brings at most (run_session reads into 8 KiB).
+constexpr std::size_t read_size = 8192;
+
+// The most bytes that may wait in the session's buffer for a request to go on: a header (or a
+// trailer section with the last chunk-size line) within its bound, and one read.
+std::size_t max_waiting(const server::session_options& limits) {
+  return limits.max_header_bytes + server::max_chunk_line_bytes + 4 + read_size;
+}
+
+bool iequal(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// Where a chunked body at the start of `s` ends by the strict rules (chunk-size lines, chunk data
+// each followed by CRLF, the last chunk, then trailer lines up to an empty line); npos if it
+// does not end in `s`. Written apart from the parser, so the two must agree on where a request ends.
+std::size_t chunked_length(std::string_view s) {
+  std::size_t at = 0;
+  for (;;) {
+    const auto eol = s.find("\r\n", at);
+    if (eol == std::string_view::npos) return eol;
+    std::uint64_t chunk = 0;
+    std::size_t digits = 0;
+    for (; at + digits < eol && std::isxdigit(static_cast<unsigned char>(s[at + digits])); ++digits) {
+      if (chunk >> 60) return std::string_view::npos;
+      const char c = static_cast<char>(std::tolower(static_cast<unsigned char>(s[at + digits])));
+      chunk = chunk * 16 + static_cast<std::uint64_t>(c <= '9' ? c - '0' : c - 'a' + 10);
+    }
+    if (digits == 0) return std::string_view::npos;
+    at = eol + 2;
+    if (chunk == 0) {
+      for (;;) {
+        const auto end = s.find("\r\n", at);
+        if (end == std::string_view::npos) return end;
+        if (end == at) return at + 2;
+        at = end + 2;
+      }
+    }
+    if (s.size() - at < chunk + 2 || s.substr(at + chunk, 2) != "\r\n") return std::string_view::npos;
+    at += chunk + 2;
+  }
+}
+
+// A request the session accepted obeys the strict framing rules, whatever the parser thinks:
+// - Transfer-Encoding only as one `chunked` field, in HTTP/1.1, without Content-Length;
+// - the request took exactly its header and the body its framing gives, so no part of it is read
+//   as another request and no part of another request as its body;
+// - every field of the request was in its header block (no trailer field acts as a header field);
+// - header fields and body within their bounds.
+void check_framing(const server::api_request& request, std::string_view bytes, std::size_t header_bytes,
+                   const server::session_options& limits) {
+  FUZZ_CHECK(header_bytes <= bytes.size() && header_bytes <= limits.max_header_bytes,
+             "header past its bound");
+  const std::string_view header = bytes.substr(0, header_bytes);
+  const std::string_view body = bytes.substr(header_bytes);
+  const auto te = request.count(http::field::transfer_encoding);
+  if (te > 0) {
+    FUZZ_CHECK(te == 1, "a request with several Transfer-Encoding fields was read");
+    FUZZ_CHECK(request.version() == 11, "an HTTP/1.0 request with Transfer-Encoding was read");
+    FUZZ_CHECK(request.count(http::field::content_length) == 0,
+               "Transfer-Encoding with Content-Length was read");
+    std::string_view value = request[http::field::transfer_encoding];
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+    FUZZ_CHECK(iequal(value, "chunked"), "a transfer coding other than chunked alone was read");
+    FUZZ_CHECK(chunked_length(body) == body.size(), "a chunked request did not end where its chunks do");
+  } else if (request.count(http::field::content_length) > 0) {
+    FUZZ_CHECK(body.size() == request.body().size(), "a request did not end where its Content-Length says");
+  } else {
+    FUZZ_CHECK(body.empty(), "a request without a body framing took bytes after its header");
+  }
+  FUZZ_CHECK(request.body().size() <= limits.max_body_bytes, "body past its bound");
+  const std::string header_lower = lower(header);
+  std::size_t field_bytes = 0;
+  for (const auto& field : request) {
+    FUZZ_CHECK(header_lower.find("\n" + lower(field.name_string()) + ":") != std::string::npos,
+               "a field that is not in the header block (a trailer field) reached the request");
+    field_bytes += field.name_string().size() + field.value().size();
+  }
+  FUZZ_CHECK(field_bytes <= limits.max_header_bytes, "header fields past their bound");
+}
+
+// Two Authorization headers, or one that is not Bearer with a key, make a request ambiguous.
+bool ambiguous_authorization(const server::api_request& request) {
+  std::size_t headers = 0;
+  bool foreign = false;
+  for (const auto value : server::authorization_headers(request)) {
+    std::string_view v = value;
+    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+    while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+    if (v.empty()) continue;
+    ++headers;
+    if (v.size() <= 7 || !iequal(v.substr(0, 7), "bearer ")) foreign = true;
+  }
+  return headers > 1 || foreign;
+}
+
 // What the model expects of one request that reached the router.
 struct expectation {
   bool routed = false;                 // the path and method are the token endpoint's
@@ -166,7 +277,8 @@ expectation expect(const server::api_request& request, const world& w) {
   const auto m = request.method();
   if (m != http::verb::get && m != http::verb::post && m != http::verb::delete_) return e;
   e.routed = true;
-  const auto key = server::caller_key(*target, request[http::field::authorization]);
+  const auto authorization = server::authorization_headers(request);
+  const auto key = server::caller_key(*target, {authorization.data(), authorization.size()});
   if (!key) return e;
   const auto it = w.keys.find(*key);
   if (it != w.keys.end() && it->second.live) e.caller = it->second.owner;
@@ -224,8 +336,8 @@ void check_reply(world& w, const server::api_request& request, const server::api
     FUZZ_CHECK(s == 400 || s == 404 || s == 405, "a request outside the endpoint got past routing");
     return;
   }
-  if (!e.caller) {
-    FUZZ_CHECK(s == 401, "a request without a live key was not refused with 401");
+  if (!e.caller || ambiguous_authorization(request)) {
+    FUZZ_CHECK(s == 401, "a request without a live key, or with ambiguous Authorization, was not a 401");
     return;
   }
   FUZZ_CHECK(s != 401, "a live key was refused");
@@ -290,37 +402,56 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   static const bool trace = std::getenv("TOKEND_FUZZ_TRACE") != nullptr;
   world w;
   const server::session_options limits;  // the server's defaults, as tokend serves them
-  std::string_view rest(reinterpret_cast<const char*>(data), size);
+  const std::string_view input(reinterpret_cast<const char*>(data), size);
+  std::size_t arrived = 0;   // input bytes the connection has delivered
+  std::size_t consumed = 0;  // input bytes the requests so far took
+  std::string buffer;        // the session's read buffer: arrived but not consumed
 
-  for (int n = 0; n < max_requests && !rest.empty(); ++n) {
-    http::request_parser<http::string_body> parser;
-    parser.header_limit(static_cast<std::uint32_t>(limits.max_header_bytes));
-    parser.body_limit(limits.max_body_bytes);
+  for (int n = 0; n < max_requests && (!buffer.empty() || arrived < input.size()); ++n) {
+    // The session's read_request, with reads of at most what one read of the session brings.
+    server::request_reader reader(limits.max_header_bytes, limits.max_body_bytes);
+    const std::size_t start = consumed;
     boost::beast::error_code ec;
-    // All the bytes the client sent are there at once; need_more then means they end mid-request.
-    while (!parser.is_done()) {
-      const std::size_t used = parser.put(net::buffer(rest.data(), rest.size()), ec);
-      rest.remove_prefix(used);
-      if (ec == http::error::need_more || (!ec && used == 0 && rest.empty())) {
+    for (;;) {
+      ec = http::error::need_more;
+      std::size_t used = 0;
+      if (!buffer.empty()) {
+        used = reader.feed(net::buffer(buffer), ec);
+        buffer.erase(0, used);
+        consumed += used;
+      }
+      FUZZ_CHECK(buffer.size() <= max_waiting(limits), "the bytes waiting for a request exceed its bounds");
+      if (ec && ec != http::error::need_more) break;
+      if (reader.is_done()) {
         ec = {};
-        parser.put_eof(ec);
         break;
       }
-      if (ec) break;
+      if (!ec && used > 0 && !buffer.empty()) continue;
+      if (arrived == input.size()) {  // the client stopped sending mid-request: no answer
+        ec = http::error::partial_message;
+        break;
+      }
+      const std::size_t n_read = std::min(read_size, input.size() - arrived);
+      buffer.append(input.substr(arrived, n_read));
+      arrived += n_read;
     }
+    if (ec == http::error::partial_message) return 0;
     if (ec) {
+      // Refused: one answer, then the connection closes, so nothing after it is ever a request.
       const unsigned status = server::status_for_read_error(ec);
-      FUZZ_CHECK(status == 400 || status == 413 || status == 431 || ec == http::error::partial_message ||
-                     ec == http::error::end_of_stream,
+      if (trace) std::fprintf(stderr, "http_fuzz: refused -> %u\n", status);
+      FUZZ_CHECK(status == 400 || status == 413 || status == 431,
                  "a malformed request would be dropped without a 4xx");
       return 0;
     }
-    if (!parser.is_done()) return 0;
 
-    const server::api_request request = parser.release();
+    const server::api_request request = reader.release();
+    check_framing(request, input.substr(start, consumed - start), reader.header_bytes(), limits);
     const server::api_reply reply = run(w, request);
     // For seed authors: which status each request got (method and status only: targets hold keys).
-    if (trace) std::fprintf(stderr, "http_fuzz: %s -> %u\n", std::string(request.method_string()).c_str(), reply.status);
+    if (trace)
+      std::fprintf(stderr, "http_fuzz: %s -> %u\n", std::string(request.method_string()).c_str(),
+                   reply.status);
     const expectation before = expect(request, w);
     check_not_found(w, request, reply, before);
     check_reply(w, request, reply);
