@@ -220,7 +220,8 @@ Bootstrap (environment only):
   <data-dir>/admin-token (mode 0600).
 
 Logs: JSON lines on stdout. Each API response carries X-Request-Id: the request's own header when
-it is 1-128 characters of [A-Za-z0-9._-] (and not a key), a new id otherwise; the log lines of a
+it is 1-128 characters of [A-Za-z0-9._-] holding no run of 32 or more hex digits (separators
+allowed between them: it may be a key), a new id otherwise; the log lines of a
 request name it. An access line has method, path (never the query string), status,
 duration_seconds, request_id and bytes; no key is ever logged.
 
