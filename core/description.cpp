@@ -1,33 +1,52 @@
-// Description validation: strict UTF-8 decoding per RFC 3629.
+// Description validation: strict UTF-8 decoding per RFC 3629, then the character rules.
 #include "core/description.hpp"
 
-#include <cstdint>
-
 namespace tokend::core {
+namespace {
+
+// Decodes the code point at s[i], advancing i; nullopt for an invalid sequence.
+std::optional<std::uint32_t> next_code_point(std::string_view s, std::size_t& i) noexcept {
+  const auto byte = [&](std::size_t k) { return static_cast<std::uint8_t>(s[k]); };
+  const std::uint8_t b = byte(i);
+  std::size_t n;
+  std::uint32_t cp;
+  if (b < 0x80) { n = 1; cp = b; }
+  else if ((b & 0xE0) == 0xC0) { n = 2; cp = b & 0x1F; }
+  else if ((b & 0xF0) == 0xE0) { n = 3; cp = b & 0x0F; }
+  else if ((b & 0xF8) == 0xF0) { n = 4; cp = b & 0x07; }
+  else return std::nullopt;
+  if (i + n > s.size()) return std::nullopt;
+  for (std::size_t k = 1; k < n; ++k) {
+    const std::uint8_t c = byte(i + k);
+    if ((c & 0xC0) != 0x80) return std::nullopt;
+    cp = (cp << 6) | (c & 0x3F);
+  }
+  static constexpr std::uint32_t min_for_length[] = {0, 0, 0x80, 0x800, 0x10000};
+  if (cp < min_for_length[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return std::nullopt;
+  i += n;
+  return cp;
+}
+
+}  // namespace
+
+bool is_control_character(std::uint32_t cp) noexcept {
+  return cp <= 0x1F || (cp >= 0x7F && cp <= 0x9F) || cp == 0x2028 || cp == 0x2029;
+}
+
+bool is_bidi_control(std::uint32_t cp) noexcept {
+  return (cp >= 0x202A && cp <= 0x202E) || (cp >= 0x2066 && cp <= 0x2069) || cp == 0x200E || cp == 0x200F ||
+         cp == 0x061C;
+}
+
+bool is_blank_character(std::uint32_t cp) noexcept {
+  return cp == 0x20 || cp == 0xA0 || cp == 0x1680 || cp == 0x180E || (cp >= 0x2000 && cp <= 0x200D) ||
+         cp == 0x202F || cp == 0x205F || cp == 0x2060 || cp == 0x3000 || cp == 0xFEFF;
+}
 
 std::optional<std::size_t> utf8_length(std::string_view s) noexcept {
   std::size_t count = 0;
-  std::size_t i = 0;
-  const auto byte = [&](std::size_t k) { return static_cast<std::uint8_t>(s[k]); };
-  while (i < s.size()) {
-    const std::uint8_t b = byte(i);
-    std::size_t n;
-    std::uint32_t cp;
-    if (b < 0x80) { n = 1; cp = b; }
-    else if ((b & 0xE0) == 0xC0) { n = 2; cp = b & 0x1F; }
-    else if ((b & 0xF0) == 0xE0) { n = 3; cp = b & 0x0F; }
-    else if ((b & 0xF8) == 0xF0) { n = 4; cp = b & 0x07; }
-    else return std::nullopt;
-    if (i + n > s.size()) return std::nullopt;
-    for (std::size_t k = 1; k < n; ++k) {
-      const std::uint8_t c = byte(i + k);
-      if ((c & 0xC0) != 0x80) return std::nullopt;
-      cp = (cp << 6) | (c & 0x3F);
-    }
-    static constexpr std::uint32_t min_for_length[] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < min_for_length[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return std::nullopt;
-    i += n;
-    ++count;
+  for (std::size_t i = 0; i < s.size(); ++count) {
+    if (!next_code_point(s, i)) return std::nullopt;
   }
   return count;
 }
@@ -37,6 +56,20 @@ const char* description_problem(std::string_view s) noexcept {
   if (!length) return "Field 'description' must be valid UTF-8";
   if (*length == 0) return "Field 'description' must not be empty";
   if (*length > max_description_chars) return "Field 'description' must be at most 256 characters";
+  bool blank = true;
+  for (std::size_t i = 0; i < s.size();) {
+    const std::uint32_t cp = *next_code_point(s, i);
+    if (is_control_character(cp)) {
+      return "Field 'description' must not contain control characters (U+0000-U+001F, U+007F-U+009F, "
+             "U+2028, U+2029)";
+    }
+    if (is_bidi_control(cp)) {
+      return "Field 'description' must not contain bidirectional formatting characters (U+061C, U+200E, "
+             "U+200F, U+202A-U+202E, U+2066-U+2069)";
+    }
+    blank = blank && is_blank_character(cp);
+  }
+  if (blank) return "Field 'description' must not be blank (only spaces or invisible characters)";
   return nullptr;
 }
 
