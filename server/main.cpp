@@ -3,10 +3,13 @@
 #include "server/app.hpp"
 #include "server/bootstrap.hpp"
 #include "server/config.hpp"
+#include "server/data_dir.hpp"
 #include "server/log.hpp"
 #include "storage/faulty_store.hpp"
 #include "storage/postgres_store.hpp"
 #include "storage/rocksdb_store.hpp"
+
+#include <sys/stat.h>
 
 #include <cstdio>
 #include <exception>
@@ -68,6 +71,7 @@ int serve(const std::vector<std::string>& args) {
                                        {"log_level", server::log::level_name(cfg.log_level)},
                                        {"access_log", cfg.access_log}});
   try {
+    if (cfg.store == server::store_kind::rocksdb) server::prepare_data_dir(cfg.data_dir);
     std::unique_ptr<storage::token_store> store = open_store(cfg);
     if (!cfg.test_fault_file.empty()) {
       store = storage::make_faulty_store(std::move(store), cfg.test_fault_file);
@@ -97,6 +101,8 @@ int serve(const std::vector<std::string>& args) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Everything tokend or RocksDB creates (the store, the admin key) is for tokend's user alone.
+  ::umask(077);
   std::vector<std::string> args(argv + 1, argv + argc);
   for (const auto& a : args) {
     if (a == "--help" || a == "-h") {
