@@ -61,10 +61,10 @@ void prepare_data_dir(const fs::path& dir) {
   std::error_code ec;
   if (dir.has_parent_path()) fs::create_directories(dir.parent_path(), ec);
   if (::mkdir(dir.c_str(), 0700) == 0) return;
-  if (errno != EEXIST) throw failure("create the data directory", dir, errno);
+  if (errno != EEXIST) throw failure("open the data directory", dir, errno);
   struct stat st {};
-  if (::stat(dir.c_str(), &st) != 0) throw failure("read the data directory", dir, errno);
-  if (!S_ISDIR(st.st_mode)) throw std::runtime_error("the data directory " + dir.string() + " is not a directory");
+  if (::stat(dir.c_str(), &st) != 0) throw failure("open the data directory", dir, errno);
+  if (!S_ISDIR(st.st_mode)) throw failure("open the data directory", dir, ENOTDIR);
   if ((st.st_mode & private_bits) == 0) return;
   // Group or others could read the store and the admin key: the directory is ours alone.
   if (::chmod(dir.c_str(), st.st_mode & 0700) != 0) {
