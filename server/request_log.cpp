@@ -130,9 +130,14 @@ std::string request_id_for(std::string_view header_value) {
 }
 
 bool contains_key_material(std::string_view text) {
-  const std::string decoded = percent_decoded(text);
+  // Most ids and methods hold no '%': they are judged as they are, without a copy.
+  std::string decoded;
+  if (text.find('%') != std::string_view::npos) {
+    decoded = percent_decoded(text);
+    text = decoded;
+  }
   std::size_t run = 0;
-  for (char c : decoded) {
+  for (char c : text) {
     if (hex_value(c) >= 0) {
       if (++run >= key_run) return true;
     } else if (!is_separator(c)) {
