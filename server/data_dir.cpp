@@ -38,7 +38,9 @@ std::size_t tighten_files(const fs::path& dir) {
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(dir, ec)) {
     struct stat st {};
-    if (::lstat(entry.path().c_str(), &st) != 0 || !S_ISREG(st.st_mode) || (st.st_mode & private_bits) == 0) continue;
+    if (::lstat(entry.path().c_str(), &st) != 0 || !S_ISREG(st.st_mode) || (st.st_mode & private_bits) == 0) {
+      continue;
+    }
     const int fd = ::open(entry.path().c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (fd < 0) continue;
     if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && ::fchmod(fd, st.st_mode & 0700) == 0) ++changed;
@@ -73,8 +75,10 @@ void prepare_data_dir(const fs::path& dir) {
     return;
   }
   const std::size_t files = tighten_files(dir);
-  log::warn("data directory permissions tightened",
-            {{"path", dir.string()}, {"was", octal(st.st_mode)}, {"now", octal(st.st_mode & 0700)}, {"files", files}});
+  log::warn("data directory permissions tightened", {{"path", dir.string()},
+                                                     {"was", octal(st.st_mode)},
+                                                     {"now", octal(st.st_mode & 0700)},
+                                                     {"files", files}});
 }
 
 void write_private_file(const fs::path& path, std::string_view content) {
@@ -100,7 +104,8 @@ void write_private_file(const fs::path& path, std::string_view content) {
   if (ok) {
     struct stat st {};
     if (::lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
-      log::warn("replacing a symbolic link with a file (the link's target is left alone)", {{"path", path.string()}});
+      log::warn("replacing a symbolic link with a file (the link's target is left alone)",
+                {{"path", path.string()}});
     }
     ok = ::rename(temporary.c_str(), path.c_str()) == 0;
     saved = errno;

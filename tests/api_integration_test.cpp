@@ -819,14 +819,16 @@ BOOST_AUTO_TEST_CASE(non_json_content_type_is_415) {
 
 // A body declared in another charset would be misread as UTF-8: 415, for create and delete alike.
 BOOST_AUTO_TEST_CASE(charset_other_than_utf8_is_415) {
-  for (const std::string type : {"application/json; charset=utf-16", "application/json;charset=UTF-16LE",
-                                 "application/json; charset=\"utf-16\"", "application/json; CHARSET=Latin1",
-                                 "application/json; charset=iso-8859-1", "application/json; charset=us-ascii",
-                                 "application/json; charset=", "application/json; charset=utf-8; charset=utf-16",
-                                 "application/vnd.api+json; charset=windows-1252"}) {
+  for (const std::string type :
+       {"application/json; charset=utf-16", "application/json;charset=UTF-16LE",
+        "application/json; charset=\"utf-16\"", "application/json; CHARSET=Latin1",
+        "application/json; charset=iso-8859-1", "application/json; charset=us-ascii",
+        "application/json; charset=", "application/json; charset=utf-8; charset=utf-16",
+        "application/vnd.api+json; charset=windows-1252"}) {
     BOOST_TEST_CONTEXT(type) {
-      check_error(api(port, http::verb::post, tokens_target(admin_key), create_json("x"), {{"Content-Type", type}}),
-                  415);
+      check_error(
+          api(port, http::verb::post, tokens_target(admin_key), create_json("x"), {{"Content-Type", type}}),
+          415);
       check_error(api(port, http::verb::delete_, tokens_target(admin_key), delete_json(admin_key),
                       {{"Content-Type", type}}),
                   415);
@@ -836,8 +838,9 @@ BOOST_AUTO_TEST_CASE(charset_other_than_utf8_is_415) {
   for (const std::string type : {"application/json; charset=UTF-8", "application/json; charset=\"utf-8\"",
                                  "Application/JSON;Charset=Utf-8"}) {
     BOOST_TEST_CONTEXT(type) {
-      BOOST_TEST(api(port, http::verb::post, tokens_target(admin_key), create_json("x"), {{"Content-Type", type}})
-                     .status == 200u);
+      BOOST_TEST(
+          api(port, http::verb::post, tokens_target(admin_key), create_json("x"), {{"Content-Type", type}})
+              .status == 200u);
     }
   }
 }

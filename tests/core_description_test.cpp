@@ -167,7 +167,8 @@ BOOST_AUTO_TEST_CASE(control_characters_are_refused) {
     BOOST_TEST_CONTEXT("U+" << std::hex << cp) {
       const std::string c = utf8(cp);
       BOOST_TEST(length(c) == 1);
-      for (const std::string& s : {c, "a" + c, c + "a", "team" + c + "key", repeat(c, 3), e_acute + c + emoji}) {
+      for (const std::string& s :
+           {c, "a" + c, c + "a", "team" + c + "key", repeat(c, 3), e_acute + c + emoji}) {
         BOOST_TEST(mentions(problem(s), "control"), "message: " << problem(s));
       }
     }

@@ -117,10 +117,12 @@ BOOST_AUTO_TEST_CASE(a_new_data_directory_is_private_whatever_the_umask) {
   {
     tokend_server server(box, tokend_server::options{});
     // Some writes, so the store has more than its first files.
-    const std::string admin = read_all(box.data_dir() / "admin-token").substr(0, tokend::core::key_hex_length);
+    const std::string admin =
+        read_all(box.data_dir() / "admin-token").substr(0, tokend::core::key_hex_length);
     for (int i = 0; i < 3; ++i) {
-      const auto r = tokend::test::request(server.api_port(), http::verb::post, "/api/v2/tokens?token=" + admin,
-                                           R"({"type":"admin","description":"d"})");
+      const auto r =
+          tokend::test::request(server.api_port(), http::verb::post, "/api/v2/tokens?token=" + admin,
+                                R"({"type":"admin","description":"d"})");
       BOOST_TEST(r.status == 200u);
     }
     check_private(box.data_dir());
@@ -149,9 +151,9 @@ BOOST_AUTO_TEST_CASE(an_existing_open_data_directory_is_tightened) {
 BOOST_AUTO_TEST_CASE(a_file_as_data_directory_fails_start_up) {
   sandbox box;
   { std::ofstream(box.data_dir()) << "not a directory\n"; }
-  const auto done = tokend::test::run_tokend_to_end(box, "serve", {"--listen", "127.0.0.1:0", "--admin-listen",
-                                                                   "127.0.0.1:0", "--data-dir",
-                                                                   box.data_dir().string()});
+  const auto done = tokend::test::run_tokend_to_end(
+      box, "serve",
+      {"--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--data-dir", box.data_dir().string()});
   BOOST_TEST(!done.status.success());
   BOOST_TEST(done.err.find("cannot open the data directory") != std::string::npos, done.err);
   BOOST_TEST(done.err.find("Not a directory") != std::string::npos, done.err);

@@ -222,8 +222,9 @@ BOOST_AUTO_TEST_CASE(ids_holding_key_material_are_replaced) {
   }
   // What is not key material stays: short hex runs, runs broken by a letter past 'f', uuids of
   // fewer than 32 digits.
-  for (const std::string id : {"0123456789abcdef0123456789abcde", "0123456789abcdef-0123456789abcde",
-                               "0123456789abcdefg0123456789abcdef", "req-2024.05.01-12.00", "trace_deadbeef_1"}) {
+  for (const std::string id :
+       {"0123456789abcdef0123456789abcde", "0123456789abcdef-0123456789abcde",
+        "0123456789abcdefg0123456789abcdef", "req-2024.05.01-12.00", "trace_deadbeef_1"}) {
     BOOST_TEST_CONTEXT(id) {
       BOOST_TEST(!server::contains_key_material(id));
       BOOST_TEST(server::request_id_for(id) == id);
@@ -300,9 +301,11 @@ BOOST_AUTO_TEST_CASE(every_shape_of_a_key_is_redacted) {
   // A run split across segments hides each segment it touches.
   BOOST_TEST(server::loggable_path("/x/" + key.substr(0, 16) + "/" + key.substr(16, 16) + "/y") ==
              "/x/[redacted]/[redacted]/y");
-  BOOST_TEST(server::loggable_path("/x/" + key.substr(0, 16) + "%2F" + key.substr(16, 16)) == "/x/[redacted]");
+  BOOST_TEST(server::loggable_path("/x/" + key.substr(0, 16) + "%2F" + key.substr(16, 16)) ==
+             "/x/[redacted]");
   // Short hex beside a redacted segment cannot make a run with the marker.
-  BOOST_TEST(server::loggable_path("/" + key + "x/" + key.substr(0, 30)) == "/[redacted]/" + key.substr(0, 30));
+  BOOST_TEST(server::loggable_path("/" + key + "x/" + key.substr(0, 30)) ==
+             "/[redacted]/" + key.substr(0, 30));
   // Separators join a run across segments: the short piece after a key is part of it.
   BOOST_TEST(server::loggable_path("/" + key + "/" + key.substr(0, 30)) == "/[redacted]/[redacted]");
   BOOST_TEST(server::loggable_path("/v1/deadbeef/%41%42/cafe") == "/v1/deadbeef/%41%42/cafe");

@@ -248,8 +248,9 @@ BOOST_AUTO_TEST_CASE(no_key_in_any_output_with_admin_on_another_address) {
     }
     BOOST_TEST(found == 0u, "key " << key.substr(0, 6) << "...: " << found << " of its " << piece
                                    << "-character pieces appear in the output");
-    BOOST_TEST(found_flattened == 0u, "key " << key.substr(0, 6) << "...: " << found_flattened << " of its " << piece
-                                             << "-character pieces appear in the decoded output without separators");
+    BOOST_TEST(found_flattened == 0u,
+               "key " << key.substr(0, 6) << "...: " << found_flattened << " of its " << piece
+                      << "-character pieces appear in the decoded output without separators");
   }
 }
 

@@ -335,14 +335,34 @@ BOOST_AUTO_TEST_CASE(duplicate_members_refused) {
 // Descriptions that would reach a terminal or a dashboard as something else than text.
 BOOST_AUTO_TEST_CASE(control_bidi_and_blank_descriptions_refused) {
   for (const std::string& bad : {
-           std::string("\\u0000"), std::string("a\\u0000b"), std::string("line\\nbreak"), std::string("tab\\there"),
-           std::string("cr\\r"), std::string("\\u001b[31mred"), std::string("bell\\u0007"), std::string("del\\u007f"),
-           std::string("c1\\u0085"), std::string("c1\\u009b31m"), std::string("raw\x7f"), std::string("raw\xc2\x9b"),
-           std::string("ls\\u2028"), std::string("ps\xe2\x80\xa9"),
-           std::string("bidi\\u202e"), std::string("\\u202aembed"), std::string("iso\\u2066late\\u2069"),
-           std::string("raw\xe2\x80\xae"), std::string("\\u200fmark"), std::string("\\u200e"),
-           std::string("alm\\u061c"), std::string(" "), std::string("   "), std::string("\\u00a0"),
-           std::string("\\u3000\\u2003"), std::string("\\u200b"), std::string("\\ufeff "), std::string("\xe3\x80\x80"),
+           std::string("\\u0000"),
+           std::string("a\\u0000b"),
+           std::string("line\\nbreak"),
+           std::string("tab\\there"),
+           std::string("cr\\r"),
+           std::string("\\u001b[31mred"),
+           std::string("bell\\u0007"),
+           std::string("del\\u007f"),
+           std::string("c1\\u0085"),
+           std::string("c1\\u009b31m"),
+           std::string("raw\x7f"),
+           std::string("raw\xc2\x9b"),
+           std::string("ls\\u2028"),
+           std::string("ps\xe2\x80\xa9"),
+           std::string("bidi\\u202e"),
+           std::string("\\u202aembed"),
+           std::string("iso\\u2066late\\u2069"),
+           std::string("raw\xe2\x80\xae"),
+           std::string("\\u200fmark"),
+           std::string("\\u200e"),
+           std::string("alm\\u061c"),
+           std::string(" "),
+           std::string("   "),
+           std::string("\\u00a0"),
+           std::string("\\u3000\\u2003"),
+           std::string("\\u200b"),
+           std::string("\\ufeff "),
+           std::string("\xe3\x80\x80"),
        }) {
     const auto b = server::parse_create_body(create_json(bad));
     BOOST_TEST(!b, bad);
@@ -422,16 +442,27 @@ BOOST_AUTO_TEST_CASE(json_content_types_with_charsets) {
                          "application/json; charsetx=utf-16", "application/json;", "application/json; foo"}) {
     BOOST_TEST(server::is_json_content_type(ok), ok);
   }
-  for (const char* bad :
-       {"application/json; charset=utf-16", "application/json; charset=UTF-16", "application/json; charset=utf-16le",
-        "application/json; charset=\"utf-16\"", "application/json; Charset=\"UTF-16BE\"",
-        "application/json; charset=latin1", "application/json; charset=iso-8859-1", "application/json; charset=ascii",
-        "application/json; charset=us-ascii", "application/json; charset=utf-32", "application/json; charset=utf8",
-        "application/json; charset=", "application/json; charset=\"\"", "application/json; charset",
-        "application/json; charset=\"utf-8", "application/json; charset=utf-8; charset=utf-16",
-        "application/json; charset=utf-16; charset=utf-8", "application/json; charset=utf-8x",
-        "application/problem+json; charset=windows-1252", "APPLICATION/JSON; CHARSET=LATIN1",
-        "application/json; charset=\"utf-8\\\""}) {
+  for (const char* bad : {"application/json; charset=utf-16",
+                          "application/json; charset=UTF-16",
+                          "application/json; charset=utf-16le",
+                          "application/json; charset=\"utf-16\"",
+                          "application/json; Charset=\"UTF-16BE\"",
+                          "application/json; charset=latin1",
+                          "application/json; charset=iso-8859-1",
+                          "application/json; charset=ascii",
+                          "application/json; charset=us-ascii",
+                          "application/json; charset=utf-32",
+                          "application/json; charset=utf8",
+                          "application/json; charset=",
+                          "application/json; charset=\"\"",
+                          "application/json; charset",
+                          "application/json; charset=\"utf-8",
+                          "application/json; charset=utf-8; charset=utf-16",
+                          "application/json; charset=utf-16; charset=utf-8",
+                          "application/json; charset=utf-8x",
+                          "application/problem+json; charset=windows-1252",
+                          "APPLICATION/JSON; CHARSET=LATIN1",
+                          "application/json; charset=\"utf-8\\\""}) {
     BOOST_TEST(!server::is_json_content_type(bad), bad);
   }
 }

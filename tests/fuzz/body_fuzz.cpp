@@ -88,8 +88,14 @@ bool reference_description_ok(std::string_view s) {
   for (std::uint32_t cp : *cps) {
     if (in_ranges(cp, {{0x00, 0x1F}, {0x7F, 0x9F}, {0x2028, 0x2029}})) return false;
     if (in_ranges(cp, {{0x061C, 0x061C}, {0x200E, 0x200F}, {0x202A, 0x202E}, {0x2066, 0x2069}})) return false;
-    visible = visible || !in_ranges(cp, {{0x20, 0x20}, {0xA0, 0xA0}, {0x1680, 0x1680}, {0x180E, 0x180E},
-                                         {0x2000, 0x200D}, {0x202F, 0x202F}, {0x205F, 0x2060}, {0x3000, 0x3000},
+    visible = visible || !in_ranges(cp, {{0x20, 0x20},
+                                         {0xA0, 0xA0},
+                                         {0x1680, 0x1680},
+                                         {0x180E, 0x180E},
+                                         {0x2000, 0x200D},
+                                         {0x202F, 0x202F},
+                                         {0x205F, 0x2060},
+                                         {0x3000, 0x3000},
                                          {0xFEFF, 0xFEFF}});
   }
   return visible;
@@ -137,10 +143,12 @@ void check_duplicates(std::string_view body) {
   const auto v = boost::json::parse(body, ec);
   if (ec) return;
   const bool duplicate = reference_has_duplicates(body);
-  FUZZ_CHECK(server::has_duplicate_members(body) == duplicate, "has_duplicate_members disagrees with the scanner");
+  FUZZ_CHECK(server::has_duplicate_members(body) == duplicate,
+             "has_duplicate_members disagrees with the scanner");
   if (!duplicate || !v.is_object()) return;
   const auto create = server::parse_create_body(body);
-  FUZZ_CHECK(!create && create.problem.find("twice") != std::string::npos, "create: accepted a repeated member");
+  FUZZ_CHECK(!create && create.problem.find("twice") != std::string::npos,
+             "create: accepted a repeated member");
   const auto del = server::parse_delete_body(body);
   FUZZ_CHECK(!del && del.problem.find("twice") != std::string::npos, "delete: accepted a repeated member");
 }
@@ -212,7 +220,8 @@ void check_content_type(std::string_view raw) {
   const auto folded = [](std::string_view t) {
     std::string out;
     for (char c : t) {
-      if (c != '"' && c != '\\') out.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+      if (c == '"' || c == '\\') continue;
+      out.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
     }
     return out;
   };
@@ -227,7 +236,8 @@ void check_content_type(std::string_view raw) {
     for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     if (name == "charset") {
       FUZZ_CHECK(eq != std::string::npos, "content type: accepted a charset without a value");
-      FUZZ_CHECK(trimmed(folded(param.substr(eq + 1))) == "utf-8", "content type: accepted a charset other than utf-8");
+      FUZZ_CHECK(trimmed(folded(param.substr(eq + 1))) == "utf-8",
+                 "content type: accepted a charset other than utf-8");
     }
     at = end + 1;
   }

@@ -37,7 +37,8 @@ inline std::string upper_case(std::string s) {
 
 // Named shapes of `key`. With `url_safe`, only shapes that can stand in a request target or a
 // header value unescaped (no space, no slash) are returned.
-inline std::vector<std::pair<std::string, std::string>> key_shapes(const std::string& key, bool url_safe = false) {
+inline std::vector<std::pair<std::string, std::string>> key_shapes(const std::string& key,
+                                                                   bool url_safe = false) {
   std::vector<std::pair<std::string, std::string>> out{
       {"upper case", upper_case(key)},
       {"minus its last character", key.substr(0, key.size() - 1)},
@@ -69,7 +70,9 @@ inline std::vector<std::pair<std::string, std::string>> key_shapes(const std::st
     out.emplace_back("%20 every 8", split_every(key, 8, "%20"));
     out.emplace_back("%2F every 16", split_every(key, 16, "%2F"));
   }
-  for (std::size_t n = 34; n < key.size(); n += 7) out.emplace_back("prefix " + std::to_string(n), key.substr(0, n));
+  for (std::size_t n = 34; n < key.size(); n += 7) {
+    out.emplace_back("prefix " + std::to_string(n), key.substr(0, n));
+  }
   return out;
 }
 
