@@ -3,6 +3,7 @@
 
 #include "core/description.hpp"
 #include "core/key.hpp"
+#include "server/json_members.hpp"
 
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
@@ -45,7 +46,42 @@ std::optional<boost::json::object> parse_object(std::string_view body, std::stri
     problem = "Request body must be a JSON object";
     return std::nullopt;
   }
+  // boost::json keeps the last of two equal names silently; another reader may keep the first.
+  if (has_duplicate_members(body)) {
+    problem = "Request body must not name a member twice in one object";
+    return std::nullopt;
+  }
   return std::move(v.as_object());
+}
+
+// The value of a media-type parameter: a token, or a quoted string with its escapes undone;
+// nullopt when a quoted string is not closed where the value ends.
+std::optional<std::string> parameter_value(std::string_view raw) {
+  if (raw.empty() || raw.front() != '"') return std::string(raw);
+  if (raw.size() < 2 || raw.back() != '"') return std::nullopt;
+  std::string out;
+  for (std::size_t i = 1; i + 1 < raw.size(); ++i) {
+    if (raw[i] == '\\' && i + 2 < raw.size()) ++i;
+    out.push_back(raw[i]);
+  }
+  return out;
+}
+
+// Whether the parameters after the media type declare no charset other than UTF-8. A `;` inside a
+// quoted value splits it here too: such a value then reads as malformed, which refuses the type
+// rather than guessing.
+bool charset_is_utf8(std::string_view parameters) {
+  while (!parameters.empty()) {
+    const auto end = parameters.find(';');
+    const auto param = trim(parameters.substr(0, end));
+    parameters = end == std::string_view::npos ? std::string_view{} : parameters.substr(end + 1);
+    const auto eq = param.find('=');
+    if (!iequals(trim(param.substr(0, eq)), "charset")) continue;
+    if (eq == std::string_view::npos) return false;
+    const auto value = parameter_value(trim(param.substr(eq + 1)));
+    if (!value || !iequals(*value, "utf-8")) return false;
+  }
+  return true;
 }
 
 }  // namespace
@@ -123,11 +159,15 @@ parsed<std::string> parse_delete_body(std::string_view body) {
   return {std::string(token->as_string().data(), token->as_string().size()), {}};
 }
 
-bool is_json_content_type(std::string_view content_type) noexcept {
-  auto media = trim(content_type.substr(0, content_type.find(';')));
-  if (iequals(media, "application/json")) return true;
-  return media.size() > 17 && iequals(media.substr(0, 12), "application/") &&
-         iequals(media.substr(media.size() - 5), "+json");
+bool is_json_content_type(std::string_view content_type) {
+  const auto semicolon = content_type.find(';');
+  auto media = trim(content_type.substr(0, semicolon));
+  const bool json = iequals(media, "application/json") ||
+                    (media.size() > 17 && iequals(media.substr(0, 12), "application/") &&
+                     iequals(media.substr(media.size() - 5), "+json"));
+  // The body is read as UTF-8 whatever it says: a body declared in another charset is refused
+  // rather than misread.
+  return json && (semicolon == std::string_view::npos || charset_is_utf8(content_type.substr(semicolon + 1)));
 }
 
 }  // namespace tokend::server

@@ -40,12 +40,14 @@ struct create_body {
   std::string type;
   std::string description;
 };
+// Both bodies are refused when not a JSON object or when an object names a member twice.
 [[nodiscard]] parsed<create_body> parse_create_body(std::string_view body);
 
 // The key to delete, as given (format is checked by the service: a malformed key is "not found").
 [[nodiscard]] parsed<std::string> parse_delete_body(std::string_view body);
 
-// Whether a Content-Type names JSON: application/json, or any application/*+json, any parameters.
-[[nodiscard]] bool is_json_content_type(std::string_view content_type) noexcept;
+// Whether a Content-Type names JSON in UTF-8: application/json, or any application/*+json, with
+// any parameters but a charset other than utf-8 (any case, quoted or not).
+[[nodiscard]] bool is_json_content_type(std::string_view content_type);
 
 }  // namespace tokend::server

@@ -104,7 +104,7 @@ net::awaitable<api_reply> handle_api(const api_request& request, token_service& 
   if (!caller) co_return error_reply(caller.error(), r);
 
   if (r != route::list && !content_type_acceptable(request)) {
-    co_return error_reply(415, "Content-Type must be application/json", r);
+    co_return error_reply(415, "Content-Type must be application/json (with no charset other than utf-8)", r);
   }
   switch (r) {
     case route::create: co_return co_await create(request, service, *caller);

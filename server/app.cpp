@@ -41,7 +41,7 @@ void log_exception(std::exception_ptr e) {
   try {
     std::rethrow_exception(e);
   } catch (const std::exception& ex) {
-    log::error("connection failed", {{"error", ex.what()}});
+    log::error("connection failed", {{"error", loggable_text(ex.what())}});
   }
 }
 
@@ -120,7 +120,7 @@ net::awaitable<void> app::accept_loop(tcp::acceptor& acceptor, bool admin) {
       try {
         reply = co_await handle_api(req, service_, &responses_);
       } catch (const std::exception& e) {
-        log::error("request failed", {{"error", e.what()}, {"request_id", request_id}});
+        log::error("request failed", {{"error", loggable_text(e.what())}, {"request_id", request_id}});
         reply = error_reply(500, "Internal server error");
       }
       http_response res{static_cast<http::status>(reply.status), req.version()};

@@ -2,16 +2,11 @@
 #include "server/bootstrap.hpp"
 
 #include "core/error.hpp"
+#include "server/data_dir.hpp"
 #include "server/log.hpp"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <charconv>
 #include <chrono>
-#include <cstring>
 #include <filesystem>
 #include <future>
 #include <stdexcept>
@@ -40,19 +35,6 @@ void store_key(storage::token_store& store, const std::string& key, core::user_i
   const auto ec = wait_for_store<boost::system::error_code>(
       [&](storage::token_store::write_handler done) { store.async_create(std::move(record), std::move(done)); });
   if (ec) throw std::runtime_error("cannot store the bootstrap key: " + ec.message());
-}
-
-// Written and synced before the key is stored: a crash in between leaves an empty store, so the
-// next start simply makes a new key and overwrites this file.
-void write_admin_token_file(const std::filesystem::path& path, const std::string& key) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) throw std::runtime_error("cannot write " + path.string() + ": " + std::strerror(errno));
-  const std::string line = key + "\n";
-  const bool ok = ::fchmod(fd, 0600) == 0 && ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) &&
-                  ::fsync(fd) == 0;
-  const int saved = errno;
-  ::close(fd);
-  if (!ok) throw std::runtime_error("cannot write " + path.string() + ": " + std::strerror(saved));
 }
 
 }  // namespace
@@ -87,7 +69,10 @@ void bootstrap(storage::token_store& store, const config& cfg, const env_lookup&
   if (!*empty) return;
   const auto path = std::filesystem::path(cfg.data_dir) / "admin-token";
   const std::string key = core::generate_key();
-  write_admin_token_file(path, key);
+  // Written and synced before the key is stored: a crash in between leaves an empty store, so the
+  // next start simply makes a new key and replaces this file.
+  prepare_data_dir(cfg.data_dir);
+  write_private_file(path, key + "\n");
   store_key(store, key, 1);
   log::info("empty store: created an admin key for user 1", {{"path", path.string()}, {"userId", 1}});
 }

@@ -231,10 +231,13 @@ Bootstrap (environment only):
   TOKEND_BOOTSTRAP_TOKEN    a key to store at start if absent (description "bootstrap")
   TOKEND_BOOTSTRAP_USER_ID  its owner (default 1)
   With neither and an empty store, tokend creates a key for user 1 and writes it to
-  <data-dir>/admin-token (mode 0600).
+  <data-dir>/admin-token (mode 0600; a symbolic link there is replaced, never followed).
+  The data directory is created 0700 (an existing one open to others is tightened, with a
+  warning) and every file tokend or RocksDB writes is 0600 (umask 077).
 
 Logs: JSON lines on stdout. Each API response carries X-Request-Id: the request's own header when
-it is 1-128 characters of [A-Za-z0-9._-] (and not a key), a new id otherwise; the log lines of a
+it is 1-128 characters of [A-Za-z0-9._-] holding no run of 32 or more hex digits (separators
+allowed between them: it may be a key), a new id otherwise; the log lines of a
 request name it. An access line has method, path (never the query string), status,
 duration_seconds, request_id and bytes; no key is ever logged.
 

@@ -4,10 +4,13 @@
 #include "server/bootstrap.hpp"
 #include "server/config.hpp"
 #include "server/fd_limits.hpp"
+#include "server/data_dir.hpp"
 #include "server/log.hpp"
 #include "storage/faulty_store.hpp"
 #include "storage/postgres_store.hpp"
 #include "storage/rocksdb_store.hpp"
+
+#include <sys/stat.h>
 
 #include <cstdio>
 #include <exception>
@@ -87,6 +90,7 @@ int serve(const std::vector<std::string>& args) {
                                             {"clamped_to_fd_limit", fds.clamped},
                                             {"max_response_bytes_in_flight",
                                              cfg.max_response_bytes_in_flight}});
+    if (cfg.store == server::store_kind::rocksdb) server::prepare_data_dir(cfg.data_dir);
     std::unique_ptr<storage::token_store> store = open_store(cfg, fds);
     if (!cfg.test_fault_file.empty()) {
       store = storage::make_faulty_store(std::move(store), cfg.test_fault_file);
@@ -116,6 +120,8 @@ int serve(const std::vector<std::string>& args) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Everything tokend or RocksDB creates (the store, the admin key) is for tokend's user alone.
+  ::umask(077);
   std::vector<std::string> args(argv + 1, argv + argc);
   for (const auto& a : args) {
     if (a == "--help" || a == "-h") {

@@ -377,6 +377,57 @@ BOOST_AUTO_TEST_CASE(description_limits_count_characters) {
   check_error(api(port, http::verb::post, tokens_target(admin_key), create_json(accented + "\xC3\xA9")), 400);
 }
 
+// A member named twice means what the last one says to Boost.JSON and what the first says to many
+// proxies: refused, at any depth and under any spelling, and nothing is stored.
+BOOST_AUTO_TEST_CASE(duplicate_members_are_400) {
+  const std::vector<std::string> bad = {
+      R"({"type":"x","type":"admin","description":"d"})",
+      R"({"type":"admin","type":"x","description":"d"})",
+      R"({"type":"admin","description":"a","description":"b"})",
+      R"({"type":"admin","description":"d","\u0074ype":"admin"})",
+      R"({"type":"admin","description":"d","extra":{"k":1,"k":1}})",
+      R"({"type":"admin","description":"d","extra":[{"k":1,"k":2}]})",
+  };
+  for (const auto& body : bad) {
+    BOOST_TEST_CONTEXT("body " << body) {
+      check_error(api(port, http::verb::post, tokens_target(admin_key), body), 400,
+                  "Request body must not name a member twice in one object");
+    }
+  }
+  BOOST_TEST(list_tokens(port, admin_key).size() == 1u);
+}
+
+// Control characters, bidirectional formatting and blank descriptions, raw or JSON-escaped, are
+// refused; nothing is stored.
+BOOST_AUTO_TEST_CASE(unprintable_descriptions_are_400) {
+  const std::vector<std::string> escaped = {
+      R"(\u0000)", R"(nul\u0000x)", R"(a\nb)", R"(tab\t)", R"(\r)", R"(\u001b[2J)", R"(\u007f)",
+      R"(\u0080)", R"(\u009b)", R"(\u2028)", R"(\u2029)", R"(x\u202ey)", R"(\u202a)", R"(\u202d)",
+      R"(\u2066x\u2069)", R"(\u2067)", R"(\u2068)", R"(\u200e)", R"(\u200f)", R"(\u061c)",
+      " ", "    ", R"(\u00a0)", R"(\u2003 \u3000)", R"(\u200b)", R"(\ufeff)", R"(\u2060)",
+  };
+  for (const auto& d : escaped) {
+    BOOST_TEST_CONTEXT("description " << d) {
+      const std::string body = R"({"type":"admin","description":")" + d + R"("})";
+      check_error(api(port, http::verb::post, tokens_target(admin_key), body), 400);
+    }
+  }
+  // The same characters sent raw (the JSON serializer escapes the controls itself).
+  for (const std::string& d : {std::string("a\x7f"), std::string("c1\xc2\x85"), std::string("\xe2\x80\xae"),
+                               std::string("\xe2\x81\xa6x"), std::string("\xe3\x80\x80"),
+                               std::string("a\0b", 3), std::string("\x1b[31m")}) {
+    check_error(api(port, http::verb::post, tokens_target(admin_key), create_json(d)), 400);
+  }
+  BOOST_TEST(list_tokens(port, admin_key).size() == 1u);
+  // Ordinary text of any script still goes through unchanged.
+  for (const std::string& d : {std::string(" spaced "), std::string("\xd7\xa9\xd7\x9c\xd7\x95\xd7\x9d"),
+                               std::string("a\xc2\xa0" "b"), std::string("\xf0\x9f\x98\x80")}) {
+    const auto r = api(port, http::verb::post, tokens_target(admin_key), create_json(d));
+    BOOST_REQUIRE_EQUAL(r.status, 200u);
+    BOOST_TEST(str(r.json().at("token").at("description")) == d);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(unknown_fields_are_ignored) {
   const auto r = api(port, http::verb::post, tokens_target(admin_key),
                      R"({"type":"admin","description":"x","userId":99,"token":"mine","extra":{"a":[1]}})");
@@ -575,6 +626,17 @@ BOOST_AUTO_TEST_CASE(bad_bodies_are_400) {
   BOOST_TEST(list_tokens(port, admin_key).size() == 1u);
 }
 
+BOOST_AUTO_TEST_CASE(duplicate_members_are_400) {
+  const std::string victim = create_via_api(port, admin_key, "victim");
+  for (const std::string& body : {R"({"token":"x","token":")" + victim + R"("})",
+                                  R"({"token":")" + victim + R"(","token":")" + victim + R"("})",
+                                  R"({"token":")" + victim + R"(","\u0074oken":"x"})"}) {
+    check_error(api(port, http::verb::delete_, tokens_target(admin_key), body), 400,
+                "Request body must not name a member twice in one object");
+  }
+  BOOST_TEST(list_tokens(port, admin_key).size() == 2u);  // the victim is still there
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 // =============================================================================================
@@ -753,6 +815,34 @@ BOOST_AUTO_TEST_CASE(non_json_content_type_is_415) {
   const auto charset = api(port, http::verb::post, tokens_target(admin_key), create_json("x"),
                            {{"Content-Type", "application/json; charset=utf-8"}});
   BOOST_TEST(charset.status == 200u);
+}
+
+// A body declared in another charset would be misread as UTF-8: 415, for create and delete alike.
+BOOST_AUTO_TEST_CASE(charset_other_than_utf8_is_415) {
+  for (const std::string type :
+       {"application/json; charset=utf-16", "application/json;charset=UTF-16LE",
+        "application/json; charset=\"utf-16\"", "application/json; CHARSET=Latin1",
+        "application/json; charset=iso-8859-1", "application/json; charset=us-ascii",
+        "application/json; charset=", "application/json; charset=utf-8; charset=utf-16",
+        "application/vnd.api+json; charset=windows-1252"}) {
+    BOOST_TEST_CONTEXT(type) {
+      check_error(
+          api(port, http::verb::post, tokens_target(admin_key), create_json("x"), {{"Content-Type", type}}),
+          415);
+      check_error(api(port, http::verb::delete_, tokens_target(admin_key), delete_json(admin_key),
+                      {{"Content-Type", type}}),
+                  415);
+    }
+  }
+  BOOST_TEST(list_tokens(port, admin_key).size() == 1u);
+  for (const std::string type : {"application/json; charset=UTF-8", "application/json; charset=\"utf-8\"",
+                                 "Application/JSON;Charset=Utf-8"}) {
+    BOOST_TEST_CONTEXT(type) {
+      BOOST_TEST(
+          api(port, http::verb::post, tokens_target(admin_key), create_json("x"), {{"Content-Type", type}})
+              .status == 200u);
+    }
+  }
 }
 
 BOOST_AUTO_TEST_CASE(headers_too_large_is_431) {

@@ -1,12 +1,14 @@
 // Unit tests for core/description: strict UTF-8 code point counting and the description rules
-// (1 to 256 code points of valid UTF-8).
+// (1 to 256 code points of valid UTF-8; no control or bidirectional formatting character; not blank).
 #define BOOST_TEST_MODULE core_description_test
 #include <boost/test/unit_test.hpp>
 
 #include "core/description.hpp"
 
+#include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace core = tokend::core;
 
@@ -131,4 +133,96 @@ BOOST_AUTO_TEST_CASE(invalid_sequences_are_refused) {
 BOOST_AUTO_TEST_CASE(too_long_message) {
   BOOST_TEST(mentions(problem(repeat("x", 300)), "256"), "message: " << problem(repeat("x", 300)));
   BOOST_TEST(mentions(problem(repeat(emoji, 257)), "256"), "message: " << problem(repeat(emoji, 257)));
+}
+
+// UTF-8 of one code point, for building test strings.
+namespace {
+std::string utf8(std::uint32_t cp) {
+  std::string out;
+  if (cp < 0x80) {
+    out.push_back(static_cast<char>(cp));
+  } else if (cp < 0x800) {
+    out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
+    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  } else if (cp < 0x10000) {
+    out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
+    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  } else {
+    out.push_back(static_cast<char>(0xF0 | (cp >> 18)));
+    out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
+    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  }
+  return out;
+}
+}  // namespace
+
+// Every C0 and C1 control, DEL and the line/paragraph separators are refused wherever they stand.
+BOOST_AUTO_TEST_CASE(control_characters_are_refused) {
+  std::vector<std::uint32_t> controls{0x7F, 0x2028, 0x2029};
+  for (std::uint32_t cp = 0; cp <= 0x1F; ++cp) controls.push_back(cp);
+  for (std::uint32_t cp = 0x80; cp <= 0x9F; ++cp) controls.push_back(cp);
+  for (std::uint32_t cp : controls) {
+    BOOST_TEST_CONTEXT("U+" << std::hex << cp) {
+      const std::string c = utf8(cp);
+      BOOST_TEST(length(c) == 1);
+      for (const std::string& s :
+           {c, "a" + c, c + "a", "team" + c + "key", repeat(c, 3), e_acute + c + emoji}) {
+        BOOST_TEST(mentions(problem(s), "control"), "message: " << problem(s));
+      }
+    }
+  }
+  // The characters next to the ranges are fine.
+  for (std::uint32_t cp : {0x20u, 0x7Eu, 0xA1u, 0x2027u, 0x202Fu}) {
+    BOOST_TEST_CONTEXT("U+" << std::hex << cp) { BOOST_TEST(problem("a" + utf8(cp) + "b").empty()); }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(bidirectional_formatting_is_refused) {
+  for (std::uint32_t cp : {0x202Au, 0x202Bu, 0x202Cu, 0x202Du, 0x202Eu, 0x2066u, 0x2067u, 0x2068u, 0x2069u,
+                           0x200Eu, 0x200Fu, 0x061Cu}) {
+    BOOST_TEST_CONTEXT("U+" << std::hex << cp) {
+      const std::string c = utf8(cp);
+      for (const std::string& s : {c, "invoice " + c + "fdp.exe", c + nihon, "x" + c}) {
+        BOOST_TEST(mentions(problem(s), "bidirectional"), "message: " << problem(s));
+      }
+    }
+  }
+  // Right-to-left text itself is welcome: only the invisible direction controls are refused.
+  const std::string hebrew = "\xD7\xA9\xD7\x9C\xD7\x95\xD7\x9D";  // U+05E9 U+05DC U+05D5 U+05DD
+  const std::string arabic = "\xD9\x85\xD8\xB1\xD8\xAD\xD8\xA8\xD8\xA7";
+  BOOST_TEST(problem(hebrew).empty());
+  BOOST_TEST(problem("key " + arabic + " 2").empty());
+}
+
+BOOST_AUTO_TEST_CASE(blank_descriptions_are_refused) {
+  const std::vector<std::uint32_t> blanks{0x20,   0xA0,   0x1680, 0x180E, 0x2000, 0x2005, 0x200A, 0x200B,
+                                          0x200C, 0x200D, 0x202F, 0x205F, 0x2060, 0x3000, 0xFEFF};
+  for (std::uint32_t cp : blanks) {
+    BOOST_TEST_CONTEXT("U+" << std::hex << cp) {
+      const std::string c = utf8(cp);
+      BOOST_TEST(mentions(problem(c), "blank"), "message: " << problem(c));
+      BOOST_TEST(mentions(problem(repeat(c, 5)), "blank"));
+      BOOST_TEST(mentions(problem(" " + c + " "), "blank"));
+      // With something visible beside it, it is ordinary text.
+      BOOST_TEST(problem("a" + c + "b").empty());
+      BOOST_TEST(problem(c + emoji).empty());
+    }
+  }
+  BOOST_TEST(mentions(problem(repeat(" ", 256)), "blank"));
+  BOOST_TEST(mentions(problem(utf8(0x3000) + " " + utf8(0xFEFF)), "blank"));
+  // A tab or a newline among spaces is refused as a control character.
+  BOOST_TEST(mentions(problem(" \t "), "control"));
+  BOOST_TEST(mentions(problem("\n"), "control"));
+}
+
+// What was accepted before stays accepted: printable text of any script, at any length up to 256.
+BOOST_AUTO_TEST_CASE(ordinary_text_is_unchanged) {
+  for (const std::string& s : {std::string("Main app"), std::string(" padded "), std::string("a"),
+                               "caf" + e_acute, nihon, emoji, "x" + utf8(0x200D) + emoji, repeat("x", 256),
+                               repeat(emoji, 256), std::string("quote\" back\\slash <tag> & 'q'"),
+                               utf8(0xE000) + utf8(0x10FFFF) + utf8(0xFFFD)}) {
+    BOOST_TEST(problem(s).empty(), "refused: " << problem(s));
+  }
 }

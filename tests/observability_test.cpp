@@ -8,6 +8,7 @@
 #include "server/config.hpp"
 #include "server/log.hpp"
 #include "server/request_log.hpp"
+#include "support/key_shapes.hpp"
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -226,9 +227,42 @@ BOOST_AUTO_TEST_CASE(insane_ids_are_replaced) {
       BOOST_TEST(!server::is_sane_request_id(id));
       const auto replaced = server::request_id_for(id);
       BOOST_TEST(replaced != id);
-      BOOST_TEST(server::is_sane_request_id(replaced));
+      BOOST_TEST(replaced.size() == 32u);
+      BOOST_TEST(replaced.find_first_not_of("0123456789abcdef") == std::string::npos, replaced);
     }
   }
+}
+
+// Not only the exact key: any shape of one (or of 32 of its digits) is replaced.
+BOOST_AUTO_TEST_CASE(ids_holding_key_material_are_replaced) {
+  const std::string key = tokend::core::generate_key();
+  for (const auto& [name, shape] : tokend::test::key_shapes(key)) {
+    BOOST_TEST_CONTEXT(name) {
+      BOOST_TEST(server::contains_key_material(shape));
+      BOOST_TEST(!server::is_sane_request_id(shape));
+      BOOST_TEST(server::request_id_for(shape) != shape);
+    }
+  }
+  // What is not key material stays: short hex runs, runs broken by a letter past 'f', uuids of
+  // fewer than 32 digits.
+  for (const std::string id :
+       {"0123456789abcdef0123456789abcde", "0123456789abcdef-0123456789abcde",
+        "0123456789abcdefg0123456789abcdef", "req-2024.05.01-12.00", "trace_deadbeef_1"}) {
+    BOOST_TEST_CONTEXT(id) {
+      BOOST_TEST(!server::contains_key_material(id));
+      BOOST_TEST(server::request_id_for(id) == id);
+    }
+  }
+}
+
+// Our own ids are 32 hex digits: generated ids are echoed and logged as they are, while the same
+// shape coming from a client is replaced like any other key material.
+BOOST_AUTO_TEST_CASE(generated_ids_are_ours_to_echo) {
+  const std::string generated = server::request_id_for("");
+  BOOST_TEST(generated.size() == 32u);
+  const auto fields = server::access_fields({"GET", "/x", 200, 1us, generated, 0, 0});
+  BOOST_TEST(fields.at("request_id").as_string() == generated);
+  BOOST_TEST(server::request_id_for(generated) != generated);
 }
 
 BOOST_AUTO_TEST_CASE(new_ids_are_hex_and_distinct) {
@@ -266,6 +300,38 @@ BOOST_AUTO_TEST_CASE(key_like_runs_in_the_path_are_redacted) {
   BOOST_TEST(server::loggable_path(upper) == "/[redacted]");
   BOOST_TEST(server::loggable_method(key) == "[redacted]");
   BOOST_TEST(server::loggable_method("GET") == "GET");
+}
+
+// Every shape of a key is redacted from the path, the method and free text; the segments around it
+// are kept.
+BOOST_AUTO_TEST_CASE(every_shape_of_a_key_is_redacted) {
+  const std::string key = tokend::core::generate_key();
+  for (const auto& [name, shape] : tokend::test::key_shapes(key)) {
+    BOOST_TEST_CONTEXT(name) {
+      const auto path = server::loggable_path("/api/v2/tokens/" + shape + "?token=x");
+      BOOST_TEST(path.starts_with("/api/v2/tokens/[redacted]"), path);
+      BOOST_TEST(!server::contains_key_material(path), path);
+      const auto mid = server::loggable_path("/x/" + shape + "/y");
+      BOOST_TEST(mid.starts_with("/x/[redacted]"), mid);
+      BOOST_TEST(mid.ends_with("/y"), mid);
+      BOOST_TEST(!server::contains_key_material(mid), mid);
+      BOOST_TEST(server::loggable_method(shape) == "[redacted]");
+      const auto text = server::loggable_text("cannot parse '" + shape + "' here");
+      BOOST_TEST(!server::contains_key_material(text), text);
+      BOOST_TEST(text.starts_with("cannot parse"), text);
+    }
+  }
+  // A run split across segments hides each segment it touches.
+  BOOST_TEST(server::loggable_path("/x/" + key.substr(0, 16) + "/" + key.substr(16, 16) + "/y") ==
+             "/x/[redacted]/[redacted]/y");
+  BOOST_TEST(server::loggable_path("/x/" + key.substr(0, 16) + "%2F" + key.substr(16, 16)) ==
+             "/x/[redacted]");
+  // Short hex beside a redacted segment cannot make a run with the marker.
+  BOOST_TEST(server::loggable_path("/" + key + "x/" + key.substr(0, 30)) ==
+             "/[redacted]/" + key.substr(0, 30));
+  // Separators join a run across segments: the short piece after a key is part of it.
+  BOOST_TEST(server::loggable_path("/" + key + "/" + key.substr(0, 30)) == "/[redacted]/[redacted]");
+  BOOST_TEST(server::loggable_path("/v1/deadbeef/%41%42/cafe") == "/v1/deadbeef/%41%42/cafe");
 }
 
 BOOST_AUTO_TEST_CASE(long_paths_are_cut) {

@@ -4,12 +4,15 @@
 // path, body, other headers, request id, oversized requests, every source /verify reads); then
 // everything observable is searched: stdout, stderr, every response (status line, headers, body; a
 // create's new key removed from its own response), /metrics, /healthz and /readyz. Neither any key
-// used nor any 16-character piece of one may appear.
+// used nor any 16-character piece of one may appear, even once the output is percent-decoded and
+// stripped of separators (so a key split by dashes or encoded as %61 in a path or request id is
+// caught too).
 #define BOOST_TEST_MODULE secrets_test
 #include <boost/test/unit_test.hpp>
 
 #include "core/key.hpp"
 #include "support/http_client.hpp"
+#include "support/key_shapes.hpp"
 #include "support/tokend_server.hpp"
 
 #include <boost/json.hpp>
@@ -37,11 +40,37 @@ constexpr std::size_t piece = 16;  // no run of this many characters of a key ma
 
 std::string tokens(const std::string& query = {}) { return "/api/v2/tokens" + query; }
 
-std::string percent_encode_all(const std::string& s) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) out += std::string{'%', hex[c >> 4], hex[c & 15]};
-  return out;
+using tokend::test::percent_encode_all;
+
+// `text` in lower case, percent-decoded (twice), without the separators a split key may carry: the
+// form in which a key shape sent by a client would show up whole.
+std::string normalized(const std::string& text) {
+  const auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  std::string out = text;
+  for (int round = 0; round < 2; ++round) {
+    std::string next;
+    for (std::size_t i = 0; i < out.size(); ++i) {
+      if (out[i] == '%' && i + 2 < out.size() && hex(out[i + 1]) >= 0 && hex(out[i + 2]) >= 0) {
+        next.push_back(static_cast<char>(hex(out[i + 1]) * 16 + hex(out[i + 2])));
+        i += 2;
+      } else {
+        next.push_back(out[i]);
+      }
+    }
+    out = std::move(next);
+  }
+  std::string kept;
+  for (char c : out) {
+    if (std::string_view("-_.:/ \t+,;=~|").find(c) == std::string_view::npos) {
+      kept.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+    }
+  }
+  return kept;
 }
 
 std::string corrupt(std::string key) {
@@ -64,6 +93,16 @@ class session {
     // A fresh connection each time: a refused request closes its connection.
     c_ = std::make_unique<connection>(port_, 5s);
     reply r = c_->request(method, target, body, h);
+    transcript += seen(r);
+    return r;
+  }
+
+  // A request with a method of the client's making (an unknown one).
+  reply send_method(const std::string& method, const std::string& target) {
+    c_ = std::make_unique<connection>(port_, 5s);
+    http::request<http::string_body> req{http::verb::get, target, 11};
+    req.method_string(method);
+    reply r = c_->send(std::move(req));
     transcript += seen(r);
     return r;
   }
@@ -140,6 +179,18 @@ BOOST_AUTO_TEST_CASE(no_key_in_any_output_with_admin_on_another_address) {
                       {{"X-Request-Id", made[2]}, {"User-Agent", made[2]}, {"Referer", "http://x/?token=" + made[2]},
                        {"Cookie", "token=" + made[2]}})
                    .status == 200u);
+    // Shapes of a key (upper case, cut short, split, percent-encoded, inside other text) in the path,
+    // the request id and the method: never echoed, never logged.
+    for (const auto& [name, shape] : tokend::test::key_shapes(made[1], true)) {
+      BOOST_TEST_CONTEXT(name) {
+        BOOST_TEST(s.send(http::verb::get, tokens("/" + shape + "?token=" + admin)).status == 404u);
+        BOOST_TEST(s.send(http::verb::get, "/x/" + shape + "/y").status == 404u);
+        const auto r = s.send(http::verb::get, tokens("?token=" + admin), {}, {{"X-Request-Id", shape}});
+        BOOST_TEST(r.status == 200u);
+        BOOST_TEST(r.header("x-request-id") != shape);
+        BOOST_TEST(s.send_method(shape, tokens("?token=" + admin)).status >= 400u);
+      }
+    }
     BOOST_TEST(s.send(http::verb::get, tokens("?pageSize=" + made[2] + "&token=" + admin)).status == 400u);
     BOOST_TEST(s.send(http::verb::put, tokens("?token=" + made[2])).status == 405u);
     BOOST_TEST(s.send(http::verb::post, tokens("?token=" + admin), "{\"type\":\"" + made[2]).status == 400u);
@@ -215,11 +266,19 @@ BOOST_AUTO_TEST_CASE(no_key_in_any_output_with_admin_on_another_address) {
   std::string everything = output + observed;
   std::transform(everything.begin(), everything.end(), everything.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  const std::string flattened = normalized(output + observed);
   for (const auto& key : keys) {
     std::size_t found = 0;
-    for (std::size_t at = 0; at + piece <= key.size(); ++at) found += everything.find(key.substr(at, piece)) != std::string::npos;
+    std::size_t found_flattened = 0;
+    for (std::size_t at = 0; at + piece <= key.size(); ++at) {
+      found += everything.find(key.substr(at, piece)) != std::string::npos;
+      found_flattened += flattened.find(key.substr(at, piece)) != std::string::npos;
+    }
     BOOST_TEST(found == 0u, "key " << key.substr(0, 6) << "...: " << found << " of its " << piece
                                    << "-character pieces appear in the output");
+    BOOST_TEST(found_flattened == 0u,
+               "key " << key.substr(0, 6) << "...: " << found_flattened << " of its " << piece
+                      << "-character pieces appear in the decoded output without separators");
   }
 }
 

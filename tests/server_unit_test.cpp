@@ -330,6 +330,78 @@ BOOST_AUTO_TEST_CASE(invalid_utf8_refused) {
   BOOST_TEST(!server::parse_create_body(create_json("\\ud800")));       // a lone surrogate escape
 }
 
+// A member named twice is refused, whichever value comes last, at any depth, however it is spelt.
+BOOST_AUTO_TEST_CASE(duplicate_members_refused) {
+  for (const char* bad : {
+           R"({"type":"x","type":"admin","description":"d"})",
+           R"({"type":"admin","type":"admin","description":"d"})",
+           R"({"type":"admin","description":"a","description":"b"})",
+           R"({"description":"a","type":"admin","description":"a"})",
+           R"({"type":"admin","description":"d","extra":1,"extra":2})",
+           R"({"type":"admin","description":"d","t\u0079pe":"admin"})",
+           R"({"type":"admin","description":"d","\u0074ype":"x"})",
+           R"({"type":"admin","description":"d","nested":{"a":1,"a":2}})",
+           R"({"type":"admin","description":"d","list":[{"k":1},{"k":1,"k":2}]})",
+           R"({"type":"admin","description":"d","":1,"":2})",
+           " { \"type\" : \"admin\" , \"description\" : \"d\" , \"type\" : \"admin\" } ",
+       }) {
+    const auto b = server::parse_create_body(bad);
+    BOOST_TEST(!b, bad);
+    BOOST_TEST(mentions(b.problem, "twice"), bad << " -> " << b.problem);
+  }
+  // The same name in different objects, or differing only in case, is not a repetition.
+  for (const char* good : {
+           R"({"type":"admin","description":"d","a":{"type":1},"b":{"type":2}})",
+           R"({"type":"admin","description":"d","Type":"user","TYPE":1})",
+           R"({"type":"admin","description":"d","list":[{"k":1},{"k":2}],"k":3})",
+       }) {
+    BOOST_TEST(static_cast<bool>(server::parse_create_body(good)), good);
+  }
+}
+
+// Descriptions that would reach a terminal or a dashboard as something else than text.
+BOOST_AUTO_TEST_CASE(control_bidi_and_blank_descriptions_refused) {
+  for (const std::string& bad : {
+           std::string("\\u0000"),
+           std::string("a\\u0000b"),
+           std::string("line\\nbreak"),
+           std::string("tab\\there"),
+           std::string("cr\\r"),
+           std::string("\\u001b[31mred"),
+           std::string("bell\\u0007"),
+           std::string("del\\u007f"),
+           std::string("c1\\u0085"),
+           std::string("c1\\u009b31m"),
+           std::string("raw\x7f"),
+           std::string("raw\xc2\x9b"),
+           std::string("ls\\u2028"),
+           std::string("ps\xe2\x80\xa9"),
+           std::string("bidi\\u202e"),
+           std::string("\\u202aembed"),
+           std::string("iso\\u2066late\\u2069"),
+           std::string("raw\xe2\x80\xae"),
+           std::string("\\u200fmark"),
+           std::string("\\u200e"),
+           std::string("alm\\u061c"),
+           std::string(" "),
+           std::string("   "),
+           std::string("\\u00a0"),
+           std::string("\\u3000\\u2003"),
+           std::string("\\u200b"),
+           std::string("\\ufeff "),
+           std::string("\xe3\x80\x80"),
+       }) {
+    const auto b = server::parse_create_body(create_json(bad));
+    BOOST_TEST(!b, bad);
+    BOOST_TEST(mentions(b.problem, "description"), bad << " -> " << b.problem);
+  }
+  for (const std::string& good : {std::string("Main app"), std::string(" x "), std::string("\\u00e9t\\u00e9"),
+                                 std::string("\\u05e9\\u05dc\\u05d5\\u05dd"), std::string("a\\u00a0b"),
+                                 std::string("\\ud83d\\ude00"), std::string("q\\\"uote\\\\")}) {
+    BOOST_TEST(static_cast<bool>(server::parse_create_body(create_json(good))), good);
+  }
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 // ---------------------------------------------------------------------------------------------
@@ -355,6 +427,16 @@ BOOST_AUTO_TEST_CASE(invalid) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(duplicate_members_refused) {
+  for (const char* bad : {R"({"token":"a","token":"b"})", R"({"token":"a","token":"a"})",
+                          R"({"token":"a","\u0074oken":"b"})", R"({"token":"a","x":{"y":1,"y":1}})",
+                          R"({"x":1,"token":"a","x":2})"}) {
+    const auto b = server::parse_delete_body(bad);
+    BOOST_TEST(!b, bad);
+    BOOST_TEST(mentions(b.problem, "twice"), bad << " -> " << b.problem);
+  }
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 // ---------------------------------------------------------------------------------------------
@@ -375,6 +457,41 @@ BOOST_AUTO_TEST_CASE(json_content_types) {
   BOOST_TEST(!server::is_json_content_type("application/jsonx"));
   BOOST_TEST(!server::is_json_content_type("application/xml"));
   BOOST_TEST(!server::is_json_content_type(""));
+}
+
+// The body is read as UTF-8: a JSON type declaring any other charset is refused.
+BOOST_AUTO_TEST_CASE(json_content_types_with_charsets) {
+  for (const char* ok : {"application/json; charset=utf-8", "application/json; charset=UTF-8",
+                         "application/json; charset=Utf-8", "application/json; charset=\"utf-8\"",
+                         "application/json; charset=\"UTF-8\"", "application/json;charset=utf-8;q=1",
+                         "application/json; foo=bar; CHARSET=utf-8", "application/json ; charset = utf-8 ",
+                         "application/vnd.x+json; charset=utf-8", "application/json; charset=\"utf\\-8\"",
+                         "application/json; charsetx=utf-16", "application/json;", "application/json; foo"}) {
+    BOOST_TEST(server::is_json_content_type(ok), ok);
+  }
+  for (const char* bad : {"application/json; charset=utf-16",
+                          "application/json; charset=UTF-16",
+                          "application/json; charset=utf-16le",
+                          "application/json; charset=\"utf-16\"",
+                          "application/json; Charset=\"UTF-16BE\"",
+                          "application/json; charset=latin1",
+                          "application/json; charset=iso-8859-1",
+                          "application/json; charset=ascii",
+                          "application/json; charset=us-ascii",
+                          "application/json; charset=utf-32",
+                          "application/json; charset=utf8",
+                          "application/json; charset=",
+                          "application/json; charset=\"\"",
+                          "application/json; charset",
+                          "application/json; charset=\"utf-8",
+                          "application/json; charset=utf-8; charset=utf-16",
+                          "application/json; charset=utf-16; charset=utf-8",
+                          "application/json; charset=utf-8x",
+                          "application/problem+json; charset=windows-1252",
+                          "APPLICATION/JSON; CHARSET=LATIN1",
+                          "application/json; charset=\"utf-8\\\""}) {
+    BOOST_TEST(!server::is_json_content_type(bad), bad);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,12 +1,15 @@
-// Fuzz target: request bodies as the router reads them. The create and delete body parsers, the
-// description rules (cross-checked against an independent RFC 3629 decoder), the JSON round trip
-// of a description through the response body, and the Content-Type check.
+// Fuzz target: request bodies as the router reads them. The create and delete body parsers (no
+// member named twice, checked against a plain scanner), the description rules (cross-checked
+// against an independent RFC 3629 decoder and tables of the refused characters), the JSON round
+// trip of a description through the response body, and the Content-Type check (JSON, no charset
+// but UTF-8).
 #include "fuzz_check.hpp"
 
 #include "core/description.hpp"
 #include "core/key.hpp"
 #include "server/api_request.hpp"
 #include "server/api_response.hpp"
+#include "server/json_members.hpp"
 
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
@@ -15,19 +18,21 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace core = tokend::core;
 namespace server = tokend::server;
 
 namespace {
 
-// Code points in `s` when it is valid UTF-8, by the well-formed byte sequences table of RFC 3629
+// The code points of `s` when it is valid UTF-8, by the well-formed byte sequences table of RFC 3629
 // section 4: written differently from core::utf8_length on purpose, so the two can disagree.
-std::optional<std::size_t> reference_utf8_length(std::string_view s) {
+std::optional<std::vector<std::uint32_t>> reference_code_points(std::string_view s) {
   const auto in = [](std::uint8_t b, std::uint8_t lo, std::uint8_t hi) { return b >= lo && b <= hi; };
-  std::size_t count = 0;
+  std::vector<std::uint32_t> out;
   std::size_t i = 0;
   while (i < s.size()) {
     const auto at = [&](std::size_t k) -> int {
@@ -48,10 +53,104 @@ std::optional<std::size_t> reference_utf8_length(std::string_view s) {
     else if (in(b0, 0xF1, 0xF3) && tail(1, 0x80, 0xBF) && tail(2, 0x80, 0xBF) && tail(3, 0x80, 0xBF)) n = 4;
     else if (b0 == 0xF4 && tail(1, 0x80, 0x8F) && tail(2, 0x80, 0xBF) && tail(3, 0x80, 0xBF)) n = 4;
     else return std::nullopt;
+    static constexpr std::uint8_t lead_mask[] = {0, 0x7F, 0x1F, 0x0F, 0x07};
+    std::uint32_t cp = b0 & lead_mask[n];
+    for (std::size_t k = 1; k < n; ++k) cp = cp * 64 + (static_cast<std::uint8_t>(s[i + k]) - 0x80u);
+    out.push_back(cp);
     i += n;
-    ++count;
   }
-  return count;
+  return out;
+}
+
+std::optional<std::size_t> reference_utf8_length(std::string_view s) {
+  const auto cps = reference_code_points(s);
+  if (!cps) return std::nullopt;
+  return cps->size();
+}
+
+struct range {
+  std::uint32_t lo, hi;
+};
+
+bool in_ranges(std::uint32_t cp, std::initializer_list<range> ranges) {
+  for (const auto& r : ranges) {
+    if (cp >= r.lo && cp <= r.hi) return true;
+  }
+  return false;
+}
+
+// The description rules as tables: 1..256 code points of valid UTF-8, none of them a control
+// (C0, DEL, C1, U+2028/9) or a bidirectional format character, and not all of them blank.
+bool reference_description_ok(std::string_view s) {
+  const auto cps = reference_code_points(s);
+  if (!cps || cps->empty() || cps->size() > core::max_description_chars) return false;
+  bool visible = false;
+  for (std::uint32_t cp : *cps) {
+    if (in_ranges(cp, {{0x00, 0x1F}, {0x7F, 0x9F}, {0x2028, 0x2029}})) return false;
+    if (in_ranges(cp, {{0x061C, 0x061C}, {0x200E, 0x200F}, {0x202A, 0x202E}, {0x2066, 0x2069}})) return false;
+    visible = visible || !in_ranges(cp, {{0x20, 0x20},
+                                         {0xA0, 0xA0},
+                                         {0x1680, 0x1680},
+                                         {0x180E, 0x180E},
+                                         {0x2000, 0x200D},
+                                         {0x202F, 0x202F},
+                                         {0x205F, 0x2060},
+                                         {0x3000, 0x3000},
+                                         {0xFEFF, 0xFEFF}});
+  }
+  return visible;
+}
+
+// Whether the valid JSON text `text` names a member twice in one object: a plain character scanner
+// that unescapes each name with boost::json, written apart from server::has_duplicate_members.
+bool reference_has_duplicates(std::string_view text) {
+  struct level {
+    bool object;
+    bool want_name;
+    std::set<std::string> names;
+  };
+  std::vector<level> open;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == '"') {
+      std::size_t j = i + 1;
+      while (j < text.size() && text[j] != '"') j += text[j] == '\\' ? 2 : 1;
+      FUZZ_CHECK(j < text.size(), "reference scanner: unterminated string in valid JSON");
+      if (!open.empty() && open.back().object && open.back().want_name) {
+        boost::system::error_code ec;
+        const auto name = boost::json::parse(text.substr(i, j - i + 1), ec);
+        FUZZ_CHECK(!ec && name.is_string(), "reference scanner: a member name that is not a string");
+        if (!open.back().names.insert(std::string(name.as_string())).second) return true;
+        open.back().want_name = false;
+      }
+      i = j;
+    } else if (c == '{' || c == '[') {
+      open.push_back({c == '{', c == '{', {}});
+    } else if (c == '}' || c == ']') {
+      FUZZ_CHECK(!open.empty(), "reference scanner: unbalanced valid JSON");
+      open.pop_back();
+    } else if (c == ',' && !open.empty() && open.back().object) {
+      open.back().want_name = true;
+    }
+  }
+  return false;
+}
+
+// Duplicate detection agrees with the reference on valid JSON, and a body that is a JSON object
+// naming a member twice is refused by both parsers, saying so.
+void check_duplicates(std::string_view body) {
+  boost::system::error_code ec;
+  const auto v = boost::json::parse(body, ec);
+  if (ec) return;
+  const bool duplicate = reference_has_duplicates(body);
+  FUZZ_CHECK(server::has_duplicate_members(body) == duplicate,
+             "has_duplicate_members disagrees with the scanner");
+  if (!duplicate || !v.is_object()) return;
+  const auto create = server::parse_create_body(body);
+  FUZZ_CHECK(!create && create.problem.find("twice") != std::string::npos,
+             "create: accepted a repeated member");
+  const auto del = server::parse_delete_body(body);
+  FUZZ_CHECK(!del && del.problem.find("twice") != std::string::npos, "delete: accepted a repeated member");
 }
 
 // A description the service accepted must come back unchanged in the create response: the JSON
@@ -79,21 +178,25 @@ void check_create(std::string_view body) {
   const auto length = reference_utf8_length(d);
   FUZZ_CHECK(length && *length >= 1 && *length <= core::max_description_chars,
              "create: accepted description is not 1..256 code points of valid UTF-8");
+  FUZZ_CHECK(reference_description_ok(d), "create: accepted a control, bidi or blank description");
+  FUZZ_CHECK(!reference_has_duplicates(body), "create: accepted a body naming a member twice");
   check_round_trip(d);
 }
 
 void check_delete(std::string_view body) {
   const auto parsed = server::parse_delete_body(body);
   FUZZ_CHECK(bool(parsed) == parsed.problem.empty(), "delete: a refusal must say why, and only a refusal");
-  if (parsed) FUZZ_CHECK(!parsed.value->empty(), "delete: accepted an empty token");
+  if (!parsed) return;
+  FUZZ_CHECK(!parsed.value->empty(), "delete: accepted an empty token");
+  FUZZ_CHECK(!reference_has_duplicates(body), "delete: accepted a body naming a member twice");
 }
 
 void check_description_rules(std::string_view raw) {
   const auto ours = core::utf8_length(raw);
   FUZZ_CHECK(ours == reference_utf8_length(raw), "utf8_length disagrees with the RFC 3629 table");
   const char* problem = core::description_problem(raw);
-  FUZZ_CHECK((problem == nullptr) == (ours && *ours >= 1 && *ours <= core::max_description_chars),
-             "description_problem disagrees with utf8_length");
+  FUZZ_CHECK((problem == nullptr) == reference_description_ok(raw),
+             "description_problem disagrees with the reference rules");
   if (!problem) check_round_trip(std::string(raw));
 }
 
@@ -107,6 +210,37 @@ void check_content_type(std::string_view raw) {
   media = media.substr(first, last - first + 1);
   FUZZ_CHECK(media.rfind("application/", 0) == 0 && media.size() >= 16 && media.ends_with("json"),
              "content type: accepted something that is not application/json or application/*+json");
+  // Every charset parameter of an accepted type names UTF-8, once trimmed of blanks, its quotes and
+  // escapes dropped and its case folded.
+  const auto trimmed = [](std::string t) {
+    const auto first = t.find_first_not_of(" \t");
+    if (first == std::string::npos) return std::string();
+    return t.substr(first, t.find_last_not_of(" \t") - first + 1);
+  };
+  const auto folded = [](std::string_view t) {
+    std::string out;
+    for (char c : t) {
+      if (c == '"' || c == '\\') continue;
+      out.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+    }
+    return out;
+  };
+  const auto semi = raw.find(';');
+  const std::string params(semi == std::string_view::npos ? std::string_view{} : raw.substr(semi + 1));
+  for (std::size_t at = 0; at <= params.size();) {
+    auto end = params.find(';', at);
+    if (end == std::string::npos) end = params.size();
+    const std::string param = params.substr(at, end - at);
+    const auto eq = param.find('=');
+    std::string name = trimmed(param.substr(0, eq));
+    for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (name == "charset") {
+      FUZZ_CHECK(eq != std::string::npos, "content type: accepted a charset without a value");
+      FUZZ_CHECK(trimmed(folded(param.substr(eq + 1))) == "utf-8",
+                 "content type: accepted a charset other than utf-8");
+    }
+    at = end + 1;
+  }
 }
 
 }  // namespace
@@ -116,6 +250,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   check_create(input);
   check_delete(input);
   check_description_rules(input);
+  check_duplicates(input);
   check_content_type(input);
   return 0;
 }
