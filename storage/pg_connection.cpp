@@ -148,6 +148,7 @@ net::awaitable<reply> connection::collect(bool sent, bool pipelined) {
       co_return out;
     }
   }
+  bool after_null = false;  // the previous PQgetResult returned NULL
   for (;;) {
     while (PQisBusy(conn_) != 0) {
       if (const auto w = co_await wait(false, until); w != wait_result::ready) {
@@ -163,9 +164,19 @@ net::awaitable<reply> connection::collect(bool sent, bool pipelined) {
     PGresult* r = PQgetResult(conn_);
     if (r == nullptr) {
       // In a pipeline, NULL only separates one command's results from the next; the sync marks the end.
-      if (pipelined) continue;
-      break;
+      // But a session libpq has dropped (or a second NULL in a row: nothing left queued) yields
+      // NULL for ever and no sync: that ends the pipeline as a failure (libpq's PQexecFinish checks
+      // the same), or this loop would spin the storage thread.
+      if (!pipelined) break;
+      if (PQstatus(conn_) == CONNECTION_BAD || after_null) {
+        if (out.error.empty()) out.error = "connection lost in a pipeline";
+        close();
+        break;
+      }
+      after_null = true;
+      continue;
     }
+    after_null = false;
     const auto status = PQresultStatus(r);
     if (status == PGRES_PIPELINE_SYNC) {
       PQclear(r);

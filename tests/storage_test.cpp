@@ -10,12 +10,23 @@
 #include "core/token.hpp"
 #include "storage/faulty_store.hpp"
 #include "storage/memory_store.hpp"
+#include "storage/pg_connection.hpp"
 #include "storage/postgres_store.hpp"
 #include "storage/rocksdb_store.hpp"
 #include "support/postgres.hpp"
+#include "support/private_postgres.hpp"
 #include "support/process.hpp"
 
 #include <libpq-fe.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -969,6 +980,197 @@ BOOST_AUTO_TEST_CASE(unreachable_database_fails_open_without_the_url) {
     BOOST_CHECK(what.find("PostgreSQL") != std::string::npos);
     BOOST_CHECK(what.find("secret-password") == std::string::npos);
   }
+}
+
+// A plain libpq session on `url` for what a test does behind the store's back; its SQL must succeed.
+class side_session {
+ public:
+  explicit side_session(const std::string& url) : conn_(PQconnectdb(url.c_str())) {
+    BOOST_REQUIRE_MESSAGE(PQstatus(conn_) == CONNECTION_OK, PQerrorMessage(conn_));
+  }
+  ~side_session() { PQfinish(conn_); }
+  side_session(const side_session&) = delete;
+  side_session& operator=(const side_session&) = delete;
+  // The first cell of the last result ("" when there is none).
+  std::string exec(const std::string& sql) {
+    PGresult* r = PQexec(conn_, sql.c_str());
+    const auto status = PQresultStatus(r);
+    const bool ok = status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK;
+    const std::string cell = ok && PQntuples(r) > 0 ? PQgetvalue(r, 0, 0) : "";
+    const std::string message = PQresultErrorMessage(r);
+    PQclear(r);
+    BOOST_REQUIRE_MESSAGE(ok, sql << ": " << message);
+    return cell;
+  }
+
+ private:
+  PGconn* conn_;
+};
+
+// Runs pg::connection::prepare_all for `statements` on a fresh session: the reply when it ends.
+boost::asio::awaitable<void> prepare_on(storage::pg::connection* c, std::string url,
+                                        std::vector<std::pair<const char*, std::string>> statements,
+                                        std::promise<storage::pg::reply>* done) {
+  if (!co_await c->connect(url, 5s)) {
+    storage::pg::reply failed;
+    failed.error = "connect: " + c->last_error();
+    done->set_value(std::move(failed));
+    co_return;
+  }
+  done->set_value(co_await c->prepare_all(statements));
+}
+
+// A stand-in server on 127.0.0.1 that accepts one libpq session, then answers the first command
+// with a malformed message: libpq drops the session from inside its own parsing (a connection
+// lost inside PQgetResult), the one way to reach that state without the socket reporting EOF.
+class desynchronising_server {
+ public:
+  desynchronising_server() : listener_(::socket(AF_INET, SOCK_STREAM, 0)) {
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof address;
+    BOOST_REQUIRE(listener_ >= 0);
+    BOOST_REQUIRE(::bind(listener_, reinterpret_cast<sockaddr*>(&address), length) == 0);
+    BOOST_REQUIRE(::listen(listener_, 1) == 0);
+    BOOST_REQUIRE(::getsockname(listener_, reinterpret_cast<sockaddr*>(&address), &length) == 0);
+    port_ = ntohs(address.sin_port);
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~desynchronising_server() {
+    stop_ = true;
+    thread_.join();
+    ::close(listener_);
+  }
+  desynchronising_server(const desynchronising_server&) = delete;
+  desynchronising_server& operator=(const desynchronising_server&) = delete;
+
+  [[nodiscard]] std::string url() const {
+    return "host=127.0.0.1 port=" + std::to_string(port_) +
+           " user=tokend dbname=tokend sslmode=disable gssencmode=disable connect_timeout=5";
+  }
+
+ private:
+  // Waits (a bounded time, in slices so that the destructor is never held up) until `fd` is readable.
+  bool readable(int fd) {
+    for (int slice = 0; slice < 500 && !stop_; ++slice) {
+      pollfd p{fd, POLLIN, 0};
+      if (::poll(&p, 1, 20) > 0) return true;
+    }
+    return false;
+  }
+
+  void serve() {
+    if (!readable(listener_)) return;
+    const int fd = ::accept(listener_, nullptr, nullptr);
+    if (fd < 0) return;
+    char buffer[4096];
+    // The startup packet; then authentication OK and ready for query.
+    if (readable(fd) && ::read(fd, buffer, sizeof buffer) > 0) {
+      static constexpr char hello[] = {'R', 0, 0, 0, 8, 0, 0, 0, 0, 'Z', 0, 0, 0, 5, 'I'};
+      (void)!::write(fd, hello, sizeof hello);
+      // The first command: answered by a message whose length (3) is impossible.
+      if (readable(fd) && ::read(fd, buffer, sizeof buffer) > 0) {
+        static constexpr char garbage[] = {'1', 0, 0, 0, 3};
+        (void)!::write(fd, garbage, sizeof garbage);
+      }
+    }
+    // The socket stays open: no EOF comes to rescue a client that missed the loss.
+    while (!stop_) (void)readable(fd);
+    ::close(fd);
+  }
+
+  int listener_;
+  unsigned short port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+// Runs prepare_all on a fresh pg::connection to `url` on a thread of its own and waits for the
+// reply. Returns nullopt when it does not end within `limit`; the io_context, the connection and
+// the stuck thread are then leaked on purpose, so that the test fails instead of hanging.
+std::optional<storage::pg::reply> prepare_all_within(const std::string& url,
+                                                     std::vector<std::pair<const char*, std::string>> statements,
+                                                     std::chrono::milliseconds limit,
+                                                     const std::function<void()>& meanwhile = {}) {
+  auto ioc = std::make_unique<boost::asio::io_context>();
+  auto conn = std::make_unique<storage::pg::connection>(*ioc);  // no command timeout: no rescue from it
+  auto done = std::make_unique<std::promise<storage::pg::reply>>();
+  auto finished = done->get_future();
+  boost::asio::co_spawn(*ioc, prepare_on(conn.get(), url, std::move(statements), done.get()), boost::asio::detached);
+  auto runner = std::make_unique<std::thread>([io = ioc.get()] { io->run(); });
+  if (meanwhile) {
+    try {
+      meanwhile();
+    } catch (...) {  // a failed requirement (already reported): still wait for the thread below
+      BOOST_ERROR("the work done meanwhile failed");
+    }
+  }
+  if (finished.wait_for(limit) != std::future_status::ready) {
+    ioc->stop();
+    runner->detach();
+    (void)runner.release();
+    (void)done.release();
+    (void)conn.release();
+    (void)ioc.release();
+    return std::nullopt;
+  }
+  runner->join();
+  storage::pg::reply r = finished.get();
+  if (r.ok() && conn->ok()) r.error.clear();
+  else if (r.ok()) r.error = "the reply was ok but the session is gone";
+  return r;
+}
+
+BOOST_AUTO_TEST_CASE(a_session_lost_inside_libpq_fails_the_pipeline) {
+  desynchronising_server server;
+  const auto since = std::chrono::steady_clock::now();
+  const auto r = prepare_all_within(server.url(), {{"first", "SELECT 1"}, {"second", "SELECT 2"}}, 5s);
+  BOOST_REQUIRE_MESSAGE(r.has_value(), "the pipeline did not end after libpq lost the session (spinning)");
+  const auto took_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - since).count();
+  BOOST_TEST_MESSAGE("pipeline failed after " << took_ms << " ms: " << r->error);
+  BOOST_CHECK(!r->ok());
+}
+
+// A session lost while a pipeline waits for its results fails that pipeline at once (libpq then
+// returns NULL for ever and no sync ever comes), rather than spinning the storage thread.
+BOOST_AUTO_TEST_CASE(a_session_terminated_inside_a_pipeline_fails_the_pipeline) {
+  const std::string url = tokend::test::postgres_url();
+  const std::string schema = tokend::test::fresh_postgres_schema();
+  side_session admin(url);
+  admin.exec("CREATE SCHEMA " + schema + "; CREATE TABLE " + schema + ".blocker (x int)");
+  side_session locker(url);
+  locker.exec("BEGIN; LOCK TABLE " + schema + ".blocker IN ACCESS EXCLUSIVE MODE");
+
+  // Parsing the second statement locks the table, so the pipeline waits there; then its backend is
+  // terminated from another session.
+  const std::string marker = "pipeline_probe_" + schema;
+  std::vector<std::pair<const char*, std::string>> statements{
+      {"first", "SELECT 1"},
+      {"blocked", "SELECT x FROM " + schema + ".blocker WHERE '" + marker + "' <> ''"},
+      {"third", "SELECT 2"}};
+  std::chrono::steady_clock::time_point since;
+  const auto terminate_it = [&] {
+    std::string pid;
+    const auto waiting_until = std::chrono::steady_clock::now() + deadline;
+    while (pid.empty() && std::chrono::steady_clock::now() < waiting_until) {
+      pid = admin.exec("SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%" +
+                       marker + "%' AND query NOT LIKE '%pg_stat_activity%'");
+      if (pid.empty()) std::this_thread::sleep_for(10ms);
+    }
+    BOOST_REQUIRE_MESSAGE(!pid.empty(), "the pipeline never waited on the lock");
+    since = std::chrono::steady_clock::now();
+    admin.exec("SELECT pg_terminate_backend(" + pid + ")");
+  };
+  const auto r = prepare_all_within(url, statements, 2 * deadline, terminate_it);
+  BOOST_REQUIRE_MESSAGE(r.has_value(), "the pipeline did not end after its session was terminated");
+  const auto took = std::chrono::steady_clock::now() - since;
+  BOOST_TEST_MESSAGE("pipeline failed after " << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
+                                              << " ms: " << r->error);
+  BOOST_CHECK(!r->ok());
+  BOOST_CHECK(took < 5s);
+  locker.exec("ROLLBACK");
+  admin.exec("DROP SCHEMA " + schema + " CASCADE");
 }
 
 BOOST_AUTO_TEST_CASE(invalid_schema_name_is_refused) {
