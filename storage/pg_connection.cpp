@@ -28,6 +28,10 @@ connection::~connection() { close(); }
 
 bool connection::ok() const noexcept { return conn_ != nullptr && PQstatus(conn_) == CONNECTION_OK; }
 
+bool connection::between_commands() const noexcept {
+  return ok() && PQtransactionStatus(conn_) == PQTRANS_IDLE;  // ACTIVE while a command runs
+}
+
 bool connection::alive() noexcept {
   if (!ok()) return false;
   if (PQconsumeInput(conn_) == 0) return false;
@@ -223,6 +227,14 @@ net::awaitable<reply> connection::exec_prepared(const char* name, const std::vec
   const bool sent = conn_ != nullptr && PQsendQueryPrepared(conn_, name, static_cast<int>(values.size()),
                                                             values.data(), nullptr, nullptr, 0) == 1;
   co_return co_await collect(sent);
+}
+
+net::awaitable<bool> connection::idle_input() {
+  if (!ok() || !socket_) co_return false;
+  const auto [ec] =
+      co_await socket_->async_wait(net::posix::descriptor_base::wait_read, net::as_tuple(net::use_awaitable));
+  if (ec) co_return ok();  // cancelled: nothing learned about the session
+  co_return alive();
 }
 
 net::awaitable<bool> connection::poll_input(clock::time_point until) {

@@ -6,8 +6,10 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 namespace tokend::storage {
 
@@ -24,6 +26,9 @@ struct postgres_options {
   // an unresponsive database cannot hold requests indefinitely.
   std::chrono::milliseconds command_timeout{5000};
   std::chrono::milliseconds start_timeout{30000};  // to create the schema and open the pool at start
+  // Failures worth an operator's attention (an exception caught by a storage worker or the
+  // listener), e.g. for the service's log; never a key or the connection string. Empty: dropped.
+  std::function<void(bool error, std::string_view message)> log;
 };
 
 // Connects, creates or migrates the schema (storage/postgres_schema.sql) and opens the pool.

@@ -1104,7 +1104,7 @@ BOOST_AUTO_TEST_CASE(database_down_is_503_and_readyz_then_recovers) {
   // Readiness follows the database without any request to notice it: idle connections are watched.
   db.stop_fast();
   const auto stopped = steady::now();
-  BOOST_TEST(eventually([&] { return ready() == 503u; }, 2s), "readyz still 200 2 s after the database stopped");
+  BOOST_TEST(eventually([&] { return ready() == 503u; }, 2s), "readyz still 200 2 s after the stop");
   const auto noticed_ms = std::chrono::duration<double, std::milli>(steady::now() - stopped).count();
   BOOST_TEST_MESSAGE("readyz 503 after " << noticed_ms << " ms");
   BOOST_TEST(eventually([&] { return create_token(c, admin, "while down").status == 503u; }, 10s));

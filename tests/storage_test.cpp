@@ -190,6 +190,20 @@ struct memory_backend {
   [[nodiscard]] static std::unique_ptr<token_store> open() { return storage::make_memory_store(); }
 };
 
+// Polls `condition` until it holds or `limit` passes; how long it took, or nullopt.
+template <class Condition>
+[[nodiscard]] std::optional<std::chrono::milliseconds> within(std::chrono::milliseconds limit,
+                                                             Condition condition) {
+  using std::chrono::steady_clock;
+  const auto since = steady_clock::now();
+  for (;;) {
+    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(steady_clock::now() - since);
+    if (condition()) return took;
+    if (took >= limit) return std::nullopt;
+    std::this_thread::sleep_for(5ms);
+  }
+}
+
 // A schema of its own on the test server (see support/postgres.hpp), so reopening sees the same data.
 [[nodiscard]] storage::postgres_options postgres_options_for(const std::string& schema) {
   storage::postgres_options o;
@@ -1089,15 +1103,17 @@ class desynchronising_server {
 // Runs prepare_all on a fresh pg::connection to `url` on a thread of its own and waits for the
 // reply. Returns nullopt when it does not end within `limit`; the io_context, the connection and
 // the stuck thread are then leaked on purpose, so that the test fails instead of hanging.
-std::optional<storage::pg::reply> prepare_all_within(const std::string& url,
-                                                     std::vector<std::pair<const char*, std::string>> statements,
+using statement_list = std::vector<std::pair<const char*, std::string>>;
+
+std::optional<storage::pg::reply> prepare_all_within(const std::string& url, statement_list statements,
                                                      std::chrono::milliseconds limit,
                                                      const std::function<void()>& meanwhile = {}) {
   auto ioc = std::make_unique<boost::asio::io_context>();
   auto conn = std::make_unique<storage::pg::connection>(*ioc);  // no command timeout: no rescue from it
   auto done = std::make_unique<std::promise<storage::pg::reply>>();
   auto finished = done->get_future();
-  boost::asio::co_spawn(*ioc, prepare_on(conn.get(), url, std::move(statements), done.get()), boost::asio::detached);
+  boost::asio::co_spawn(*ioc, prepare_on(conn.get(), url, std::move(statements), done.get()),
+                        boost::asio::detached);
   auto runner = std::make_unique<std::thread>([io = ioc.get()] { io->run(); });
   if (meanwhile) {
     try {
@@ -1127,8 +1143,8 @@ BOOST_AUTO_TEST_CASE(a_session_lost_inside_libpq_fails_the_pipeline) {
   const auto since = std::chrono::steady_clock::now();
   const auto r = prepare_all_within(server.url(), {{"first", "SELECT 1"}, {"second", "SELECT 2"}}, 5s);
   BOOST_REQUIRE_MESSAGE(r.has_value(), "the pipeline did not end after libpq lost the session (spinning)");
-  const auto took_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - since).count();
-  BOOST_TEST_MESSAGE("pipeline failed after " << took_ms << " ms: " << r->error);
+  const auto took_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - since);
+  BOOST_TEST_MESSAGE("pipeline failed after " << took_ms.count() << " ms: " << r->error);
   BOOST_CHECK(!r->ok());
 }
 
@@ -1165,12 +1181,74 @@ BOOST_AUTO_TEST_CASE(a_session_terminated_inside_a_pipeline_fails_the_pipeline) 
   const auto r = prepare_all_within(url, statements, 2 * deadline, terminate_it);
   BOOST_REQUIRE_MESSAGE(r.has_value(), "the pipeline did not end after its session was terminated");
   const auto took = std::chrono::steady_clock::now() - since;
-  BOOST_TEST_MESSAGE("pipeline failed after " << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
-                                              << " ms: " << r->error);
+  const auto took_ms = std::chrono::duration_cast<std::chrono::milliseconds>(took).count();
+  BOOST_TEST_MESSAGE("pipeline failed after " << took_ms << " ms: " << r->error);
   BOOST_CHECK(!r->ok());
   BOOST_CHECK(took < 5s);
   locker.exec("ROLLBACK");
   admin.exec("DROP SCHEMA " + schema + " CASCADE");
+}
+
+// Readiness follows the database, with no request needed to notice it: false within moments of a
+// stop (fast: the server sends each session a notice and closes it; immediate: the sessions just
+// close), and true again by itself once the server is back.
+BOOST_AUTO_TEST_CASE(readiness_follows_the_database_down_and_back) {
+  tokend::test::private_postgres db;
+  auto options = postgres_options_for("public");
+  options.conninfo = db.url();
+  options.revocation_poll = 1s;  // the default: readiness must not hang on the poll alone
+  const auto store = storage::open_postgres_store(options);
+  BOOST_REQUIRE(store->ready());
+  for (const bool fast : {true, false}) {
+    BOOST_TEST_CONTEXT((fast ? "pg_ctl stop -m fast" : "pg_ctl stop -m immediate")) {
+      if (fast) {
+        db.stop_fast();
+      } else {
+        db.stop_immediate();
+      }
+      const auto down = within(2s, [&] { return !store->ready(); });
+      BOOST_CHECK_MESSAGE(down.has_value(), "still ready 2 s after the database stopped");
+      if (down) BOOST_TEST_MESSAGE("not ready " << down->count() << " ms after the stop");
+      BOOST_CHECK_EQUAL(create(*store, make_record(21, 1)), err(core::errc::unavailable));
+
+      db.start_again();
+      const auto back = within(10s, [&] { return store->ready(); });
+      BOOST_CHECK_MESSAGE(back.has_value(), "not ready again 10 s after the database restarted");
+      if (back) BOOST_TEST_MESSAGE("ready " << back->count() << " ms after the restart");
+      BOOST_CHECK_EQUAL(create(*store, make_record(21, fast ? 2 : 3)), error_code{});
+    }
+  }
+}
+
+// One exception on the storage thread (here: a caller's handler that throws) fails only the jobs
+// it left unanswered; the worker, and the creates queued behind that batch, go on.
+BOOST_AUTO_TEST_CASE(an_exception_in_a_batch_leaves_the_store_working) {
+  std::vector<std::string> logged;
+  std::mutex log_mutex;
+  auto options = postgres_options_for(tokend::test::fresh_postgres_schema());
+  options.connections = 1;  // the worker that met the exception must be the one that goes on
+  options.log = [&](bool, std::string_view message) {
+    const std::lock_guard lock(log_mutex);
+    logged.emplace_back(message);
+  };
+  const auto store = storage::open_postgres_store(options);
+  for (int round = 0; round < 3; ++round) {
+    BOOST_TEST_CONTEXT("round " << round) {
+      const auto thrower = make_record(22, 10 * round);
+      store->async_create(thrower, [](error_code) { throw std::runtime_error("handler failure"); });
+      auto beside = start_create(*store, make_record(22, 10 * round + 1));  // possibly in the same batch
+      const error_code e = finish(std::move(beside));
+      BOOST_CHECK(!e || e == err(core::errc::unavailable));
+      // Behind it: answered at all (not stuck behind a create batch that never ended), and stored.
+      const auto later = make_record(22, 10 * round + 2);
+      BOOST_CHECK_EQUAL(create(*store, later), error_code{});
+      BOOST_CHECK(lookup(*store, later.digest) == std::optional<core::user_id>{22});
+    }
+  }
+  BOOST_CHECK(store->ready());
+  const std::lock_guard lock(log_mutex);
+  BOOST_CHECK(!logged.empty());
+  for (const auto& line : logged) BOOST_TEST_MESSAGE("logged: " << line);
 }
 
 BOOST_AUTO_TEST_CASE(invalid_schema_name_is_refused) {

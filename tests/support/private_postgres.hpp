@@ -53,7 +53,8 @@ class private_postgres {
   std::string run(const std::string& command) {
     // The script's output stays in the server's directory (removed with it).
     process p({"/bin/bash", TOKEND_SOURCE_DIR "/scripts/test-postgres", command, dir_.string()},
-              environment_without(""), dir_ / ("cmd-" + command + ".out"), dir_ / ("cmd-" + command + ".err"));
+              environment_without(""), dir_ / ("cmd-" + command + ".out"),
+              dir_ / ("cmd-" + command + ".err"));
     const auto status = p.wait_exit(std::chrono::seconds(90));
     if (!status || !status->success()) {
       throw std::runtime_error("scripts/test-postgres " + command + " failed: " + p.stderr_text());
