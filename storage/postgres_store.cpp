@@ -259,15 +259,16 @@ class postgres_store final : public token_store {
   [[nodiscard]] static postgres_options sanitized(postgres_options o) {
     o.connections = std::max<std::size_t>(o.connections, 1);
     o.max_batch = std::max<std::size_t>(o.max_batch, 1);
-    if (o.schema.empty() || !std::all_of(o.schema.begin(), o.schema.end(), [](char c) {
-          return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
-        }) || (o.schema[0] >= '0' && o.schema[0] <= '9')) {
-      throw std::runtime_error("invalid PostgreSQL schema name '" + o.schema + "' (expected [a-z_][a-z0-9_]*)");
+    if (const std::string problem = postgres_schema_problem(o.schema); !problem.empty()) {
+      throw std::runtime_error("invalid PostgreSQL schema name: " + problem);
     }
     return o;
   }
 
-  [[nodiscard]] std::string table(const char* name) const { return options_.schema + "." + name; }
+  // Every identifier pasted into SQL is quoted: the schema name may be a reserved word, or anything.
+  [[nodiscard]] std::string table(const char* name) const {
+    return pg::quote_identifier(options_.schema) + "." + name;
+  }
 
   // ---- submission (any thread) ----
 
@@ -353,9 +354,10 @@ class postgres_store final : public token_store {
       done->set_value("cannot connect: " + init_conn_.last_error());
       co_return;
     }
+    const std::string schema = pg::quote_identifier(options_.schema);
     const std::string script = "BEGIN; SELECT pg_advisory_xact_lock(" + std::string(schema_lock) +
-                               "); CREATE SCHEMA IF NOT EXISTS " + options_.schema + "; SET LOCAL search_path TO " +
-                               options_.schema + ";\n" + std::string(postgres_schema_sql()) + "\nCOMMIT;";
+                               "); CREATE SCHEMA IF NOT EXISTS " + schema + "; SET LOCAL search_path TO " +
+                               schema + ";\n" + std::string(postgres_schema_sql()) + "\nCOMMIT;";
     auto r = co_await init_conn_.exec(script);
     if (!r.ok()) {
       done->set_value("cannot create the schema: " + r.error);
@@ -704,7 +706,7 @@ class postgres_store final : public token_store {
                              " WHERE seq <= $1 AND revoked_at > now() - interval '" + late_commit_window +
                              "' LIMIT " + std::to_string(catch_up_rows);
     const bool up = co_await listen_conn_.connect(options_.conninfo, options_.connect_timeout) &&
-                    (co_await listen_conn_.exec("LISTEN \"" + channel_ + "\"")).ok() &&
+                    (co_await listen_conn_.exec("LISTEN " + pg::quote_identifier(channel_))).ok() &&
                     (co_await listen_conn_.prepare("after", after)).ok() &&
                     (co_await listen_conn_.prepare("late", late)).ok();
     // Deletes committed while this connection was down notified nobody here: read them now.
@@ -794,6 +796,18 @@ class postgres_store final : public token_store {
 };
 
 }  // namespace
+
+std::string postgres_schema_problem(std::string_view name) {
+  // The NOTIFY channel is "<schema>.tokend_revoked"; a longer one is refused by pg_notify (63 bytes).
+  constexpr std::size_t longest = 63 - std::string_view(".tokend_revoked").size();
+  if (name.empty()) return "empty";
+  if (name.size() > longest) return "longer than " + std::to_string(longest) + " bytes";
+  if (!std::all_of(name.begin(), name.end(), [](char c) { return c >= 0x20 && c <= 0x7e; })) {
+    return "not printable ASCII";
+  }
+  if (name.starts_with("pg_")) return "names starting with pg_ are reserved by PostgreSQL";
+  return {};
+}
 
 std::unique_ptr<token_store> open_postgres_store(const postgres_options& options) {
   auto store = std::make_unique<postgres_store>(options);

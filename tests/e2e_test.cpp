@@ -336,7 +336,8 @@ BOOST_AUTO_TEST_CASE(bad_flags_exit_2_with_one_line) {
       {{"--data-dir", never, "--sync=maybe"}, "--sync"},
       {{"--data-dir", never, "--store", "mysql"}, "--store"},
       {{"--data-dir", never, "--store", "postgres"}, "--postgres-url"},
-      {{"--data-dir", never, "--postgres-schema", "a-b"}, "--postgres-schema"},
+      {{"--data-dir", never, "--postgres-schema", "pg_tokend"}, "--postgres-schema"},
+      {{"--data-dir", never, "--postgres-schema", std::string(49, 's')}, "--postgres-schema"},
       {{"frobnicate"}, "frobnicate"},
   };
   for (const auto& [args, mention] : cases) {

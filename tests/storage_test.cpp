@@ -11,6 +11,7 @@
 #include "storage/faulty_store.hpp"
 #include "storage/memory_store.hpp"
 #include "storage/pg_connection.hpp"
+#include "storage/pg_text.hpp"
 #include "storage/postgres_store.hpp"
 #include "storage/rocksdb_store.hpp"
 #include "support/postgres.hpp"
@@ -1001,6 +1002,7 @@ class side_session {
  public:
   explicit side_session(const std::string& url) : conn_(PQconnectdb(url.c_str())) {
     BOOST_REQUIRE_MESSAGE(PQstatus(conn_) == CONNECTION_OK, PQerrorMessage(conn_));
+    PQsetNoticeProcessor(conn_, [](void*, const char*) {}, nullptr);  // "drop cascades to ..."
   }
   ~side_session() { PQfinish(conn_); }
   side_session(const side_session&) = delete;
@@ -1252,10 +1254,79 @@ BOOST_AUTO_TEST_CASE(an_exception_in_a_batch_leaves_the_store_working) {
 }
 
 BOOST_AUTO_TEST_CASE(invalid_schema_name_is_refused) {
-  storage::postgres_options o;
-  o.conninfo = tokend::test::postgres_url();
-  o.schema = "x; drop table y";
-  BOOST_CHECK_THROW((void)storage::open_postgres_store(o), std::runtime_error);
+  const std::vector<std::string> names{std::string(),    "pg_tokend",           std::string(49, 's'),
+                                       "a\nb",            std::string("a\0b", 3), "caf\xc3\xa9"};
+  for (const auto& name : names) {
+    BOOST_TEST_CONTEXT("schema '" << name << "'") {
+      BOOST_CHECK(!storage::postgres_schema_problem(name).empty());
+      storage::postgres_options o;
+      o.conninfo = tokend::test::postgres_url();
+      o.schema = name;
+      BOOST_CHECK_THROW((void)storage::open_postgres_store(o), std::runtime_error);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(identifiers_are_quoted) {
+  BOOST_CHECK_EQUAL(storage::pg::quote_identifier("select"), "\"select\"");
+  BOOST_CHECK_EQUAL(storage::pg::quote_identifier("MixedCase"), "\"MixedCase\"");
+  BOOST_CHECK_EQUAL(storage::pg::quote_identifier("a\"b"), "\"a\"\"b\"");
+  BOOST_CHECK_EQUAL(storage::pg::quote_identifier("\""), "\"\"\"\"");
+}
+
+// Any name the rule accepts is used exactly, quoted: reserved words, capitals, and names shaped
+// like an injection, which must create a schema of that very name and run nothing else.
+BOOST_AUTO_TEST_CASE(reserved_mixed_case_and_injection_shaped_schemas_work) {
+  const std::string url = tokend::test::postgres_url();
+  const std::string victim = tokend::test::fresh_postgres_schema();
+  side_session admin(url);
+  admin.exec("CREATE SCHEMA " + victim + "; CREATE TABLE " + victim + ".victim (x int)");
+  const std::string suffix = victim.substr(victim.find('_'));  // so that runs on one server do not meet
+  const std::vector<std::string> names{
+      "select", "user", "order", "Mixed" + suffix,
+      "x\"; DROP TABLE " + victim + ".victim; --",
+      "y'; DROP TABLE " + victim + ".victim; --",
+      "public.z" + suffix};
+  std::mt19937_64 random{std::random_device{}()};
+  for (const auto& name : names) {
+    BOOST_TEST_CONTEXT("schema '" << name << "'") {
+      BOOST_REQUIRE(storage::postgres_schema_problem(name).empty());
+      // Two stores on the schema: creates, lookups, lists and deletes, and the revocation channel.
+      const core::user_id owner = random() | 1;
+      const auto a = storage::open_postgres_store(postgres_options_for(name));
+      const auto b = storage::open_postgres_store(postgres_options_for(name));
+      std::mutex mutex;
+      std::condition_variable cv;
+      std::optional<core::key_digest> revoked;
+      b->on_revoked([&](const core::key_digest& d) {
+        const std::lock_guard lock(mutex);
+        revoked = d;
+        cv.notify_all();
+      });
+      const auto r = make_record(owner, 1);
+      BOOST_REQUIRE_EQUAL(create(*a, r), error_code{});
+      BOOST_CHECK(lookup(*b, r.digest) == std::optional<core::user_id>{owner});
+      BOOST_CHECK_EQUAL(list(*b, owner, 0, 10).tokens.size(), 1u);
+      BOOST_REQUIRE_EQUAL(remove(*a, owner, r.digest), error_code{});
+      std::unique_lock lock(mutex);
+      BOOST_CHECK(cv.wait_for(lock, deadline, [&] { return revoked.has_value(); }));
+      lock.unlock();
+      b->on_revoked({});
+      // The schema of exactly that name holds the tables; the injection ran nowhere.
+      const std::string quoted_literal = [&] {
+        std::string out = "'";
+        for (const char c : name) out += c == '\'' ? std::string("''") : std::string(1, c);
+        return out + "'";
+      }();
+      const std::string tables = "SELECT count(*) FROM pg_tables WHERE schemaname = ";
+      BOOST_CHECK_EQUAL(admin.exec(tables + quoted_literal), "2");
+      BOOST_CHECK_EQUAL(admin.exec(tables + "'" + victim + "'"), "1");
+    }
+  }
+  for (const auto& name : names) {
+    admin.exec("DROP SCHEMA IF EXISTS " + storage::pg::quote_identifier(name) + " CASCADE");
+  }
+  admin.exec("DROP SCHEMA " + victim + " CASCADE");
 }
 
 BOOST_AUTO_TEST_SUITE_END()
