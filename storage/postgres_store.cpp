@@ -415,6 +415,8 @@ class postgres_store final : public token_store {
              co_await prepare_statements(w.conn);
       } catch (const std::exception& e) {
         log(true, std::string("PostgreSQL store: connecting failed with an exception: ") + e.what());
+      } catch (...) {
+        log(true, "PostgreSQL store: connecting failed with an unknown exception");
       }
       if (!up) {
         w.conn.close();
@@ -427,6 +429,8 @@ class postgres_store final : public token_store {
         co_await serve(w);
       } catch (const std::exception& e) {  // serve() answers its batch itself; this keeps the worker
         log(true, std::string("PostgreSQL store: a storage worker failed: ") + e.what());
+      } catch (...) {
+        log(true, "PostgreSQL store: a storage worker failed with an unknown exception");
       }
       w.busy = false;
       w.conn.close();
@@ -682,6 +686,8 @@ class postgres_store final : public token_store {
         served = co_await listen_session();
       } catch (const std::exception& e) {  // e.g. from an on_revoked callback: the listener goes on
         log(true, std::string("PostgreSQL store: the revocation listener failed: ") + e.what());
+      } catch (...) {
+        log(true, "PostgreSQL store: the revocation listener failed with an unknown exception");
       }
       set_listening(false);
       listen_conn_.close();

@@ -29,6 +29,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -1251,6 +1252,44 @@ BOOST_AUTO_TEST_CASE(an_exception_in_a_batch_leaves_the_store_working) {
   const std::lock_guard lock(log_mutex);
   BOOST_CHECK(!logged.empty());
   for (const auto& line : logged) BOOST_TEST_MESSAGE("logged: " << line);
+}
+
+// An on_revoked callback that throws does not end the revocation listener: later deletes still arrive.
+BOOST_AUTO_TEST_CASE(an_exception_in_the_listener_leaves_it_listening) {
+  const std::string schema = tokend::test::fresh_postgres_schema();
+  auto options = postgres_options_for(schema);
+  std::atomic<int> logged{0};
+  options.log = [&](bool, std::string_view) { ++logged; };
+  const auto a = storage::open_postgres_store(postgres_options_for(schema));
+  const auto b = storage::open_postgres_store(options);
+  std::mutex mutex;
+  std::condition_variable cv;
+  std::vector<core::key_digest> revoked;
+  bool thrown = false;
+  b->on_revoked([&](const core::key_digest& d) {
+    const std::lock_guard lock(mutex);
+    if (!thrown) {
+      thrown = true;
+      throw std::runtime_error("callback failure");
+    }
+    revoked.push_back(d);
+    cv.notify_all();
+  });
+  const auto first = make_record(23, 1);
+  const auto second = make_record(23, 2);
+  BOOST_REQUIRE_EQUAL(create(*a, first), error_code{});
+  BOOST_REQUIRE_EQUAL(create(*a, second), error_code{});
+  BOOST_REQUIRE_EQUAL(remove(*a, 23, first.digest), error_code{});
+  BOOST_REQUIRE_EQUAL(remove(*a, 23, second.digest), error_code{});
+  std::unique_lock lock(mutex);
+  BOOST_CHECK(cv.wait_for(lock, deadline, [&] {
+    return std::find(revoked.begin(), revoked.end(), second.digest) != revoked.end();
+  }));
+  BOOST_CHECK(thrown);
+  lock.unlock();
+  BOOST_CHECK(logged.load() > 0);
+  BOOST_CHECK(within(5s, [&] { return b->ready(); }).has_value());
+  b->on_revoked({});
 }
 
 BOOST_AUTO_TEST_CASE(invalid_schema_name_is_refused) {
