@@ -1,6 +1,8 @@
 // Flag and environment parsing for `tokend serve`.
 #include "server/config.hpp"
 
+#include "storage/postgres_store.hpp"
+
 #include <boost/asio/ip/address.hpp>
 
 #include <charconv>
@@ -69,9 +71,8 @@ const std::vector<flag_spec>& flag_specs() {
       {"--postgres-url", "TOKEND_POSTGRES_URL", [](config& c, auto&, auto& v) { c.postgres_url = v; }},
       {"--postgres-schema", "TOKEND_POSTGRES_SCHEMA",
        [](config& c, auto& f, auto& v) {
-         const bool valid = !v.empty() && !(v[0] >= '0' && v[0] <= '9') &&
-                            v.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_") == std::string::npos;
-         if (!valid) throw config_error("invalid value for " + f + ": '" + v + "' (expected [a-z_][a-z0-9_]*)");
+         const std::string problem = storage::postgres_schema_problem(v);
+         if (!problem.empty()) throw config_error("invalid value for " + f + ": " + problem);
          c.postgres_schema = v;
        }},
       {"--postgres-connections", "TOKEND_POSTGRES_CONNECTIONS",

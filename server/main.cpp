@@ -31,6 +31,10 @@ std::unique_ptr<storage::token_store> open_store(const server::config& cfg,
     options.schema = cfg.postgres_schema;
     options.connections = cfg.postgres_connections;
     options.revocation_poll = cfg.revocation_poll;
+    options.log = [](bool error, std::string_view message) {
+      const auto level = error ? server::log::level::error : server::log::level::warn;
+      server::log::write(level, "postgres", {{"detail", message}});
+    };
     return storage::open_postgres_store(options);
   }
   storage::rocksdb_options options;

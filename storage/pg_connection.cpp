@@ -28,6 +28,10 @@ connection::~connection() { close(); }
 
 bool connection::ok() const noexcept { return conn_ != nullptr && PQstatus(conn_) == CONNECTION_OK; }
 
+bool connection::between_commands() const noexcept {
+  return ok() && PQtransactionStatus(conn_) == PQTRANS_IDLE;  // ACTIVE while a command runs
+}
+
 bool connection::alive() noexcept {
   if (!ok()) return false;
   if (PQconsumeInput(conn_) == 0) return false;
@@ -148,6 +152,7 @@ net::awaitable<reply> connection::collect(bool sent, bool pipelined) {
       co_return out;
     }
   }
+  bool after_null = false;  // the previous PQgetResult returned NULL
   for (;;) {
     while (PQisBusy(conn_) != 0) {
       if (const auto w = co_await wait(false, until); w != wait_result::ready) {
@@ -163,9 +168,19 @@ net::awaitable<reply> connection::collect(bool sent, bool pipelined) {
     PGresult* r = PQgetResult(conn_);
     if (r == nullptr) {
       // In a pipeline, NULL only separates one command's results from the next; the sync marks the end.
-      if (pipelined) continue;
-      break;
+      // But a session libpq has dropped (or a second NULL in a row: nothing left queued) yields
+      // NULL for ever and no sync: that ends the pipeline as a failure (libpq's PQexecFinish checks
+      // the same), or this loop would spin the storage thread.
+      if (!pipelined) break;
+      if (PQstatus(conn_) == CONNECTION_BAD || after_null) {
+        if (out.error.empty()) out.error = "connection lost in a pipeline";
+        close();
+        break;
+      }
+      after_null = true;
+      continue;
     }
+    after_null = false;
     const auto status = PQresultStatus(r);
     if (status == PGRES_PIPELINE_SYNC) {
       PQclear(r);
@@ -212,6 +227,14 @@ net::awaitable<reply> connection::exec_prepared(const char* name, const std::vec
   const bool sent = conn_ != nullptr && PQsendQueryPrepared(conn_, name, static_cast<int>(values.size()),
                                                             values.data(), nullptr, nullptr, 0) == 1;
   co_return co_await collect(sent);
+}
+
+net::awaitable<bool> connection::idle_input() {
+  if (!ok() || !socket_) co_return false;
+  const auto [ec] =
+      co_await socket_->async_wait(net::posix::descriptor_base::wait_read, net::as_tuple(net::use_awaitable));
+  if (ec) co_return ok();  // cancelled: nothing learned about the session
+  co_return alive();
 }
 
 net::awaitable<bool> connection::poll_input(clock::time_point until) {

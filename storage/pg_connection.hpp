@@ -51,6 +51,9 @@ class connection {
 
   // True while the session is established and usable.
   [[nodiscard]] bool ok() const noexcept;
+  // True while the session is up with no command in progress and no transaction open: it can take
+  // the next command (e.g. after an exception interrupted the code that drove the last one).
+  [[nodiscard]] bool between_commands() const noexcept;
   // Reads whatever the server sent while the connection sat idle (without waiting), so that a
   // session the server has terminated (a restart) is noticed before a command is sent on it.
   [[nodiscard]] bool alive() noexcept;
@@ -69,6 +72,11 @@ class connection {
   [[nodiscard]] boost::asio::awaitable<reply> prepare_all(const std::vector<std::pair<const char*, std::string>>& statements);
   // Text-format parameters and results.
   [[nodiscard]] boost::asio::awaitable<reply> exec_prepared(const char* name, const std::vector<std::string>& params);
+
+  // For an idle session: waits until the socket is readable, then reads what arrived, as alive()
+  // does. False when the server ended the session (it sends a notice and closes: a stop, a restart,
+  // a terminated backend). Cancellable (per-operation cancellation, or cancel()): true then.
+  [[nodiscard]] boost::asio::awaitable<bool> idle_input();
 
   // Waits until the socket is readable (a notification or a result may be there) or `until`
   // passes; then reads what arrived. False when the connection broke (or was cancelled).

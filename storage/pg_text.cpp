@@ -13,6 +13,16 @@ int hex_value(char c) noexcept {
 }
 }  // namespace
 
+std::string quote_identifier(std::string_view name) {
+  std::string out = "\"";
+  for (const char c : name) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  out += '"';
+  return out;
+}
+
 void array_builder::add(std::string_view element) {
   if (text_.size() > 1) text_ += ',';
   text_ += '"';

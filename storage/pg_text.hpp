@@ -23,6 +23,10 @@ class array_builder {
   std::string text_ = "{";
 };
 
+// An SQL identifier that PostgreSQL reads as exactly `name`, whatever it holds (reserved words,
+// capitals, quotes): in double quotes, each double quote doubled.
+[[nodiscard]] std::string quote_identifier(std::string_view name);
+
 // "\x<64 hex>": a digest as bytea input text.
 [[nodiscard]] std::string bytea_text(const core::key_digest& digest);
 

@@ -13,6 +13,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -23,6 +24,7 @@
 #include <bit>
 #include <condition_variable>
 #include <deque>
+#include <exception>
 #include <future>
 #include <mutex>
 #include <shared_mutex>
@@ -68,13 +70,37 @@ struct job {
   std::function<void(boost::system::result<bool>)> on_empty;
 };
 
-void fail(job& j, core::errc e) {
+// Calls a job's handler, emptied first: the worker's exception boundary can then tell which jobs
+// still wait for an answer, and no job is ever answered twice.
+template <class Handler, class Value>
+void answer(Handler& handler, Value&& value) {
+  Handler h = std::move(handler);
+  handler = nullptr;
+  h(std::forward<Value>(value));
+}
+
+[[nodiscard]] bool answered(const job& j) noexcept {
   switch (j.kind) {
-    case job_kind::lookup: j.on_lookup(error(e)); break;
+    case job_kind::lookup: return !j.on_lookup;
     case job_kind::create:
-    case job_kind::remove: j.on_write(error(e)); break;
-    case job_kind::list: j.on_list(error(e)); break;
-    case job_kind::empty: j.on_empty(boost::system::result<bool>(boost::system::in_place_error, error(e))); break;
+    case job_kind::remove: return !j.on_write;
+    case job_kind::list: return !j.on_list;
+    case job_kind::empty: return !j.on_empty;
+  }
+  return true;
+}
+
+// Answers a job with an error, unless it has been answered already.
+void fail(job& j, core::errc e) {
+  if (answered(j)) return;
+  switch (j.kind) {
+    case job_kind::lookup: answer(j.on_lookup, error(e)); break;
+    case job_kind::create:
+    case job_kind::remove: answer(j.on_write, error(e)); break;
+    case job_kind::list: answer(j.on_list, error(e)); break;
+    case job_kind::empty:
+      answer(j.on_empty, boost::system::result<bool>(boost::system::in_place_error, error(e)));
+      break;
   }
 }
 
@@ -123,8 +149,10 @@ class postgres_store final : public token_store {
       net::co_spawn(ioc_, listen(), net::detached);
     });
     std::unique_lock lock(state_mutex_);
-    if (!state_cv_.wait_for(lock, options_.start_timeout, [this] { return connected_.load() > 0; })) {
-      throw std::runtime_error("cannot open PostgreSQL store: no pool connection within the start-up timeout");
+    const auto up = [this] { return connected_.load() > 0 && listening_.load(); };
+    if (!state_cv_.wait_for(lock, options_.start_timeout, up)) {
+      throw std::runtime_error("cannot open PostgreSQL store: no pool connection or revocation listener "
+                               "within the start-up timeout");
     }
   }
 
@@ -151,8 +179,13 @@ class postgres_store final : public token_store {
     submit(std::move(j));
   }
 
+  // Ready while a pool connection is up and the revocation listener is connected and polling. Both
+  // follow the database within moments: idle sockets are watched (a server that stops or restarts
+  // closes them), and the listener's poll fails within command_timeout when the server stops
+  // answering without closing anything (a network partition).
   [[nodiscard]] bool ready() const noexcept override {
-    return !closing_.load(std::memory_order_acquire) && connected_.load(std::memory_order_acquire) > 0;
+    return !closing_.load(std::memory_order_acquire) && connected_.load(std::memory_order_acquire) > 0 &&
+           listening_.load(std::memory_order_acquire);
   }
 
   [[nodiscard]] boost::system::result<bool> empty() override {
@@ -210,6 +243,7 @@ class postgres_store final : public token_store {
     listen_conn_.close();
     init_conn_.close();
     connected_.store(0, std::memory_order_release);
+    listening_.store(false, std::memory_order_release);
   }
 
  private:
@@ -225,15 +259,16 @@ class postgres_store final : public token_store {
   [[nodiscard]] static postgres_options sanitized(postgres_options o) {
     o.connections = std::max<std::size_t>(o.connections, 1);
     o.max_batch = std::max<std::size_t>(o.max_batch, 1);
-    if (o.schema.empty() || !std::all_of(o.schema.begin(), o.schema.end(), [](char c) {
-          return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
-        }) || (o.schema[0] >= '0' && o.schema[0] <= '9')) {
-      throw std::runtime_error("invalid PostgreSQL schema name '" + o.schema + "' (expected [a-z_][a-z0-9_]*)");
+    if (const std::string problem = postgres_schema_problem(o.schema); !problem.empty()) {
+      throw std::runtime_error("invalid PostgreSQL schema name: " + problem);
     }
     return o;
   }
 
-  [[nodiscard]] std::string table(const char* name) const { return options_.schema + "." + name; }
+  // Every identifier pasted into SQL is quoted: the schema name may be a reserved word, or anything.
+  [[nodiscard]] std::string table(const char* name) const {
+    return pg::quote_identifier(options_.schema) + "." + name;
+  }
 
   // ---- submission (any thread) ----
 
@@ -297,6 +332,15 @@ class postgres_store final : public token_store {
     return batch;
   }
 
+  // The listener's session is up and its last poll succeeded: the store hears revocations.
+  void set_listening(bool up) {
+    {
+      const std::lock_guard lock(state_mutex_);
+      listening_.store(up, std::memory_order_release);
+    }
+    state_cv_.notify_all();
+  }
+
   void set_connected(int delta) {
     {
       const std::lock_guard lock(state_mutex_);
@@ -310,9 +354,10 @@ class postgres_store final : public token_store {
       done->set_value("cannot connect: " + init_conn_.last_error());
       co_return;
     }
+    const std::string schema = pg::quote_identifier(options_.schema);
     const std::string script = "BEGIN; SELECT pg_advisory_xact_lock(" + std::string(schema_lock) +
-                               "); CREATE SCHEMA IF NOT EXISTS " + options_.schema + "; SET LOCAL search_path TO " +
-                               options_.schema + ";\n" + std::string(postgres_schema_sql()) + "\nCOMMIT;";
+                               "); CREATE SCHEMA IF NOT EXISTS " + schema + "; SET LOCAL search_path TO " +
+                               schema + ";\n" + std::string(postgres_schema_sql()) + "\nCOMMIT;";
     auto r = co_await init_conn_.exec(script);
     if (!r.ok()) {
       done->set_value("cannot create the schema: " + r.error);
@@ -364,40 +409,102 @@ class postgres_store final : public token_store {
   net::awaitable<void> work(worker& w) {
     std::chrono::milliseconds backoff = backoff_first;
     while (!stopping_) {
-      if (!co_await w.conn.connect(options_.conninfo, options_.connect_timeout) ||
-          !co_await prepare_statements(w.conn)) {
+      bool up = false;
+      try {
+        up = co_await w.conn.connect(options_.conninfo, options_.connect_timeout) &&
+             co_await prepare_statements(w.conn);
+      } catch (const std::exception& e) {
+        log(true, std::string("PostgreSQL store: connecting failed with an exception: ") + e.what());
+      } catch (...) {
+        log(true, "PostgreSQL store: connecting failed with an unknown exception");
+      }
+      if (!up) {
         w.conn.close();
         if (!stopping_) co_await sleep(w.backoff, backoff);  // a shutdown cancelled this attempt: no wait
         continue;
       }
       backoff = backoff_first;
       set_connected(+1);
-      while (!(stopping_ && queue_.empty())) {
-        if (queue_.empty()) {
-          (void)co_await wake_.async_wait(net::as_tuple(net::use_awaitable));
-          continue;
-        }
-        if (!w.conn.alive()) break;  // terminated while idle: reconnect before taking work
-        std::vector<job> batch = take();
-        if (batch.empty()) {  // only creates wait, behind the batch in flight
-          (void)co_await wake_.async_wait(net::as_tuple(net::use_awaitable));
-          continue;
-        }
-        const bool creates = batch.front().kind == job_kind::create;
-        w.busy = true;
-        co_await run(w.conn, batch);
-        w.busy = false;
-        if (creates) {
-          create_in_flight_ = false;
-          wake_.cancel_one();  // the next create batch may go, on whichever connection is idle
-        }
-        if (!w.conn.ok()) break;
+      try {
+        co_await serve(w);
+      } catch (const std::exception& e) {  // serve() answers its batch itself; this keeps the worker
+        log(true, std::string("PostgreSQL store: a storage worker failed: ") + e.what());
+      } catch (...) {
+        log(true, "PostgreSQL store: a storage worker failed with an unknown exception");
       }
+      w.busy = false;
       w.conn.close();
       set_connected(-1);
-      if (connected_.load() == 0) fail_queued();
+      if (connected_.load() == 0) {
+        fail_queued();
+      } else if (!queue_.empty()) {
+        wake_.cancel_one();  // a wake-up this worker took is passed on
+      }
     }
     if (--running_ == 0) finish_stop();
+  }
+
+  // Waits for work on an idle session, watching its socket meanwhile: a server that ends the
+  // session (stopped, restarted, the backend terminated) is noticed at once, so readiness follows
+  // the database rather than the next request. False when the session is gone.
+  [[nodiscard]] net::awaitable<bool> idle(worker& w) {
+    using namespace net::experimental::awaitable_operators;
+    const auto woke = co_await (wake_.async_wait(net::as_tuple(net::use_awaitable)) || w.conn.idle_input());
+    co_return woke.index() == 0 || std::get<1>(woke);
+  }
+
+  // Runs batches on one established session until it breaks, or the store stops with nothing queued.
+  net::awaitable<void> serve(worker& w) {
+    while (!(stopping_ && queue_.empty())) {
+      if (queue_.empty()) {
+        if (!co_await idle(w)) co_return;
+        continue;
+      }
+      if (!w.conn.alive()) co_return;  // terminated while idle: reconnect before taking work
+      std::vector<job> batch = take();
+      if (batch.empty()) {  // only creates wait, behind the batch in flight
+        if (!co_await idle(w)) co_return;
+        continue;
+      }
+      const bool creates = batch.front().kind == job_kind::create;
+      w.busy = true;
+      bool failed = false;
+      // The exception boundary: whatever throws (an allocation, a caller's handler), the jobs of the
+      // batch not yet answered fail with unavailable, the create slot is released, and the session
+      // is replaced unless it is between commands; the worker itself goes on.
+      try {
+        co_await run(w.conn, batch);
+      } catch (const std::exception& e) {
+        failed = true;
+        log(true, std::string("PostgreSQL store: a batch failed with an exception: ") + e.what());
+      } catch (...) {
+        failed = true;
+        log(true, "PostgreSQL store: a batch failed with an unknown exception");
+      }
+      w.busy = false;
+      if (failed) fail_unanswered(batch);
+      if (creates) {
+        create_in_flight_ = false;
+        wake_.cancel_one();  // the next create batch may go, on whichever connection is idle
+      }
+      if (failed ? !w.conn.between_commands() : !w.conn.ok()) co_return;
+    }
+  }
+
+  void fail_unanswered(std::vector<job>& batch) noexcept {
+    for (auto& j : batch) {
+      try {
+        fail(j, core::errc::unavailable);
+      } catch (...) {  // a handler that throws again: its job is answered as far as it can be
+      }
+    }
+  }
+
+  void log(bool is_error, const std::string& message) const noexcept {
+    try {
+      if (options_.log) options_.log(is_error, message);
+    } catch (...) {
+    }
   }
 
   net::awaitable<void> run(pg::connection& c, std::vector<job>& batch) {
@@ -427,7 +534,8 @@ class postgres_store final : public token_store {
     }
     for (auto& j : batch) {
       const auto it = found.find(j.record.digest);
-      j.on_lookup(it == found.end() ? std::optional<core::user_id>{} : std::optional<core::user_id>{it->second});
+      answer(j.on_lookup,
+             it == found.end() ? std::optional<core::user_id>{} : std::optional<core::user_id>{it->second});
     }
   }
 
@@ -461,7 +569,7 @@ class postgres_store final : public token_store {
       const pg::reply r = co_await c.exec_prepared("create", params);
       if (!r.ok()) {
         write_failures_.fetch_add(1, std::memory_order_relaxed);
-        for (auto& j : batch) j.on_write(error(core::errc::unavailable));
+        for (auto& j : batch) answer(j.on_write, error(core::errc::unavailable));
         co_return;
       }
       std::unordered_set<core::key_digest, core::key_digest_hash> inserted;
@@ -474,7 +582,7 @@ class postgres_store final : public token_store {
       }
     }
     count_batch(batch.size());
-    for (std::size_t i = 0; i < batch.size(); ++i) batch[i].on_write(results[i]);
+    for (std::size_t i = 0; i < batch.size(); ++i) answer(batch[i].on_write, results[i]);
   }
 
   net::awaitable<void> run_remove(pg::connection& c, job& j) {
@@ -482,12 +590,12 @@ class postgres_store final : public token_store {
     const pg::reply r = co_await c.exec_prepared("remove", params);
     if (!r.ok()) {
       write_failures_.fetch_add(1, std::memory_order_relaxed);
-      j.on_write(error(core::errc::unavailable));
+      answer(j.on_write, error(core::errc::unavailable));
       co_return;
     }
     count_batch(1);
     // Someone else's key is "not found" too: a caller must not learn which keys exist.
-    j.on_write(r.rows() == 1 ? error_code{} : error(core::errc::not_found));
+    answer(j.on_write, r.rows() == 1 ? error_code{} : error(core::errc::not_found));
   }
 
   net::awaitable<void> run_list(pg::connection& c, job& j) {
@@ -497,7 +605,7 @@ class postgres_store final : public token_store {
                                           std::to_string(limit + 1)};
     const pg::reply r = co_await c.exec_prepared("list", params);
     if (!r.ok()) {
-      j.on_list(error(core::errc::unavailable));
+      answer(j.on_list, error(core::errc::unavailable));
       co_return;
     }
     list_page page;
@@ -509,7 +617,7 @@ class postgres_store final : public token_store {
       core::token_record t;
       const auto digest = pg::parse_digest_hex(r.cell(i, 0));
       if (!digest || !pg::parse_integer(r.cell(i, 4), t.created_at) || !pg::parse_owner(r.cell(i, 5), t.owner)) {
-        j.on_list(error(core::errc::internal));
+        answer(j.on_list, error(core::errc::internal));
         co_return;
       }
       t.digest = *digest;
@@ -518,17 +626,17 @@ class postgres_store final : public token_store {
       t.type = r.cell(i, 3);
       page.tokens.push_back(std::move(t));
     }
-    j.on_list(std::move(page));
+    answer(j.on_list, std::move(page));
   }
 
   net::awaitable<void> run_empty(pg::connection& c, job& j) {
     const std::vector<std::string> none;
     const pg::reply r = co_await c.exec_prepared("empty", none);
     if (!r.ok() || r.rows() != 1) {
-      j.on_empty(boost::system::result<bool>(boost::system::in_place_error, error(core::errc::unavailable)));
+      fail(j, core::errc::unavailable);
       co_return;
     }
-    j.on_empty(r.cell(0, 0) == "t");
+    answer(j.on_empty, r.cell(0, 0) == "t");
   }
 
   void count_batch(std::size_t n) {
@@ -572,46 +680,62 @@ class postgres_store final : public token_store {
 
   net::awaitable<void> listen() {
     std::chrono::milliseconds backoff = backoff_first;
-    const std::string revocations = table("tokend_revocations");
     while (!stopping_) {
-      const bool up = co_await listen_conn_.connect(options_.conninfo, options_.connect_timeout) &&
-                      (co_await listen_conn_.exec("LISTEN \"" + channel_ + "\"")).ok() &&
-                      (co_await listen_conn_.prepare("after", "SELECT seq, encode(digest, 'hex') FROM " + revocations +
-                                                                  " WHERE seq > $1 ORDER BY seq LIMIT " +
-                                                                  std::to_string(catch_up_rows)))
-                          .ok() &&
-                      (co_await listen_conn_.prepare("late", "SELECT encode(digest, 'hex') FROM " + revocations +
-                                                                 " WHERE seq <= $1 AND revoked_at > now() - interval '" +
-                                                                 late_commit_window + "' LIMIT " +
-                                                                 std::to_string(catch_up_rows)))
-                          .ok();
-      if (!up) {
-        listen_conn_.close();
-        if (!stopping_) co_await sleep(listen_backoff_, backoff);
-        continue;
+      bool served = false;
+      try {
+        served = co_await listen_session();
+      } catch (const std::exception& e) {  // e.g. from an on_revoked callback: the listener goes on
+        log(true, std::string("PostgreSQL store: the revocation listener failed: ") + e.what());
+      } catch (...) {
+        log(true, "PostgreSQL store: the revocation listener failed with an unknown exception");
       }
-      backoff = backoff_first;
-      // Deletes committed while this connection was down notified nobody here: read them now.
-      bool healthy = co_await catch_up();
-      auto next_poll = clock::now() + options_.revocation_poll;
-      while (healthy && !stopping_) {
-        for (const auto& [channel, payload] : listen_conn_.take_notifications()) {
-          // "<seq>:<hex digest>"; the seq is not taken as a high-water mark (commits may be out of order).
-          const auto colon = payload.find(':');
-          if (colon == std::string::npos) continue;
-          if (const auto digest = pg::parse_digest_hex(std::string_view(payload).substr(colon + 1))) revoke(*digest);
-        }
-        if (clock::now() >= next_poll) {
-          healthy = co_await catch_up();
-          next_poll = clock::now() + options_.revocation_poll;
-          continue;
-        }
-        healthy = co_await listen_conn_.poll_input(next_poll);
-      }
+      set_listening(false);
       listen_conn_.close();
+      if (served) {
+        backoff = backoff_first;
+      } else if (!stopping_) {
+        co_await sleep(listen_backoff_, backoff);
+      }
     }
     listener_done_ = true;
     if (running_ == 0) finish_stop();
+  }
+
+  // One session of the listener: LISTEN, catch up, then take notifications and poll until the
+  // session breaks (the socket is watched, so a server that goes away is noticed at once) or a
+  // poll fails. False when it could not be set up (the caller backs off).
+  [[nodiscard]] net::awaitable<bool> listen_session() {
+    const std::string revocations = table("tokend_revocations");
+    const std::string after = "SELECT seq, encode(digest, 'hex') FROM " + revocations +
+                              " WHERE seq > $1 ORDER BY seq LIMIT " + std::to_string(catch_up_rows);
+    const std::string late = "SELECT encode(digest, 'hex') FROM " + revocations +
+                             " WHERE seq <= $1 AND revoked_at > now() - interval '" + late_commit_window +
+                             "' LIMIT " + std::to_string(catch_up_rows);
+    const bool up = co_await listen_conn_.connect(options_.conninfo, options_.connect_timeout) &&
+                    (co_await listen_conn_.exec("LISTEN " + pg::quote_identifier(channel_))).ok() &&
+                    (co_await listen_conn_.prepare("after", after)).ok() &&
+                    (co_await listen_conn_.prepare("late", late)).ok();
+    // Deletes committed while this connection was down notified nobody here: read them now.
+    if (!up || !co_await catch_up()) co_return false;
+    set_listening(true);
+    auto next_poll = clock::now() + options_.revocation_poll;
+    bool healthy = true;
+    while (healthy && !stopping_) {
+      for (const auto& [channel, payload] : listen_conn_.take_notifications()) {
+        // "<seq>:<hex digest>"; the seq is not taken as a high-water mark (commits may be out of order).
+        const auto colon = payload.find(':');
+        if (colon == std::string::npos) continue;
+        const auto digest = pg::parse_digest_hex(std::string_view(payload).substr(colon + 1));
+        if (digest) revoke(*digest);
+      }
+      if (clock::now() >= next_poll) {
+        healthy = co_await catch_up();
+        next_poll = clock::now() + options_.revocation_poll;
+        continue;
+      }
+      healthy = co_await listen_conn_.poll_input(next_poll);
+    }
+    co_return true;
   }
 
   // ---- shutdown ----
@@ -669,6 +793,7 @@ class postgres_store final : public token_store {
 
   std::atomic<bool> closing_{false};
   std::atomic<int> connected_{0};
+  std::atomic<bool> listening_{false};
   std::atomic<std::uint64_t> pending_{0};
   std::atomic<std::uint64_t> batches_{0};
   std::atomic<std::uint64_t> batched_writes_{0};
@@ -677,6 +802,18 @@ class postgres_store final : public token_store {
 };
 
 }  // namespace
+
+std::string postgres_schema_problem(std::string_view name) {
+  // The NOTIFY channel is "<schema>.tokend_revoked"; a longer one is refused by pg_notify (63 bytes).
+  constexpr std::size_t longest = 63 - std::string_view(".tokend_revoked").size();
+  if (name.empty()) return "empty";
+  if (name.size() > longest) return "longer than " + std::to_string(longest) + " bytes";
+  if (!std::all_of(name.begin(), name.end(), [](char c) { return c >= 0x20 && c <= 0x7e; })) {
+    return "not printable ASCII";
+  }
+  if (name.starts_with("pg_")) return "names starting with pg_ are reserved by PostgreSQL";
+  return {};
+}
 
 std::unique_ptr<token_store> open_postgres_store(const postgres_options& options) {
   auto store = std::make_unique<postgres_store>(options);

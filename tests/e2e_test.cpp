@@ -8,6 +8,7 @@
 #include "core/key.hpp"
 #include "support/http_client.hpp"
 #include "support/postgres.hpp"
+#include "support/private_postgres.hpp"
 #include "support/process.hpp"
 
 #include <sys/stat.h>
@@ -335,7 +336,8 @@ BOOST_AUTO_TEST_CASE(bad_flags_exit_2_with_one_line) {
       {{"--data-dir", never, "--sync=maybe"}, "--sync"},
       {{"--data-dir", never, "--store", "mysql"}, "--store"},
       {{"--data-dir", never, "--store", "postgres"}, "--postgres-url"},
-      {{"--data-dir", never, "--postgres-schema", "a-b"}, "--postgres-schema"},
+      {{"--data-dir", never, "--postgres-schema", "pg_tokend"}, "--postgres-schema"},
+      {{"--data-dir", never, "--postgres-schema", std::string(49, 's')}, "--postgres-schema"},
       {{"frobnicate"}, "frobnicate"},
   };
   for (const auto& [args, mention] : cases) {
@@ -971,53 +973,7 @@ reply delete_token(connection& c, const std::string& key, const std::string& vic
   return c.request(http::verb::delete_, std::string(tokens_path) + "?token=" + key, json::serialize(o));
 }
 
-// A PostgreSQL server of the test's own (scripts/test-postgres), for tests that stop or restart
-// it: the shared one serves other tests running in parallel.
-class private_postgres {
- public:
-  explicit private_postgres(sandbox& box) : box_(box) {
-    // Not inside the sandbox: as root the server runs as `postgres`, which must reach its directory,
-    // and the sandbox is private to this user.
-    const char* base = std::getenv("TMPDIR");
-    std::string pattern = std::string(base && *base ? base : "/tmp") + "/tokend-pg-XXXXXX";
-    if (!::mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
-    dir_ = pattern;
-    url_ = run("start");
-    while (!url_.empty() && url_.back() == '\n') url_.pop_back();
-    if (url_.empty()) throw std::runtime_error("scripts/test-postgres start printed no URL");
-  }
-  ~private_postgres() {
-    try {
-      (void)run("stop");
-    } catch (...) {
-    }
-    std::error_code ignored;
-    fs::remove_all(dir_, ignored);
-  }
-  private_postgres(const private_postgres&) = delete;
-  private_postgres& operator=(const private_postgres&) = delete;
-
-  [[nodiscard]] const std::string& url() const { return url_; }
-  void restart() { (void)run("restart"); }
-  void stop_fast() { (void)run("stop"); }
-  void start_again() { (void)run("start-again"); }
-
- private:
-  std::string run(const std::string& command) {
-    auto [out, err] = box_.log_files("pg-" + command);
-    process p({"/bin/bash", TOKEND_SOURCE_DIR "/scripts/test-postgres", command, dir_.string()},
-              tokend::test::environment_without(""), out, err);
-    const auto status = p.wait_exit(90s);
-    if (!status || !status->success()) {
-      throw std::runtime_error("scripts/test-postgres " + command + " failed: " + p.stderr_text());
-    }
-    return p.stdout_text();
-  }
-
-  sandbox& box_;
-  fs::path dir_;
-  std::string url_;
-};
+using tokend::test::private_postgres;
 
 // Polls `condition` until it holds or `limit` passes.
 template <class Condition>
@@ -1085,7 +1041,7 @@ BOOST_AUTO_TEST_CASE(two_instances_share_creates_and_revocations) {
 
 BOOST_AUTO_TEST_CASE(database_restart_mid_load_loses_no_acknowledged_create) {
   sandbox box;
-  private_postgres db(box);
+  private_postgres db;
   const std::string admin = keygen(box);
   const auto env = postgres_env(db.url(), "public", admin);
   std::vector<std::string> acked;
@@ -1138,7 +1094,7 @@ BOOST_AUTO_TEST_CASE(database_restart_mid_load_loses_no_acknowledged_create) {
 
 BOOST_AUTO_TEST_CASE(database_down_is_503_and_readyz_then_recovers) {
   sandbox box;
-  private_postgres db(box);
+  private_postgres db;
   const std::string admin = keygen(box);
   tokend_server server(box, {}, postgres_env(db.url(), "public", admin));
   connection c(server.api_port());
@@ -1146,8 +1102,12 @@ BOOST_AUTO_TEST_CASE(database_down_is_503_and_readyz_then_recovers) {
   BOOST_REQUIRE(list_tokens(c, admin).status == 200u);  // the admin key is cached now
   BOOST_REQUIRE(ready() == 200u);
 
+  // Readiness follows the database without any request to notice it: idle connections are watched.
   db.stop_fast();
-  // The store notices when its connections break (at once) or are next used.
+  const auto stopped = steady::now();
+  BOOST_TEST(eventually([&] { return ready() == 503u; }, 2s), "readyz still 200 2 s after the stop");
+  const auto noticed_ms = std::chrono::duration<double, std::milli>(steady::now() - stopped).count();
+  BOOST_TEST_MESSAGE("readyz 503 after " << noticed_ms << " ms");
   BOOST_TEST(eventually([&] { return create_token(c, admin, "while down").status == 503u; }, 10s));
   const auto create = create_token(c, admin, "while down");
   BOOST_TEST(create.status == 503u);
@@ -1159,10 +1119,10 @@ BOOST_AUTO_TEST_CASE(database_down_is_503_and_readyz_then_recovers) {
   BOOST_TEST(unknown.status == 503u);
   BOOST_TEST(is_error_body(unknown), unknown.body);
   BOOST_TEST(list_tokens(c, corrupt(admin)).status == 401u);  // malformed keys need no store
-  BOOST_TEST(eventually([&] { return ready() == 503u; }, 10s));
+  BOOST_TEST(ready() == 503u);
 
   db.start_again();
-  BOOST_TEST(eventually([&] { return ready() == 200u; }, 20s), "readyz did not recover");
+  BOOST_TEST(eventually([&] { return ready() == 200u; }, 10s), "readyz did not recover");
   BOOST_TEST(eventually([&] { return create_token(c, admin, "after").status == 200u; }, 20s));
   BOOST_TEST(server.terminate(10s).value_or(exit_status{}).success());
 }

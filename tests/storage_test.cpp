@@ -10,13 +10,26 @@
 #include "core/token.hpp"
 #include "storage/faulty_store.hpp"
 #include "storage/memory_store.hpp"
+#include "storage/pg_connection.hpp"
+#include "storage/pg_text.hpp"
 #include "storage/postgres_store.hpp"
 #include "storage/rocksdb_store.hpp"
 #include "support/postgres.hpp"
+#include "support/private_postgres.hpp"
 #include "support/process.hpp"
 
 #include <libpq-fe.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -178,6 +191,20 @@ struct memory_backend {
   static constexpr bool batches_writes = false;
   [[nodiscard]] static std::unique_ptr<token_store> open() { return storage::make_memory_store(); }
 };
+
+// Polls `condition` until it holds or `limit` passes; how long it took, or nullopt.
+template <class Condition>
+[[nodiscard]] std::optional<std::chrono::milliseconds> within(std::chrono::milliseconds limit,
+                                                             Condition condition) {
+  using std::chrono::steady_clock;
+  const auto since = steady_clock::now();
+  for (;;) {
+    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(steady_clock::now() - since);
+    if (condition()) return took;
+    if (took >= limit) return std::nullopt;
+    std::this_thread::sleep_for(5ms);
+  }
+}
 
 // A schema of its own on the test server (see support/postgres.hpp), so reopening sees the same data.
 [[nodiscard]] storage::postgres_options postgres_options_for(const std::string& schema) {
@@ -971,11 +998,374 @@ BOOST_AUTO_TEST_CASE(unreachable_database_fails_open_without_the_url) {
   }
 }
 
+// A plain libpq session on `url` for what a test does behind the store's back; its SQL must succeed.
+class side_session {
+ public:
+  explicit side_session(const std::string& url) : conn_(PQconnectdb(url.c_str())) {
+    BOOST_REQUIRE_MESSAGE(PQstatus(conn_) == CONNECTION_OK, PQerrorMessage(conn_));
+    PQsetNoticeProcessor(conn_, [](void*, const char*) {}, nullptr);  // "drop cascades to ..."
+  }
+  ~side_session() { PQfinish(conn_); }
+  side_session(const side_session&) = delete;
+  side_session& operator=(const side_session&) = delete;
+  // The first cell of the last result ("" when there is none).
+  std::string exec(const std::string& sql) {
+    PGresult* r = PQexec(conn_, sql.c_str());
+    const auto status = PQresultStatus(r);
+    const bool ok = status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK;
+    const std::string cell = ok && PQntuples(r) > 0 ? PQgetvalue(r, 0, 0) : "";
+    const std::string message = PQresultErrorMessage(r);
+    PQclear(r);
+    BOOST_REQUIRE_MESSAGE(ok, sql << ": " << message);
+    return cell;
+  }
+
+ private:
+  PGconn* conn_;
+};
+
+// Runs pg::connection::prepare_all for `statements` on a fresh session: the reply when it ends.
+boost::asio::awaitable<void> prepare_on(storage::pg::connection* c, std::string url,
+                                        std::vector<std::pair<const char*, std::string>> statements,
+                                        std::promise<storage::pg::reply>* done) {
+  if (!co_await c->connect(url, 5s)) {
+    storage::pg::reply failed;
+    failed.error = "connect: " + c->last_error();
+    done->set_value(std::move(failed));
+    co_return;
+  }
+  done->set_value(co_await c->prepare_all(statements));
+}
+
+// A stand-in server on 127.0.0.1 that accepts one libpq session, then answers the first command
+// with a malformed message: libpq drops the session from inside its own parsing (a connection
+// lost inside PQgetResult), the one way to reach that state without the socket reporting EOF.
+class desynchronising_server {
+ public:
+  desynchronising_server() : listener_(::socket(AF_INET, SOCK_STREAM, 0)) {
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof address;
+    BOOST_REQUIRE(listener_ >= 0);
+    BOOST_REQUIRE(::bind(listener_, reinterpret_cast<sockaddr*>(&address), length) == 0);
+    BOOST_REQUIRE(::listen(listener_, 1) == 0);
+    BOOST_REQUIRE(::getsockname(listener_, reinterpret_cast<sockaddr*>(&address), &length) == 0);
+    port_ = ntohs(address.sin_port);
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~desynchronising_server() {
+    stop_ = true;
+    thread_.join();
+    ::close(listener_);
+  }
+  desynchronising_server(const desynchronising_server&) = delete;
+  desynchronising_server& operator=(const desynchronising_server&) = delete;
+
+  [[nodiscard]] std::string url() const {
+    return "host=127.0.0.1 port=" + std::to_string(port_) +
+           " user=tokend dbname=tokend sslmode=disable gssencmode=disable connect_timeout=5";
+  }
+
+ private:
+  // Waits (a bounded time, in slices so that the destructor is never held up) until `fd` is readable.
+  bool readable(int fd) {
+    for (int slice = 0; slice < 500 && !stop_; ++slice) {
+      pollfd p{fd, POLLIN, 0};
+      if (::poll(&p, 1, 20) > 0) return true;
+    }
+    return false;
+  }
+
+  void serve() {
+    if (!readable(listener_)) return;
+    const int fd = ::accept(listener_, nullptr, nullptr);
+    if (fd < 0) return;
+    char buffer[4096];
+    // The startup packet; then authentication OK and ready for query.
+    if (readable(fd) && ::read(fd, buffer, sizeof buffer) > 0) {
+      static constexpr char hello[] = {'R', 0, 0, 0, 8, 0, 0, 0, 0, 'Z', 0, 0, 0, 5, 'I'};
+      (void)!::write(fd, hello, sizeof hello);
+      // The first command: answered by a message whose length (3) is impossible.
+      if (readable(fd) && ::read(fd, buffer, sizeof buffer) > 0) {
+        static constexpr char garbage[] = {'1', 0, 0, 0, 3};
+        (void)!::write(fd, garbage, sizeof garbage);
+      }
+    }
+    // The socket stays open: no EOF comes to rescue a client that missed the loss.
+    while (!stop_) (void)readable(fd);
+    ::close(fd);
+  }
+
+  int listener_;
+  unsigned short port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+// Runs prepare_all on a fresh pg::connection to `url` on a thread of its own and waits for the
+// reply. Returns nullopt when it does not end within `limit`; the io_context, the connection and
+// the stuck thread are then leaked on purpose, so that the test fails instead of hanging.
+using statement_list = std::vector<std::pair<const char*, std::string>>;
+
+std::optional<storage::pg::reply> prepare_all_within(const std::string& url, statement_list statements,
+                                                     std::chrono::milliseconds limit,
+                                                     const std::function<void()>& meanwhile = {}) {
+  auto ioc = std::make_unique<boost::asio::io_context>();
+  auto conn = std::make_unique<storage::pg::connection>(*ioc);  // no command timeout: no rescue from it
+  auto done = std::make_unique<std::promise<storage::pg::reply>>();
+  auto finished = done->get_future();
+  boost::asio::co_spawn(*ioc, prepare_on(conn.get(), url, std::move(statements), done.get()),
+                        boost::asio::detached);
+  auto runner = std::make_unique<std::thread>([io = ioc.get()] { io->run(); });
+  if (meanwhile) {
+    try {
+      meanwhile();
+    } catch (...) {  // a failed requirement (already reported): still wait for the thread below
+      BOOST_ERROR("the work done meanwhile failed");
+    }
+  }
+  if (finished.wait_for(limit) != std::future_status::ready) {
+    ioc->stop();
+    runner->detach();
+    (void)runner.release();
+    (void)done.release();
+    (void)conn.release();
+    (void)ioc.release();
+    return std::nullopt;
+  }
+  runner->join();
+  storage::pg::reply r = finished.get();
+  if (r.ok() && conn->ok()) r.error.clear();
+  else if (r.ok()) r.error = "the reply was ok but the session is gone";
+  return r;
+}
+
+BOOST_AUTO_TEST_CASE(a_session_lost_inside_libpq_fails_the_pipeline) {
+  desynchronising_server server;
+  const auto since = std::chrono::steady_clock::now();
+  const auto r = prepare_all_within(server.url(), {{"first", "SELECT 1"}, {"second", "SELECT 2"}}, 5s);
+  BOOST_REQUIRE_MESSAGE(r.has_value(), "the pipeline did not end after libpq lost the session (spinning)");
+  const auto took_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - since);
+  BOOST_TEST_MESSAGE("pipeline failed after " << took_ms.count() << " ms: " << r->error);
+  BOOST_CHECK(!r->ok());
+}
+
+// A session lost while a pipeline waits for its results fails that pipeline at once (libpq then
+// returns NULL for ever and no sync ever comes), rather than spinning the storage thread.
+BOOST_AUTO_TEST_CASE(a_session_terminated_inside_a_pipeline_fails_the_pipeline) {
+  const std::string url = tokend::test::postgres_url();
+  const std::string schema = tokend::test::fresh_postgres_schema();
+  side_session admin(url);
+  admin.exec("CREATE SCHEMA " + schema + "; CREATE TABLE " + schema + ".blocker (x int)");
+  side_session locker(url);
+  locker.exec("BEGIN; LOCK TABLE " + schema + ".blocker IN ACCESS EXCLUSIVE MODE");
+
+  // Parsing the second statement locks the table, so the pipeline waits there; then its backend is
+  // terminated from another session.
+  const std::string marker = "pipeline_probe_" + schema;
+  std::vector<std::pair<const char*, std::string>> statements{
+      {"first", "SELECT 1"},
+      {"blocked", "SELECT x FROM " + schema + ".blocker WHERE '" + marker + "' <> ''"},
+      {"third", "SELECT 2"}};
+  std::chrono::steady_clock::time_point since;
+  const auto terminate_it = [&] {
+    std::string pid;
+    const auto waiting_until = std::chrono::steady_clock::now() + deadline;
+    while (pid.empty() && std::chrono::steady_clock::now() < waiting_until) {
+      pid = admin.exec("SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%" +
+                       marker + "%' AND query NOT LIKE '%pg_stat_activity%'");
+      if (pid.empty()) std::this_thread::sleep_for(10ms);
+    }
+    BOOST_REQUIRE_MESSAGE(!pid.empty(), "the pipeline never waited on the lock");
+    since = std::chrono::steady_clock::now();
+    admin.exec("SELECT pg_terminate_backend(" + pid + ")");
+  };
+  const auto r = prepare_all_within(url, statements, 2 * deadline, terminate_it);
+  BOOST_REQUIRE_MESSAGE(r.has_value(), "the pipeline did not end after its session was terminated");
+  const auto took = std::chrono::steady_clock::now() - since;
+  const auto took_ms = std::chrono::duration_cast<std::chrono::milliseconds>(took).count();
+  BOOST_TEST_MESSAGE("pipeline failed after " << took_ms << " ms: " << r->error);
+  BOOST_CHECK(!r->ok());
+  BOOST_CHECK(took < 5s);
+  locker.exec("ROLLBACK");
+  admin.exec("DROP SCHEMA " + schema + " CASCADE");
+}
+
+// Readiness follows the database, with no request needed to notice it: false within moments of a
+// stop (fast: the server sends each session a notice and closes it; immediate: the sessions just
+// close), and true again by itself once the server is back.
+BOOST_AUTO_TEST_CASE(readiness_follows_the_database_down_and_back) {
+  tokend::test::private_postgres db;
+  auto options = postgres_options_for("public");
+  options.conninfo = db.url();
+  options.revocation_poll = 1s;  // the default: readiness must not hang on the poll alone
+  const auto store = storage::open_postgres_store(options);
+  BOOST_REQUIRE(store->ready());
+  for (const bool fast : {true, false}) {
+    BOOST_TEST_CONTEXT((fast ? "pg_ctl stop -m fast" : "pg_ctl stop -m immediate")) {
+      if (fast) {
+        db.stop_fast();
+      } else {
+        db.stop_immediate();
+      }
+      const auto down = within(2s, [&] { return !store->ready(); });
+      BOOST_CHECK_MESSAGE(down.has_value(), "still ready 2 s after the database stopped");
+      if (down) BOOST_TEST_MESSAGE("not ready " << down->count() << " ms after the stop");
+      BOOST_CHECK_EQUAL(create(*store, make_record(21, 1)), err(core::errc::unavailable));
+
+      db.start_again();
+      const auto back = within(10s, [&] { return store->ready(); });
+      BOOST_CHECK_MESSAGE(back.has_value(), "not ready again 10 s after the database restarted");
+      if (back) BOOST_TEST_MESSAGE("ready " << back->count() << " ms after the restart");
+      BOOST_CHECK_EQUAL(create(*store, make_record(21, fast ? 2 : 3)), error_code{});
+    }
+  }
+}
+
+// One exception on the storage thread (here: a caller's handler that throws) fails only the jobs
+// it left unanswered; the worker, and the creates queued behind that batch, go on.
+BOOST_AUTO_TEST_CASE(an_exception_in_a_batch_leaves_the_store_working) {
+  std::vector<std::string> logged;
+  std::mutex log_mutex;
+  auto options = postgres_options_for(tokend::test::fresh_postgres_schema());
+  options.connections = 1;  // the worker that met the exception must be the one that goes on
+  options.log = [&](bool, std::string_view message) {
+    const std::lock_guard lock(log_mutex);
+    logged.emplace_back(message);
+  };
+  const auto store = storage::open_postgres_store(options);
+  for (int round = 0; round < 3; ++round) {
+    BOOST_TEST_CONTEXT("round " << round) {
+      const auto thrower = make_record(22, 10 * round);
+      store->async_create(thrower, [](error_code) { throw std::runtime_error("handler failure"); });
+      auto beside = start_create(*store, make_record(22, 10 * round + 1));  // possibly in the same batch
+      const error_code e = finish(std::move(beside));
+      BOOST_CHECK(!e || e == err(core::errc::unavailable));
+      // Behind it: answered at all (not stuck behind a create batch that never ended), and stored.
+      const auto later = make_record(22, 10 * round + 2);
+      BOOST_CHECK_EQUAL(create(*store, later), error_code{});
+      BOOST_CHECK(lookup(*store, later.digest) == std::optional<core::user_id>{22});
+    }
+  }
+  BOOST_CHECK(store->ready());
+  const std::lock_guard lock(log_mutex);
+  BOOST_CHECK(!logged.empty());
+  for (const auto& line : logged) BOOST_TEST_MESSAGE("logged: " << line);
+}
+
+// An on_revoked callback that throws does not end the revocation listener: later deletes still arrive.
+BOOST_AUTO_TEST_CASE(an_exception_in_the_listener_leaves_it_listening) {
+  const std::string schema = tokend::test::fresh_postgres_schema();
+  auto options = postgres_options_for(schema);
+  std::atomic<int> logged{0};
+  options.log = [&](bool, std::string_view) { ++logged; };
+  const auto a = storage::open_postgres_store(postgres_options_for(schema));
+  const auto b = storage::open_postgres_store(options);
+  std::mutex mutex;
+  std::condition_variable cv;
+  std::vector<core::key_digest> revoked;
+  bool thrown = false;
+  b->on_revoked([&](const core::key_digest& d) {
+    const std::lock_guard lock(mutex);
+    if (!thrown) {
+      thrown = true;
+      throw std::runtime_error("callback failure");
+    }
+    revoked.push_back(d);
+    cv.notify_all();
+  });
+  const auto first = make_record(23, 1);
+  const auto second = make_record(23, 2);
+  BOOST_REQUIRE_EQUAL(create(*a, first), error_code{});
+  BOOST_REQUIRE_EQUAL(create(*a, second), error_code{});
+  BOOST_REQUIRE_EQUAL(remove(*a, 23, first.digest), error_code{});
+  BOOST_REQUIRE_EQUAL(remove(*a, 23, second.digest), error_code{});
+  std::unique_lock lock(mutex);
+  BOOST_CHECK(cv.wait_for(lock, deadline, [&] {
+    return std::find(revoked.begin(), revoked.end(), second.digest) != revoked.end();
+  }));
+  BOOST_CHECK(thrown);
+  lock.unlock();
+  BOOST_CHECK(logged.load() > 0);
+  BOOST_CHECK(within(5s, [&] { return b->ready(); }).has_value());
+  b->on_revoked({});
+}
+
 BOOST_AUTO_TEST_CASE(invalid_schema_name_is_refused) {
-  storage::postgres_options o;
-  o.conninfo = tokend::test::postgres_url();
-  o.schema = "x; drop table y";
-  BOOST_CHECK_THROW((void)storage::open_postgres_store(o), std::runtime_error);
+  const std::vector<std::string> names{std::string(),    "pg_tokend",           std::string(49, 's'),
+                                       "a\nb",            std::string("a\0b", 3), "caf\xc3\xa9"};
+  for (const auto& name : names) {
+    BOOST_TEST_CONTEXT("schema '" << name << "'") {
+      BOOST_CHECK(!storage::postgres_schema_problem(name).empty());
+      storage::postgres_options o;
+      o.conninfo = tokend::test::postgres_url();
+      o.schema = name;
+      BOOST_CHECK_THROW((void)storage::open_postgres_store(o), std::runtime_error);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(identifiers_are_quoted) {
+  BOOST_CHECK_EQUAL(storage::pg::quote_identifier("select"), "\"select\"");
+  BOOST_CHECK_EQUAL(storage::pg::quote_identifier("MixedCase"), "\"MixedCase\"");
+  BOOST_CHECK_EQUAL(storage::pg::quote_identifier("a\"b"), "\"a\"\"b\"");
+  BOOST_CHECK_EQUAL(storage::pg::quote_identifier("\""), "\"\"\"\"");
+}
+
+// Any name the rule accepts is used exactly, quoted: reserved words, capitals, and names shaped
+// like an injection, which must create a schema of that very name and run nothing else.
+BOOST_AUTO_TEST_CASE(reserved_mixed_case_and_injection_shaped_schemas_work) {
+  const std::string url = tokend::test::postgres_url();
+  const std::string victim = tokend::test::fresh_postgres_schema();
+  side_session admin(url);
+  admin.exec("CREATE SCHEMA " + victim + "; CREATE TABLE " + victim + ".victim (x int)");
+  const std::string suffix = victim.substr(victim.find('_'));  // so that runs on one server do not meet
+  const std::vector<std::string> names{
+      "select", "user", "order", "Mixed" + suffix,
+      "x\"; DROP TABLE " + victim + ".victim; --",
+      "y'; DROP TABLE " + victim + ".victim; --",
+      "public.z" + suffix};
+  std::mt19937_64 random{std::random_device{}()};
+  for (const auto& name : names) {
+    BOOST_TEST_CONTEXT("schema '" << name << "'") {
+      BOOST_REQUIRE(storage::postgres_schema_problem(name).empty());
+      // Two stores on the schema: creates, lookups, lists and deletes, and the revocation channel.
+      const core::user_id owner = random() | 1;
+      const auto a = storage::open_postgres_store(postgres_options_for(name));
+      const auto b = storage::open_postgres_store(postgres_options_for(name));
+      std::mutex mutex;
+      std::condition_variable cv;
+      std::optional<core::key_digest> revoked;
+      b->on_revoked([&](const core::key_digest& d) {
+        const std::lock_guard lock(mutex);
+        revoked = d;
+        cv.notify_all();
+      });
+      const auto r = make_record(owner, 1);
+      BOOST_REQUIRE_EQUAL(create(*a, r), error_code{});
+      BOOST_CHECK(lookup(*b, r.digest) == std::optional<core::user_id>{owner});
+      BOOST_CHECK_EQUAL(list(*b, owner, 0, 10).tokens.size(), 1u);
+      BOOST_REQUIRE_EQUAL(remove(*a, owner, r.digest), error_code{});
+      std::unique_lock lock(mutex);
+      BOOST_CHECK(cv.wait_for(lock, deadline, [&] { return revoked.has_value(); }));
+      lock.unlock();
+      b->on_revoked({});
+      // The schema of exactly that name holds the tables; the injection ran nowhere.
+      const std::string quoted_literal = [&] {
+        std::string out = "'";
+        for (const char c : name) out += c == '\'' ? std::string("''") : std::string(1, c);
+        return out + "'";
+      }();
+      const std::string tables = "SELECT count(*) FROM pg_tables WHERE schemaname = ";
+      BOOST_CHECK_EQUAL(admin.exec(tables + quoted_literal), "2");
+      BOOST_CHECK_EQUAL(admin.exec(tables + "'" + victim + "'"), "1");
+    }
+  }
+  for (const auto& name : names) {
+    admin.exec("DROP SCHEMA IF EXISTS " + storage::pg::quote_identifier(name) + " CASCADE");
+  }
+  admin.exec("DROP SCHEMA " + victim + " CASCADE");
 }
 
 BOOST_AUTO_TEST_SUITE_END()
