@@ -36,23 +36,32 @@ std::vector<std::unique_ptr<net::io_context>> make_contexts(std::size_t n) {
   return out;
 }
 
-void log_exception(std::exception_ptr e) {
+// Logs what ended a coroutine, and never throws: an exception out of a completion handler would
+// leave its io thread's run() and end the process.
+void log_failure(const char* what, std::exception_ptr e) noexcept {
   if (!e) return;
   try {
-    std::rethrow_exception(e);
-  } catch (const std::exception& ex) {
-    log::error("connection failed", {{"error", loggable_text(ex.what())}});
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+      log::error(what, {{"error", loggable_text(ex.what())}});
+    } catch (...) {
+      log::error(what, {{"error", "unknown exception"}});
+    }
+  } catch (...) {  // logging itself failed (out of memory): nothing better to do
   }
 }
+
+void log_exception(std::exception_ptr e) noexcept { log_failure("connection failed", e); }
 
 }  // namespace
 
 app::app(config cfg, std::unique_ptr<storage::token_store> store)
     : config_(std::move(cfg)),
+      responses_(config_.max_response_bytes_in_flight),
       contexts_(make_contexts(config_.threads)),
       store_(std::move(store)),
       service_(*store_, config_.cache_capacity, config_.list_cache_tokens),
-      responses_(config_.max_response_bytes_in_flight),
       api_acceptor_(*contexts_.front()),
       admin_acceptor_(*contexts_.front()) {}
 
@@ -136,6 +145,7 @@ net::awaitable<void> app::accept_loop(tcp::acceptor& acceptor, bool admin) {
       hold = std::move(reply.hold);
       const auto elapsed = std::chrono::steady_clock::now() - started;
       metrics_.observe(reply.route_label, reply.status, elapsed);
+      if (test_hooks_.after_api_handler) test_hooks_.after_api_handler(req.target());
       if (config_.access_log) {
         log::access(access_fields({req.method_string(), req.target(), reply.status,
                                    std::chrono::duration_cast<std::chrono::nanoseconds>(elapsed), request_id,
@@ -220,23 +230,54 @@ net::awaitable<void> app::close_expired_loop() {
   while (!drained_.load(std::memory_order_acquire)) {
     timer.expires_after(period);
     co_await timer.async_wait(use_tuple);
-    api_connections_.close_expired();
-    admin_connections_.close_expired();
+    // A failed sweep (out of memory) is logged and retried next period: ending this loop would
+    // leave every deadline, and the drain's idle grace, unenforced.
+    try {
+      api_connections_.close_expired();
+      admin_connections_.close_expired();
+    } catch (const std::exception& e) {
+      log::error("connection sweep failed", {{"error", e.what()}});
+    }
   }
 }
 
 void app::request_stop() {
   if (stop_requested_.exchange(true)) return;
-  net::co_spawn(*contexts_.front(), drain(), log_exception);
+  try {
+    // The completion handler runs however drain() ends, so wait() is released even if it throws.
+    net::co_spawn(*contexts_.front(), drain(), [this](std::exception_ptr e) {
+      log_failure("drain failed, stopping at once", e);
+      drain_finished();
+    });
+  } catch (...) {
+    log_failure("drain failed, stopping at once", std::current_exception());
+    drain_finished();
+  }
+}
+
+void app::drain_finished() noexcept {
+  drained_.store(true, std::memory_order_release);
+  drained_.notify_all();
 }
 
 net::awaitable<void> app::drain() {
   boost::system::error_code ignored;
   api_acceptor_.close(ignored);
-  api_connections_.begin_drain();
-  const auto deadline = std::chrono::steady_clock::now() + config_.drain_timeout;
+  api_connections_.begin_drain(drain_idle_grace(config_));
+  log::info("draining", {{"open_connections", api_connections_.open()},
+                         {"idle_grace_ms", drain_idle_grace(config_).count()},
+                         {"deadline_ms", config_.drain_timeout.count()}});
+  if (test_hooks_.in_drain) test_hooks_.in_drain();
+  const auto started = std::chrono::steady_clock::now();
+  const auto deadline = started + config_.drain_timeout;
+  const auto grace_end = started + drain_idle_grace(config_);
+  bool grace_swept = false;
   net::steady_timer timer(co_await net::this_coro::executor);
   while (api_connections_.open() > 0 && std::chrono::steady_clock::now() < deadline) {
+    if (!grace_swept && std::chrono::steady_clock::now() >= grace_end) {
+      api_connections_.close_expired();  // the idle ones close now, not at the sweep's next period
+      grace_swept = true;
+    }
     timer.expires_after(std::chrono::milliseconds(5));
     co_await timer.async_wait(use_tuple);
   }
@@ -257,8 +298,6 @@ net::awaitable<void> app::drain() {
     timer.expires_after(std::chrono::milliseconds(1));
     co_await timer.async_wait(use_tuple);
   }
-  drained_.store(true, std::memory_order_release);
-  drained_.notify_all();
 }
 
 void app::wait() {

@@ -14,12 +14,20 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
+#include <string_view>
 #include <thread>
 #include <vector>
 
 namespace tokend::server {
+
+// Faults that tests inject into a running app; each, when set, runs at its point and may throw.
+struct app_test_hooks {
+  std::function<void(std::string_view target)> after_api_handler;  // an API response is about to go out
+  std::function<void()> in_drain;                                   // the drain has begun
+};
 
 class app {
  public:
@@ -35,14 +43,21 @@ class app {
   [[nodiscard]] std::uint16_t api_port() const noexcept { return api_port_; }
   [[nodiscard]] std::uint16_t admin_port() const noexcept { return admin_port_; }
 
-  // Begins the drain: readiness fails, the API listener closes, idle connections close, busy ones
-  // finish (until the drain deadline). Thread-safe, idempotent.
+  // Testing only; call before start().
+  void set_test_hooks(app_test_hooks hooks) { test_hooks_ = std::move(hooks); }
+
+  // Begins the drain: readiness fails and the API listener closes; each open connection's next
+  // response says `Connection: close`; connections idle through the idle grace close; the rest
+  // finish until the drain deadline, which closes what is left. Thread-safe, idempotent.
   void request_stop();
 
-  // Blocks until the drain has finished, then stops the io threads and closes the store.
+  // Blocks until the drain has finished (or failed: it is logged), then stops the io threads and
+  // closes the store.
   void wait();
 
   [[nodiscard]] bool ready() const noexcept;
+  // API connections with a session (open, or not yet unregistered).
+  [[nodiscard]] std::size_t open_api_connections() const noexcept { return api_connections_.open(); }
   [[nodiscard]] token_service& service() noexcept { return service_; }
   [[nodiscard]] std::string metrics_text() const;
 
@@ -52,17 +67,22 @@ class app {
   boost::asio::awaitable<void> accept_loop(boost::asio::ip::tcp::acceptor& acceptor, bool admin);
   boost::asio::awaitable<void> close_expired_loop();  // the connections' deadlines (http_session.hpp)
   boost::asio::awaitable<void> drain();
+  void drain_finished() noexcept;
 
   config config_;
+  app_test_hooks test_hooks_;
+  // Declared before the io_contexts so they outlive them: sessions whose frames are destroyed with
+  // a context unregister from their tracker then (http_session.hpp).
+  connection_tracker api_connections_;
+  connection_tracker admin_connections_;
+  // Shares of it are held by session frames, which may be destroyed with their context.
+  response_budget responses_;
+  std::atomic<std::size_t> admin_open_{0};  // counted like metrics_'s open API connections
   // Declared before the store so they outlive it: the store's last callbacks post to them.
   std::vector<std::unique_ptr<boost::asio::io_context>> contexts_;
   std::unique_ptr<storage::token_store> store_;
   token_service service_;
   metrics metrics_;
-  response_budget responses_;
-  std::atomic<std::size_t> admin_open_{0};  // counted like metrics_'s open API connections
-  connection_tracker api_connections_;
-  connection_tracker admin_connections_;
   boost::asio::ip::tcp::acceptor api_acceptor_;
   boost::asio::ip::tcp::acceptor admin_acceptor_;
   std::uint16_t api_port_ = 0;

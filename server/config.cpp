@@ -5,6 +5,7 @@
 
 #include <boost/asio/ip/address.hpp>
 
+#include <algorithm>
 #include <charconv>
 #include <cstdlib>
 #include <thread>
@@ -104,6 +105,10 @@ const std::vector<flag_spec>& flag_specs() {
       {"--request-timeout", "TOKEND_REQUEST_TIMEOUT",
        [](config& c, auto& f, auto& v) { c.request_timeout = parse_duration(f, v); }},
       {"--drain-timeout", "TOKEND_DRAIN_TIMEOUT", [](config& c, auto& f, auto& v) { c.drain_timeout = parse_duration(f, v); }},
+      {"--drain-idle-grace", "TOKEND_DRAIN_IDLE_GRACE",
+       [](config& c, auto& f, auto& v) {
+         c.drain_idle_grace = (v == "0" || v == "0s" || v == "0ms") ? std::chrono::milliseconds(0) : parse_duration(f, v);
+       }},
       {"--log-level", "TOKEND_LOG_LEVEL",
        [](config& c, auto& f, auto& v) {
          const auto lvl = log::parse_level(v);
@@ -178,7 +183,16 @@ config parse_config(const std::vector<std::string>& args, const env_lookup& env)
     throw config_error("--store postgres needs --postgres-url (or TOKEND_POSTGRES_URL)");
   }
   if (c.threads == 0) c.threads = std::max(1u, std::thread::hardware_concurrency());
+  if (c.drain_idle_grace && *c.drain_idle_grace >= c.drain_timeout) {
+    throw config_error("--drain-idle-grace (" + std::to_string(c.drain_idle_grace->count()) +
+                       "ms) must be shorter than --drain-timeout (" + std::to_string(c.drain_timeout.count()) + "ms)");
+  }
   return c;
+}
+
+std::chrono::milliseconds drain_idle_grace(const config& c) noexcept {
+  if (c.drain_idle_grace) return std::min(*c.drain_idle_grace, c.drain_timeout);
+  return std::min<std::chrono::milliseconds>(std::chrono::seconds(2), c.drain_timeout / 2);
 }
 
 std::string usage_text() {
@@ -222,6 +236,9 @@ Flags of serve (each also read from the environment variable shown; a flag wins)
   --idle-timeout D          keep-alive idle limit    TOKEND_IDLE_TIMEOUT      (60s)
   --request-timeout D       read/write of a request  TOKEND_REQUEST_TIMEOUT   (10s)
   --drain-timeout D         graceful stop deadline   TOKEND_DRAIN_TIMEOUT     (10s)
+  --drain-idle-grace D      while draining, how long an idle keep-alive connection waits for a last
+                            request (answered with Connection: close); below --drain-timeout, 0 = none
+                                                     TOKEND_DRAIN_IDLE_GRACE  (2s, at most half of it)
   --log-level LEVEL         debug, info, warn, error TOKEND_LOG_LEVEL         (info)
   --access-log[=true|false] log each API request   TOKEND_ACCESS_LOG        (false); --no-access-log = false
   --test-fault-file PATH    testing only: a file whose content ("stall", "fail") injects store
@@ -242,7 +259,9 @@ allowed between them: it may be a key), a new id otherwise; the log lines of a
 request name it. An access line has method, path (never the query string), status,
 duration_seconds, request_id and bytes; no key is ever logged.
 
-Signals: SIGTERM/SIGINT drain in-flight requests, then exit 0.
+Signals: SIGTERM/SIGINT drain: readiness fails and the API listener closes at once; in-flight
+requests finish, and each kept-alive connection's next request (within the idle grace) is answered
+with Connection: close; then exit 0.
 )";
 }
 

@@ -48,10 +48,16 @@ struct config {
   std::chrono::milliseconds idle_timeout{60'000};
   std::chrono::milliseconds request_timeout{10'000};
   std::chrono::milliseconds drain_timeout{10'000};
+  // How long a drain leaves idle keep-alive connections open for a request already on its way
+  // (answered with `Connection: close`); unset: drain_idle_grace() picks it. Below drain_timeout.
+  std::optional<std::chrono::milliseconds> drain_idle_grace;
   log::level log_level = log::level::info;
   bool access_log = false;  // one JSON line per API request (never the query string or a key)
   std::string test_fault_file;  // testing only: see storage/faulty_store.hpp
 };
+
+// The drain's idle grace in effect: the configured one, or 2s but at most half the drain timeout.
+[[nodiscard]] std::chrono::milliseconds drain_idle_grace(const config& c) noexcept;
 
 // A flag or value the user got wrong; main prints what() on one line and exits 2.
 class config_error : public std::runtime_error {

@@ -30,12 +30,14 @@ using tcp = net::ip::tcp;
 struct connection_tracker::connection {
   using clock = std::chrono::steady_clock;
 
-  explicit connection(tcp::socket& s) : socket(s), executor(s.get_executor()) {}
+  explicit connection(tcp::socket s) : socket(std::move(s)), executor(socket.get_executor()) {}
 
-  tcp::socket& socket;
+  // Owned here, not by the session: a close posted by the sweep or the drain may run after the
+  // session has ended, and must then find a closed socket, not a freed one.
+  tcp::socket socket;
   net::any_io_executor executor;
   bool busy = false;    // touched only on `executor`
-  bool closed = false;  // the session ended and `socket` is gone; touched only on `executor`
+  bool closed = false;  // the session has ended and closed `socket`; touched only on `executor`
   // When the sweep closes the connection, in clock ticks: written on `executor`, read by the sweep.
   std::atomic<clock::rep> deadline{clock::time_point::max().time_since_epoch().count()};
 
@@ -112,18 +114,27 @@ net::awaitable<beast::error_code> read_request(tcp::socket& socket, beast::flat_
 
 }  // namespace
 
-std::shared_ptr<connection_tracker::connection> connection_tracker::add(tcp::socket& socket) {
-  auto c = std::make_shared<connection>(socket);
-  std::lock_guard lock(mutex_);
-  connections_.insert(c);
-  open_.fetch_add(1, std::memory_order_acq_rel);
-  return c;
+connection_tracker::registration::~registration() {
+  beast::error_code ignored;
+  connection_->socket.shutdown(tcp::socket::shutdown_send, ignored);
+  connection_->socket.close(ignored);
+  connection_->closed = true;
+  tracker_.remove(connection_);
 }
 
-void connection_tracker::remove(const std::shared_ptr<connection>& c) {
+connection_tracker::registration connection_tracker::add(tcp::socket socket) {
+  auto c = std::make_shared<connection>(std::move(socket));
+  {
+    std::lock_guard lock(mutex_);
+    connections_.insert(c);
+    open_.fetch_add(1, std::memory_order_acq_rel);
+  }
+  return registration(*this, std::move(c));
+}
+
+void connection_tracker::remove(const std::shared_ptr<connection>& c) noexcept {
   std::lock_guard lock(mutex_);
-  connections_.erase(c);
-  open_.fetch_sub(1, std::memory_order_acq_rel);
+  if (connections_.erase(c) > 0) open_.fetch_sub(1, std::memory_order_acq_rel);
 }
 
 void connection_tracker::for_each(const std::function<void(const std::shared_ptr<connection>&)>& f) {
@@ -131,14 +142,16 @@ void connection_tracker::for_each(const std::function<void(const std::shared_ptr
   for (const auto& c : connections_) f(c);
 }
 
-void connection_tracker::begin_drain() {
+bool connection_tracker::idle_grace_over() const noexcept {
+  return draining() &&
+         idle_grace_end_.load(std::memory_order_relaxed) <= connection::clock::now().time_since_epoch().count();
+}
+
+void connection_tracker::begin_drain(std::chrono::steady_clock::duration idle_grace) {
+  idle_grace_end_.store((connection::clock::now() + idle_grace).time_since_epoch().count(),
+                        std::memory_order_relaxed);
   draining_.store(true, std::memory_order_release);
-  for_each([](const std::shared_ptr<connection>& c) {
-    net::post(c->executor, [c] {
-      beast::error_code ignored;
-      if (!c->closed && !c->busy) c->socket.cancel(ignored);  // wakes the idle read, which then ends the session
-    });
-  });
+  close_expired();  // with no grace, the idle connections close now rather than at the next sweep
 }
 
 void connection_tracker::close_all() {
@@ -151,12 +164,13 @@ void connection_tracker::close_all() {
 }
 
 void connection_tracker::close_expired() {
-  for_each([](const std::shared_ptr<connection>& c) {
-    if (!c->expired()) return;
-    net::post(c->executor, [c] {
+  const bool grace_over = idle_grace_over();
+  for_each([this, grace_over](const std::shared_ptr<connection>& c) {
+    if (!c->expired() && !grace_over) return;
+    net::post(c->executor, [this, c] {
       beast::error_code ignored;
-      // Checked again here: the session may have moved on to a new deadline meanwhile.
-      if (!c->closed && c->expired()) c->socket.close(ignored);
+      // Checked again here: the session may have moved on to a new deadline, or begun a request.
+      if (!c->closed && (c->expired() || (!c->busy && idle_grace_over()))) c->socket.close(ignored);
     });
   });
 }
@@ -184,17 +198,20 @@ unsigned status_for_read_error(const beast::error_code& ec) {
   return ec.category() == parser_category ? 400 : 0;
 }
 
-net::awaitable<void> run_session(tcp::socket socket, session_options options, request_handler handler,
+net::awaitable<void> run_session(tcp::socket accepted, session_options options, request_handler handler,
                                  protocol_error_observer on_protocol_error, connection_tracker& tracker) {
   beast::error_code option_ec;
-  socket.set_option(tcp::no_delay(true), option_ec);
-  const auto self = tracker.add(socket);
+  accepted.set_option(tcp::no_delay(true), option_ec);
+  // Its destructor closes the socket and unregisters it, however this coroutine ends.
+  const auto self = tracker.add(std::move(accepted));
+  tcp::socket& socket = self->socket;
   beast::flat_buffer buffer;
   std::string header_out;  // reused across responses
 
   for (;;) {
     self->busy = false;
-    if (tracker.draining()) break;
+    // While draining, an idle connection still waits for its next request (answered with
+    // `Connection: close`) until the tracker closes it at the end of the drain's idle grace.
     if (buffer.size() == 0) {
       // Idle between requests: a longer deadline than for reading a request once it has begun.
       self->expires_after(options.idle_timeout);
@@ -238,12 +255,6 @@ net::awaitable<void> run_session(tcp::socket socket, session_options options, re
     auto [wec, wn] = co_await net::async_write(socket, out, use_tuple);
     if (wec || !response.keep_alive()) break;
   }
-
-  beast::error_code ignored;
-  socket.shutdown(tcp::socket::shutdown_send, ignored);
-  socket.close(ignored);
-  self->closed = true;
-  tracker.remove(self);
 }
 
 }  // namespace tokend::server

@@ -45,28 +45,58 @@ using protocol_error_observer = std::function<void(unsigned status)>;
 
 // The connections of one listener, so a drain can close the idle ones and wait for the busy ones,
 // and a sweep can close those past their deadline.
+//
+// Each tracked connection owns its socket, and a session holds it through a `registration` whose
+// destructor closes the socket and unregisters it: whichever way a session ends (return, exception,
+// or its frame destroyed with its io_context), nothing is left that could close a freed socket, and
+// open() comes back down. So a tracker must outlive the io_contexts its sessions run on.
 class connection_tracker {
  public:
   struct connection;
 
+  // A session's hold on its connection. Not copyable or movable: it lives in the session's frame.
+  class registration {
+   public:
+    registration(connection_tracker& tracker, std::shared_ptr<connection> c) noexcept
+        : tracker_(tracker), connection_(std::move(c)) {}
+    ~registration();
+    registration(const registration&) = delete;
+    registration& operator=(const registration&) = delete;
+
+    [[nodiscard]] connection& operator*() const noexcept { return *connection_; }
+    [[nodiscard]] connection* operator->() const noexcept { return connection_.get(); }
+
+   private:
+    connection_tracker& tracker_;
+    std::shared_ptr<connection> connection_;
+  };
+
   [[nodiscard]] bool draining() const noexcept { return draining_.load(std::memory_order_acquire); }
   [[nodiscard]] std::size_t open() const noexcept { return open_.load(std::memory_order_acquire); }
 
-  // Stops keep-alive everywhere and closes connections that wait for their next request.
-  void begin_drain();
+  // The lame-duck drain: stops keep-alive everywhere (each connection's next response says
+  // `Connection: close`), but leaves idle connections open for `idle_grace`, so that a request a
+  // client sent down one at this very moment is answered instead of cut off; the sweep closes the
+  // connections still idle after that. A zero grace closes the idle ones at once.
+  void begin_drain(std::chrono::steady_clock::duration idle_grace);
   // Closes every connection, busy or not (the drain deadline has passed).
   void close_all();
 
-  // Closes the connections whose deadline has passed; their pending read or write then fails.
+  // Closes the connections whose deadline has passed, and, once a drain's idle grace is over, the
+  // idle ones; their pending read or write then fails.
   void close_expired();
 
-  std::shared_ptr<connection> add(boost::asio::ip::tcp::socket& socket);
-  void remove(const std::shared_ptr<connection>& c);
+  // Takes the socket into a new tracked connection.
+  [[nodiscard]] registration add(boost::asio::ip::tcp::socket socket);
 
  private:
+  void remove(const std::shared_ptr<connection>& c) noexcept;
   void for_each(const std::function<void(const std::shared_ptr<connection>&)>& f);
+  [[nodiscard]] bool idle_grace_over() const noexcept;
 
   std::atomic<bool> draining_{false};
+  // When a drain's idle grace ends, in steady_clock ticks (valid once draining_ is set).
+  std::atomic<std::chrono::steady_clock::rep> idle_grace_end_{0};
   std::atomic<std::size_t> open_{0};
   std::mutex mutex_;
   std::unordered_set<std::shared_ptr<connection>> connections_;

@@ -31,6 +31,8 @@
 #include <future>
 #include <map>
 #include <memory>
+#include <new>
+#include <optional>
 #include <random>
 #include <set>
 #include <string>
@@ -105,6 +107,8 @@ struct server_options {
   std::chrono::milliseconds idle_timeout{10'000};
   std::chrono::milliseconds request_timeout{5'000};
   std::chrono::milliseconds drain_timeout{2'000};
+  std::optional<std::chrono::milliseconds> drain_idle_grace;  // unset: the app's default
+  server::app_test_hooks hooks;                               // faults injected into the app
   bool faulty = false;  // wrap the memory store in the fault injector, controlled by fault_file()
 };
 
@@ -123,6 +127,7 @@ class test_server {
     cfg.idle_timeout = options.idle_timeout;
     cfg.request_timeout = options.request_timeout;
     cfg.drain_timeout = options.drain_timeout;
+    cfg.drain_idle_grace = options.drain_idle_grace;
     std::unique_ptr<storage::token_store> store = open_store();
     if (options.faulty) {
       cfg.test_fault_file = fault_file_.string();
@@ -131,6 +136,7 @@ class test_server {
     admin_key = core::generate_key();
     store_key(*store, admin_key, 1, "bootstrap");
     app_ = std::make_unique<server::app>(cfg, std::move(store));
+    app_->set_test_hooks(std::move(options.hooks));
     app_->start(false);
     port = app_->api_port();
     admin_port = app_->admin_port();
@@ -1154,6 +1160,104 @@ BOOST_AUTO_TEST_CASE(drain_deadline_closes_a_stuck_request) {
   const auto r = stuck.read_response();
   BOOST_TEST(r.status == 0u, "a request cut by the drain deadline gets no answer, not " << r.status);
   BOOST_TEST(admin_kept.closed_by_peer(3s));
+}
+
+// The lame-duck drain: a request sent down an idle keep-alive connection as the drain begins (a
+// load balancer's, in the same instant) is answered, with `Connection: close`, not cut off; an
+// idle connection nobody uses is closed once the idle grace is over; the listener closes at once.
+BOOST_AUTO_TEST_CASE(drain_answers_the_next_request_on_an_idle_connection_then_closes_it) {
+  server_options options;
+  options.drain_timeout = 20s;  // the drain ends with the grace, long before this
+  options.drain_idle_grace = 1500ms;
+  test_server srv(options);
+  test::connection used(srv.port);
+  test::connection unused(srv.port);
+  test::connection pipelined(srv.port);
+  for (auto* c : {&used, &unused, &pipelined}) {
+    BOOST_REQUIRE_EQUAL(c->request(http::verb::get, tokens_target(srv.admin_key)).status, 200u);
+  }
+
+  const auto started = std::chrono::steady_clock::now();
+  srv.app().request_stop();
+  BOOST_TEST(!srv.app().ready());
+  // Soon nobody listens any more (a balancer's new connection is refused, so it tries elsewhere).
+  BOOST_TEST(eventually([&] {
+               try {
+                 test::connection probe(srv.port, 1s);
+                 return false;
+               } catch (const std::runtime_error&) {
+                 return true;
+               }
+             }, 1s),
+             "the listener is still open while draining");
+
+  // A create and a list on the idle connections, within the grace: full answers, then closed.
+  const auto created = used.request(http::verb::post, tokens_target(srv.admin_key), create_json("lame duck"));
+  BOOST_TEST(created.status == 200u, created.status << " " << created.body << " " << created.error);
+  BOOST_TEST(!created.keep_alive, "a response sent while draining must say Connection: close");
+  BOOST_TEST(created.header("connection") == "close");
+  BOOST_TEST(used.closed_by_peer(3s), "the connection stayed open after its Connection: close answer");
+  BOOST_TEST(elapsed_ms(started) < 1'500, "the test itself was too slow to be within the grace");
+  // Two requests at once: the first is answered (closing), the second is not served on this connection.
+  const std::string get = raw_request("GET", tokens_target(srv.admin_key), "");
+  const std::string both = pipelined.raw(get + get, 3s);
+  BOOST_TEST(both.starts_with("HTTP/1.1 200"), both.substr(0, 80));
+  BOOST_TEST(both.find("HTTP/1.1", 1) == std::string::npos, "a second answer on a closing connection");
+
+  // The unused one stays open through the grace, then is closed; the drain then ends.
+  BOOST_TEST(unused.closed_by_peer(5s), "an idle connection outlived the idle grace");
+  const auto closed_after = elapsed_ms(started);
+  BOOST_TEST(closed_after >= 1'400, "idle connection closed before the grace was over: " << closed_after << " ms");
+  srv.stop();
+  BOOST_TEST(elapsed_ms(started) < 5'000, "the drain did not end with the idle grace");
+  BOOST_TEST(srv.app().open_api_connections() == 0u);
+}
+
+// A session that throws (here: after its handler, as an allocation failure while writing would)
+// is unregistered like any other: the open count comes back to zero, nothing closes its freed
+// socket later (AddressSanitizer would say), and the next drain ends at once instead of waiting
+// for a connection that no longer exists until its deadline.
+BOOST_AUTO_TEST_CASE(a_session_that_throws_is_unregistered_and_the_drain_stays_prompt) {
+  server_options options;
+  options.drain_timeout = 20s;
+  options.drain_idle_grace = 0ms;
+  options.hooks.after_api_handler = [](std::string_view target) {
+    if (target.find("throw-here") != std::string_view::npos) throw std::bad_alloc();
+  };
+  test_server srv(options);
+  for (int i = 0; i < 3; ++i) {
+    test::connection c(srv.port);
+    const auto r = c.request(http::verb::get, "/throw-here");
+    BOOST_TEST(r.status == 0u, "a session that threw still answered " << r.status);
+  }
+  // The service goes on for everyone else.
+  BOOST_TEST(api(srv.port, http::verb::get, tokens_target(srv.admin_key)).status == 200u);
+  BOOST_TEST(eventually([&] { return srv.app().open_api_connections() == 0; }),
+             srv.app().open_api_connections() << " connections still counted open");
+
+  const auto started = std::chrono::steady_clock::now();
+  srv.stop();
+  BOOST_TEST(elapsed_ms(started) < 3'000, "the drain waited for sessions that had already thrown");
+}
+
+// A drain that throws is logged and still releases wait(): a stop must never hang.
+BOOST_AUTO_TEST_CASE(a_drain_that_throws_still_releases_wait) {
+  server_options options;
+  options.drain_timeout = 20s;
+  options.hooks.in_drain = [] { throw std::runtime_error("injected drain failure"); };
+  auto srv = std::make_unique<test_server>(options);
+  test::connection idle(srv->port);
+  BOOST_REQUIRE_EQUAL(idle.request(http::verb::get, tokens_target(srv->admin_key)).status, 200u);
+
+  auto stopped = std::async(std::launch::async, [&] { srv->stop(); });
+  if (stopped.wait_for(5s) != std::future_status::ready) {
+    // Nothing can unblock wait() now; ending here keeps the suite from hanging on it.
+    std::cerr << "FAILED a_drain_that_throws_still_releases_wait: wait() still blocked after 5s\n";
+    std::_Exit(1);
+  }
+  stopped.get();
+  srv.reset();  // and the app, with a connection it never closed, is destroyed cleanly
+  BOOST_TEST(idle.closed_by_peer(3s));
 }
 
 // =============================================================================================

@@ -795,11 +795,27 @@ BOOST_AUTO_TEST_CASE(durations) {
   BOOST_TEST(config_refused({"--idle-timeout=-5s"}));
 }
 
+BOOST_AUTO_TEST_CASE(drain_idle_grace) {
+  // Unset: 2s, but at most half the drain timeout, so the deadline still has time for busy requests.
+  BOOST_TEST(!configure({}).drain_idle_grace.has_value());
+  BOOST_TEST(server::drain_idle_grace(configure({})).count() == 2'000);
+  BOOST_TEST(server::drain_idle_grace(configure({"--drain-timeout=1s"})).count() == 500);
+  BOOST_TEST(server::drain_idle_grace(configure({"--drain-idle-grace=750ms"})).count() == 750);
+  BOOST_TEST(server::drain_idle_grace(configure({}, {{"TOKEND_DRAIN_IDLE_GRACE", "3s"}})).count() == 3'000);
+  BOOST_TEST(server::drain_idle_grace(configure({"--drain-idle-grace", "0"})).count() == 0);
+  // A grace that the drain deadline would cut short is a mistake, not a wish.
+  BOOST_TEST(config_refused({"--drain-idle-grace=10s"}));
+  BOOST_TEST(config_refused({"--drain-idle-grace=3s", "--drain-timeout=2s"}));
+  BOOST_TEST(config_refused({"--drain-idle-grace=-1s"}));
+  BOOST_TEST(config_refused({"--drain-idle-grace=soon"}));
+}
+
 BOOST_AUTO_TEST_CASE(usage_mentions_every_flag) {
   const std::string usage = server::usage_text();
   for (const char* flag : {"--listen", "--admin-listen", "--data-dir", "--threads", "--cache-capacity",
                            "--max-body-bytes", "--max-header-bytes", "--sync", "--no-sync", "--write-queue",
-                           "--idle-timeout", "--request-timeout", "--drain-timeout", "--test-fault-file"}) {
+                           "--idle-timeout", "--request-timeout", "--drain-timeout", "--drain-idle-grace",
+                           "--test-fault-file"}) {
     BOOST_TEST(mentions(usage, flag), flag);
   }
 }
