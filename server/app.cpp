@@ -166,31 +166,15 @@ net::awaitable<void> app::accept_loop(tcp::acceptor& acceptor, bool admin) {
   connection_tracker& tracker = admin ? admin_connections_ : api_connections_;
   net::steady_timer backoff(acceptor.get_executor());
   accept_failure_backoff failures;
-  for (;;) {
-    auto [ec, socket] = co_await acceptor.async_accept(next_context(), use_tuple);
-    if (!acceptor.is_open() || ec == net::error::operation_aborted) break;
-    if (ec) {
-      // Typically EMFILE, which the caps should prevent: back off (growing while it lasts) instead
-      // of spinning on a full descriptor table, and say so once in a while, not per attempt.
-      metrics_.accept_failed();
-      const auto now = std::chrono::steady_clock::now();
-      if (const auto suppressed = failures.failed(now)) {
-        log::warn("accept failed", {{"listener", admin ? "admin" : "api"},
-                                    {"error", ec.message()},
-                                    {"failures_not_logged", *suppressed}});
-      }
-      backoff.expires_after(failures.delay());
-      co_await backoff.async_wait(use_tuple);
-      continue;
-    }
-    failures.succeeded();
+  // Starts a session for an accepted connection, or closes it at the listener's cap.
+  const auto admit = [&](tcp::socket socket) {
     // The admin listener's own cap: the API's was computed leaving it this many descriptors, so a
     // full API cannot starve the probes, nor a flood of admin connections the API.
     if (admin && admin_open_.load(std::memory_order_relaxed) >= config_.admin_max_connections) {
       metrics_.admin_connection_refused();
       boost::system::error_code ignored;
       socket.close(ignored);
-      continue;
+      return;
     }
     if (!admin && metrics_.open_connections() >= static_cast<std::int64_t>(config_.max_connections)) {
       // At the cap the connection is closed at once rather than left in the listen backlog: the
@@ -200,7 +184,7 @@ net::awaitable<void> app::accept_loop(tcp::acceptor& acceptor, bool admin) {
       metrics_.connection_refused();
       boost::system::error_code ignored;
       socket.close(ignored);
-      continue;
+      return;
     }
     if (!admin) metrics_.connection_opened();
     else admin_open_.fetch_add(1, std::memory_order_relaxed);
@@ -218,6 +202,42 @@ net::awaitable<void> app::accept_loop(tcp::acceptor& acceptor, bool admin) {
                     else admin_open_.fetch_sub(1, std::memory_order_relaxed);
                     log_exception(e);
                   });
+  };
+  for (;;) {
+    if (!admin && api_listener_closing_.load(std::memory_order_acquire)) {
+      // Connections the kernel has completed but we have not accepted yet would be reset by the
+      // close, their requests perhaps already sent: they are taken first, and served as every
+      // open connection is while draining (one answer, with `Connection: close`).
+      boost::system::error_code ec;
+      acceptor.non_blocking(true, ec);
+      for (tcp::socket socket(next_context()); !ec; socket = tcp::socket(next_context())) {
+        acceptor.accept(socket, ec);
+        if (!ec) admit(std::move(socket));
+      }
+      acceptor.close(ec);
+      break;
+    }
+    auto [ec, socket] = co_await acceptor.async_accept(next_context(), use_tuple);
+    if (ec == net::error::operation_aborted && !admin && api_listener_closing_.load(std::memory_order_acquire)) {
+      continue;
+    }
+    if (!acceptor.is_open() || ec == net::error::operation_aborted) break;
+    if (ec) {
+      // Typically EMFILE, which the caps should prevent: back off (growing while it lasts) instead
+      // of spinning on a full descriptor table, and say so once in a while, not per attempt.
+      metrics_.accept_failed();
+      const auto now = std::chrono::steady_clock::now();
+      if (const auto suppressed = failures.failed(now)) {
+        log::warn("accept failed", {{"listener", admin ? "admin" : "api"},
+                                    {"error", ec.message()},
+                                    {"failures_not_logged", *suppressed}});
+      }
+      backoff.expires_after(failures.delay());
+      co_await backoff.async_wait(use_tuple);
+      continue;
+    }
+    failures.succeeded();
+    admit(std::move(socket));
   }
 }
 
@@ -262,7 +282,9 @@ void app::drain_finished() noexcept {
 
 net::awaitable<void> app::drain() {
   boost::system::error_code ignored;
-  api_acceptor_.close(ignored);
+  // The accept loop closes the listener once it has taken what the kernel already queued.
+  api_listener_closing_.store(true, std::memory_order_release);
+  api_acceptor_.cancel(ignored);
   api_connections_.begin_drain(drain_idle_grace(config_));
   log::info("draining", {{"open_connections", api_connections_.open()},
                          {"idle_grace_ms", drain_idle_grace(config_).count()},
@@ -273,7 +295,12 @@ net::awaitable<void> app::drain() {
   const auto grace_end = started + drain_idle_grace(config_);
   bool grace_swept = false;
   net::steady_timer timer(co_await net::this_coro::executor);
-  while (api_connections_.open() > 0 && std::chrono::steady_clock::now() < deadline) {
+  // Until the accept loop has taken the backlog and closed the listener (on this same context),
+  // and while any connection is counted: at accept, or registered by its session.
+  const auto open = [this] {
+    return api_acceptor_.is_open() || api_connections_.open() > 0 || metrics_.open_connections() > 0;
+  };
+  while (open() && std::chrono::steady_clock::now() < deadline) {
     if (!grace_swept && std::chrono::steady_clock::now() >= grace_end) {
       api_connections_.close_expired();  // the idle ones close now, not at the sweep's next period
       grace_swept = true;
@@ -281,8 +308,9 @@ net::awaitable<void> app::drain() {
     timer.expires_after(std::chrono::milliseconds(5));
     co_await timer.async_wait(use_tuple);
   }
-  if (api_connections_.open() > 0) {
+  if (open()) {
     log::warn("drain deadline passed, closing connections", {{"open", api_connections_.open()}});
+    api_acceptor_.close(ignored);
     api_connections_.close_all();
   }
   admin_acceptor_.close(ignored);

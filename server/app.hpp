@@ -91,6 +91,8 @@ class app {
   std::atomic<std::size_t> next_context_{0};
   std::atomic<bool> stop_requested_{false};
   std::atomic<bool> drained_{false};
+  // Set by the drain: the API accept loop takes the connections already queued, then closes.
+  std::atomic<bool> api_listener_closing_{false};
   bool stopped_ = false;
 };
 

@@ -170,7 +170,15 @@ void connection_tracker::close_expired() {
     net::post(c->executor, [this, c] {
       beast::error_code ignored;
       // Checked again here: the session may have moved on to a new deadline, or begun a request.
-      if (!c->closed && (c->expired() || (!c->busy && idle_grace_over()))) c->socket.close(ignored);
+      if (c->closed) return;
+      if (c->expired()) {
+        c->socket.close(ignored);
+      } else if (!c->busy && idle_grace_over()) {
+        // A request may already wait in the socket, its read's completion still queued: a close
+        // would reset it under the client. The idle wait is cancelled instead, and the session
+        // serves what has arrived (run_session).
+        c->socket.cancel(ignored);
+      }
     });
   });
 }
@@ -216,7 +224,16 @@ net::awaitable<void> run_session(tcp::socket accepted, session_options options, 
       // Idle between requests: a longer deadline than for reading a request once it has begun.
       self->expires_after(options.idle_timeout);
       auto [ec, n] = co_await socket.async_read_some(buffer.prepare(4096), use_tuple);
-      if (ec) break;
+      if (ec) {
+        // The drain's idle grace cancelled the wait: a request that reached the socket meanwhile is
+        // still answered (with `Connection: close`) rather than reset.
+        beast::error_code pending_ec;
+        if (ec == net::error::operation_aborted && tracker.draining() && socket.available(pending_ec) > 0 &&
+            !pending_ec) {
+          continue;
+        }
+        break;
+      }
       buffer.commit(n);
     }
     self->busy = true;
