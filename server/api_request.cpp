@@ -86,6 +86,12 @@ bool charset_is_utf8(std::string_view parameters) {
 
 }  // namespace
 
+std::optional<std::string_view> bearer_key(std::string_view authorization) noexcept {
+  const auto header = trim(authorization);
+  if (header.size() <= 7 || !iequals(header.substr(0, 7), "Bearer ")) return std::nullopt;
+  return trim(header.substr(7));
+}
+
 std::optional<std::string> caller_key(const boost::urls::url_view& target,
                                       std::span<const std::string_view> authorization_headers) {
   // Two candidate keys are compared by digest, never as strings: keys are only ever compared or
@@ -105,8 +111,9 @@ std::optional<std::string> caller_key(const boost::urls::url_view& target,
     const auto header = trim(value);
     if (header.empty()) continue;  // an empty header carries nothing
     if (++headers > 1) return std::nullopt;
-    if (header.size() <= 7 || !iequals(header.substr(0, 7), "Bearer ")) return std::nullopt;
-    from_header = std::string(trim(header.substr(7)));
+    const auto key = bearer_key(header);
+    if (!key) return std::nullopt;
+    from_header = std::string(*key);
   }
   if (from_query && from_header && differ(*from_query, *from_header)) return std::nullopt;
   return from_query ? from_query : from_header;

@@ -20,6 +20,10 @@ struct parsed {
   [[nodiscard]] explicit operator bool() const noexcept { return value.has_value(); }
 };
 
+// The key of one `Authorization: Bearer <key>` value, whitespace around either trimmed; nullopt for
+// another scheme or a Bearer without credentials.
+[[nodiscard]] std::optional<std::string_view> bearer_key(std::string_view authorization) noexcept;
+
 // The caller's key from `?token=` (percent-decoded, among any other parameters) and/or an
 // `Authorization: Bearer` header, given as the values of every Authorization header of the request
 // (empty ones are ignored). Nullopt when absent, when two keys differ, when there are two or more

@@ -2,6 +2,7 @@
 #include "server/verify.hpp"
 
 #include "core/error.hpp"
+#include "server/api_request.hpp"
 
 #include <boost/beast/http/field.hpp>
 
@@ -50,18 +51,6 @@ std::optional<std::size_t> decode(std::string_view in, char* out, std::size_t ca
     if (n < cap) out[n] = c;
   }
   return n;
-}
-
-bool iequals(std::string_view a, std::string_view b) noexcept {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-         });
-}
-
-std::string_view trim(std::string_view s) noexcept {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
 }
 
 // Gathers the candidates of one request; the first refusal sticks.
@@ -195,8 +184,9 @@ gateway_key gateway_key_of(const http_request& request) noexcept {
       return out;
     }
     // Parsed as caller_key parses it: any other scheme carries no key of ours.
-    const auto header = trim(std::string_view(auth->value().data(), auth->value().size()));
-    if (header.size() > 7 && iequals(header.substr(0, 7), "Bearer ")) keys.offer(trim(header.substr(7)));
+    if (const auto key = bearer_key(std::string_view(auth->value().data(), auth->value().size()))) {
+      keys.offer(*key);
+    }
   }
 
   const std::string_view target(request.target().data(), request.target().size());
