@@ -485,9 +485,12 @@ BOOST_AUTO_TEST_CASE(list_answers_in_flight_stay_within_the_budget) {
   BOOST_REQUIRE_EQUAL(t.metric("tokend_http_requests_total{route=\"list\""), static_cast<long long>(clients));
   const long long limit = t.metric("tokend_response_in_flight_limit_bytes ");
   BOOST_TEST(limit == 4ll << 20);
-  const long long in_flight = t.metric("tokend_response_in_flight_bytes ");
-  BOOST_TEST(in_flight > 1'000'000, "the stalled answers hold " << in_flight << " bytes");
-  BOOST_TEST(in_flight <= limit);
+  // Answers were held at once (how many are still held now depends on how much of each the
+  // kernel's send buffer, autotuned up to 4 MiB here, has taken), and never more than the budget.
+  const long long peak = t.metric("tokend_response_in_flight_peak_bytes ");
+  BOOST_TEST(peak > 1'000'000, "the answers in flight peaked at " << peak << " bytes");
+  BOOST_TEST(peak <= limit);
+  BOOST_TEST(t.metric("tokend_response_in_flight_bytes ") <= limit);
   BOOST_TEST(t.metric("tokend_response_budget_refusals_total ") > 0);
 
   // Meanwhile a small list and a create are served, promptly.
