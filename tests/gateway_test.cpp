@@ -278,6 +278,7 @@ BOOST_AUTO_TEST_CASE(nginx_lets_through_only_what_tokend_allows) {
   for (const auto& line : served) BOOST_TEST(!line.starts_with("/denied/"), "reached the service: " << line);
 
   // tokend down: nginx answers an error of its own, and nothing reaches the service.
+  const auto served_before_down = served.size();
   const auto status = server->terminate(10s);
   BOOST_TEST(status.has_value(), "tokend did not exit");
   BOOST_TEST(status.value_or(test::exit_status{}).success());
@@ -288,7 +289,7 @@ BOOST_AUTO_TEST_CASE(nginx_lets_through_only_what_tokend_allows) {
     BOOST_TEST_MESSAGE("tokend down: nginx answers " << r.status);
   }
   served = gw.served();
-  BOOST_TEST(served.size() == 6u, "a request reached the service with tokend down:" << listed(served));
+  BOOST_TEST(served.size() == served_before_down, "reached the service with tokend down:" << listed(served));
 
   // Nothing of any key in tokend's output, though it logged every request it answered.
   const std::string output = box.all_output();
