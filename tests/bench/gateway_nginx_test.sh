@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Offline check of what bench/compare --gateway measures (no load, no timing):
-#   1. bench/compare and bench/gateway-nginx parse (bash -n);
+#   1. bench/compare and bench/gateway-nginx parse (bash -n), and bench/compare's awk figures print;
 #   2. bench/gateway-nginx writes a map of 1000 distinct keys holding the given one, and a
 #      configuration `nginx -t` accepts without a warning (a map hash nginx could not build well);
 #   3. the running gateway (on Unix sockets, so no port can collide), with a stand-in for tokend that
@@ -38,6 +38,10 @@ check() {  # description, then a command that must succeed
 
 check "bench/compare parses" bash -n "$repo/bench/compare"
 check "bench/gateway-nginx parses" bash -n "$repo/bench/gateway-nginx"
+# In awk, `printf "%f", b > 0 ? x : 0` prints x into a file named "0": a condition in printf's
+# arguments needs parentheses, or bench/compare's ratios and CPU figures come out empty.
+if grep -nE 'printf "[^"]*",[^;}()]* > ' "$repo/bench/compare"; then fail "no awk printf in bench/compare redirects"
+else ok "no awk printf in bench/compare redirects"; fi
 
 key=$(od -An -v -tx1 -N 32 /dev/urandom | tr -d ' \n')
 other=$(od -An -v -tx1 -N 32 /dev/urandom | tr -d ' \n')
