@@ -277,6 +277,21 @@ BOOST_AUTO_TEST_CASE(nginx_lets_through_only_what_tokend_allows) {
   BOOST_TEST(served.size() == 6u, listed(served));
   for (const auto& line : served) BOOST_TEST(!line.starts_with("/denied/"), "reached the service: " << line);
 
+  // nginx keeps its connections to tokend: a check does not open one (the snippet's HEAD: nginx
+  // closes the connection after an auth_request answer that has a body).
+  const auto accepted = [&] {
+    const auto text = test::request(server->admin_port(), http::verb::get, "/metrics").body;
+    const std::string name = "\ntokend_http_connections_total ";
+    const auto at = text.find(name);
+    return at == std::string::npos ? -1ll : std::stoll(text.substr(at + name.size()));
+  };
+  const long long accepted_before = accepted();
+  for (int i = 0; i < 40; ++i) BOOST_TEST(gw.send("/items/kept?token=" + key).status == 200u);
+  for (int i = 0; i < 10; ++i) BOOST_TEST(gw.send("/denied/kept?token=" + unknown).status == 401u);
+  const long long opened = accepted() - accepted_before;
+  BOOST_TEST((accepted_before >= 0 && opened <= 2), "50 checks opened " << opened << " connections to tokend");
+  served = gw.served();
+
   // tokend down: nginx answers an error of its own, and nothing reaches the service.
   const auto served_before_down = served.size();
   const auto status = server->terminate(10s);

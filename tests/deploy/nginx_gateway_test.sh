@@ -112,6 +112,7 @@ require tokend-verify.conf "proxies to /verify" '^[[:space:]]*proxy_pass[[:space
 require tokend-verify.conf "HTTP/1.1 for keep-alive" '^[[:space:]]*proxy_http_version[[:space:]]+1\.1;'
 require tokend-verify.conf "empty Connection header for keep-alive" '^[[:space:]]*proxy_set_header[[:space:]]+Connection[[:space:]]+"";'
 require tokend-verify.conf "no request body" '^[[:space:]]*proxy_pass_request_body[[:space:]]+off;'
+require tokend-verify.conf "HEAD, so keep-alive to tokend holds" '^[[:space:]]*proxy_method[[:space:]]+HEAD;'
 require tokend-verify.conf "no Content-Length" '^[[:space:]]*proxy_set_header[[:space:]]+Content-Length[[:space:]]+"";'
 require tokend-verify.conf "X-Original-URI is the request URI" '^[[:space:]]*proxy_set_header[[:space:]]+X-Original-URI[[:space:]]+\$request_uri;'
 require tokend-protect.conf "auth_request to the internal location" '^[[:space:]]*auth_request[[:space:]]+/_tokend/verify;'
