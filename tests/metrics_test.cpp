@@ -303,7 +303,8 @@ server::metrics& busy_metrics() {
     for (const auto r : routes) {
       for (const auto st : statuses) {
         m.observe(r, st, latency);
-        latency = latency * 3;
+        // Growing to past the last bound, and no further: 30 triplings would overflow.
+        if (latency < 100s) latency = latency * 3;
       }
     }
     m.observe(server::route::list, 200, 100s);  // beyond the last bound: +Inf only
