@@ -17,6 +17,7 @@
 #include "server/config.hpp"
 #include "storage/memory_store.hpp"
 #include "support/http_client.hpp"
+#include "support/metrics_text.hpp"
 #include "support/temp_dir.hpp"
 
 #include <boost/json.hpp>
@@ -88,12 +89,7 @@ class hostile_target {
 
   // A figure from /metrics: the sum of every series whose line starts with `prefix`.
   [[nodiscard]] long long metric(const std::string& prefix) const {
-    long long sum = 0;
-    std::istringstream lines(app_->metrics_text());
-    for (std::string line; std::getline(lines, line);) {
-      if (line.starts_with(prefix)) sum += std::stoll(line.substr(line.rfind(' ') + 1));
-    }
-    return sum;
+    return std::max(0ll, tokend::test::metric_in(app_->metrics_text(), prefix));
   }
 
   std::string key;

@@ -13,6 +13,7 @@
 #include "server/response_budget.hpp"
 #include "storage/memory_store.hpp"
 #include "support/http_client.hpp"
+#include "support/metrics_text.hpp"
 #include "support/temp_dir.hpp"
 #include "support/tokend_server.hpp"
 
@@ -47,16 +48,7 @@ using tcp = net::ip::tcp;
 
 long long ms(steady::duration d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d).count(); }
 
-// The sum of every series whose line starts with `prefix` in a metrics text; -1 when there is none.
-long long metric_in(const std::string& text, const std::string& prefix) {
-  long long sum = -1;
-  std::istringstream lines(text);
-  for (std::string line; std::getline(lines, line);) {
-    if (!line.starts_with(prefix)) continue;
-    sum = (sum < 0 ? 0 : sum) + std::stoll(line.substr(line.rfind(' ') + 1));
-  }
-  return sum;
-}
+using tokend::test::metric_in;
 
 // True when the peer has closed `s` (EOF or reset) within `wait`; false when it is still open.
 bool closed_within(tcp::socket& s, std::chrono::milliseconds wait) {
