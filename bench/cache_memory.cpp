@@ -84,7 +84,8 @@ int main(int argc, char** argv) {
       return usage("unknown argument");
     }
     const auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), keys);
-    if (ec != std::errc{} || ptr != value.data() + value.size() || keys == 0) return usage("--keys wants a positive integer");
+    if (ec != std::errc{} || ptr != value.data() + value.size() || keys == 0)
+      return usage("--keys wants a positive integer");
   }
 
   // Fault in stdio's buffers and the /proc reader's before the first snapshot.
@@ -114,12 +115,13 @@ int main(int argc, char** argv) {
   const double rss_per_key = per_key(before.rss, after.rss);
   const double heap_per_key = per_key(before.heap, after.heap);
   std::printf("entries held   %zu of %zu inserted\n", held, keys);
-  std::printf("RSS            %.1f MiB -> %.1f MiB: %.1f bytes/key\n", before.rss / 1048576.0, after.rss / 1048576.0,
-              rss_per_key);
+  std::printf("RSS            %.1f MiB -> %.1f MiB: %.1f bytes/key\n", before.rss / 1048576.0,
+              after.rss / 1048576.0, rss_per_key);
   std::printf("heap in use    %.1f MiB -> %.1f MiB: %.1f bytes/key\n", before.heap / 1048576.0,
               after.heap / 1048576.0, heap_per_key);
   if (held == 0 || rss_per_key > max_rss_bytes_per_key) {
-    std::printf("FAIL: %.1f bytes of resident memory per key, target <= %.0f\n", rss_per_key, max_rss_bytes_per_key);
+    std::printf("FAIL: %.1f bytes of resident memory per key, target <= %.0f\n", rss_per_key,
+                max_rss_bytes_per_key);
     return 1;
   }
   std::printf("ok: %.1f bytes of resident memory per key <= %.0f\n", rss_per_key, max_rss_bytes_per_key);

@@ -65,7 +65,8 @@ namespace {
 
 std::string lower(std::string_view s) {
   std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return out;
 }
 
@@ -93,12 +94,18 @@ std::chrono::nanoseconds parse_duration(std::string_view flag, std::string_view 
   const double n = parse_number(v, used);
   const std::string_view unit = v.substr(used);
   double scale = -1;
-  if (unit.empty() || unit == "s") scale = 1e9;
-  else if (unit == "ms") scale = 1e6;
-  else if (unit == "us") scale = 1e3;
-  else if (unit == "ns") scale = 1;
-  else if (unit == "m") scale = 60e9;
-  else if (unit == "h") scale = 3600e9;
+  if (unit.empty() || unit == "s")
+    scale = 1e9;
+  else if (unit == "ms")
+    scale = 1e6;
+  else if (unit == "us")
+    scale = 1e3;
+  else if (unit == "ns")
+    scale = 1;
+  else if (unit == "m")
+    scale = 60e9;
+  else if (unit == "h")
+    scale = 3600e9;
   const double ns = n * scale;
   if (used == 0 || n < 0 || scale < 0 || (!allow_zero && ns < 1) || ns > 1e18) {
     throw usage_error("--" + std::string(flag) + " wants a duration such as 10s, 500ms or 2m, not '" +
@@ -146,7 +153,8 @@ void check_header_line(std::string_view line) {
 void parse_url(options& o, std::string_view url) {
   const std::string_view scheme = "http://";
   if (url.size() < scheme.size() || lower(url.substr(0, scheme.size())) != scheme) {
-    throw usage_error("--url must start with http:// (only plain HTTP is supported), not '" + std::string(url) + "'");
+    throw usage_error("--url must start with http:// (only plain HTTP is supported), not '" +
+                      std::string(url) + "'");
   }
   std::string_view authority = url.substr(scheme.size());
   authority = authority.substr(0, authority.find_first_of("/?#"));
@@ -200,9 +208,10 @@ std::array<unsigned, tokend::bench::request_kind_count> parse_mix(std::string_vi
       if (name == tokend::bench::to_string(static_cast<request_kind>(i))) k = i;
     }
     if (eq == std::string_view::npos || k == tokend::bench::request_kind_count || seen[k]) {
-      throw usage_error("--mix wants shares such as create=1,list=9 (names create, list, authfail, verify, "
-                        "verify-fail, each once), not '" +
-                        std::string(item) + "'");
+      throw usage_error(
+          "--mix wants shares such as create=1,list=9 (names create, list, authfail, verify, "
+          "verify-fail, each once), not '" +
+          std::string(item) + "'");
     }
     const std::string_view number = item.substr(eq + 1);
     unsigned w = 0;
@@ -233,9 +242,10 @@ options parse_args(int argc, const char* const* argv) {
   options o;
   std::optional<std::string> token, token_file, mix;
   bool scenario_set = false, duration_set = false;
-  const std::vector<std::string_view> valued = {"url", "token", "token-file", "create-token", "scenario", "mix", "connections",
-                                                "threads", "duration", "requests", "warmup", "pipeline",
-                                                "rate", "timeout", "path", "method", "header"};
+  const std::vector<std::string_view> valued = {
+      "url",         "token",   "token-file", "create-token", "scenario", "mix",
+      "connections", "threads", "duration",   "requests",     "warmup",   "pipeline",
+      "rate",        "timeout", "path",       "method",       "header"};
   for (int i = 1; i < argc; ++i) {
     std::string_view arg = argv[i];
     if (arg.substr(0, 2) != "--" || arg.size() == 2) {

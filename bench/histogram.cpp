@@ -12,12 +12,12 @@ namespace {
 // into `half` equal buckets, so a bucket is at most 1/half of the values it holds.
 constexpr unsigned half_bits = 7;
 constexpr std::uint64_t half = std::uint64_t{1} << half_bits;  // 128
-constexpr std::uint64_t linear = 2 * half;                      // 256
+constexpr std::uint64_t linear = 2 * half;                     // 256
 
 constexpr std::size_t index_of(std::uint64_t v) noexcept {
   if (v < linear) return static_cast<std::size_t>(v);
   const unsigned msb = static_cast<unsigned>(std::bit_width(v)) - 1;  // >= half_bits + 1
-  const unsigned shift = msb - half_bits;                              // >= 1
+  const unsigned shift = msb - half_bits;                             // >= 1
   return static_cast<std::size_t>(linear + (shift - 1) * half + ((v >> shift) - half));
 }
 
@@ -69,9 +69,7 @@ void histogram::reset() noexcept {
   sum_ = 0;
 }
 
-double histogram::mean() const noexcept {
-  return total_ == 0 ? 0.0 : sum_ / static_cast<double>(total_);
-}
+double histogram::mean() const noexcept { return total_ == 0 ? 0.0 : sum_ / static_cast<double>(total_); }
 
 std::uint64_t histogram::percentile(double p) const noexcept {
   if (total_ == 0) return 0;

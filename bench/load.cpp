@@ -38,24 +38,36 @@ using clock_type = std::chrono::steady_clock;
 
 std::string_view to_string(request_kind k) noexcept {
   switch (k) {
-    case request_kind::create: return "create";
-    case request_kind::list: return "list";
-    case request_kind::authfail: return "authfail";
-    case request_kind::verify: return "verify";
-    case request_kind::verify_fail: return "verify-fail";
+    case request_kind::create:
+      return "create";
+    case request_kind::list:
+      return "list";
+    case request_kind::authfail:
+      return "authfail";
+    case request_kind::verify:
+      return "verify";
+    case request_kind::verify_fail:
+      return "verify-fail";
   }
   return "?";
 }
 
 std::string_view to_string(transport_error e) noexcept {
   switch (e) {
-    case transport_error::connect_refused: return "connect_refused";
-    case transport_error::connect_failed: return "connect_failed";
-    case transport_error::reset: return "reset";
-    case transport_error::timeout: return "timeout";
-    case transport_error::eof: return "eof";
-    case transport_error::bad_response: return "bad_response";
-    case transport_error::other: return "other";
+    case transport_error::connect_refused:
+      return "connect_refused";
+    case transport_error::connect_failed:
+      return "connect_failed";
+    case transport_error::reset:
+      return "reset";
+    case transport_error::timeout:
+      return "timeout";
+    case transport_error::eof:
+      return "eof";
+    case transport_error::bad_response:
+      return "bad_response";
+    case transport_error::other:
+      return "other";
   }
   return "?";
 }
@@ -77,7 +89,8 @@ std::string authfail_key() {
   boost::crc_32_type crc;
   crc.process_bytes(raw.data(), 28);
   const std::uint32_t sum = crc.checksum();
-  for (int i = 0; i < 4; ++i) raw[28 + static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(sum >> (24 - 8 * i));
+  for (int i = 0; i < 4; ++i)
+    raw[28 + static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(sum >> (24 - 8 * i));
   static constexpr char digits[] = "0123456789abcdef";
   std::string out;
   for (auto b : raw) {
@@ -91,8 +104,8 @@ std::string percent_encode(std::string_view s) {
   static constexpr char digits[] = "0123456789ABCDEF";
   std::string out;
   for (unsigned char c : s) {
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-        c == '.' || c == '_' || c == '~') {
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+        c == '_' || c == '~') {
       out += static_cast<char>(c);
     } else {
       out += '%';
@@ -210,7 +223,13 @@ class connection {
  public:
   connection(net::io_context& ioc, shared_state& s, thread_stats& st, std::vector<char>& body_sink,
              std::size_t index)
-      : s_(s), st_(st), body_sink_(body_sink), socket_(ioc), timer_(ioc), ring_(s.cfg.pipeline), index_(index) {
+      : s_(s),
+        st_(st),
+        body_sink_(body_sink),
+        socket_(ioc),
+        timer_(ioc),
+        ring_(s.cfg.pipeline),
+        index_(index) {
     rng_ = (0x9e3779b97f4a7c15ULL * (index + 1)) | 1;  // xorshift needs a non-zero seed
     gather_.reserve(s.cfg.pipeline);
     if (s_.open_loop) {
@@ -220,8 +239,8 @@ class connection {
       interval_ = std::chrono::nanoseconds{
           static_cast<std::int64_t>(per_request_ns * static_cast<double>(s_.cfg.connections))};
       if (interval_.count() <= 0) interval_ = std::chrono::nanoseconds{1};
-      next_send_ = s_.start + std::chrono::nanoseconds{static_cast<std::int64_t>(
-                                  per_request_ns * static_cast<double>(index_))};
+      next_send_ = s_.start + std::chrono::nanoseconds{
+                                  static_cast<std::int64_t>(per_request_ns * static_cast<double>(index_))};
     }
   }
 
@@ -233,7 +252,7 @@ class connection {
       if (e != epoch_) return;
       if (ec) {
         connect_failed(ec == net::error::connection_refused ? transport_error::connect_refused
-                                                             : transport_error::connect_failed);
+                                                            : transport_error::connect_failed);
         return;
       }
       error_code ignored;
@@ -260,7 +279,8 @@ class connection {
       case state::backoff:
         if (now >= retry_at_) connect();
         break;
-      case state::done: break;
+      case state::done:
+        break;
     }
   }
 
@@ -364,10 +384,11 @@ class connection {
   }
 
   void read() {
-    socket_.async_read_some(buffer_.prepare(read_chunk), [this, e = epoch_](const error_code& ec, std::size_t n) {
-      if (e != epoch_) return;
-      on_read(ec, n);
-    });
+    socket_.async_read_some(buffer_.prepare(read_chunk),
+                            [this, e = epoch_](const error_code& ec, std::size_t n) {
+                              if (e != epoch_) return;
+                              on_read(ec, n);
+                            });
   }
 
   void new_parser() {
@@ -533,8 +554,7 @@ class connection {
 
 class worker {
  public:
-  worker(shared_state& s, bool per_kind_latency)
-      : s_(s), sweep_timer_(ioc_), end_timer_(ioc_) {
+  worker(shared_state& s, bool per_kind_latency) : s_(s), sweep_timer_(ioc_), end_timer_(ioc_) {
     stats_.per_kind_latency = per_kind_latency;
   }
 

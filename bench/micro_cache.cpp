@@ -63,7 +63,8 @@ void BM_cache_find_present(benchmark::State& state) {
   auto& s = lookups();
   const std::size_t n = s.present.size();
   // Each thread walks its own part of the keys.
-  std::size_t i = static_cast<std::size_t>(state.thread_index()) * n / static_cast<std::size_t>(state.threads());
+  std::size_t i =
+      static_cast<std::size_t>(state.thread_index()) * n / static_cast<std::size_t>(state.threads());
   std::uint64_t found = 0;
   for (auto _ : state) {
     const auto e = s.cache.find(s.present[i]);
@@ -71,7 +72,8 @@ void BM_cache_find_present(benchmark::State& state) {
     benchmark::DoNotOptimize(e);
     if (++i == n) i = 0;
   }
-  if (found != static_cast<std::uint64_t>(state.iterations())) state.SkipWithError("a present key was not found");
+  if (found != static_cast<std::uint64_t>(state.iterations()))
+    state.SkipWithError("a present key was not found");
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_cache_find_present)->Threads(1)->Threads(2)->UseRealTime();

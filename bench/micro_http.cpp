@@ -131,7 +131,8 @@ storage::list_page ten_tokens() {
   storage::list_page page;
   for (int i = 0; i < 10; ++i) {
     const std::string key = core::generate_key();
-    page.tokens.push_back(core::make_token_record(key, 1, "token " + std::to_string(i), "admin", 1795837738 + i));
+    page.tokens.push_back(
+        core::make_token_record(key, 1, "token " + std::to_string(i), "admin", 1795837738 + i));
   }
   return page;
 }

@@ -102,7 +102,8 @@ void print_table(std::ostream& out, const run_info& info, const load_result& r) 
   if (r.transport_errors() > 0) {
     out << "  errors      ";
     for (std::size_t e = 0; e < r.errors.size(); ++e) {
-      if (r.errors[e] != 0) out << "  " << to_string(static_cast<transport_error>(e)) << ": " << grouped(r.errors[e]);
+      if (r.errors[e] != 0)
+        out << "  " << to_string(static_cast<transport_error>(e)) << ": " << grouped(r.errors[e]);
     }
     out << "\n";
   }
@@ -130,8 +131,9 @@ void print_table(std::ostream& out, const run_info& info, const load_result& r) 
     for (std::size_t k = 0; k < request_kind_count; ++k) {
       if (cfg.mix[k] == 0) continue;
       const auto& kr = r.by_kind[k];
-      out << "  " << to_string(static_cast<request_kind>(k)) << ": " << grouped(kr.responses) << " responses, "
-          << grouped(kr.successes) << " 2xx, " << fixed(per_second(kr.responses, r.elapsed), 1) << " req/s\n";
+      out << "  " << to_string(static_cast<request_kind>(k)) << ": " << grouped(kr.responses)
+          << " responses, " << grouped(kr.successes) << " 2xx, "
+          << fixed(per_second(kr.responses, r.elapsed), 1) << " req/s\n";
     }
   }
 }
@@ -193,11 +195,13 @@ std::string progress_line(const load_progress& now, const load_progress& before)
   if (now.warming_up) return line + "  warming up";
   const double dt = seconds(now.since_start - before.since_start);
   const std::uint64_t delta = now.responses >= before.responses ? now.responses - before.responses : 0;
-  line += "  " + pad_left(grouped(static_cast<std::uint64_t>(dt > 0 ? static_cast<double>(delta) / dt : 0)), 9) +
+  line += "  " +
+          pad_left(grouped(static_cast<std::uint64_t>(dt > 0 ? static_cast<double>(delta) / dt : 0)), 9) +
           " req/s  " + grouped(now.responses) + " responses  2xx ";
-  line += now.responses > 0
-              ? fixed(100.0 * static_cast<double>(now.successes) / static_cast<double>(now.responses), 1) + "%"
-              : std::string("-");
+  line +=
+      now.responses > 0
+          ? fixed(100.0 * static_cast<double>(now.successes) / static_cast<double>(now.responses), 1) + "%"
+          : std::string("-");
   line += "  errors " + grouped(now.errors);
   return line;
 }

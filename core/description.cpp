@@ -19,10 +19,17 @@ bool for_each_code_point(std::string_view s, Visit&& visit) noexcept {
     }
     std::size_t n;
     std::uint32_t cp;
-    if ((b & 0xE0) == 0xC0) { n = 2; cp = b & 0x1F; }
-    else if ((b & 0xF0) == 0xE0) { n = 3; cp = b & 0x0F; }
-    else if ((b & 0xF8) == 0xF0) { n = 4; cp = b & 0x07; }
-    else return false;
+    if ((b & 0xE0) == 0xC0) {
+      n = 2;
+      cp = b & 0x1F;
+    } else if ((b & 0xF0) == 0xE0) {
+      n = 3;
+      cp = b & 0x0F;
+    } else if ((b & 0xF8) == 0xF0) {
+      n = 4;
+      cp = b & 0x07;
+    } else
+      return false;
     if (i + n > size) return false;
     for (std::size_t k = 1; k < n; ++k) {
       const auto c = static_cast<std::uint8_t>(s[i + k]);

@@ -11,12 +11,18 @@ class category final : public boost::system::error_category {
   const char* name() const noexcept override { return "tokend"; }
   std::string message(int ev) const override {
     switch (static_cast<errc>(ev)) {
-      case errc::unauthorized: return "Unauthorized Request";
-      case errc::not_found: return "Token not found";
-      case errc::bad_request: return "Bad Request";
-      case errc::overloaded: return "Service overloaded, try again later";
-      case errc::unavailable: return "Service unavailable, try again later";
-      case errc::internal: return "Internal server error";
+      case errc::unauthorized:
+        return "Unauthorized Request";
+      case errc::not_found:
+        return "Token not found";
+      case errc::bad_request:
+        return "Bad Request";
+      case errc::overloaded:
+        return "Service overloaded, try again later";
+      case errc::unavailable:
+        return "Service unavailable, try again later";
+      case errc::internal:
+        return "Internal server error";
     }
     return "Unknown error";
   }

@@ -35,7 +35,8 @@ const EVP_MD* sha256_md() noexcept {
 }
 
 EVP_MD_CTX* thread_digest_context() noexcept {
-  thread_local const std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx{EVP_MD_CTX_new(), &EVP_MD_CTX_free};
+  thread_local const std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx{EVP_MD_CTX_new(),
+                                                                                 &EVP_MD_CTX_free};
   return ctx.get();
 }
 

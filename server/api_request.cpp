@@ -96,7 +96,9 @@ std::optional<std::string> caller_key(const boost::urls::url_view& target,
                                       std::span<const std::string_view> authorization_headers) {
   // Two candidate keys are compared by digest, never as strings: keys are only ever compared or
   // looked up as SHA-256 digests, so no comparison's timing depends on a key's characters.
-  const auto differ = [](std::string_view a, std::string_view b) { return core::digest_key(a) != core::digest_key(b); };
+  const auto differ = [](std::string_view a, std::string_view b) {
+    return core::digest_key(a) != core::digest_key(b);
+  };
   std::optional<std::string> from_query;
   for (const auto& param : target.params()) {
     if (param.key != "token") continue;
@@ -144,7 +146,8 @@ parsed<create_body> parse_create_body(std::string_view body) {
   const auto* type = obj->if_contains("type");
   if (!type) return {std::nullopt, "Field 'type' is required"};
   if (!type->is_string()) return {std::nullopt, "Field 'type' must be a string"};
-  if (type->as_string() != "admin") return {std::nullopt, "Field 'type' must be \"admin\" (the only supported type)"};
+  if (type->as_string() != "admin")
+    return {std::nullopt, "Field 'type' must be \"admin\" (the only supported type)"};
   const auto* description = obj->if_contains("description");
   if (!description) return {std::nullopt, "Field 'description' is required"};
   if (!description->is_string()) return {std::nullopt, "Field 'description' must be a string"};

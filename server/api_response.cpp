@@ -47,12 +47,18 @@ void append_token_json(std::string& out, std::string_view token, const core::tok
 unsigned status_for(const boost::system::error_code& ec) noexcept {
   if (ec.category() != core::error_category()) return 500;
   switch (static_cast<core::errc>(ec.value())) {
-    case core::errc::unauthorized: return 401;
-    case core::errc::not_found: return 404;
-    case core::errc::bad_request: return 400;
-    case core::errc::overloaded: return 503;
-    case core::errc::unavailable: return 503;
-    case core::errc::internal: return 500;
+    case core::errc::unauthorized:
+      return 401;
+    case core::errc::not_found:
+      return 404;
+    case core::errc::bad_request:
+      return 400;
+    case core::errc::overloaded:
+      return 503;
+    case core::errc::unavailable:
+      return 503;
+    case core::errc::internal:
+      return 500;
   }
   return 500;
 }

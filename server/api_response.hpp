@@ -25,7 +25,7 @@ struct api_reply {
   unsigned status = 200;
   std::string body;
   route route_label = route::other;
-  bool method_not_allowed = false;  // adds `Allow`
+  bool method_not_allowed = false;   // adds `Allow`
   unsigned retry_after_seconds = 0;  // adds `Retry-After` when not 0
   response_budget::lease hold;       // the body's share of the response budget, until it is written
   // /verify only: the verified key's owner on a 200 (X-Tokend-User-Id, X-Tokend-Token-Type), or

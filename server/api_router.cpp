@@ -16,10 +16,14 @@ namespace {
 
 route route_of(http::verb method) {
   switch (method) {
-    case http::verb::post: return route::create;
-    case http::verb::get: return route::list;
-    case http::verb::delete_: return route::remove;
-    default: return route::other;
+    case http::verb::post:
+      return route::create;
+    case http::verb::get:
+      return route::list;
+    case http::verb::delete_:
+      return route::remove;
+    default:
+      return route::other;
   }
 }
 
@@ -107,9 +111,12 @@ net::awaitable<api_reply> handle_api(const api_request& request, token_service& 
     co_return error_reply(415, "Content-Type must be application/json (with no charset other than utf-8)", r);
   }
   switch (r) {
-    case route::create: co_return co_await create(request, service, *caller);
-    case route::list: co_return co_await list(*target, service, *caller, budget);
-    default: co_return co_await remove(request, service, *caller);
+    case route::create:
+      co_return co_await create(request, service, *caller);
+    case route::list:
+      co_return co_await list(*target, service, *caller, budget);
+    default:
+      co_return co_await remove(request, service, *caller);
   }
 }
 

@@ -24,6 +24,6 @@ using authorization_values = boost::container::small_vector<std::string_view, 2>
 
 // With a budget, each list answer holds a share of it (api_reply::hold) or is refused with 503.
 [[nodiscard]] boost::asio::awaitable<api_reply> handle_api(const api_request& request, token_service& service,
-                                                          response_budget* budget = nullptr);
+                                                           response_budget* budget = nullptr);
 
 }  // namespace tokend::server

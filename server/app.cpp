@@ -32,7 +32,8 @@ constexpr std::string_view request_id_header = "X-Request-Id";
 
 std::vector<std::unique_ptr<net::io_context>> make_contexts(std::size_t n) {
   std::vector<std::unique_ptr<net::io_context>> out;
-  for (std::size_t i = 0; i < std::max<std::size_t>(n, 1); ++i) out.push_back(std::make_unique<net::io_context>(1));
+  for (std::size_t i = 0; i < std::max<std::size_t>(n, 1); ++i)
+    out.push_back(std::make_unique<net::io_context>(1));
   return out;
 }
 
@@ -117,7 +118,8 @@ net::awaitable<void> app::accept_loop(tcp::acceptor& acceptor, bool admin) {
   if (admin) {
     options.max_body_bytes = 1024;
     handler = [this](http_request& req, response_hold&) -> net::awaitable<http_response> {
-      co_return handle_admin(req, admin_sources{[this] { return ready(); }, [this] { return metrics_text(); }});
+      co_return handle_admin(req,
+                             admin_sources{[this] { return ready(); }, [this] { return metrics_text(); }});
     };
   } else {
     // Only `this` is captured: GCC 12 corrupts std::string init-captures of coroutine lambdas, so
@@ -158,7 +160,8 @@ net::awaitable<void> app::accept_loop(tcp::acceptor& acceptor, bool admin) {
       // Refused while reading (431, 413, 400): no method or path worth trusting, and no response
       // header of ours to carry an id; the line still counts the request.
       if (config_.access_log) {
-        log::access({{"status", status}, {"request_id", new_request_id()}, {"refused", "while reading the request"}});
+        log::access(
+            {{"status", status}, {"request_id", new_request_id()}, {"refused", "while reading the request"}});
       }
       log::debug("request refused while reading", {{"status", status}});
     };
@@ -186,20 +189,25 @@ net::awaitable<void> app::accept_loop(tcp::acceptor& acceptor, bool admin) {
       socket.close(ignored);
       return;
     }
-    if (!admin) metrics_.connection_opened();
-    else admin_open_.fetch_add(1, std::memory_order_relaxed);
+    if (!admin)
+      metrics_.connection_opened();
+    else
+      admin_open_.fetch_add(1, std::memory_order_relaxed);
     if (log::enabled(log::level::debug)) {
       boost::system::error_code peer_ec;
       const auto peer = socket.remote_endpoint(peer_ec);
-      log::debug("connection accepted", {{"listener", admin ? "admin" : "api"},
-                                         {"peer", peer_ec ? std::string("unknown")
-                                                          : peer.address().to_string() + ":" + std::to_string(peer.port())}});
+      log::debug("connection accepted",
+                 {{"listener", admin ? "admin" : "api"},
+                  {"peer", peer_ec ? std::string("unknown")
+                                   : peer.address().to_string() + ":" + std::to_string(peer.port())}});
     }
     auto executor = socket.get_executor();
     net::co_spawn(executor, run_session(std::move(socket), options, handler, observer, tracker),
                   [this, admin](std::exception_ptr e) {
-                    if (!admin) metrics_.connection_closed();
-                    else admin_open_.fetch_sub(1, std::memory_order_relaxed);
+                    if (!admin)
+                      metrics_.connection_closed();
+                    else
+                      admin_open_.fetch_sub(1, std::memory_order_relaxed);
                     log_exception(e);
                   });
   };
@@ -218,7 +226,8 @@ net::awaitable<void> app::accept_loop(tcp::acceptor& acceptor, bool admin) {
       break;
     }
     auto [ec, socket] = co_await acceptor.async_accept(next_context(), use_tuple);
-    if (ec == net::error::operation_aborted && !admin && api_listener_closing_.load(std::memory_order_acquire)) {
+    if (ec == net::error::operation_aborted && !admin &&
+        api_listener_closing_.load(std::memory_order_acquire)) {
       continue;
     }
     if (!acceptor.is_open() || ec == net::error::operation_aborted) break;
@@ -320,9 +329,11 @@ net::awaitable<void> app::drain() {
   // the app is destroyed. A marker posted behind them on every context (one thread each, so FIFO)
   // tells us they have all run.
   auto unflushed = std::make_shared<std::atomic<std::size_t>>(contexts_.size());
-  for (auto& ctx : contexts_) net::post(*ctx, [unflushed] { unflushed->fetch_sub(1, std::memory_order_acq_rel); });
+  for (auto& ctx : contexts_)
+    net::post(*ctx, [unflushed] { unflushed->fetch_sub(1, std::memory_order_acq_rel); });
   const auto flush_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
-  while (unflushed->load(std::memory_order_acquire) > 0 && std::chrono::steady_clock::now() < flush_deadline) {
+  while (unflushed->load(std::memory_order_acquire) > 0 &&
+         std::chrono::steady_clock::now() < flush_deadline) {
     timer.expires_after(std::chrono::milliseconds(1));
     co_await timer.async_wait(use_tuple);
   }
@@ -338,7 +349,9 @@ void app::wait() {
   log::info("stopped");
 }
 
-bool app::ready() const noexcept { return !stop_requested_.load(std::memory_order_acquire) && store_->ready(); }
+bool app::ready() const noexcept {
+  return !stop_requested_.load(std::memory_order_acquire) && store_->ready();
+}
 
 std::string app::metrics_text() const {
   const auto& cache = service_.cache();

@@ -26,7 +26,7 @@ namespace tokend::server {
 // Faults that tests inject into a running app; each, when set, runs at its point and may throw.
 struct app_test_hooks {
   std::function<void(std::string_view target)> after_api_handler;  // an API response is about to go out
-  std::function<void()> in_drain;                                   // the drain has begun
+  std::function<void()> in_drain;                                  // the drain has begun
 };
 
 class app {

@@ -32,8 +32,9 @@ void store_key(storage::token_store& store, const std::string& key, core::user_i
   const auto now = std::chrono::system_clock::now().time_since_epoch();
   auto record = core::make_token_record(key, owner, "bootstrap", "admin",
                                         std::chrono::duration_cast<std::chrono::seconds>(now).count());
-  const auto ec = wait_for_store<boost::system::error_code>(
-      [&](storage::token_store::write_handler done) { store.async_create(std::move(record), std::move(done)); });
+  const auto ec = wait_for_store<boost::system::error_code>([&](storage::token_store::write_handler done) {
+    store.async_create(std::move(record), std::move(done));
+  });
   if (ec) throw std::runtime_error("cannot store the bootstrap key: " + ec.message());
 }
 
@@ -42,8 +43,9 @@ void store_key(storage::token_store& store, const std::string& key, core::user_i
 void bootstrap(storage::token_store& store, const config& cfg, const env_lookup& env) {
   if (const auto key = env("TOKEND_BOOTSTRAP_TOKEN"); key && !key->empty()) {
     if (!core::is_well_formed_key(*key)) {
-      throw config_error("TOKEND_BOOTSTRAP_TOKEN is not a well-formed key (64 lowercase hex characters with a valid "
-                         "checksum; make one with `tokend keygen`)");
+      throw config_error(
+          "TOKEND_BOOTSTRAP_TOKEN is not a well-formed key (64 lowercase hex characters with a valid "
+          "checksum; make one with `tokend keygen`)");
     }
     core::user_id owner = 1;
     if (const auto id = env("TOKEND_BOOTSTRAP_USER_ID"); id && !id->empty()) {

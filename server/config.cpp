@@ -43,7 +43,8 @@ std::chrono::milliseconds parse_duration(const std::string& flag, const std::str
   try {
     return std::chrono::milliseconds(parse_count(flag, digits, 1, 86'400'000) * scale);
   } catch (const config_error&) {
-    throw config_error("invalid value for " + flag + ": '" + text + "' (expected a duration such as 10s or 500ms)");
+    throw config_error("invalid value for " + flag + ": '" + text +
+                       "' (expected a duration such as 10s or 500ms)");
   }
 }
 
@@ -57,7 +58,8 @@ struct flag_spec {
 const std::vector<flag_spec>& flag_specs() {
   static const std::vector<flag_spec> specs = {
       {"--listen", "TOKEND_LISTEN", [](config& c, auto& f, auto& v) { c.listen = parse_endpoint(f, v); }},
-      {"--admin-listen", "TOKEND_ADMIN_LISTEN", [](config& c, auto& f, auto& v) { c.admin_listen = parse_endpoint(f, v); }},
+      {"--admin-listen", "TOKEND_ADMIN_LISTEN",
+       [](config& c, auto& f, auto& v) { c.admin_listen = parse_endpoint(f, v); }},
       {"--data-dir", "TOKEND_DATA_DIR",
        [](config& c, auto& f, auto& v) {
          if (v.empty()) throw config_error("invalid value for " + f + ": must not be empty");
@@ -65,9 +67,12 @@ const std::vector<flag_spec>& flag_specs() {
        }},
       {"--store", "TOKEND_STORE",
        [](config& c, auto& f, auto& v) {
-         if (v == "rocksdb") c.store = store_kind::rocksdb;
-         else if (v == "postgres") c.store = store_kind::postgres;
-         else throw config_error("invalid value for " + f + ": '" + v + "' (expected rocksdb or postgres)");
+         if (v == "rocksdb")
+           c.store = store_kind::rocksdb;
+         else if (v == "postgres")
+           c.store = store_kind::postgres;
+         else
+           throw config_error("invalid value for " + f + ": '" + v + "' (expected rocksdb or postgres)");
        }},
       {"--postgres-url", "TOKEND_POSTGRES_URL", [](config& c, auto&, auto& v) { c.postgres_url = v; }},
       {"--postgres-schema", "TOKEND_POSTGRES_SCHEMA",
@@ -80,7 +85,8 @@ const std::vector<flag_spec>& flag_specs() {
        [](config& c, auto& f, auto& v) { c.postgres_connections = parse_count(f, v, 1, 64); }},
       {"--revocation-poll", "TOKEND_REVOCATION_POLL",
        [](config& c, auto& f, auto& v) { c.revocation_poll = parse_duration(f, v); }},
-      {"--threads", "TOKEND_THREADS", [](config& c, auto& f, auto& v) { c.threads = parse_count(f, v, 1, 1024); }},
+      {"--threads", "TOKEND_THREADS",
+       [](config& c, auto& f, auto& v) { c.threads = parse_count(f, v, 1, 1024); }},
       {"--cache-capacity", "TOKEND_CACHE_CAPACITY",
        [](config& c, auto& f, auto& v) { c.cache_capacity = parse_count(f, v, 1, 1'000'000'000); }},
       {"--list-cache-tokens", "TOKEND_LIST_CACHE_TOKENS",
@@ -101,22 +107,29 @@ const std::vector<flag_spec>& flag_specs() {
        [](config& c, auto& f, auto& v) {
          c.max_response_bytes_in_flight = parse_count(f, v, std::size_t{4} << 20, std::size_t{1} << 40);
        }},
-      {"--idle-timeout", "TOKEND_IDLE_TIMEOUT", [](config& c, auto& f, auto& v) { c.idle_timeout = parse_duration(f, v); }},
+      {"--idle-timeout", "TOKEND_IDLE_TIMEOUT",
+       [](config& c, auto& f, auto& v) { c.idle_timeout = parse_duration(f, v); }},
       {"--request-timeout", "TOKEND_REQUEST_TIMEOUT",
        [](config& c, auto& f, auto& v) { c.request_timeout = parse_duration(f, v); }},
-      {"--drain-timeout", "TOKEND_DRAIN_TIMEOUT", [](config& c, auto& f, auto& v) { c.drain_timeout = parse_duration(f, v); }},
+      {"--drain-timeout", "TOKEND_DRAIN_TIMEOUT",
+       [](config& c, auto& f, auto& v) { c.drain_timeout = parse_duration(f, v); }},
       {"--drain-idle-grace", "TOKEND_DRAIN_IDLE_GRACE",
        [](config& c, auto& f, auto& v) {
-         c.drain_idle_grace = (v == "0" || v == "0s" || v == "0ms") ? std::chrono::milliseconds(0) : parse_duration(f, v);
+         c.drain_idle_grace =
+             (v == "0" || v == "0s" || v == "0ms") ? std::chrono::milliseconds(0) : parse_duration(f, v);
        }},
       {"--log-level", "TOKEND_LOG_LEVEL",
        [](config& c, auto& f, auto& v) {
          const auto lvl = log::parse_level(v);
-         if (!lvl) throw config_error("invalid value for " + f + ": '" + v + "' (expected debug, info, warn or error)");
+         if (!lvl)
+           throw config_error("invalid value for " + f + ": '" + v +
+                              "' (expected debug, info, warn or error)");
          c.log_level = *lvl;
        }},
-      {"--access-log", "TOKEND_ACCESS_LOG", [](config& c, auto& f, auto& v) { c.access_log = parse_bool(f, v); }, true},
-      {"--test-fault-file", "TOKEND_TEST_FAULT_FILE", [](config& c, auto&, auto& v) { c.test_fault_file = v; }},
+      {"--access-log", "TOKEND_ACCESS_LOG",
+       [](config& c, auto& f, auto& v) { c.access_log = parse_bool(f, v); }, true},
+      {"--test-fault-file", "TOKEND_TEST_FAULT_FILE",
+       [](config& c, auto&, auto& v) { c.test_fault_file = v; }},
   };
   return specs;
 }
@@ -137,7 +150,8 @@ endpoint_spec parse_endpoint(const std::string& flag, const std::string& text) {
   }
   endpoint_spec ep;
   ep.host = text.substr(0, colon);
-  if (ep.host.size() >= 2 && ep.host.front() == '[' && ep.host.back() == ']') ep.host = ep.host.substr(1, ep.host.size() - 2);
+  if (ep.host.size() >= 2 && ep.host.front() == '[' && ep.host.back() == ']')
+    ep.host = ep.host.substr(1, ep.host.size() - 2);
   boost::system::error_code ec;
   boost::asio::ip::make_address(ep.host, ec);
   if (ec) throw config_error("invalid value for " + flag + ": '" + text + "' (host must be an IP address)");
@@ -185,7 +199,8 @@ config parse_config(const std::vector<std::string>& args, const env_lookup& env)
   if (c.threads == 0) c.threads = std::max(1u, std::thread::hardware_concurrency());
   if (c.drain_idle_grace && *c.drain_idle_grace >= c.drain_timeout) {
     throw config_error("--drain-idle-grace (" + std::to_string(c.drain_idle_grace->count()) +
-                       "ms) must be shorter than --drain-timeout (" + std::to_string(c.drain_timeout.count()) + "ms)");
+                       "ms) must be shorter than --drain-timeout (" +
+                       std::to_string(c.drain_timeout.count()) + "ms)");
   }
   return c;
 }

@@ -30,7 +30,7 @@ struct config {
   std::string postgres_schema = "public";
   std::size_t postgres_connections = 4;
   std::chrono::milliseconds revocation_poll{1000};  // bound on a missed cross-process revocation
-  std::size_t threads = 0;  // 0: one per core
+  std::size_t threads = 0;                          // 0: one per core
   std::size_t cache_capacity = 1'000'000;
   std::size_t list_cache_tokens = 100'000;  // records of users' complete lists kept in memory
   std::size_t max_body_bytes = 16 * 1024;
@@ -52,7 +52,7 @@ struct config {
   // (answered with `Connection: close`); unset: drain_idle_grace() picks it. Below drain_timeout.
   std::optional<std::chrono::milliseconds> drain_idle_grace;
   log::level log_level = log::level::info;
-  bool access_log = false;  // one JSON line per API request (never the query string or a key)
+  bool access_log = false;      // one JSON line per API request (never the query string or a key)
   std::string test_fault_file;  // testing only: see storage/faulty_store.hpp
 };
 

@@ -7,12 +7,12 @@
 
 #include "server/config.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <utility>
-#include <algorithm>
 
 namespace tokend::server {
 
@@ -28,12 +28,12 @@ inline constexpr std::size_t rocksdb_other_files = 16;
 inline constexpr std::size_t min_api_connections = 16;
 
 struct descriptor_plan {
-  std::uint64_t limit = 0;               // the soft RLIMIT_NOFILE the plan was made for
-  std::size_t reserved = 0;              // descriptors kept from API connections
-  std::size_t max_connections = 0;       // the effective API cap
+  std::uint64_t limit = 0;          // the soft RLIMIT_NOFILE the plan was made for
+  std::size_t reserved = 0;         // descriptors kept from API connections
+  std::size_t max_connections = 0;  // the effective API cap
   std::size_t admin_max_connections = 0;
-  int rocksdb_max_open_files = -1;       // RocksDB's table cache bound (-1 for another store)
-  bool clamped = false;                  // the configured API cap did not fit
+  int rocksdb_max_open_files = -1;  // RocksDB's table cache bound (-1 for another store)
+  bool clamped = false;             // the configured API cap did not fit
 };
 
 // Pure: the plan for `cfg` under a soft limit of `limit` descriptors (UINT64_MAX: unlimited).

@@ -7,8 +7,8 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/write.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/error.hpp>
@@ -59,9 +59,12 @@ constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
 std::string message_for_read_error(const beast::error_code& ec, unsigned status) {
   if (ec.category() == framing_category()) return ec.message();  // fixed texts, no request bytes
   switch (status) {
-    case 413: return "Request body too large";
-    case 431: return "Request header fields too large";
-    default: return "Malformed HTTP request";
+    case 413:
+      return "Request body too large";
+    case 431:
+      return "Request header fields too large";
+    default:
+      return "Malformed HTTP request";
   }
 }
 
@@ -143,8 +146,8 @@ void connection_tracker::for_each(const std::function<void(const std::shared_ptr
 }
 
 bool connection_tracker::idle_grace_over() const noexcept {
-  return draining() &&
-         idle_grace_end_.load(std::memory_order_relaxed) <= connection::clock::now().time_since_epoch().count();
+  return draining() && idle_grace_end_.load(std::memory_order_relaxed) <=
+                           connection::clock::now().time_since_epoch().count();
 }
 
 void connection_tracker::begin_drain(std::chrono::steady_clock::duration idle_grace) {
@@ -196,8 +199,8 @@ unsigned status_for_read_error(const beast::error_code& ec) {
   if (ec.category() == framing_category()) return ec == framing_error::trailer_too_large ? 431 : 400;
   if (ec == http::error::header_limit) return 431;
   if (ec == http::error::body_limit) return 413;
-  if (ec == http::error::end_of_stream || ec == http::error::partial_message ||
-      ec == net::error::eof || ec == net::error::operation_aborted || ec == net::error::connection_reset ||
+  if (ec == http::error::end_of_stream || ec == http::error::partial_message || ec == net::error::eof ||
+      ec == net::error::operation_aborted || ec == net::error::connection_reset ||
       ec == net::error::bad_descriptor) {
     return 0;
   }

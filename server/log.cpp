@@ -65,10 +65,14 @@ std::optional<level> parse_level(std::string_view text) noexcept {
 
 const char* level_name(level lvl) noexcept {
   switch (lvl) {
-    case level::debug: return "debug";
-    case level::info: return "info";
-    case level::warn: return "warn";
-    case level::error: return "error";
+    case level::debug:
+      return "debug";
+    case level::info:
+      return "info";
+    case level::warn:
+      return "warn";
+    case level::error:
+      return "error";
   }
   return "info";
 }

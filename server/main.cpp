@@ -3,8 +3,8 @@
 #include "server/app.hpp"
 #include "server/bootstrap.hpp"
 #include "server/config.hpp"
-#include "server/fd_limits.hpp"
 #include "server/data_dir.hpp"
+#include "server/fd_limits.hpp"
 #include "server/log.hpp"
 #include "storage/faulty_store.hpp"
 #include "storage/postgres_store.hpp"
@@ -43,7 +43,8 @@ std::unique_ptr<storage::token_store> open_store(const server::config& cfg,
   options.max_queue = cfg.write_queue;
   options.max_open_files = fds.rocksdb_max_open_files;
   options.log = [](bool error, std::string_view message) {
-    server::log::write(error ? server::log::level::error : server::log::level::warn, "rocksdb", {{"detail", message}});
+    server::log::write(error ? server::log::level::error : server::log::level::warn, "rocksdb",
+                       {{"detail", message}});
   };
   return storage::open_rocksdb_store(options);
 }
@@ -61,22 +62,23 @@ int serve(const std::vector<std::string>& args) {
   // The whole configuration, for "what is it running with?"; it holds no secret (the bootstrap key
   // is read from the environment by bootstrap() and never kept here; the PostgreSQL URL, which may
   // hold a password, is left out).
-  server::log::debug("configuration", {{"listen", cfg.listen.host + ":" + std::to_string(cfg.listen.port)},
-                                       {"admin_listen", cfg.admin_listen.host + ":" + std::to_string(cfg.admin_listen.port)},
-                                       {"data_dir", cfg.data_dir},
-                                       {"store", cfg.store == server::store_kind::postgres ? "postgres" : "rocksdb"},
-                                       {"threads", cfg.threads},
-                                       {"cache_capacity", cfg.cache_capacity},
-                                       {"list_cache_tokens", cfg.list_cache_tokens},
-                                       {"max_body_bytes", cfg.max_body_bytes},
-                                       {"max_header_bytes", cfg.max_header_bytes},
-                                       {"sync", cfg.sync},
-                                       {"write_queue", cfg.write_queue},
-                                       {"idle_timeout_seconds", cfg.idle_timeout.count() / 1000.0},
-                                       {"request_timeout_seconds", cfg.request_timeout.count() / 1000.0},
-                                       {"drain_timeout_seconds", cfg.drain_timeout.count() / 1000.0},
-                                       {"log_level", server::log::level_name(cfg.log_level)},
-                                       {"access_log", cfg.access_log}});
+  server::log::debug("configuration",
+                     {{"listen", cfg.listen.host + ":" + std::to_string(cfg.listen.port)},
+                      {"admin_listen", cfg.admin_listen.host + ":" + std::to_string(cfg.admin_listen.port)},
+                      {"data_dir", cfg.data_dir},
+                      {"store", cfg.store == server::store_kind::postgres ? "postgres" : "rocksdb"},
+                      {"threads", cfg.threads},
+                      {"cache_capacity", cfg.cache_capacity},
+                      {"list_cache_tokens", cfg.list_cache_tokens},
+                      {"max_body_bytes", cfg.max_body_bytes},
+                      {"max_header_bytes", cfg.max_header_bytes},
+                      {"sync", cfg.sync},
+                      {"write_queue", cfg.write_queue},
+                      {"idle_timeout_seconds", cfg.idle_timeout.count() / 1000.0},
+                      {"request_timeout_seconds", cfg.request_timeout.count() / 1000.0},
+                      {"drain_timeout_seconds", cfg.drain_timeout.count() / 1000.0},
+                      {"log_level", server::log::level_name(cfg.log_level)},
+                      {"access_log", cfg.access_log}});
   try {
     // Before anything opens a file: the caps must fit the descriptors there are (fd_limits.hpp).
     const auto raised = server::raise_descriptor_limit();
@@ -84,16 +86,16 @@ int serve(const std::vector<std::string>& args) {
     const std::size_t configured_max_connections = cfg.max_connections;
     cfg.max_connections = fds.max_connections;
     cfg.admin_max_connections = fds.admin_max_connections;
-    server::log::info("connection limits", {{"max_connections", fds.max_connections},
-                                            {"configured_max_connections", configured_max_connections},
-                                            {"admin_max_connections", fds.admin_max_connections},
-                                            {"fd_limit", fds.limit},
-                                            {"fd_limit_at_start", raised.before},
-                                            {"reserved_descriptors", fds.reserved},
-                                            {"rocksdb_max_open_files", fds.rocksdb_max_open_files},
-                                            {"clamped_to_fd_limit", fds.clamped},
-                                            {"max_response_bytes_in_flight",
-                                             cfg.max_response_bytes_in_flight}});
+    server::log::info("connection limits",
+                      {{"max_connections", fds.max_connections},
+                       {"configured_max_connections", configured_max_connections},
+                       {"admin_max_connections", fds.admin_max_connections},
+                       {"fd_limit", fds.limit},
+                       {"fd_limit_at_start", raised.before},
+                       {"reserved_descriptors", fds.reserved},
+                       {"rocksdb_max_open_files", fds.rocksdb_max_open_files},
+                       {"clamped_to_fd_limit", fds.clamped},
+                       {"max_response_bytes_in_flight", cfg.max_response_bytes_in_flight}});
     if (cfg.store == server::store_kind::rocksdb) server::prepare_data_dir(cfg.data_dir);
     std::unique_ptr<storage::token_store> store = open_store(cfg, fds);
     if (!cfg.test_fault_file.empty()) {
@@ -103,12 +105,13 @@ int serve(const std::vector<std::string>& args) {
     server::bootstrap(*store, cfg, env);
     server::app app(cfg, std::move(store));
     app.start(true);
-    server::log::info("tokend listening", {{"api_port", app.api_port()},
-                                           {"admin_port", app.admin_port()},
-                                           {"threads", cfg.threads},
-                                           {"data_dir", cfg.data_dir},
-                                       {"store", cfg.store == server::store_kind::postgres ? "postgres" : "rocksdb"},
-                                           {"sync", cfg.sync}});
+    server::log::info("tokend listening",
+                      {{"api_port", app.api_port()},
+                       {"admin_port", app.admin_port()},
+                       {"threads", cfg.threads},
+                       {"data_dir", cfg.data_dir},
+                       {"store", cfg.store == server::store_kind::postgres ? "postgres" : "rocksdb"},
+                       {"sync", cfg.sync}});
     app.wait();
     return 0;
   } catch (const server::config_error& e) {
@@ -145,7 +148,8 @@ int main(int argc, char** argv) {
     std::cout << server::usage_text();
     return 0;
   }
-  if (!args.empty() && args.front() == "serve") args.erase(args.begin());
+  if (!args.empty() && args.front() == "serve")
+    args.erase(args.begin());
   else if (!args.empty() && !args.front().starts_with("-")) {
     std::cerr << "tokend: unknown command '" << args.front() << "' (see tokend --help)\n";
     return 2;

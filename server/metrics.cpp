@@ -24,14 +24,16 @@ std::string number(double v) {
 }  // namespace
 
 metrics::metrics() noexcept
-    : start_time_seconds_(std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count()) {}
+    : start_time_seconds_(
+          std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count()) {}
 
 void metrics::observe(route r, unsigned status, std::chrono::nanoseconds latency) noexcept {
   auto& s = routes_[static_cast<std::size_t>(r)];
   const auto it = std::find(statuses.begin(), statuses.end() - 1, status);
   s.by_status[static_cast<std::size_t>(it - statuses.begin())].fetch_add(1, std::memory_order_relaxed);
   const double seconds = std::chrono::duration<double>(latency).count();
-  const auto bucket = std::lower_bound(latency_bounds.begin(), latency_bounds.end(), seconds) - latency_bounds.begin();
+  const auto bucket =
+      std::lower_bound(latency_bounds.begin(), latency_bounds.end(), seconds) - latency_bounds.begin();
   s.latency_buckets[static_cast<std::size_t>(bucket)].fetch_add(1, std::memory_order_relaxed);
   s.latency_count.fetch_add(1, std::memory_order_relaxed);
   s.latency_sum_ns.fetch_add(static_cast<std::uint64_t>(latency.count()), std::memory_order_relaxed);
@@ -41,7 +43,10 @@ std::string metrics::render(const cache_figures& cache, const storage::store_sta
                             const response_figures& responses) const {
   std::string out;
   out.reserve(8192);
-  const auto line = [&out](const std::string& l) { out += l; out += '\n'; };
+  const auto line = [&out](const std::string& l) {
+    out += l;
+    out += '\n';
+  };
 
   line("# HELP tokend_http_requests_total API requests answered, by route and status.");
   line("# TYPE tokend_http_requests_total counter");
@@ -50,8 +55,8 @@ std::string metrics::render(const cache_figures& cache, const storage::store_sta
       const auto n = routes_[r].by_status[i].load(std::memory_order_relaxed);
       if (n == 0) continue;
       const std::string code = statuses[i] ? std::to_string(statuses[i]) : "other";
-      line(std::string("tokend_http_requests_total{route=\"") + route_names[r] + "\",status=\"" + code + "\"} " +
-           std::to_string(n));
+      line(std::string("tokend_http_requests_total{route=\"") + route_names[r] + "\",status=\"" + code +
+           "\"} " + std::to_string(n));
     }
   }
 
@@ -63,11 +68,12 @@ std::string metrics::render(const cache_figures& cache, const storage::store_sta
     std::uint64_t cumulative = 0;
     for (std::size_t b = 0; b < latency_bounds.size(); ++b) {
       cumulative += s.latency_buckets[b].load(std::memory_order_relaxed);
-      line("tokend_http_request_duration_seconds_bucket{" + label + ",le=\"" + number(latency_bounds[b]) + "\"} " +
-           std::to_string(cumulative));
+      line("tokend_http_request_duration_seconds_bucket{" + label + ",le=\"" + number(latency_bounds[b]) +
+           "\"} " + std::to_string(cumulative));
     }
     cumulative += s.latency_buckets[latency_bounds.size()].load(std::memory_order_relaxed);
-    line("tokend_http_request_duration_seconds_bucket{" + label + ",le=\"+Inf\"} " + std::to_string(cumulative));
+    line("tokend_http_request_duration_seconds_bucket{" + label + ",le=\"+Inf\"} " +
+         std::to_string(cumulative));
     line("tokend_http_request_duration_seconds_sum{" + label + "} " +
          number(static_cast<double>(s.latency_sum_ns.load(std::memory_order_relaxed)) / 1e9));
     line("tokend_http_request_duration_seconds_count{" + label + "} " + std::to_string(cumulative));
@@ -78,12 +84,17 @@ std::string metrics::render(const cache_figures& cache, const storage::store_sta
   line("tokend_open_connections " + std::to_string(open_connections()));
   line("# HELP tokend_http_connections_total Client connections accepted on the API listener.");
   line("# TYPE tokend_http_connections_total counter");
-  line("tokend_http_connections_total " + std::to_string(accepted_connections_.load(std::memory_order_relaxed)));
-  line("# HELP tokend_http_connections_refused_total API connections closed unserved: --max-connections was reached.");
+  line("tokend_http_connections_total " +
+       std::to_string(accepted_connections_.load(std::memory_order_relaxed)));
+  line(
+      "# HELP tokend_http_connections_refused_total API connections closed unserved: --max-connections was "
+      "reached.");
   line("# TYPE tokend_http_connections_refused_total counter");
-  line("tokend_http_connections_refused_total " + std::to_string(refused_connections_.load(std::memory_order_relaxed)));
-  line("# HELP tokend_admin_connections_refused_total Admin connections closed unserved: "
-       "--admin-max-connections was reached.");
+  line("tokend_http_connections_refused_total " +
+       std::to_string(refused_connections_.load(std::memory_order_relaxed)));
+  line(
+      "# HELP tokend_admin_connections_refused_total Admin connections closed unserved: "
+      "--admin-max-connections was reached.");
   line("# TYPE tokend_admin_connections_refused_total counter");
   line("tokend_admin_connections_refused_total " +
        std::to_string(refused_admin_connections_.load(std::memory_order_relaxed)));

@@ -50,12 +50,11 @@ class metrics {
                                    const response_figures& responses = {}) const;
 
   // Statuses we count individually; anything else lands in the last slot.
-  static constexpr std::array<unsigned, 14> statuses = {200, 400, 401, 404, 405, 408, 413, 415,
-                                                        429, 431, 500, 503, 505, 0};
+  static constexpr std::array<unsigned, 14> statuses = {200, 400, 401, 404, 405, 408, 413,
+                                                        415, 429, 431, 500, 503, 505, 0};
   // Latency bucket upper bounds in seconds.
-  static constexpr std::array<double, 16> latency_bounds = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
-                                                            0.01,   0.025,   0.05,   0.1,   0.25,   0.5,
-                                                            1,      2.5,     5,      10};
+  static constexpr std::array<double, 16> latency_bounds = {
+      0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
 
  private:
   struct route_series {
@@ -67,9 +66,9 @@ class metrics {
   std::array<route_series, route_count> routes_{};
   std::atomic<std::int64_t> open_connections_{0};
   std::atomic<std::uint64_t> accepted_connections_{0};
-  std::atomic<std::uint64_t> refused_connections_{0};  // closed at once: --max-connections reached
+  std::atomic<std::uint64_t> refused_connections_{0};        // closed at once: --max-connections reached
   std::atomic<std::uint64_t> refused_admin_connections_{0};  // --admin-max-connections reached
-  std::atomic<std::uint64_t> accept_failures_{0};  // accept() errors: out of descriptors, mostly
+  std::atomic<std::uint64_t> accept_failures_{0};            // accept() errors: out of descriptors, mostly
   double start_time_seconds_ = 0;  // Unix time of construction, i.e. of process start
 };
 

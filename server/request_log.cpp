@@ -30,8 +30,19 @@ int hex_value(char c) noexcept {
 // among them, so the "[redacted]" marker never joins the runs beside it.
 bool is_separator(char c) noexcept {
   switch (c) {
-    case '-': case '_': case '.': case ':': case '/': case ' ': case '\t': case '+': case ',': case ';':
-    case '=': case '~': case '|':
+    case '-':
+    case '_':
+    case '.':
+    case ':':
+    case '/':
+    case ' ':
+    case '\t':
+    case '+':
+    case ',':
+    case ';':
+    case '=':
+    case '~':
+    case '|':
       return true;
     default:
       return false;
@@ -78,8 +89,9 @@ std::string redact(std::string_view text, char delimiter, std::size_t limit) {
     for (char c : percent_decoded(pieces[p])) {
       if (hex_value(c) >= 0) {
         if (run++ == 0) run_from = p;
-        if (run >= key_run) std::fill(hide.begin() + static_cast<std::ptrdiff_t>(run_from),
-                                      hide.begin() + static_cast<std::ptrdiff_t>(p) + 1, true);
+        if (run >= key_run)
+          std::fill(hide.begin() + static_cast<std::ptrdiff_t>(run_from),
+                    hide.begin() + static_cast<std::ptrdiff_t>(p) + 1, true);
       } else if (!is_separator(c)) {
         run = 0;
       }

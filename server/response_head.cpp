@@ -3,7 +3,8 @@
 
 namespace tokend::server {
 
-void write_response_head(const boost::beast::http::response<boost::beast::http::string_body>& res, std::string& out) {
+void write_response_head(const boost::beast::http::response<boost::beast::http::string_body>& res,
+                         std::string& out) {
   out.clear();
   out += res.version() == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
   out += std::to_string(res.result_int());

@@ -15,6 +15,7 @@ namespace tokend::server {
 // Replaces `out` with "HTTP/1.x <code> <reason>\r\n", every field as "Name: value\r\n", and the
 // blank line. Fields go out as they are: Content-Length and Connection must already be set
 // (prepare_payload(), keep_alive()).
-void write_response_head(const boost::beast::http::response<boost::beast::http::string_body>& res, std::string& out);
+void write_response_head(const boost::beast::http::response<boost::beast::http::string_body>& res,
+                         std::string& out);
 
 }  // namespace tokend::server

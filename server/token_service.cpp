@@ -46,7 +46,8 @@ net::awaitable<carried<Value>> on_store(Start start) {
 
 }  // namespace
 
-token_service::token_service(storage::token_store& store, std::size_t cache_capacity, std::size_t list_cache_records)
+token_service::token_service(storage::token_store& store, std::size_t cache_capacity,
+                             std::size_t list_cache_records)
     // A shared store is written by other processes too, which this list cache would never see.
     : store_(store), cache_(cache_capacity), lists_(store.shared() ? 0 : list_cache_records) {
   // Deletes made by any process (a shared store) leave this cache; erase() also drops any fill
@@ -78,8 +79,9 @@ net::awaitable<result<core::user_id>> token_service::authenticate(std::string_vi
   co_return **found;
 }
 
-net::awaitable<result<token_service::created>> token_service::create(core::user_id owner, std::string description,
-                                                                      std::string type) {
+net::awaitable<result<token_service::created>> token_service::create(core::user_id owner,
+                                                                     std::string description,
+                                                                     std::string type) {
   created out;
   out.key = core::generate_key();
   const auto now = std::chrono::system_clock::now().time_since_epoch();
@@ -88,10 +90,10 @@ net::awaitable<result<token_service::created>> token_service::create(core::user_
   // Captured by reference, not by init-capture: GCC 12 relocates a string captured by value in a
   // lambda inside a coroutine without fixing its small-buffer pointer.
   core::token_record to_store = out.record;
-  const error_code ec = (co_await on_store<error_code>([this, &to_store](storage::token_store::write_handler done) {
-                            store_.async_create(std::move(to_store), std::move(done));
-                          }))
-                           .value;
+  const error_code ec =
+      (co_await on_store<error_code>([this, &to_store](storage::token_store::write_handler done) {
+        store_.async_create(std::move(to_store), std::move(done));
+      })).value;
   if (ec) co_return ec;
   cache_.insert_known(out.record.digest, owner);
   lists_.invalidate(owner);
@@ -110,11 +112,10 @@ net::awaitable<result<storage::list_page>> token_service::list(core::user_id own
     co_return page;
   }
   const auto ticket = lists_.ticket(owner);
-  auto page = (co_await on_store<result<storage::list_page>>(
-                   [this, owner, offset, limit](storage::token_store::list_handler done) {
-                     store_.async_list(owner, offset, limit, std::move(done));
-                   }))
-                  .value;
+  auto page = (co_await on_store<result<storage::list_page>>([this, owner, offset, limit](
+                                                                 storage::token_store::list_handler done) {
+                store_.async_list(owner, offset, limit, std::move(done));
+              })).value;
   // A first page with nothing after it is the user's whole list.
   if (page && offset == 0 && !page->has_more) lists_.fill(owner, ticket, page->tokens);
   co_return page;
@@ -123,10 +124,10 @@ net::awaitable<result<storage::list_page>> token_service::list(core::user_id own
 net::awaitable<error_code> token_service::remove(core::user_id owner, std::string_view key) {
   if (!core::is_well_formed_key(key)) co_return core::errc::not_found;
   const core::key_digest digest = core::digest_key(key);
-  const error_code ec = (co_await on_store<error_code>([this, owner, digest](storage::token_store::write_handler done) {
-                            store_.async_remove(owner, digest, std::move(done));
-                          }))
-                           .value;
+  const error_code ec =
+      (co_await on_store<error_code>([this, owner, digest](storage::token_store::write_handler done) {
+        store_.async_remove(owner, digest, std::move(done));
+      })).value;
   if (!ec) {
     cache_.erase(digest);
     lists_.invalidate(owner);

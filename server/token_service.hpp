@@ -29,7 +29,8 @@ class token_service {
 
   // Owner of a key, or core::errc::unauthorized. A malformed key never reaches the cache or store;
   // a cached key is answered without suspending on storage.
-  [[nodiscard]] boost::asio::awaitable<boost::system::result<core::user_id>> authenticate(std::string_view key);
+  [[nodiscard]] boost::asio::awaitable<boost::system::result<core::user_id>> authenticate(
+      std::string_view key);
 
   struct created {
     std::string key;  // shown to the caller once, never stored
@@ -37,16 +38,17 @@ class token_service {
   };
   // Durable before it returns success.
   [[nodiscard]] boost::asio::awaitable<boost::system::result<created>> create(core::user_id owner,
-                                                                               std::string description,
-                                                                               std::string type);
+                                                                              std::string description,
+                                                                              std::string type);
 
   // From the list cache when the caller's complete list is there, else from the store.
   [[nodiscard]] boost::asio::awaitable<boost::system::result<storage::list_page>> list(core::user_id owner,
-                                                                                        std::size_t offset,
-                                                                                        std::size_t limit);
+                                                                                       std::size_t offset,
+                                                                                       std::size_t limit);
 
   // core::errc::not_found unless `key` is one of `owner`'s. The key has left the cache on success.
-  [[nodiscard]] boost::asio::awaitable<boost::system::error_code> remove(core::user_id owner, std::string_view key);
+  [[nodiscard]] boost::asio::awaitable<boost::system::error_code> remove(core::user_id owner,
+                                                                         std::string_view key);
 
   [[nodiscard]] const core::token_cache& cache() const noexcept { return cache_; }
   [[nodiscard]] storage::token_store& store() noexcept { return store_; }

@@ -57,7 +57,8 @@ class memory_store final : public token_store {
       const auto end = index_.upper_bound({owner, std::numeric_limits<std::uint64_t>::max()});
       auto in_range = [&] { return it != end; };
       for (std::size_t skipped = 0; skipped < offset && in_range(); ++skipped) ++it;
-      for (; in_range() && page.tokens.size() < limit; ++it) page.tokens.push_back(records_.at(it->second).record);
+      for (; in_range() && page.tokens.size() < limit; ++it)
+        page.tokens.push_back(records_.at(it->second).record);
       page.has_more = in_range();
       return page;
     });
@@ -75,7 +76,8 @@ class memory_store final : public token_store {
 
   [[nodiscard]] boost::system::result<bool> empty() override {
     std::shared_lock lifecycle(lifecycle_mutex_);
-    if (closed_) return boost::system::result<bool>(boost::system::in_place_error, error(core::errc::unavailable));
+    if (closed_)
+      return boost::system::result<bool>(boost::system::in_place_error, error(core::errc::unavailable));
     const std::lock_guard lock(data_mutex_);
     return records_.empty();
   }
@@ -123,7 +125,8 @@ class memory_store final : public token_store {
       net::post(pool_, [handler = std::move(handler)] { handler(error(core::errc::overloaded)); });
       return;
     }
-    net::post(pool_, [handler = std::move(handler), operation = std::move(operation)] { handler(operation()); });
+    net::post(pool_,
+              [handler = std::move(handler), operation = std::move(operation)] { handler(operation()); });
   }
 
   // Counts one more waiting write unless max_queue are waiting already.

@@ -75,10 +75,12 @@ net::awaitable<connection::wait_result> connection::wait(bool for_write, clock::
   if (!socket_) co_return wait_result::failed;
   using namespace net::experimental::awaitable_operators;
   timer_.expires_at(until);
-  const auto kind = for_write ? net::posix::descriptor_base::wait_write : net::posix::descriptor_base::wait_read;
+  const auto kind =
+      for_write ? net::posix::descriptor_base::wait_write : net::posix::descriptor_base::wait_read;
   const auto first = co_await (socket_->async_wait(kind, net::as_tuple(net::use_awaitable)) ||
                                timer_.async_wait(net::as_tuple(net::use_awaitable)));
-  if (first.index() == 0) co_return std::get<0>(std::get<0>(first)) ? wait_result::failed : wait_result::ready;
+  if (first.index() == 0)
+    co_return std::get<0>(std::get<0>(first)) ? wait_result::failed : wait_result::ready;
   // The timer won: expired (a timeout), or cancelled by cancel() (a failure).
   co_return std::get<0>(std::get<1>(first)) ? wait_result::failed : wait_result::timeout;
 }
@@ -134,7 +136,8 @@ net::awaitable<reply> connection::collect(bool sent, bool pipelined) {
   }
   // A server that stops answering (a partition without a reset) must not hold the request, nor
   // this connection, forever: past the deadline the session is dropped and the command fails.
-  const auto until = command_timeout_.count() > 0 ? clock::now() + command_timeout_ : clock::time_point::max();
+  const auto until =
+      command_timeout_.count() > 0 ? clock::now() + command_timeout_ : clock::time_point::max();
   const auto give_up = [&](const char* what) {
     out.error = what;
     close();
@@ -156,7 +159,8 @@ net::awaitable<reply> connection::collect(bool sent, bool pipelined) {
   for (;;) {
     while (PQisBusy(conn_) != 0) {
       if (const auto w = co_await wait(false, until); w != wait_result::ready) {
-        give_up(w == wait_result::timeout ? "timed out waiting for a reply" : "connection lost while waiting");
+        give_up(w == wait_result::timeout ? "timed out waiting for a reply"
+                                          : "connection lost while waiting");
         co_return out;
       }
       if (PQconsumeInput(conn_) == 0) {
@@ -206,7 +210,8 @@ net::awaitable<reply> connection::prepare(const char* name, const std::string& s
   co_return co_await collect(sent);
 }
 
-net::awaitable<reply> connection::prepare_all(const std::vector<std::pair<const char*, std::string>>& statements) {
+net::awaitable<reply> connection::prepare_all(
+    const std::vector<std::pair<const char*, std::string>>& statements) {
   bool sent = conn_ != nullptr && PQenterPipelineMode(conn_) == 1;
   for (const auto& [name, sql] : statements) {
     sent = sent && PQsendPrepare(conn_, name, sql.c_str(), 0, nullptr) == 1;
@@ -214,7 +219,8 @@ net::awaitable<reply> connection::prepare_all(const std::vector<std::pair<const 
   sent = sent && PQpipelineSync(conn_) == 1;
   reply out = co_await collect(sent, true);
   // Back to ordinary mode for the commands to come; a broken session is closed and reconnected anyway.
-  if (conn_ != nullptr && PQpipelineStatus(conn_) != PQ_PIPELINE_OFF && PQexitPipelineMode(conn_) != 1 && out.ok()) {
+  if (conn_ != nullptr && PQpipelineStatus(conn_) != PQ_PIPELINE_OFF && PQexitPipelineMode(conn_) != 1 &&
+      out.ok()) {
     out.error = PQerrorMessage(conn_);
   }
   co_return out;

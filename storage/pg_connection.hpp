@@ -47,7 +47,8 @@ class connection {
 
   // Opens a new session (closing any previous one). False with last_error() when it fails or
   // takes longer than `timeout`.
-  [[nodiscard]] boost::asio::awaitable<bool> connect(const std::string& conninfo, std::chrono::milliseconds timeout);
+  [[nodiscard]] boost::asio::awaitable<bool> connect(const std::string& conninfo,
+                                                     std::chrono::milliseconds timeout);
 
   // True while the session is established and usable.
   [[nodiscard]] bool ok() const noexcept;
@@ -69,9 +70,11 @@ class connection {
   [[nodiscard]] boost::asio::awaitable<reply> prepare(const char* name, const std::string& sql);
   // Prepares every (name, sql) in one round trip (libpq pipeline mode): a reconnecting pool is
   // ready again after one network round trip rather than one per statement.
-  [[nodiscard]] boost::asio::awaitable<reply> prepare_all(const std::vector<std::pair<const char*, std::string>>& statements);
+  [[nodiscard]] boost::asio::awaitable<reply> prepare_all(
+      const std::vector<std::pair<const char*, std::string>>& statements);
   // Text-format parameters and results.
-  [[nodiscard]] boost::asio::awaitable<reply> exec_prepared(const char* name, const std::vector<std::string>& params);
+  [[nodiscard]] boost::asio::awaitable<reply> exec_prepared(const char* name,
+                                                            const std::vector<std::string>& params);
 
   // For an idle session: waits until the socket is readable, then reads what arrived, as alive()
   // does. False when the server ended the session (it sends a notice and closes: a stop, a restart,
@@ -87,7 +90,8 @@ class connection {
 
  private:
   enum class wait_result { ready, timeout, failed };
-  [[nodiscard]] boost::asio::awaitable<wait_result> wait(bool for_write, std::chrono::steady_clock::time_point until);
+  [[nodiscard]] boost::asio::awaitable<wait_result> wait(bool for_write,
+                                                         std::chrono::steady_clock::time_point until);
   [[nodiscard]] boost::asio::awaitable<reply> collect(bool sent, bool pipelined = false);
   void attach_socket();
 

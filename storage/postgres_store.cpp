@@ -81,11 +81,15 @@ void answer(Handler& handler, Value&& value) {
 
 [[nodiscard]] bool answered(const job& j) noexcept {
   switch (j.kind) {
-    case job_kind::lookup: return !j.on_lookup;
+    case job_kind::lookup:
+      return !j.on_lookup;
     case job_kind::create:
-    case job_kind::remove: return !j.on_write;
-    case job_kind::list: return !j.on_list;
-    case job_kind::empty: return !j.on_empty;
+    case job_kind::remove:
+      return !j.on_write;
+    case job_kind::list:
+      return !j.on_list;
+    case job_kind::empty:
+      return !j.on_empty;
   }
   return true;
 }
@@ -94,10 +98,16 @@ void answer(Handler& handler, Value&& value) {
 void fail(job& j, core::errc e) {
   if (answered(j)) return;
   switch (j.kind) {
-    case job_kind::lookup: answer(j.on_lookup, error(e)); break;
+    case job_kind::lookup:
+      answer(j.on_lookup, error(e));
+      break;
     case job_kind::create:
-    case job_kind::remove: answer(j.on_write, error(e)); break;
-    case job_kind::list: answer(j.on_list, error(e)); break;
+    case job_kind::remove:
+      answer(j.on_write, error(e));
+      break;
+    case job_kind::list:
+      answer(j.on_list, error(e));
+      break;
     case job_kind::empty:
       answer(j.on_empty, boost::system::result<bool>(boost::system::in_place_error, error(e)));
       break;
@@ -119,10 +129,12 @@ class postgres_store final : public token_store {
         init_conn_(ioc_),
         listen_conn_(ioc_),
         listen_backoff_(ioc_) {
-    listen_conn_.set_command_timeout(options_.command_timeout);  // its polls; waits for NOTIFY are not commands
+    listen_conn_.set_command_timeout(
+        options_.command_timeout);  // its polls; waits for NOTIFY are not commands
     const std::string s = options_.schema;
     channel_ = s + ".tokend_revoked";
-    for (std::size_t i = 0; i < options_.connections; ++i) workers_.push_back(std::make_unique<worker>(ioc_, options_.command_timeout));
+    for (std::size_t i = 0; i < options_.connections; ++i)
+      workers_.push_back(std::make_unique<worker>(ioc_, options_.command_timeout));
   }
 
   ~postgres_store() override { close(); }
@@ -151,8 +163,9 @@ class postgres_store final : public token_store {
     std::unique_lock lock(state_mutex_);
     const auto up = [this] { return connected_.load() > 0 && listening_.load(); };
     if (!state_cv_.wait_for(lock, options_.start_timeout, up)) {
-      throw std::runtime_error("cannot open PostgreSQL store: no pool connection or revocation listener "
-                               "within the start-up timeout");
+      throw std::runtime_error(
+          "cannot open PostgreSQL store: no pool connection or revocation listener "
+          "within the start-up timeout");
     }
   }
 
@@ -191,7 +204,9 @@ class postgres_store final : public token_store {
   [[nodiscard]] boost::system::result<bool> empty() override {
     auto promise = std::make_shared<std::promise<boost::system::result<bool>>>();
     auto future = promise->get_future();
-    submit(job{job_kind::empty, {}, 0, 0, {}, {}, {}, [promise](boost::system::result<bool> r) { promise->set_value(r); }});
+    submit(job{job_kind::empty, {}, 0, 0, {}, {}, {}, [promise](boost::system::result<bool> r) {
+                 promise->set_value(r);
+               }});
     if (future.wait_for(options_.start_timeout) != std::future_status::ready) {
       return boost::system::result<bool>(boost::system::in_place_error, error(core::errc::unavailable));
     }
@@ -390,11 +405,12 @@ class postgres_store final : public token_store {
         // listener is notified at commit, or none of it happens.
         {"remove", "WITH gone AS (DELETE FROM " + tokens +
                        " WHERE digest = $1::bytea AND owner = $2 RETURNING digest),"
-                       " revoked AS (INSERT INTO " + table("tokend_revocations") +
+                       " revoked AS (INSERT INTO " +
+                       table("tokend_revocations") +
                        " (digest) SELECT digest FROM gone RETURNING seq, digest)"
                        " SELECT pg_notify($3, seq::text || ':' || encode(digest, 'hex')) FROM revoked"},
-        {"list", "SELECT encode(digest, 'hex'), display_prefix, description, type, created_at, owner FROM " + tokens +
-                     " WHERE owner = $1 ORDER BY id OFFSET $2 LIMIT $3"},
+        {"list", "SELECT encode(digest, 'hex'), display_prefix, description, type, created_at, owner FROM " +
+                     tokens + " WHERE owner = $1 ORDER BY id OFFSET $2 LIMIT $3"},
         {"empty", "SELECT NOT EXISTS (SELECT 1 FROM " + tokens + ")"},
     };
     co_return (co_await c.prepare_all(statements)).ok();
@@ -509,11 +525,21 @@ class postgres_store final : public token_store {
 
   net::awaitable<void> run(pg::connection& c, std::vector<job>& batch) {
     switch (batch.front().kind) {
-      case job_kind::lookup: co_await run_lookups(c, batch); break;
-      case job_kind::create: co_await run_creates(c, batch); break;
-      case job_kind::remove: co_await run_remove(c, batch.front()); break;
-      case job_kind::list: co_await run_list(c, batch.front()); break;
-      case job_kind::empty: co_await run_empty(c, batch.front()); break;
+      case job_kind::lookup:
+        co_await run_lookups(c, batch);
+        break;
+      case job_kind::create:
+        co_await run_creates(c, batch);
+        break;
+      case job_kind::remove:
+        co_await run_remove(c, batch.front());
+        break;
+      case job_kind::list:
+        co_await run_list(c, batch.front());
+        break;
+      case job_kind::empty:
+        co_await run_empty(c, batch.front());
+        break;
     }
   }
 
@@ -564,8 +590,8 @@ class postgres_store final : public token_store {
       ++rows;
     }
     if (rows > 0) {
-      const std::vector<std::string> params{digests.str(), prefixes.str(),  descriptions.str(),
-                                            types.str(),   created.str(),   owners.str()};
+      const std::vector<std::string> params{digests.str(), prefixes.str(), descriptions.str(),
+                                            types.str(),   created.str(),  owners.str()};
       const pg::reply r = co_await c.exec_prepared("create", params);
       if (!r.ok()) {
         write_failures_.fetch_add(1, std::memory_order_relaxed);
@@ -578,7 +604,8 @@ class postgres_store final : public token_store {
       }
       for (std::size_t i = 0; i < batch.size(); ++i) {
         // Not inserted although sent: the digest existed already. Never overwritten.
-        if (!results[i] && !inserted.contains(batch[i].record.digest)) results[i] = error(core::errc::internal);
+        if (!results[i] && !inserted.contains(batch[i].record.digest))
+          results[i] = error(core::errc::internal);
       }
     }
     count_batch(batch.size());
@@ -586,7 +613,8 @@ class postgres_store final : public token_store {
   }
 
   net::awaitable<void> run_remove(pg::connection& c, job& j) {
-    const std::vector<std::string> params{pg::bytea_text(j.record.digest), pg::owner_text(j.record.owner), channel_};
+    const std::vector<std::string> params{pg::bytea_text(j.record.digest), pg::owner_text(j.record.owner),
+                                          channel_};
     const pg::reply r = co_await c.exec_prepared("remove", params);
     if (!r.ok()) {
       write_failures_.fetch_add(1, std::memory_order_relaxed);
@@ -601,8 +629,8 @@ class postgres_store final : public token_store {
   net::awaitable<void> run_list(pg::connection& c, job& j) {
     constexpr std::size_t most = std::size_t{1} << 62;  // bigint range
     const std::size_t limit = std::min(j.limit, most - 1);
-    const std::vector<std::string> params{pg::owner_text(j.record.owner), std::to_string(std::min(j.offset, most)),
-                                          std::to_string(limit + 1)};
+    const std::vector<std::string> params{
+        pg::owner_text(j.record.owner), std::to_string(std::min(j.offset, most)), std::to_string(limit + 1)};
     const pg::reply r = co_await c.exec_prepared("list", params);
     if (!r.ok()) {
       answer(j.on_list, error(core::errc::unavailable));
@@ -616,7 +644,8 @@ class postgres_store final : public token_store {
       const int i = static_cast<int>(row);
       core::token_record t;
       const auto digest = pg::parse_digest_hex(r.cell(i, 0));
-      if (!digest || !pg::parse_integer(r.cell(i, 4), t.created_at) || !pg::parse_owner(r.cell(i, 5), t.owner)) {
+      if (!digest || !pg::parse_integer(r.cell(i, 4), t.created_at) ||
+          !pg::parse_owner(r.cell(i, 5), t.owner)) {
         answer(j.on_list, error(core::errc::internal));
         co_return;
       }

@@ -14,11 +14,11 @@
 namespace tokend::storage {
 
 struct postgres_options {
-  std::string conninfo;          // a libpq connection string or postgresql:// URL
-  std::string schema = "public"; // tables live here (tests use one schema each); see postgres_schema_problem
-  std::size_t connections = 4;   // pool of command connections (plus one for LISTEN and polling)
-  std::size_t max_queue = 65536; // pending operations; more are refused with core::errc::overloaded
-  std::size_t max_batch = 1024;  // creates (or lookups) per statement
+  std::string conninfo;           // a libpq connection string or postgresql:// URL
+  std::string schema = "public";  // tables live here (tests use one schema each); see postgres_schema_problem
+  std::size_t connections = 4;    // pool of command connections (plus one for LISTEN and polling)
+  std::size_t max_queue = 65536;  // pending operations; more are refused with core::errc::overloaded
+  std::size_t max_batch = 1024;   // creates (or lookups) per statement
   // A missed NOTIFY is caught by polling the revocations table this often: the propagation bound.
   std::chrono::milliseconds revocation_poll{1000};
   std::chrono::milliseconds connect_timeout{5000};

@@ -12,7 +12,8 @@ namespace {
 
 class forwarding_logger final : public rocksdb::Logger {
  public:
-  explicit forwarding_logger(rocksdb_log_sink sink) : rocksdb::Logger(rocksdb::InfoLogLevel::WARN_LEVEL), sink_(std::move(sink)) {}
+  explicit forwarding_logger(rocksdb_log_sink sink)
+      : rocksdb::Logger(rocksdb::InfoLogLevel::WARN_LEVEL), sink_(std::move(sink)) {}
 
   // Header lines (options, version) are info chatter too.
   void LogHeader(const char*, va_list) override {}

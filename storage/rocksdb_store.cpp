@@ -12,8 +12,8 @@
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/iterator.h>
 #include <rocksdb/options.h>
-#include <rocksdb/slice_transform.h>
 #include <rocksdb/slice.h>
+#include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
@@ -156,9 +156,7 @@ class index_insert_hint final : public rocksdb::SliceTransform {
 class rocksdb_store final : public token_store {
  public:
   explicit rocksdb_store(const rocksdb_options& options)
-      : options_(sanitized(options)),
-        db_(open_db(options_)),
-        readers_(options_.reader_threads) {
+      : options_(sanitized(options)), db_(open_db(options_)), readers_(options_.reader_threads) {
     next_sequence_ = read_sequence();
     writer_ = std::thread([this] { writer_loop(); });
   }
@@ -207,7 +205,8 @@ class rocksdb_store final : public token_store {
 
   [[nodiscard]] boost::system::result<bool> empty() override {
     std::shared_lock lifecycle(lifecycle_mutex_);
-    if (closed_) return boost::system::result<bool>(boost::system::in_place_error, error(core::errc::unavailable));
+    if (closed_)
+      return boost::system::result<bool>(boost::system::in_place_error, error(core::errc::unavailable));
     const std::string upper(1, record_tag + 1);
     const rocksdb::Slice upper_slice(upper);
     rocksdb::ReadOptions read;
@@ -215,7 +214,8 @@ class rocksdb_store final : public token_store {
     const std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read));
     it->Seek(rocksdb::Slice(&record_tag, 1));
     if (it->Valid()) return false;
-    if (!it->status().ok()) return boost::system::result<bool>(boost::system::in_place_error, error(core::errc::unavailable));
+    if (!it->status().ok())
+      return boost::system::result<bool>(boost::system::in_place_error, error(core::errc::unavailable));
     return true;
   }
 
@@ -281,8 +281,8 @@ class rocksdb_store final : public token_store {
     const rocksdb::Status status = db_->Get(rocksdb::ReadOptions{}, rocksdb::Slice(sequence_key), &value);
     if (status.IsNotFound()) return 0;
     if (!status.ok()) {
-      throw std::runtime_error("cannot read sequence counter in '" + options_.data_dir + "': " +
-                               status.ToString());
+      throw std::runtime_error("cannot read sequence counter in '" + options_.data_dir +
+                               "': " + status.ToString());
     }
     const auto next = decode_sequence(value);
     if (!next) throw std::runtime_error("corrupt sequence counter in '" + options_.data_dir + "'");
@@ -300,7 +300,8 @@ class rocksdb_store final : public token_store {
     return std::optional<core::user_id>{head->owner};
   }
 
-  [[nodiscard]] boost::system::result<list_page> list(core::user_id owner, std::size_t offset, std::size_t limit) {
+  [[nodiscard]] boost::system::result<list_page> list(core::user_id owner, std::size_t offset,
+                                                      std::size_t limit) {
     const std::string lower = index_prefix(owner);
     const std::string upper = index_upper_bound(owner);
     const rocksdb::Slice upper_slice(upper);

@@ -13,10 +13,10 @@ namespace tokend::storage {
 
 struct rocksdb_options {
   std::string data_dir;
-  bool sync = true;                           // WriteOptions::sync for every batch
-  std::size_t reader_threads = 2;             // thread pool for lookups/lists
-  std::size_t max_queue = 65536;              // pending writes; a full queue fails with core::errc::overloaded at once
-  std::size_t max_batch = 1024;               // writes per WriteBatch
+  bool sync = true;                // WriteOptions::sync for every batch
+  std::size_t reader_threads = 2;  // thread pool for lookups/lists
+  std::size_t max_queue = 65536;   // pending writes; a full queue fails with core::errc::overloaded at once
+  std::size_t max_batch = 1024;    // writes per WriteBatch
   std::size_t block_cache_bytes = 64 << 20;
   // Table files RocksDB keeps open (-1: all). The service bounds it to fit its descriptor limit.
   int max_open_files = -1;

@@ -28,9 +28,9 @@ struct list_page {
 inline constexpr std::size_t batch_size_buckets = 12;
 
 struct store_stats {
-  std::uint64_t queue_depth = 0;     // writes waiting for the writer
-  std::uint64_t batches = 0;         // committed write batches
-  std::uint64_t batched_writes = 0;  // writes in those batches
+  std::uint64_t queue_depth = 0;                                      // writes waiting for the writer
+  std::uint64_t batches = 0;                                          // committed write batches
+  std::uint64_t batched_writes = 0;                                   // writes in those batches
   std::array<std::uint64_t, batch_size_buckets> batch_size_counts{};  // non-cumulative
   std::uint64_t write_failures = 0;
 };
@@ -51,7 +51,8 @@ class token_store {
   virtual void async_create(core::token_record record, write_handler handler) = 0;
 
   // Tokens of `owner` in creation order, skipping `offset`, at most `limit`.
-  virtual void async_list(core::user_id owner, std::size_t offset, std::size_t limit, list_handler handler) = 0;
+  virtual void async_list(core::user_id owner, std::size_t offset, std::size_t limit,
+                          list_handler handler) = 0;
 
   // Deletes the key if it belongs to `owner`; core::errc::not_found otherwise (whether or not the
   // key exists for someone else). Success only once the delete is durable.

@@ -7,7 +7,6 @@
 #define BOOST_TEST_MODULE api_integration_test
 #include <boost/test/unit_test.hpp>
 
-#include "support/temp_dir.hpp"
 #include "core/key.hpp"
 #include "core/token.hpp"
 #include "server/app.hpp"
@@ -18,9 +17,11 @@
 #include "storage/rocksdb_store.hpp"
 #include "support/http_client.hpp"
 #include "support/postgres.hpp"
+#include "support/temp_dir.hpp"
 
 #include <boost/json.hpp>
 
+#include <unistd.h>
 #include <algorithm>
 #include <atomic>
 #include <cctype>
@@ -37,7 +38,6 @@
 #include <set>
 #include <string>
 #include <thread>
-#include <unistd.h>
 #include <vector>
 
 namespace server = tokend::server;
@@ -57,11 +57,13 @@ constexpr std::string_view not_found_body = R"({"success":false,"message":"Token
 constexpr std::string_view deleted_body = R"({"success":true,"message":"Token deleted successfully"})";
 
 std::int64_t unix_now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 // Stores a record directly through the store, waiting for its handler with a deadline.
-void store_key(storage::token_store& store, const std::string& key, core::user_id owner, const std::string& description) {
+void store_key(storage::token_store& store, const std::string& key, core::user_id owner,
+               const std::string& description) {
   // Shared so that a handler arriving after the deadline still has a live promise.
   auto done = std::make_shared<std::promise<boost::system::error_code>>();
   auto result = done->get_future();
@@ -145,7 +147,9 @@ class test_server {
   }
 
   ~test_server() { stop(); }
-  [[nodiscard]] std::unique_ptr<storage::token_store> open_store() const { return open_store_of_kind(dir_.path()); }
+  [[nodiscard]] std::unique_ptr<storage::token_store> open_store() const {
+    return open_store_of_kind(dir_.path());
+  }
   test_server(const test_server&) = delete;
   test_server& operator=(const test_server&) = delete;
 
@@ -190,8 +194,8 @@ std::string create_json(const std::string& description) {
 
 std::string delete_json(const std::string& key) { return json::serialize(json::object{{"token", key}}); }
 
-test::reply api(std::uint16_t port, http::verb method, const std::string& target, const std::string& body = {},
-                const headers& extra = {}) {
+test::reply api(std::uint16_t port, http::verb method, const std::string& target,
+                const std::string& body = {}, const headers& extra = {}) {
   return test::request(port, method, target, body, extra);
 }
 
@@ -200,10 +204,13 @@ bool is_digits(std::string_view s) {
 }
 
 bool is_lower_hex(std::string_view s) {
-  return std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
 
-std::string str(const json::value& v) { return v.is_string() ? std::string(v.as_string()) : "<not a string>"; }
+std::string str(const json::value& v) {
+  return v.is_string() ? std::string(v.as_string()) : "<not a string>";
+}
 
 // Every error of the API: the status, Content-Type application/json, and exactly
 // {"success":false,"message":"<non-empty text>"}; `message` is checked too when given.
@@ -221,8 +228,10 @@ void check_error(const test::reply& r, unsigned status, std::string_view message
   const auto& o = v.as_object();
   BOOST_TEST(o.size() == 2u, r.body);
   BOOST_TEST((o.contains("success") && o.at("success").is_bool() && !o.at("success").as_bool()), r.body);
-  BOOST_TEST((o.contains("message") && o.at("message").is_string() && !o.at("message").as_string().empty()), r.body);
-  if (!message.empty()) BOOST_TEST(r.body == "{\"success\":false,\"message\":\"" + std::string(message) + "\"}");
+  BOOST_TEST((o.contains("message") && o.at("message").is_string() && !o.at("message").as_string().empty()),
+             r.body);
+  if (!message.empty())
+    BOOST_TEST(r.body == "{\"success\":false,\"message\":\"" + std::string(message) + "\"}");
 }
 
 // Creates a token through the API as `key`'s user; returns the new key.
@@ -275,7 +284,8 @@ unsigned raw_status(const std::string& received) {
 }
 
 long long elapsed_ms(std::chrono::steady_clock::time_point since) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - since).count();
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - since)
+      .count();
 }
 
 // Polls `condition` until it holds or `limit` passes.
@@ -407,10 +417,13 @@ BOOST_AUTO_TEST_CASE(duplicate_members_are_400) {
 // refused; nothing is stored.
 BOOST_AUTO_TEST_CASE(unprintable_descriptions_are_400) {
   const std::vector<std::string> escaped = {
-      R"(\u0000)", R"(nul\u0000x)", R"(a\nb)", R"(tab\t)", R"(\r)", R"(\u001b[2J)", R"(\u007f)",
-      R"(\u0080)", R"(\u009b)", R"(\u2028)", R"(\u2029)", R"(x\u202ey)", R"(\u202a)", R"(\u202d)",
-      R"(\u2066x\u2069)", R"(\u2067)", R"(\u2068)", R"(\u200e)", R"(\u200f)", R"(\u061c)",
-      " ", "    ", R"(\u00a0)", R"(\u2003 \u3000)", R"(\u200b)", R"(\ufeff)", R"(\u2060)",
+      R"(\u0000)", R"(nul\u0000x)", R"(a\nb)",          R"(tab\t)",
+      R"(\r)",     R"(\u001b[2J)",  R"(\u007f)",        R"(\u0080)",
+      R"(\u009b)", R"(\u2028)",     R"(\u2029)",        R"(x\u202ey)",
+      R"(\u202a)", R"(\u202d)",     R"(\u2066x\u2069)", R"(\u2067)",
+      R"(\u2068)", R"(\u200e)",     R"(\u200f)",        R"(\u061c)",
+      " ",         "    ",          R"(\u00a0)",        R"(\u2003 \u3000)",
+      R"(\u200b)", R"(\ufeff)",     R"(\u2060)",
   };
   for (const auto& d : escaped) {
     BOOST_TEST_CONTEXT("description " << d) {
@@ -427,7 +440,9 @@ BOOST_AUTO_TEST_CASE(unprintable_descriptions_are_400) {
   BOOST_TEST(list_tokens(port, admin_key).size() == 1u);
   // Ordinary text of any script still goes through unchanged.
   for (const std::string& d : {std::string(" spaced "), std::string("\xd7\xa9\xd7\x9c\xd7\x95\xd7\x9d"),
-                               std::string("a\xc2\xa0" "b"), std::string("\xf0\x9f\x98\x80")}) {
+                               std::string("a\xc2\xa0"
+                                           "b"),
+                               std::string("\xf0\x9f\x98\x80")}) {
     const auto r = api(port, http::verb::post, tokens_target(admin_key), create_json(d));
     BOOST_REQUIRE_EQUAL(r.status, 200u);
     BOOST_TEST(str(r.json().at("token").at("description")) == d);
@@ -489,8 +504,9 @@ BOOST_AUTO_TEST_CASE(only_the_callers_tokens) {
   const auto user2 = add_user_key(2, "two's key");
   create_via_api(port, user2, "two's second");
   create_via_api(port, admin_key, "one's second");
-  BOOST_TEST(descriptions_of(list_tokens(port, user2)) == (std::vector<std::string>{"two's key", "two's second"}),
-             boost::test_tools::per_element());
+  BOOST_TEST(
+      descriptions_of(list_tokens(port, user2)) == (std::vector<std::string>{"two's key", "two's second"}),
+      boost::test_tools::per_element());
   BOOST_TEST(descriptions_of(list_tokens(port, admin_key)) ==
                  (std::vector<std::string>{"bootstrap", "one's second"}),
              boost::test_tools::per_element());
@@ -503,7 +519,8 @@ BOOST_AUTO_TEST_CASE(paging) {
 
   std::vector<std::string> seen;
   for (std::size_t page = 0; page < 3; ++page) {
-    const auto r = api(port, http::verb::get, tokens_target(admin_key) + "&page=" + std::to_string(page) + "&pageSize=2");
+    const auto r = api(port, http::verb::get,
+                       tokens_target(admin_key) + "&page=" + std::to_string(page) + "&pageSize=2");
     BOOST_REQUIRE_EQUAL(r.status, 200u);
     const auto o = r.json().as_object();
     BOOST_TEST(o.size() == 6u, r.body);
@@ -543,9 +560,11 @@ BOOST_AUTO_TEST_CASE(paging) {
 }
 
 BOOST_AUTO_TEST_CASE(bad_paging_is_400) {
-  for (const char* q : {"&pageSize=0", "&pageSize=1001", "&pageSize=abc", "&page=abc", "&page=-1", "&pageSize=-1",
-                        "&page=1.5", "&pageSize="}) {
-    BOOST_TEST_CONTEXT("query " << q) { check_error(api(port, http::verb::get, tokens_target(admin_key) + q), 400); }
+  for (const char* q : {"&pageSize=0", "&pageSize=1001", "&pageSize=abc", "&page=abc", "&page=-1",
+                        "&pageSize=-1", "&page=1.5", "&pageSize="}) {
+    BOOST_TEST_CONTEXT("query " << q) {
+      check_error(api(port, http::verb::get, tokens_target(admin_key) + q), 400);
+    }
   }
 }
 
@@ -569,7 +588,8 @@ BOOST_AUTO_TEST_CASE(deleted_key_is_refused_at_once) {
   const auto by_query = api(port, http::verb::get, tokens_target(victim));
   check_error(by_query, 401);
   BOOST_TEST(by_query.body == unauthorized_body);
-  const auto by_bearer = api(port, http::verb::get, "/api/v2/tokens", {}, {{"Authorization", "Bearer " + victim}});
+  const auto by_bearer =
+      api(port, http::verb::get, "/api/v2/tokens", {}, {{"Authorization", "Bearer " + victim}});
   check_error(by_bearer, 401);
   BOOST_TEST(by_bearer.body == unauthorized_body);
   check_error(api(port, http::verb::post, tokens_target(victim), create_json("x")), 401);
@@ -611,8 +631,8 @@ BOOST_AUTO_TEST_CASE(unknown_or_malformed_key_is_not_found) {
   bad_checksum.back() = bad_checksum.back() == '0' ? '1' : '0';
   std::string upper = core::generate_key();
   for (auto& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  for (const std::string& victim : {core::generate_key(), std::string("not-a-key"), std::string("abc"), bad_checksum,
-                                    upper, admin_key + "0"}) {
+  for (const std::string& victim : {core::generate_key(), std::string("not-a-key"), std::string("abc"),
+                                    bad_checksum, upper, admin_key + "0"}) {
     BOOST_TEST_CONTEXT("victim " << victim) {
       const auto r = api(port, http::verb::delete_, tokens_target(admin_key), delete_json(victim));
       check_error(r, 404);
@@ -623,8 +643,8 @@ BOOST_AUTO_TEST_CASE(unknown_or_malformed_key_is_not_found) {
 }
 
 BOOST_AUTO_TEST_CASE(bad_bodies_are_400) {
-  for (const std::string body : {"", "not json", "{", "[]", R"(["x"])", "{}", R"({"key":"x"})", R"({"token":1})",
-                                 R"({"token":null})", R"({"token":["x"]})"}) {
+  for (const std::string body : {"", "not json", "{", "[]", R"(["x"])", "{}", R"({"key":"x"})",
+                                 R"({"token":1})", R"({"token":null})", R"({"token":["x"]})"}) {
     BOOST_TEST_CONTEXT("body '" << body << "'") {
       check_error(api(port, http::verb::delete_, tokens_target(admin_key), body), 400);
     }
@@ -664,8 +684,9 @@ BOOST_AUTO_TEST_CASE(malformed_bad_checksum_or_unknown_key_is_401) {
   bad_checksum.back() = bad_checksum.back() == 'a' ? 'b' : 'a';
   std::string upper = admin_key;
   for (auto& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  const std::vector<std::string> keys = {"abc", "", std::string(64, 'g'), admin_key.substr(0, 63), admin_key + "a",
-                                         bad_checksum, upper, core::generate_key()};
+  const std::vector<std::string> keys = {
+      "abc",        "",    std::string(64, 'g'), admin_key.substr(0, 63), admin_key + "a",
+      bad_checksum, upper, core::generate_key()};
   for (const auto& key : keys) {
     BOOST_TEST_CONTEXT("key '" << key << "'") {
       const auto q = api(port, http::verb::get, tokens_target(key));
@@ -701,13 +722,16 @@ BOOST_AUTO_TEST_CASE(bearer_header_works) {
 
 BOOST_AUTO_TEST_CASE(bearer_and_query_must_agree) {
   const auto user2 = add_user_key(2);
-  const auto differ = api(port, http::verb::get, tokens_target(admin_key), {}, {{"Authorization", "Bearer " + user2}});
+  const auto differ =
+      api(port, http::verb::get, tokens_target(admin_key), {}, {{"Authorization", "Bearer " + user2}});
   check_error(differ, 401);
   BOOST_TEST(differ.body == unauthorized_body);
-  const auto same = api(port, http::verb::get, tokens_target(admin_key), {}, {{"Authorization", "Bearer " + admin_key}});
+  const auto same =
+      api(port, http::verb::get, tokens_target(admin_key), {}, {{"Authorization", "Bearer " + admin_key}});
   BOOST_TEST(same.status == 200u);
   // two different ?token= parameters
-  check_error(api(port, http::verb::get, tokens_target(admin_key) + "&token=" + user2), 401, "Unauthorized Request");
+  check_error(api(port, http::verb::get, tokens_target(admin_key) + "&token=" + user2), 401,
+              "Unauthorized Request");
 }
 
 BOOST_AUTO_TEST_CASE(percent_encoded_query_token) {
@@ -725,7 +749,8 @@ BOOST_AUTO_TEST_CASE(percent_encoded_query_token) {
 BOOST_AUTO_TEST_CASE(token_among_other_parameters) {
   BOOST_TEST(api(port, http::verb::get, "/api/v2/tokens?foo=bar&token=" + admin_key + "&x=1").status == 200u);
   BOOST_TEST(api(port, http::verb::get, "/api/v2/tokens?pageSize=5&token=" + admin_key).status == 200u);
-  const auto created = api(port, http::verb::post, "/api/v2/tokens?a=1&token=" + admin_key + "&b", create_json("x"));
+  const auto created =
+      api(port, http::verb::post, "/api/v2/tokens?a=1&token=" + admin_key + "&b", create_json("x"));
   BOOST_TEST(created.status == 200u);
 }
 
@@ -743,7 +768,8 @@ BOOST_AUTO_TEST_SUITE_END()
 BOOST_FIXTURE_TEST_SUITE(api_errors, api_fixture)
 
 BOOST_AUTO_TEST_CASE(unknown_path_is_404_json) {
-  for (const std::string target : {"/", "/api/v2/tokens/x", "/api/v2/token", "/api/v1/tokens", "/nope?token=x"}) {
+  for (const std::string target :
+       {"/", "/api/v2/tokens/x", "/api/v2/token", "/api/v1/tokens", "/nope?token=x"}) {
     BOOST_TEST_CONTEXT("target " << target) {
       check_error(api(port, http::verb::get, target), 404);
       const std::string sep = target.find('?') == std::string::npos ? "?" : "&";
@@ -773,17 +799,20 @@ BOOST_AUTO_TEST_CASE(body_too_large_is_413) {
   check_error(r, 413);
   BOOST_TEST(list_tokens(port, admin_key).size() == 1u);
   // a body just under the limit is read (and refused for its content, not its size)
-  const auto under = api(port, http::verb::post, tokens_target(admin_key), create_json(std::string(2000, 'a')));
+  const auto under =
+      api(port, http::verb::post, tokens_target(admin_key), create_json(std::string(2000, 'a')));
   check_error(under, 400);
 }
 
 BOOST_AUTO_TEST_CASE(much_larger_body_is_still_413) {
   // The server refuses after the headers while the client is still sending: the 413 must still
   // reach the client rather than be lost to a reset.
-  for (const std::size_t size : {std::size_t{20'000}, std::size_t{200'000}, std::size_t{1'000'000}, std::size_t{40'000'000}}) {
+  for (const std::size_t size :
+       {std::size_t{20'000}, std::size_t{200'000}, std::size_t{1'000'000}, std::size_t{40'000'000}}) {
     BOOST_TEST_CONTEXT("body of " << size << " bytes") {
       test::connection c(port);
-      const auto r = c.request(http::verb::post, tokens_target(admin_key), create_json(std::string(size, 'a')));
+      const auto r =
+          c.request(http::verb::post, tokens_target(admin_key), create_json(std::string(size, 'a')));
       check_error(r, 413);
       BOOST_TEST(r.error.empty(), r.error);
     }
@@ -792,7 +821,8 @@ BOOST_AUTO_TEST_CASE(much_larger_body_is_still_413) {
 
 BOOST_AUTO_TEST_CASE(head_is_405_without_a_body) {
   test::connection c(port);
-  const auto received = c.raw("HEAD " + tokens_target(admin_key) + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 3s);
+  const auto received =
+      c.raw("HEAD " + tokens_target(admin_key) + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 3s);
   BOOST_TEST(raw_status(received) == 405u, received);
   const auto end = received.find("\r\n\r\n");
   BOOST_REQUIRE(end != std::string::npos);
@@ -852,7 +882,8 @@ BOOST_AUTO_TEST_CASE(charset_other_than_utf8_is_415) {
 }
 
 BOOST_AUTO_TEST_CASE(headers_too_large_is_431) {
-  const auto r = api(port, http::verb::get, tokens_target(admin_key), {}, {{"X-Pad", std::string(2500, 'p')}});
+  const auto r =
+      api(port, http::verb::get, tokens_target(admin_key), {}, {{"X-Pad", std::string(2500, 'p')}});
   check_error(r, 431);
   // the server is still fine
   BOOST_TEST(api(port, http::verb::get, tokens_target(admin_key)).status == 200u);
@@ -909,11 +940,13 @@ BOOST_AUTO_TEST_CASE(http_1_0_is_answered_in_kind_and_closed) {
 
   // an HTTP/1.0 client asking for keep-alive gets it, still in HTTP/1.0
   test::connection k(port);
-  const auto first = k.request(http::verb::get, tokens_target(admin_key), {}, {{"Connection", "keep-alive"}}, 10);
+  const auto first =
+      k.request(http::verb::get, tokens_target(admin_key), {}, {{"Connection", "keep-alive"}}, 10);
   BOOST_TEST(first.status == 200u);
   BOOST_TEST(first.version == 10u);
   BOOST_TEST(first.keep_alive);
-  const auto second = k.request(http::verb::post, tokens_target(admin_key), create_json("old client"), {}, 10);
+  const auto second =
+      k.request(http::verb::post, tokens_target(admin_key), create_json("old client"), {}, 10);
   BOOST_TEST(second.status == 200u, second.error);
   BOOST_TEST(second.version == 10u);
 }
@@ -1012,10 +1045,11 @@ BOOST_AUTO_TEST_CASE(content_length_with_transfer_encoding_is_refused) {
   for (const std::string te : {"chunked", "gzip, chunked"}) {
     test::connection c(port);
     const std::string body = create_json("smuggled");
-    std::string bytes = "POST " + tokens_target(admin_key) +
-                        " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nConnection: close\r\n"
-                        "Content-Length: " +
-                        std::to_string(body.size() + 7) + "\r\nTransfer-Encoding: " + te + "\r\n\r\n";
+    std::string bytes =
+        "POST " + tokens_target(admin_key) +
+        " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nConnection: close\r\n"
+        "Content-Length: " +
+        std::to_string(body.size() + 7) + "\r\nTransfer-Encoding: " + te + "\r\n\r\n";
     bytes += "0\r\n\r\n" + body;
     BOOST_REQUIRE(c.write_raw(bytes));
     const auto r = c.read_response();
@@ -1028,14 +1062,16 @@ BOOST_AUTO_TEST_CASE(content_length_with_transfer_encoding_is_refused) {
 BOOST_AUTO_TEST_CASE(conflicting_content_lengths_are_refused) {
   const std::string body = create_json("conflict");
   const std::vector<std::string> variants = {
-      "Content-Length: " + std::to_string(body.size()) + "\r\nContent-Length: " + std::to_string(body.size() + 1),
+      "Content-Length: " + std::to_string(body.size()) +
+          "\r\nContent-Length: " + std::to_string(body.size() + 1),
       "Content-Length: " + std::to_string(body.size()) + ", " + std::to_string(body.size() - 1),
       "Content-Length: -1", "Content-Length: abc"};
   for (const auto& lengths : variants) {
     test::connection c(port);
-    const std::string bytes = "POST " + tokens_target(admin_key) +
-                              " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nConnection: close\r\n" +
-                              lengths + "\r\n\r\n" + body;
+    const std::string bytes =
+        "POST " + tokens_target(admin_key) +
+        " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nConnection: close\r\n" + lengths +
+        "\r\n\r\n" + body;
     BOOST_TEST_CONTEXT(lengths) {
       BOOST_REQUIRE(c.write_raw(bytes));
       const auto r = c.read_response();
@@ -1109,7 +1145,8 @@ BOOST_AUTO_TEST_CASE(a_request_waiting_on_the_store_outlives_the_request_timeout
 
   write_file(srv.fault_file(), "stall");
   test::connection held(srv.port, 10s);
-  BOOST_REQUIRE(held.write_raw(raw_request("POST", tokens_target(srv.admin_key), create_json("slow commit"))));
+  BOOST_REQUIRE(
+      held.write_raw(raw_request("POST", tokens_target(srv.admin_key), create_json("slow commit"))));
   BOOST_REQUIRE_MESSAGE(eventually([&] { return srv.store().stats().queue_depth > 0; }),
                         "the create never reached the store");
   // A slowloris connection begun after the create: once the deadline sweep has closed it, the
@@ -1155,7 +1192,7 @@ BOOST_AUTO_TEST_CASE(drain_deadline_closes_a_stuck_request) {
 
   const auto started = std::chrono::steady_clock::now();
   srv.stop();
-  BOOST_TEST(elapsed_ms(started) >= 250);  // the drain waited for the busy connection...
+  BOOST_TEST(elapsed_ms(started) >= 250);    // the drain waited for the busy connection...
   BOOST_TEST(elapsed_ms(started) < 10'000);  // ...but not forever
   const auto r = stuck.read_response();
   BOOST_TEST(r.status == 0u, "a request cut by the drain deadline gets no answer, not " << r.status);
@@ -1181,14 +1218,16 @@ BOOST_AUTO_TEST_CASE(drain_answers_the_next_request_on_an_idle_connection_then_c
   srv.app().request_stop();
   BOOST_TEST(!srv.app().ready());
   // Soon nobody listens any more (a balancer's new connection is refused, so it tries elsewhere).
-  BOOST_TEST(eventually([&] {
-               try {
-                 test::connection probe(srv.port, 1s);
-                 return false;
-               } catch (const std::runtime_error&) {
-                 return true;
-               }
-             }, 1s),
+  BOOST_TEST(eventually(
+                 [&] {
+                   try {
+                     test::connection probe(srv.port, 1s);
+                     return false;
+                   } catch (const std::runtime_error&) {
+                     return true;
+                   }
+                 },
+                 1s),
              "the listener is still open while draining");
 
   // A create and a list on the idle connections, within the grace: full answers, then closed.
@@ -1207,7 +1246,8 @@ BOOST_AUTO_TEST_CASE(drain_answers_the_next_request_on_an_idle_connection_then_c
   // The unused one stays open through the grace, then is closed; the drain then ends.
   BOOST_TEST(unused.closed_by_peer(5s), "an idle connection outlived the idle grace");
   const auto closed_after = elapsed_ms(started);
-  BOOST_TEST(closed_after >= 1'400, "idle connection closed before the grace was over: " << closed_after << " ms");
+  BOOST_TEST(closed_after >= 1'400,
+             "idle connection closed before the grace was over: " << closed_after << " ms");
   srv.stop();
   BOOST_TEST(elapsed_ms(started) < 5'000, "the drain did not end with the idle grace");
   BOOST_TEST(srv.app().open_api_connections() == 0u);
@@ -1281,10 +1321,13 @@ BOOST_AUTO_TEST_CASE(metrics_exposition) {
   BOOST_REQUIRE_EQUAL(m.status, 200u);
   BOOST_TEST(m.header("content-type").starts_with("text/plain"), m.header("content-type"));
   BOOST_TEST(m.body.find("# TYPE tokend_http_requests_total counter") != std::string::npos);
-  BOOST_TEST(m.body.find("tokend_http_requests_total{route=\"list\",status=\"200\"} 2") != std::string::npos, m.body);
-  BOOST_TEST(m.body.find("tokend_http_requests_total{route=\"list\",status=\"401\"} 1") != std::string::npos, m.body);
+  BOOST_TEST(m.body.find("tokend_http_requests_total{route=\"list\",status=\"200\"} 2") != std::string::npos,
+             m.body);
+  BOOST_TEST(m.body.find("tokend_http_requests_total{route=\"list\",status=\"401\"} 1") != std::string::npos,
+             m.body);
   BOOST_TEST(m.body.find("tokend_cache_hits_total ") != std::string::npos);
-  BOOST_TEST(m.body.find("tokend_cache_hits_total 0\n") == std::string::npos, "the second list was a cache hit");
+  BOOST_TEST(m.body.find("tokend_cache_hits_total 0\n") == std::string::npos,
+             "the second list was a cache hit");
   BOOST_TEST(m.body.find(admin_key) == std::string::npos);
 }
 
@@ -1337,7 +1380,8 @@ BOOST_FIXTURE_TEST_CASE(concurrent_creates, api_fixture) {
           const auto r = c.request(http::verb::post, tokens_target(admin_key),
                                    create_json("t" + std::to_string(t) + "-" + std::to_string(i)));
           outcomes[t].statuses.push_back(r.status);
-          if (r.status == 200) outcomes[t].keys.push_back(std::string(r.json().at("token").at("token").as_string()));
+          if (r.status == 200)
+            outcomes[t].keys.push_back(std::string(r.json().at("token").at("token").as_string()));
         }
       } catch (const std::exception& e) {
         outcomes[t].failure = e.what();
@@ -1387,9 +1431,11 @@ BOOST_AUTO_TEST_CASE(store_faults_are_503_and_store_nothing) {
   const auto victim = create_via_api(srv.port, srv.admin_key, "victim");
 
   write_file(srv.fault_file(), "fail");
-  const auto failed = api(srv.port, http::verb::post, tokens_target(srv.admin_key), create_json("during failure"));
+  const auto failed =
+      api(srv.port, http::verb::post, tokens_target(srv.admin_key), create_json("during failure"));
   check_error(failed, 503);
-  const auto not_deleted = api(srv.port, http::verb::delete_, tokens_target(srv.admin_key), delete_json(victim));
+  const auto not_deleted =
+      api(srv.port, http::verb::delete_, tokens_target(srv.admin_key), delete_json(victim));
   check_error(not_deleted, 503);
   // reads still work; nothing was stored or removed
   BOOST_TEST(descriptions_of(list_tokens(srv.port, srv.admin_key)) ==
@@ -1399,7 +1445,8 @@ BOOST_AUTO_TEST_CASE(store_faults_are_503_and_store_nothing) {
   BOOST_TEST(api(srv.admin_port, http::verb::get, "/readyz").status == 503u);
 
   fs::remove(srv.fault_file());
-  const auto ok = api(srv.port, http::verb::post, tokens_target(srv.admin_key), create_json("after recovery"));
+  const auto ok =
+      api(srv.port, http::verb::post, tokens_target(srv.admin_key), create_json("after recovery"));
   BOOST_TEST(ok.status == 200u, ok.body);
   BOOST_TEST(descriptions_of(list_tokens(srv.port, srv.admin_key)) ==
                  (std::vector<std::string>{"bootstrap", "victim", "after recovery"}),

@@ -53,7 +53,8 @@ BOOST_AUTO_TEST_CASE(buckets_tile_the_range_with_bounded_relative_width) {
     BOOST_TEST_REQUIRE(histogram::bucket_lowest(b) == expected_lowest);
     const auto width = histogram::bucket_width(b);
     if (histogram::bucket_lowest(b) >= 256) {
-      BOOST_TEST_REQUIRE(static_cast<double>(width) / static_cast<double>(histogram::bucket_lowest(b)) <= 1.0 / 128);
+      BOOST_TEST_REQUIRE(static_cast<double>(width) / static_cast<double>(histogram::bucket_lowest(b)) <=
+                         1.0 / 128);
     } else {
       BOOST_TEST_REQUIRE(width == 1u);
     }
@@ -106,7 +107,8 @@ BOOST_AUTO_TEST_CASE(lognormal_latencies_with_a_long_tail) {
   std::mt19937_64 rng(3);
   std::lognormal_distribution<double> d(std::log(200'000.0), 1.5);  // median 200 us, tail to seconds
   std::vector<std::uint64_t> v(200'000);
-  for (auto& x : v) x = std::min<std::uint64_t>(1'000 + static_cast<std::uint64_t>(d(rng)), 59'000'000'000ULL);
+  for (auto& x : v)
+    x = std::min<std::uint64_t>(1'000 + static_cast<std::uint64_t>(d(rng)), 59'000'000'000ULL);
   check_percentiles(v, 0.01);
 }
 

@@ -125,8 +125,8 @@ BOOST_AUTO_TEST_CASE(capacity_is_respected) {
     std::size_t capacity;
     std::size_t shards;
   };
-  for (const shape s : {shape{100, 64}, shape{100, 8}, shape{1000, 64}, shape{8, 1}, shape{3, 64}, shape{1, 1},
-                        shape{37, 5}}) {
+  for (const shape s : {shape{100, 64}, shape{100, 8}, shape{1000, 64}, shape{8, 1}, shape{3, 64},
+                        shape{1, 1}, shape{37, 5}}) {
     token_cache c(s.capacity, s.shards);
     BOOST_TEST(c.capacity() == s.capacity);
     const auto keys = digests(10 * s.capacity);
@@ -162,11 +162,16 @@ BOOST_AUTO_TEST_CASE(capacity_holds_under_erase_churn) {
   for (int i = 0; i < 20000; ++i) {
     const std::size_t k = rng() % keys.size();
     switch (rng() % 3) {
-      case 0: c.insert_known(keys[k], k + 1); break;
-      case 1: c.erase(keys[k]); break;
+      case 0:
+        c.insert_known(keys[k], k + 1);
+        break;
+      case 1:
+        c.erase(keys[k]);
+        break;
       default: {
         const long long got = probe(c, keys[k]);
-        BOOST_TEST_REQUIRE((got == -1 || got == static_cast<long long>(k + 1)), "key " << k << " gave " << got);
+        BOOST_TEST_REQUIRE((got == -1 || got == static_cast<long long>(k + 1)),
+                           "key " << k << " gave " << got);
       }
     }
     BOOST_TEST_REQUIRE(c.size() <= 16u);
@@ -205,7 +210,8 @@ BOOST_AUTO_TEST_CASE(clock_gives_a_second_chance) {
   c.insert_known(cold, 1001);
   for (std::size_t i = 2; i < keys.size(); ++i) {
     c.insert_known(keys[i], i);
-    BOOST_TEST_REQUIRE(probe(c, hot) == 1000, "the entry read after every insert was evicted at insert " << i);
+    BOOST_TEST_REQUIRE(probe(c, hot) == 1000,
+                       "the entry read after every insert was evicted at insert " << i);
     BOOST_TEST_REQUIRE(c.size() <= 8u);
   }
   BOOST_TEST(probe(c, cold) == -1);  // never read: evicted by the wave
@@ -239,8 +245,8 @@ BOOST_AUTO_TEST_CASE(stale_fill_after_erase_is_dropped) {
   c.erase(d);
   // A lookup misses and takes a ticket; a delete commits and evicts before the lookup's fill.
   const auto t = c.ticket(d);
-  c.erase(d);                                   // the delete commits and evicts
-  c.fill(d, t, token_cache::entry{true, 5});    // what the lookup read before the delete
+  c.erase(d);                                 // the delete commits and evicts
+  c.fill(d, t, token_cache::entry{true, 5});  // what the lookup read before the delete
   BOOST_TEST(probe(c, d) == -1);
   BOOST_TEST(c.size() == 0u);
 
@@ -343,8 +349,8 @@ BOOST_AUTO_TEST_CASE(concurrent_readers_and_writers) {
   std::atomic<std::size_t> victim{first_deletable};  // the next key to be deleted
   std::atomic<std::size_t> last_deleted{0};          // key 0 never existed: a harmless start
   std::atomic<std::uint64_t> deletes_done{0};
-  std::atomic<std::size_t> slow_read_of{0};          // the last key a reader holds a slow store read of
-  std::atomic<std::uint64_t> raced_fills{0};         // fills whose store read preceded a delete
+  std::atomic<std::size_t> slow_read_of{0};   // the last key a reader holds a slow store read of
+  std::atomic<std::uint64_t> raced_fills{0};  // fills whose store read preceded a delete
   std::atomic<bool> writer_done{false};
 
   const auto reader = [&](std::uint64_t seed) {

@@ -37,7 +37,7 @@ std::string repeat(std::string_view unit, std::size_t n) {
 }
 
 // Built from explicit bytes so the test does not depend on the source file's encoding.
-const std::string e_acute = "\xC3\xA9";               // U+00E9
+const std::string e_acute = "\xC3\xA9";                // U+00E9
 const std::string nihon = "\xE6\x97\xA5\xE6\x9C\xAC";  // U+65E5 U+672C
 const std::string emoji = "\xF0\x9F\x98\x80";          // U+1F600
 
@@ -96,24 +96,26 @@ BOOST_AUTO_TEST_CASE(empty_is_refused) {
 
 BOOST_AUTO_TEST_CASE(invalid_sequences_are_refused) {
   const std::string_view bad[] = {
-      "\x80",                  // lone continuation byte
-      "\xBF",                  // lone continuation byte
-      "a\x80z",                // continuation between ASCII
-      "\xC3",                  // truncated 2-byte
-      "\xE6\x97",              // truncated 3-byte
-      "\xF0\x9F\x98",          // truncated 4-byte
-      "\xC3" "a",              // lead byte followed by ASCII
-      "\xE6\x97" "a",          // 3-byte sequence interrupted
-      "\xC0\x80",              // overlong NUL
-      "\xC1\xBF",              // overlong U+007F
-      "\xE0\x80\x80",          // overlong 3-byte
-      "\xE0\x9F\xBF",          // overlong U+07FF
-      "\xF0\x80\x80\x80",      // overlong 4-byte
-      "\xF0\x8F\xBF\xBF",      // overlong U+FFFF
-      "\xED\xA0\x80",          // surrogate U+D800
-      "\xED\xBF\xBF",          // surrogate U+DFFF
-      "\xF4\x90\x80\x80",      // U+110000
-      "\xF5\x80\x80\x80",      // lead byte past U+10FFFF
+      "\x80",          // lone continuation byte
+      "\xBF",          // lone continuation byte
+      "a\x80z",        // continuation between ASCII
+      "\xC3",          // truncated 2-byte
+      "\xE6\x97",      // truncated 3-byte
+      "\xF0\x9F\x98",  // truncated 4-byte
+      "\xC3"
+      "a",  // lead byte followed by ASCII
+      "\xE6\x97"
+      "a",                 // 3-byte sequence interrupted
+      "\xC0\x80",          // overlong NUL
+      "\xC1\xBF",          // overlong U+007F
+      "\xE0\x80\x80",      // overlong 3-byte
+      "\xE0\x9F\xBF",      // overlong U+07FF
+      "\xF0\x80\x80\x80",  // overlong 4-byte
+      "\xF0\x8F\xBF\xBF",  // overlong U+FFFF
+      "\xED\xA0\x80",      // surrogate U+D800
+      "\xED\xBF\xBF",      // surrogate U+DFFF
+      "\xF4\x90\x80\x80",  // U+110000
+      "\xF5\x80\x80\x80",  // lead byte past U+10FFFF
       "\xF7\xBF\xBF\xBF",
       "\xF8\x88\x80\x80\x80",  // 5-byte form
       "\xFC\x84\x80\x80\x80\x80",
@@ -219,10 +221,10 @@ BOOST_AUTO_TEST_CASE(blank_descriptions_are_refused) {
 
 // What was accepted before stays accepted: printable text of any script, at any length up to 256.
 BOOST_AUTO_TEST_CASE(ordinary_text_is_unchanged) {
-  for (const std::string& s : {std::string("Main app"), std::string(" padded "), std::string("a"),
-                               "caf" + e_acute, nihon, emoji, "x" + utf8(0x200D) + emoji, repeat("x", 256),
-                               repeat(emoji, 256), std::string("quote\" back\\slash <tag> & 'q'"),
-                               utf8(0xE000) + utf8(0x10FFFF) + utf8(0xFFFD)}) {
+  for (const std::string& s :
+       {std::string("Main app"), std::string(" padded "), std::string("a"), "caf" + e_acute, nihon, emoji,
+        "x" + utf8(0x200D) + emoji, repeat("x", 256), repeat(emoji, 256),
+        std::string("quote\" back\\slash <tag> & 'q'"), utf8(0xE000) + utf8(0x10FFFF) + utf8(0xFFFD)}) {
     BOOST_TEST(problem(s).empty(), "refused: " << problem(s));
   }
 }

@@ -32,7 +32,8 @@ std::string to_hex(const std::uint8_t* data, std::size_t n) {
 std::string known_key() {
   std::array<std::uint8_t, core::key_random_bytes + 4> raw{};
   for (std::size_t i = 0; i < core::key_random_bytes; ++i) raw[i] = static_cast<std::uint8_t>(i);
-  const auto crc = static_cast<std::uint32_t>(::crc32(0L, raw.data(), static_cast<uInt>(core::key_random_bytes)));
+  const auto crc =
+      static_cast<std::uint32_t>(::crc32(0L, raw.data(), static_cast<uInt>(core::key_random_bytes)));
   raw[28] = static_cast<std::uint8_t>(crc >> 24);
   raw[29] = static_cast<std::uint8_t>(crc >> 16);
   raw[30] = static_cast<std::uint8_t>(crc >> 8);
@@ -134,11 +135,13 @@ BOOST_AUTO_TEST_CASE(digest_is_sha256_of_the_text) {
   // FIPS 180-2 test vectors.
   {
     const core::key_digest d = core::digest_key("abc");
-    BOOST_TEST(to_hex(d.data(), d.size()) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    BOOST_TEST(to_hex(d.data(), d.size()) ==
+               "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
   }
   {
     const core::key_digest d = core::digest_key("");
-    BOOST_TEST(to_hex(d.data(), d.size()) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    BOOST_TEST(to_hex(d.data(), d.size()) ==
+               "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
   }
   // And for a real key, against OpenSSL called directly.
   const std::string key = core::generate_key();

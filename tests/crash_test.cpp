@@ -45,8 +45,8 @@ using tokend::test::reply;
 using tokend::test::sandbox;
 using tokend::test::tokend_server;
 
-constexpr int workers = 4;                      // client connections creating concurrently
-constexpr auto min_kill_delay = 20ms;           // the kill lands uniformly in [min, max] after load starts
+constexpr int workers = 4;             // client connections creating concurrently
+constexpr auto min_kill_delay = 20ms;  // the kill lands uniformly in [min, max] after load starts
 constexpr auto max_kill_delay = 400ms;
 constexpr std::size_t full_check_limit = 3000;  // beyond this many acked keys, older cycles are sampled
 constexpr std::size_t sample_size = 500;
@@ -72,8 +72,8 @@ struct cycle_log {
 };
 
 // Runs create load on `workers` connections until tokend dies; returns problems seen before the kill.
-std::vector<std::string> create_until_killed(tokend_server& server, cycle_log& log, std::chrono::milliseconds delay,
-                                             int cycle) {
+std::vector<std::string> create_until_killed(tokend_server& server, cycle_log& log,
+                                             std::chrono::milliseconds delay, int cycle) {
   std::mutex mutex;
   std::atomic<bool> killed{false};
   std::vector<std::string> problems;
@@ -82,7 +82,8 @@ std::vector<std::string> create_until_killed(tokend_server& server, cycle_log& l
     try {
       connection c(server.api_port(), 5s);
       for (int n = 0; steady::now() < deadline; ++n) {
-        const std::string description = "c" + std::to_string(cycle) + "-w" + std::to_string(id) + "-" + std::to_string(n);
+        const std::string description =
+            "c" + std::to_string(cycle) + "-w" + std::to_string(id) + "-" + std::to_string(n);
         {
           std::lock_guard lock(mutex);
           log.attempted.insert(description);
@@ -93,11 +94,14 @@ std::vector<std::string> create_until_killed(tokend_server& server, cycle_log& l
         if (r.status == 200) {
           // A 200 is a promise even if it arrives after the kill was sent.
           const auto token = r.json().at("token").as_object();
-          if (token.at("description").as_string() != description) problems.push_back("create echoed another description");
+          if (token.at("description").as_string() != description)
+            problems.push_back("create echoed another description");
           log.acked[description] = std::string(token.at("token").as_string());
           continue;
         }
-        if (!killed) problems.push_back("before the kill: status " + std::to_string(r.status) + " " + r.error + " " + r.body);
+        if (!killed)
+          problems.push_back("before the kill: status " + std::to_string(r.status) + " " + r.error + " " +
+                             r.body);
         return;
       }
       std::lock_guard lock(mutex);
@@ -115,7 +119,8 @@ std::vector<std::string> create_until_killed(tokend_server& server, cycle_log& l
   server.proc().kill(SIGKILL);
   for (auto& t : threads) t.join();
   const auto status = server.proc().wait_exit(10s);
-  if (!status || !status->signaled || status->signal != SIGKILL) problems.push_back("tokend did not die of SIGKILL");
+  if (!status || !status->signaled || status->signal != SIGKILL)
+    problems.push_back("tokend did not die of SIGKILL");
   return problems;
 }
 
@@ -128,18 +133,22 @@ void check_list(connection& c, const cycle_log& log, int cycle) {
   BOOST_TEST_CONTEXT("cycle " << cycle << " (user " << log.user << ")") {
     std::map<std::string, std::string> listed;  // description -> masked token
     std::size_t bootstraps = 0;
-    const auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    const auto now =
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count();
     for (std::size_t page = 0;; ++page) {
-      const reply r = c.request(http::verb::get, target(log.admin, "&pageSize=1000&page=" + std::to_string(page)));
+      const reply r =
+          c.request(http::verb::get, target(log.admin, "&pageSize=1000&page=" + std::to_string(page)));
       BOOST_REQUIRE_MESSAGE(r.status == 200, "list: " << r.status << " " << r.error << " " << r.body);
       const json::value v = r.json();
       for (const auto& t : v.at("tokens").as_array()) {
         const auto& o = t.as_object();
         // Complete: exactly the documented fields, each of its type and shape.
         const bool complete = o.size() == 5 && o.contains("token") && o.at("token").is_string() &&
-                              o.contains("description") && o.at("description").is_string() && o.contains("type") &&
-                              o.at("type").is_string() && o.contains("timestamp") && o.at("timestamp").is_string() &&
-                              o.contains("userId") && o.at("userId").is_number();
+                              o.contains("description") && o.at("description").is_string() &&
+                              o.contains("type") && o.at("type").is_string() && o.contains("timestamp") &&
+                              o.at("timestamp").is_string() && o.contains("userId") &&
+                              o.at("userId").is_number();
         BOOST_REQUIRE_MESSAGE(complete, "incomplete record: " << json::serialize(o));
         const std::string token(o.at("token").as_string());
         const std::string description(o.at("description").as_string());
@@ -149,7 +158,9 @@ void check_list(connection& c, const cycle_log& log, int cycle) {
                    token);
         BOOST_TEST(o.at("type").as_string() == "admin");
         BOOST_TEST(o.at("userId").to_number<std::uint64_t>() == log.user);
-        BOOST_TEST((digits(timestamp) && std::stoll(timestamp) > now - 3600 && std::stoll(timestamp) <= now + 60), timestamp);
+        BOOST_TEST(
+            (digits(timestamp) && std::stoll(timestamp) > now - 3600 && std::stoll(timestamp) <= now + 60),
+            timestamp);
         if (description == "bootstrap") {
           ++bootstraps;
           continue;
@@ -180,7 +191,8 @@ void check_keys(connection& c, const std::vector<std::pair<const cycle_log*, std
     const reply r = c.request(http::verb::get, target(key, "&pageSize=1"));
     if (r.status != 200) {
       ++lost;
-      BOOST_TEST_MESSAGE("lost: user " << log->user << " key " << key.substr(0, 6) << ": " << r.status << " " << r.error);
+      BOOST_TEST_MESSAGE("lost: user " << log->user << " key " << key.substr(0, 6) << ": " << r.status << " "
+                                       << r.error);
     }
   }
   BOOST_TEST(lost == 0u, lost << " of " << keys.size() << " acknowledged keys no longer authenticate");
@@ -198,7 +210,8 @@ void verify(std::uint16_t port, const std::vector<cycle_log>& cycles, bool every
   for (std::size_t i = 0; i < cycles.size(); ++i) {
     const bool last = i + 1 == cycles.size();
     if (full || last) check_list(c, cycles[i], static_cast<int>(i));
-    for (const auto& [description, key] : cycles[i].acked) (full || last ? keys : older).emplace_back(&cycles[i], key);
+    for (const auto& [description, key] : cycles[i].acked)
+      (full || last ? keys : older).emplace_back(&cycles[i], key);
   }
   std::shuffle(older.begin(), older.end(), rng);
   if (older.size() > sample_size) older.resize(sample_size);
@@ -224,19 +237,21 @@ BOOST_AUTO_TEST_CASE(sigkill_under_concurrent_creates) {
     log.admin = tokend::core::generate_key();
     const auto delay = std::chrono::milliseconds(delay_ms(rng));
     tokend_server::options options;
-    options.env = {"TOKEND_BOOTSTRAP_TOKEN=" + log.admin, "TOKEND_BOOTSTRAP_USER_ID=" + std::to_string(log.user)};
+    options.env = {"TOKEND_BOOTSTRAP_TOKEN=" + log.admin,
+                   "TOKEND_BOOTSTRAP_USER_ID=" + std::to_string(log.user)};
     tokend_server server(box, options);
     // The previous cycle's kill is judged by this fresh process (the bootstrap of this cycle's
     // user has already written to the store it recovered).
     if (!done.empty()) verify(server.api_port(), done, false, rng);
     // Stop at the first broken cycle: the ones after it would only repeat the news.
-    if (!boost::unit_test::results_collector.results(boost::unit_test::framework::current_test_case().p_id).passed()) {
+    if (!boost::unit_test::results_collector.results(boost::unit_test::framework::current_test_case().p_id)
+             .passed()) {
       BOOST_FAIL("stopping after cycle " << i << " (seed " << seed << ")");
     }
     const auto problems = create_until_killed(server, log, delay, static_cast<int>(i));
     for (const auto& p : problems) BOOST_ERROR("cycle " << i << ": " << p);
-    BOOST_TEST_MESSAGE("cycle " << i << ": killed after " << delay.count() << " ms, " << log.acked.size() << " acked of "
-                                << log.attempted.size() << " sent");
+    BOOST_TEST_MESSAGE("cycle " << i << ": killed after " << delay.count() << " ms, " << log.acked.size()
+                                << " acked of " << log.attempted.size() << " sent");
     done.push_back(std::move(log));
   }
   // A last start that checks everything, then a graceful stop.
@@ -249,8 +264,9 @@ BOOST_AUTO_TEST_CASE(sigkill_under_concurrent_creates) {
     acked += log.acked.size();
     sent += log.attempted.size();
   }
-  std::cout << "crash_test: " << cycles << " SIGKILLs, " << acked << " creates acknowledged of " << sent << " sent, "
-            << std::chrono::duration_cast<std::chrono::seconds>(steady::now() - started).count() << " s" << std::endl;
+  std::cout << "crash_test: " << cycles << " SIGKILLs, " << acked << " creates acknowledged of " << sent
+            << " sent, " << std::chrono::duration_cast<std::chrono::seconds>(steady::now() - started).count()
+            << " s" << std::endl;
   BOOST_TEST(acked > 0u, "no create was ever acknowledged: the kills proved nothing");
 }
 

@@ -23,10 +23,10 @@
 #include <fstream>
 #include <future>
 #include <map>
-#include <set>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -131,12 +131,14 @@ struct finished {
 
 // Runs a command that must end by itself (help, keygen, a failing start) within `timeout`.
 finished run_to_end(sandbox& box, const std::string& name, const std::vector<std::string>& args,
-                    const std::vector<std::string>& env_extra = {}, std::chrono::milliseconds timeout = startup_deadline) {
+                    const std::vector<std::string>& env_extra = {},
+                    std::chrono::milliseconds timeout = startup_deadline) {
   auto [out, err] = box.log_files(name);
   process p(argv_of(args), env_with(env_extra), out, err);
   const auto status = p.wait_exit(timeout);
   if (!status) {
-    throw std::runtime_error("tokend " + name + " did not exit within the deadline; stderr: " + p.stderr_text());
+    throw std::runtime_error("tokend " + name +
+                             " did not exit within the deadline; stderr: " + p.stderr_text());
   }
   return {*status, p.stdout_text(), p.stderr_text()};
 }
@@ -201,7 +203,8 @@ class tokend_server {
                                  "); stderr: " + proc_->stderr_text());
       }
       if (steady::now() >= deadline) {
-        throw std::runtime_error("tokend did not log 'tokend listening' within 20s; stdout: " + proc_->stdout_text());
+        throw std::runtime_error("tokend did not log 'tokend listening' within 20s; stdout: " +
+                                 proc_->stdout_text());
       }
       std::this_thread::sleep_for(10ms);
     }
@@ -253,7 +256,9 @@ std::size_t count_description(const std::vector<json::object>& entries, const st
   return n;
 }
 
-std::string masked(const std::string& key) { return key.substr(0, tokend::core::display_prefix_length) + "...."; }
+std::string masked(const std::string& key) {
+  return key.substr(0, tokend::core::display_prefix_length) + "....";
+}
 
 std::string keygen(sandbox& box) {
   const auto r = run_to_end(box, "keygen", {"keygen"});
@@ -316,9 +321,10 @@ BOOST_AUTO_TEST_CASE(help_lists_every_flag) {
   const auto r = run_to_end(box, "help", {"--help"});
   BOOST_TEST(r.status.success(), r.status.describe());
   BOOST_TEST(r.err.empty());
-  for (const char* flag : {"--listen", "--admin-listen", "--data-dir", "--threads", "--cache-capacity",
-                           "--max-body-bytes", "--sync", "--drain-timeout", "--test-fault-file", "--store",
-                           "--postgres-url", "--postgres-schema", "--postgres-connections", "--revocation-poll"}) {
+  for (const char* flag :
+       {"--listen", "--admin-listen", "--data-dir", "--threads", "--cache-capacity", "--max-body-bytes",
+        "--sync", "--drain-timeout", "--test-fault-file", "--store", "--postgres-url", "--postgres-schema",
+        "--postgres-connections", "--revocation-poll"}) {
     BOOST_TEST(contains(r.out, flag), "usage mentions " << flag);
   }
   BOOST_TEST(contains(r.out, "keygen"));
@@ -379,7 +385,7 @@ BOOST_AUTO_TEST_CASE(bootstrap_writes_admin_token_file) {
   {
     tokend_server server(box);
     BOOST_REQUIRE(fs::exists(token_file));
-    struct stat st {};
+    struct stat st{};
     BOOST_REQUIRE(::stat(token_file.c_str(), &st) == 0);
     BOOST_TEST((st.st_mode & 07777) == 0600u, "mode " << std::oct << (st.st_mode & 07777));
     const std::string text = tokend::test::read_file(token_file);
@@ -468,10 +474,10 @@ BOOST_AUTO_TEST_CASE(malformed_bootstrap_token_stops_start_up) {
   const std::string not_hex = "my-secret-password-that-is-not-a-key";
   for (const auto& bad : {bad_checksum, not_hex}) {
     BOOST_TEST_CONTEXT("bad value of length " << bad.size()) {
-      const auto r = run_to_end(box, "badboot",
-                                {"--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--data-dir",
-                                 box.data_dir().string()},
-                                {"TOKEND_BOOTSTRAP_TOKEN=" + bad});
+      const auto r = run_to_end(
+          box, "badboot",
+          {"--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--data-dir", box.data_dir().string()},
+          {"TOKEND_BOOTSTRAP_TOKEN=" + bad});
       BOOST_TEST(!r.status.success(), r.status.describe());
       BOOST_TEST(r.status.exited, r.status.describe());
       BOOST_TEST(contains(r.err, "TOKEND_BOOTSTRAP_TOKEN"), "stderr: " << r.err);
@@ -482,10 +488,10 @@ BOOST_AUTO_TEST_CASE(malformed_bootstrap_token_stops_start_up) {
   }
   // A bad owner id is refused as well.
   const std::string good = keygen(box);
-  const auto r = run_to_end(box, "baduser",
-                            {"--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--data-dir",
-                             box.data_dir().string()},
-                            {"TOKEND_BOOTSTRAP_TOKEN=" + good, "TOKEND_BOOTSTRAP_USER_ID=seven"});
+  const auto r = run_to_end(
+      box, "baduser",
+      {"--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--data-dir", box.data_dir().string()},
+      {"TOKEND_BOOTSTRAP_TOKEN=" + good, "TOKEND_BOOTSTRAP_USER_ID=seven"});
   BOOST_TEST(!r.status.success(), r.status.describe());
   BOOST_TEST(contains(r.err, "TOKEND_BOOTSTRAP_USER_ID"), "stderr: " << r.err);
   check_no_secrets(box, {bad_checksum, not_hex, good});
@@ -634,7 +640,8 @@ BOOST_AUTO_TEST_CASE(sigterm_drains_in_flight_request_and_exits_0) {
     const auto status = server.proc().wait_exit(signalled + drain + 3s);
     BOOST_REQUIRE_MESSAGE(status.has_value(), "no exit within the drain deadline");
     BOOST_TEST(status->success(), status->describe());
-    BOOST_TEST((steady::now() - signalled < drain), "the drain waited for its deadline though nothing was left");
+    BOOST_TEST((steady::now() - signalled < drain),
+               "the drain waited for its deadline though nothing was left");
   }
   // The RocksDB lock was released: a second start on the same data dir works.
   {
@@ -704,7 +711,8 @@ BOOST_AUTO_TEST_CASE(stalled_store_blocks_only_writes) {
     return create_token(c, admin, "created during a stall");
   });
   BOOST_REQUIRE_MESSAGE(wait_queue_depth_at_least(admin_port, 1, 5s), "the create never reached the store");
-  BOOST_TEST((stalled.wait_for(300ms) == std::future_status::timeout), "a create answered while the store stalled");
+  BOOST_TEST((stalled.wait_for(300ms) == std::future_status::timeout),
+             "a create answered while the store stalled");
 
   // Everything that does not write is answered promptly, each on its own connection.
   struct probe {
@@ -736,7 +744,8 @@ BOOST_AUTO_TEST_CASE(stalled_store_blocks_only_writes) {
       if (p.what == "metrics") BOOST_TEST(contains(r.body, "tokend_store_queue_depth"));
     }
   }
-  BOOST_TEST((stalled.wait_for(0ms) == std::future_status::timeout), "the create answered while still stalled");
+  BOOST_TEST((stalled.wait_for(0ms) == std::future_status::timeout),
+             "the create answered while still stalled");
 
   box.set_fault("");
   BOOST_REQUIRE(stalled.wait_for(10s) == std::future_status::ready);
@@ -771,11 +780,14 @@ BOOST_AUTO_TEST_CASE(stalled_store_blocks_only_writes) {
 BOOST_AUTO_TEST_CASE(unopenable_store_fails_start_up) {
   sandbox box;
   const fs::path file = box.root() / "a-regular-file";
-  { std::ofstream(file) << "not a directory\n"; }
+  {
+    std::ofstream(file) << "not a directory\n";
+  }
   for (const fs::path& dir : {file, file / "below"}) {
     BOOST_TEST_CONTEXT(dir) {
-      const auto r = run_to_end(box, "unopenable",
-                                {"--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--data-dir", dir.string()});
+      const auto r = run_to_end(
+          box, "unopenable",
+          {"--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--data-dir", dir.string()});
       BOOST_TEST(r.status.exited, r.status.describe());
       BOOST_TEST(r.status.code != 0);
       BOOST_TEST(count_lines(r.err) == 1u, "stderr: " << r.err);
@@ -786,8 +798,9 @@ BOOST_AUTO_TEST_CASE(unopenable_store_fails_start_up) {
   }
   // A data dir already held by a running tokend (RocksDB's lock).
   tokend_server first(box);
-  const auto second = run_to_end(box, "second", {"--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
-                                                 "--data-dir", box.data_dir().string()});
+  const auto second = run_to_end(
+      box, "second",
+      {"--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--data-dir", box.data_dir().string()});
   BOOST_TEST(second.status.exited, second.status.describe());
   BOOST_TEST(second.status.code != 0);
   BOOST_TEST(contains(second.err, box.data_dir().string()), "stderr: " << second.err);
@@ -816,13 +829,16 @@ BOOST_AUTO_TEST_CASE(keys_never_reach_the_output) {
     const std::vector<std::pair<std::string, std::string>> bearer{{"Authorization", "Bearer " + made[0]}};
     BOOST_TEST(c.request(http::verb::get, tokens_path, {}, bearer).status == 200u);
     // Header and query disagree.
-    BOOST_TEST(c.request(http::verb::get, std::string(tokens_path) + "?token=" + made[1], {}, bearer).status == 401u);
+    BOOST_TEST(
+        c.request(http::verb::get, std::string(tokens_path) + "?token=" + made[1], {}, bearer).status ==
+        401u);
     // Unknown, corrupt and deleted keys, in the URL, the header and the body.
     BOOST_TEST(list_tokens(c, other_admin).status == 401u);
     BOOST_TEST(list_tokens(c, corrupt(made[1])).status == 401u);
     keys.push_back(corrupt(made[1]));
-    BOOST_TEST(c.request(http::verb::get, tokens_path, {}, {{"Authorization", "Bearer " + other_admin}}).status ==
-               401u);
+    BOOST_TEST(
+        c.request(http::verb::get, tokens_path, {}, {{"Authorization", "Bearer " + other_admin}}).status ==
+        401u);
     const auto del = c.request(http::verb::delete_, std::string(tokens_path) + "?token=" + admin,
                                json::serialize(json::object{{"token", made[2]}}));
     BOOST_TEST(del.status == 200u, del.body);
@@ -864,17 +880,20 @@ BOOST_AUTO_TEST_CASE(access_log_and_request_ids_never_show_a_key) {
     };
     std::vector<std::string> made;
     for (int i = 0; i < 3; ++i) {
-      const auto r = send(http::verb::post, std::string(tokens_path) + "?token=" + admin, create_body("logged " + std::to_string(i)), {});
+      const auto r = send(http::verb::post, std::string(tokens_path) + "?token=" + admin,
+                          create_body("logged " + std::to_string(i)), {});
       BOOST_REQUIRE_EQUAL(r.status, 200u);
       made.push_back(created_key(r));
     }
     keys.insert(keys.end(), made.begin(), made.end());
     // A key as a description: bodies are never logged.
-    BOOST_TEST(send(http::verb::post, std::string(tokens_path) + "?token=" + admin, create_body(made[0]), {}).status == 200u);
+    BOOST_TEST(send(http::verb::post, std::string(tokens_path) + "?token=" + admin, create_body(made[0]), {})
+                   .status == 200u);
 
     // Sane ids come back as sent.
     for (const std::string& id : std::vector<std::string>{"e2e-req-1", "A.b_c-9"}) {
-      const auto r = send(http::verb::get, std::string(tokens_path) + "?page=0&token=" + made[1], {}, {{"X-Request-Id", id}});
+      const auto r = send(http::verb::get, std::string(tokens_path) + "?page=0&token=" + made[1], {},
+                          {{"X-Request-Id", id}});
       BOOST_TEST(r.status == 200u, r.body);
       BOOST_TEST(r.header("x-request-id") == id);
       echoed[id] = r.header("x-request-id");
@@ -882,7 +901,8 @@ BOOST_AUTO_TEST_CASE(access_log_and_request_ids_never_show_a_key) {
     // Insane ids, and a key as the id, are replaced by a generated one.
     const std::vector<std::string> insane{"has space", std::string(129, 'x'), "semi;colon", made[0]};
     for (const auto& id : insane) {
-      const auto r = send(http::verb::get, tokens_path, {}, {{"Authorization", "Bearer " + made[0]}, {"X-Request-Id", id}});
+      const auto r = send(http::verb::get, tokens_path, {},
+                          {{"Authorization", "Bearer " + made[0]}, {"X-Request-Id", id}});
       BOOST_TEST(r.status == 200u, r.body);
       const std::string got = r.header("x-request-id");
       BOOST_TEST(got != id);
@@ -896,17 +916,23 @@ BOOST_AUTO_TEST_CASE(access_log_and_request_ids_never_show_a_key) {
     echoed[""] = plain.header("x-request-id");
 
     // Errors: wrong key, a key in the path, a key in a malformed body, a delete naming a key.
-    BOOST_TEST(send(http::verb::get, std::string(tokens_path) + "?token=" + corrupt(made[2]), {}, {}).status == 401u);
+    BOOST_TEST(
+        send(http::verb::get, std::string(tokens_path) + "?token=" + corrupt(made[2]), {}, {}).status ==
+        401u);
     keys.push_back(corrupt(made[2]));
-    BOOST_TEST(send(http::verb::get, std::string(tokens_path) + "/" + made[2] + "?token=" + made[2], {}, {}).status == 404u);
-    BOOST_TEST(send(http::verb::post, std::string(tokens_path) + "?token=" + admin, "{\"type\":\"" + made[2], {}).status == 400u);
+    BOOST_TEST(send(http::verb::get, std::string(tokens_path) + "/" + made[2] + "?token=" + made[2], {}, {})
+                   .status == 404u);
+    BOOST_TEST(
+        send(http::verb::post, std::string(tokens_path) + "?token=" + admin, "{\"type\":\"" + made[2], {})
+            .status == 400u);
     BOOST_TEST(send(http::verb::delete_, std::string(tokens_path) + "?token=" + admin,
                     json::serialize(json::object{{"token", made[2]}}), {})
                    .status == 200u);
     // Refused while reading (431): counted in the access log, though no handler ran.
     connection big(server.api_port());
-    const auto r431 = big.request(http::verb::get, std::string(tokens_path) + "?token=" + admin, {},
-                                  {{"Authorization", "Bearer " + admin}, {"X-Padding", std::string(16 * 1024, 'p')}});
+    const auto r431 =
+        big.request(http::verb::get, std::string(tokens_path) + "?token=" + admin, {},
+                    {{"Authorization", "Bearer " + admin}, {"X-Padding", std::string(16 * 1024, 'p')}});
     BOOST_TEST(r431.status == 431u);
     BOOST_TEST(server.terminate(10s).value_or(exit_status{}).success());
   }
@@ -929,7 +955,8 @@ BOOST_AUTO_TEST_CASE(access_log_and_request_ids_never_show_a_key) {
     if (o.at("msg").as_string() == "access") access.push_back(o);
   }
   BOOST_TEST(debug_seen, "--log-level debug wrote no debug line");
-  BOOST_TEST(access.size() == requests + 1, access.size() << " access lines for " << requests << " requests + one 431");
+  BOOST_TEST(access.size() == requests + 1, access.size()
+                                                << " access lines for " << requests << " requests + one 431");
   std::set<std::string> ids;
   for (const auto& a : access) {
     BOOST_TEST_CONTEXT(json::serialize(a)) {
@@ -950,7 +977,8 @@ BOOST_AUTO_TEST_CASE(access_log_and_request_ids_never_show_a_key) {
   }
   // Each id a client saw in X-Request-Id is the id of one access line.
   for (const auto& [sent, got] : echoed) {
-    BOOST_TEST(ids.contains(got), "no access line has request_id " << got << " (sent '" << sent.substr(0, 12) << "')");
+    BOOST_TEST(ids.contains(got),
+               "no access line has request_id " << got << " (sent '" << sent.substr(0, 12) << "')");
   }
   BOOST_TEST(ids.size() == access.size(), "request ids are not unique");
   // The key put in the path was redacted, not logged.
@@ -962,8 +990,9 @@ BOOST_AUTO_TEST_CASE(access_log_and_request_ids_never_show_a_key) {
 // CTest runs them as their own test (e2e_postgres_test) in parallel with the rest.
 
 // The arguments of a tokend on the shared test server, in a schema of the test's own.
-std::vector<std::string> postgres_env(const std::string& url, const std::string& schema, const std::string& admin) {
-  return {"TOKEND_STORE=postgres", "TOKEND_POSTGRES_URL=" + url, "TOKEND_POSTGRES_SCHEMA=" + schema,
+std::vector<std::string> postgres_env(const std::string& url, const std::string& schema,
+                                      const std::string& admin) {
+  return {"TOKEND_STORE=postgres",         "TOKEND_POSTGRES_URL=" + url,   "TOKEND_POSTGRES_SCHEMA=" + schema,
           "TOKEND_POSTGRES_CONNECTIONS=2", "TOKEND_REVOCATION_POLL=500ms", "TOKEND_BOOTSTRAP_TOKEN=" + admin};
 }
 
@@ -1030,8 +1059,9 @@ BOOST_AUTO_TEST_CASE(two_instances_share_creates_and_revocations) {
   }
   const double p50 = percentile(delays_ms, 0.50);
   const double p99 = percentile(delays_ms, 0.99);
-  BOOST_TEST_MESSAGE("revocation propagation A->B over " << rounds << " deletes: p50 " << p50 << " ms, p99 " << p99
-                                                         << " ms, max " << percentile(delays_ms, 1.0) << " ms");
+  BOOST_TEST_MESSAGE("revocation propagation A->B over " << rounds << " deletes: p50 " << p50 << " ms, p99 "
+                                                         << p99 << " ms, max " << percentile(delays_ms, 1.0)
+                                                         << " ms");
   std::cout << "revocation propagation p50_ms=" << p50 << " p99_ms=" << p99 << "\n";
   BOOST_TEST(percentile(delays_ms, 1.0) < 1500.0, "beyond the stated bound (poll 500ms + a round trip)");
   BOOST_TEST(a.terminate(10s).value_or(exit_status{}).success());
@@ -1072,7 +1102,12 @@ BOOST_AUTO_TEST_CASE(database_restart_mid_load_loses_no_acknowledged_create) {
     };
     std::vector<std::thread> threads;
     for (int id = 0; id < 4; ++id) threads.emplace_back(work, id);
-    BOOST_REQUIRE(eventually([&] { std::lock_guard lock(mutex); return acked.size() >= 100; }, 30s));
+    BOOST_REQUIRE(eventually(
+        [&] {
+          std::lock_guard lock(mutex);
+          return acked.size() >= 100;
+        },
+        30s));
     db.restart();  // pg_ctl restart -m fast: every session is terminated mid-load
     restarted = true;
     for (auto& t : threads) t.join();
@@ -1081,7 +1116,8 @@ BOOST_AUTO_TEST_CASE(database_restart_mid_load_loses_no_acknowledged_create) {
     BOOST_TEST(server.terminate(10s).value_or(exit_status{}).success());
   }
   for (const auto& p : problems) BOOST_ERROR(p);
-  BOOST_TEST_MESSAGE(acked.size() << " creates acknowledged, " << refused << " refused with 503 around the restart");
+  BOOST_TEST_MESSAGE(acked.size() << " creates acknowledged, " << refused
+                                  << " refused with 503 around the restart");
 
   // A fresh process (empty cache) must find every acknowledged key in the database.
   tokend_server fresh(box, {}, env);
@@ -1098,7 +1134,9 @@ BOOST_AUTO_TEST_CASE(database_down_is_503_and_readyz_then_recovers) {
   const std::string admin = keygen(box);
   tokend_server server(box, {}, postgres_env(db.url(), "public", admin));
   connection c(server.api_port());
-  const auto ready = [&] { return tokend::test::request(server.admin_port(), http::verb::get, "/readyz").status; };
+  const auto ready = [&] {
+    return tokend::test::request(server.admin_port(), http::verb::get, "/readyz").status;
+  };
   BOOST_REQUIRE(list_tokens(c, admin).status == 200u);  // the admin key is cached now
   BOOST_REQUIRE(ready() == 200u);
 

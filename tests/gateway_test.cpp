@@ -86,25 +86,38 @@ class gateway {
     const std::string d = dir_.string();
     const std::string s = snippets.string();
     const std::string block =
-        "  include " + d + "/tokend-http.conf;\n"
+        "  include " + d +
+        "/tokend-http.conf;\n"
         "  log_format service '$request_uri|$http_authorization|$http_x_tokend_user_id';\n"
         "  upstream api_backend {\n"
-        "    server 127.0.0.1:" + std::to_string(service_port_) + ";\n"
+        "    server 127.0.0.1:" +
+        std::to_string(service_port_) +
+        ";\n"
         "    keepalive 8;\n"
         "  }\n"
         "  server {\n"
-        "    listen 127.0.0.1:" + std::to_string(port_) + ";\n"
-        "    include " + s + "/tokend-verify.conf;\n"
+        "    listen 127.0.0.1:" +
+        std::to_string(port_) +
+        ";\n"
+        "    include " +
+        s +
+        "/tokend-verify.conf;\n"
         "    location / {\n"
-        "      include " + s + "/tokend-protect.conf;\n"
+        "      include " +
+        s +
+        "/tokend-protect.conf;\n"
         "      proxy_pass http://api_backend;\n"
         "      proxy_http_version 1.1;\n"
         "      proxy_set_header Connection \"\";\n"
         "    }\n"
         "  }\n"
         "  server {\n"
-        "    listen 127.0.0.1:" + std::to_string(service_port_) + ";\n"
-        "    access_log " + d + "/service.log service;\n"
+        "    listen 127.0.0.1:" +
+        std::to_string(service_port_) +
+        ";\n"
+        "    access_log " +
+        d +
+        "/service.log service;\n"
         "    location / {\n"
         "      return 200 \"user=$http_x_tokend_user_id type=$http_x_tokend_token_type args=$args "
         "auth=$http_authorization\\n\";\n"
@@ -289,7 +302,8 @@ BOOST_AUTO_TEST_CASE(nginx_lets_through_only_what_tokend_allows) {
   for (int i = 0; i < 40; ++i) BOOST_TEST(gw.send("/items/kept?token=" + key).status == 200u);
   for (int i = 0; i < 10; ++i) BOOST_TEST(gw.send("/denied/kept?token=" + unknown).status == 401u);
   const long long opened = accepted() - accepted_before;
-  BOOST_TEST((accepted_before >= 0 && opened <= 2), "50 checks opened " << opened << " connections to tokend");
+  BOOST_TEST((accepted_before >= 0 && opened <= 2),
+             "50 checks opened " << opened << " connections to tokend");
   served = gw.served();
 
   // tokend down: nginx answers an error of its own, and nothing reaches the service.
@@ -329,8 +343,8 @@ BOOST_AUTO_TEST_CASE(store_down_lets_nothing_through_for_an_uncached_key) {
   const std::string admin = tokend::core::generate_key();
 
   test::tokend_server::options options;
-  options.env = {"TOKEND_STORE=postgres", "TOKEND_POSTGRES_URL=" + db.url(), "TOKEND_POSTGRES_SCHEMA=public",
-                 "TOKEND_POSTGRES_CONNECTIONS=2",
+  options.env = {"TOKEND_STORE=postgres",           "TOKEND_POSTGRES_URL=" + db.url(),
+                 "TOKEND_POSTGRES_SCHEMA=public",   "TOKEND_POSTGRES_CONNECTIONS=2",
                  "TOKEND_BOOTSTRAP_TOKEN=" + admin, std::string("TOKEND_BOOTSTRAP_USER_ID=") + user_id};
   test::tokend_server server(box, options);
   gateway gw(box.root() / "nginx", server.api_port());

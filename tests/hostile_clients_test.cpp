@@ -116,30 +116,47 @@ std::vector<std::pair<std::string, std::string>> hostile_requests(const std::str
   std::string many_headers;
   for (int i = 0; i < 1000; ++i) many_headers += "X-H" + std::to_string(i) + ": v\r\n";
   return {
-      {"oversized header", "GET " + path + " HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(64 * 1024, 'a') + "\r\n\r\n"},
+      {"oversized header",
+       "GET " + path + " HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(64 * 1024, 'a') + "\r\n\r\n"},
       {"many headers", "GET " + path + " HTTP/1.1\r\nHost: x\r\n" + many_headers + "\r\n"},
-      {"oversized target", "GET " + path + "&pad=" + std::string(32 * 1024, 'p') + " HTTP/1.1\r\nHost: x\r\n\r\n"},
-      {"oversized body", "POST " + path + " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 200000\r\n\r\n" +
-                             std::string(200000, ' ')},
-      {"oversized chunk", "POST " + path + " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
-                                           "ffffffffff\r\n" + std::string(1000, 'x')},
-      {"conflicting Content-Length", "POST " + path + " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " +
-                                         std::to_string(create.size()) + "\r\nContent-Length: 3\r\n\r\n" + create},
-      {"Content-Length list", "POST " + path + " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " +
-                                  std::to_string(create.size()) + ", 3\r\n\r\n" + create},
-      {"Content-Length with Transfer-Encoding", "POST " + path + " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " +
-                                                    std::to_string(create.size() + 5) + "\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + create},
-      {"bad percent-encoding in token", "GET /api/v2/tokens?token=%zz" + key.substr(4) + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"},
-      {"truncated percent-encoding", "GET /api/v2/tokens?token=" + key + "% HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"},
-      {"percent-encoded NUL", "GET /api/v2/tokens?token=%00" + key + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"},
-      {"bad percent-encoding in path", "GET /api/v2/tok%G1ens?token=" + key + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"},
+      {"oversized target",
+       "GET " + path + "&pad=" + std::string(32 * 1024, 'p') + " HTTP/1.1\r\nHost: x\r\n\r\n"},
+      {"oversized body",
+       "POST " + path +
+           " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 200000\r\n\r\n" +
+           std::string(200000, ' ')},
+      {"oversized chunk",
+       "POST " + path +
+           " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+           "ffffffffff\r\n" +
+           std::string(1000, 'x')},
+      {"conflicting Content-Length",
+       "POST " + path + " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " +
+           std::to_string(create.size()) + "\r\nContent-Length: 3\r\n\r\n" + create},
+      {"Content-Length list",
+       "POST " + path + " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " +
+           std::to_string(create.size()) + ", 3\r\n\r\n" + create},
+      {"Content-Length with Transfer-Encoding",
+       "POST " + path + " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " +
+           std::to_string(create.size() + 5) + "\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + create},
+      {"bad percent-encoding in token",
+       "GET /api/v2/tokens?token=%zz" + key.substr(4) + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"},
+      {"truncated percent-encoding",
+       "GET /api/v2/tokens?token=" + key + "% HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"},
+      {"percent-encoded NUL",
+       "GET /api/v2/tokens?token=%00" + key + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"},
+      {"bad percent-encoding in path",
+       "GET /api/v2/tok%G1ens?token=" + key + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"},
       {"bare percent query", "GET /api/v2/tokens?%%%=%&& HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"},
-      {"overlong UTF-8 in query", "GET /api/v2/tokens?token=%C0%AF%E0%80%80 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"},
+      {"overlong UTF-8 in query",
+       "GET /api/v2/tokens?token=%C0%AF%E0%80%80 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"},
       {"NUL in header", std::string("GET /api/v2/tokens HTTP/1.1\r\nHost: x\r\nX-A: a") + '\0' + "b\r\n\r\n"},
       {"header without colon", "GET /api/v2/tokens HTTP/1.1\r\nHost x\r\n\r\n"},
       {"bad version", "GET /api/v2/tokens HTTP/9.9\r\nHost: x\r\n\r\n"},
       {"bad method", "G\x01T /api/v2/tokens HTTP/1.1\r\nHost: x\r\n\r\n"},
-      {"bad chunk size", "POST " + path + " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n"},
+      {"bad chunk size", "POST " + path +
+                             " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: "
+                             "chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n"},
       {"random bytes", random_bytes + "\r\n\r\n"},
   };
 }
@@ -155,8 +172,8 @@ struct tally {
 
 // Sends hostile requests, each on a fresh connection, until `until`. Anything but 4xx or a
 // close without an answer is a problem.
-void attack(std::uint16_t port, const std::string& key, std::uint32_t seed, steady::time_point until, tally& t,
-            std::atomic<int>& sent) {
+void attack(std::uint16_t port, const std::string& key, std::uint32_t seed, steady::time_point until,
+            tally& t, std::atomic<int>& sent) {
   std::mt19937 rng(seed);
   while (steady::now() < until) {
     for (const auto& [name, bytes] : hostile_requests(key, rng)) {
@@ -186,7 +203,8 @@ void slowloris(std::uint16_t port, int n, tally& t, std::atomic<int>& closed_in_
   std::vector<victim> v;
   for (int i = 0; i < n; ++i) {
     v.push_back({std::make_unique<test::connection>(port, 2s), steady::now()});
-    if (!v.back().c->write_raw("GET /api/v2/tokens HTTP/1.1\r\nHost: x\r\n")) t.problem("slowloris: first write failed");
+    if (!v.back().c->write_raw("GET /api/v2/tokens HTTP/1.1\r\nHost: x\r\n"))
+      t.problem("slowloris: first write failed");
   }
   const auto give_up = steady::now() + request_timeout + 3s;
   for (int line = 0; steady::now() < give_up; ++line) {
@@ -205,7 +223,9 @@ void slowloris(std::uint16_t port, int n, tally& t, std::atomic<int>& closed_in_
     std::this_thread::sleep_for(100ms);  // the attacker's pace, not a wait for a condition
   }
   for (auto& s : v) {
-    if (!s.closed) t.problem("slowloris connection still open after " + std::to_string(ms(steady::now() - s.started)) + " ms");
+    if (!s.closed)
+      t.problem("slowloris connection still open after " + std::to_string(ms(steady::now() - s.started)) +
+                " ms");
   }
 }
 
@@ -272,12 +292,13 @@ BOOST_AUTO_TEST_CASE(attacks_are_4xx_or_closed_while_good_clients_are_served) {
   for (auto& th : threads) th.join();
 
   for (const auto& p : t.problems) BOOST_ERROR(p);
-  BOOST_TEST(slow_closed.load() == slow_connections, slow_closed.load() << " slowloris connections closed in time");
+  BOOST_TEST(slow_closed.load() == slow_connections, slow_closed.load()
+                                                         << " slowloris connections closed in time");
   BOOST_TEST(hostile_sent.load() > 50, hostile_sent.load() << " hostile requests");
   BOOST_TEST(served.load() > 100, served.load() << " good requests served");
   BOOST_TEST(worst_ms.load() < ms(good_latency_bound), "slowest good request: " << worst_ms.load() << " ms");
-  BOOST_TEST_MESSAGE(hostile_sent.load() << " hostile requests, " << served.load() << " good requests, slowest "
-                                         << worst_ms.load() << " ms");
+  BOOST_TEST_MESSAGE(hostile_sent.load() << " hostile requests, " << served.load()
+                                         << " good requests, slowest " << worst_ms.load() << " ms");
 
   // The idle connections are still there (the idle timeout is longer than the attack), and no
   // request of any kind was answered 5xx.
@@ -287,7 +308,8 @@ BOOST_AUTO_TEST_CASE(attacks_are_4xx_or_closed_while_good_clients_are_served) {
                  target.metric("tokend_http_requests_total{route=\"delete\",status=\"5") +
                  target.metric("tokend_http_requests_total{route=\"other\",status=\"5") ==
              0);
-  BOOST_TEST(test::request(target.port, http::verb::get, "/api/v2/tokens?token=" + target.key).status == 200u);
+  BOOST_TEST(test::request(target.port, http::verb::get, "/api/v2/tokens?token=" + target.key).status ==
+             200u);
 }
 
 BOOST_AUTO_TEST_CASE(connections_beyond_the_cap_are_closed_at_once) {
@@ -297,14 +319,16 @@ BOOST_AUTO_TEST_CASE(connections_beyond_the_cap_are_closed_at_once) {
   for (std::size_t i = 0; i < cap; ++i) {
     held.push_back(std::make_unique<test::connection>(target.port, 2s));
     // Served, so certainly accepted and counted.
-    BOOST_REQUIRE_EQUAL(held.back()->request(http::verb::get, "/api/v2/tokens?token=" + target.key).status, 200u);
+    BOOST_REQUIRE_EQUAL(held.back()->request(http::verb::get, "/api/v2/tokens?token=" + target.key).status,
+                        200u);
   }
   BOOST_TEST(target.metric("tokend_open_connections ") == static_cast<long long>(cap));
 
   // One more: the kernel completes the handshake, tokend closes it unanswered, promptly.
   const auto started = steady::now();
   test::connection extra(target.port, 2s);
-  const std::string received = extra.raw("GET /api/v2/tokens?token=" + target.key + " HTTP/1.1\r\nHost: x\r\n\r\n", 2s);
+  const std::string received =
+      extra.raw("GET /api/v2/tokens?token=" + target.key + " HTTP/1.1\r\nHost: x\r\n\r\n", 2s);
   BOOST_TEST(received.empty(), "an over-cap connection got an answer: " << received.substr(0, 100));
   BOOST_TEST(ms(steady::now() - started) < 1000, "closing took " << ms(steady::now() - started) << " ms");
   BOOST_TEST(target.metric("tokend_http_connections_refused_total ") == 1);
@@ -316,7 +340,8 @@ BOOST_AUTO_TEST_CASE(connections_beyond_the_cap_are_closed_at_once) {
   // Below the cap again, a new connection is served.
   held.pop_back();
   const auto deadline = steady::now() + 5s;
-  while (target.metric("tokend_open_connections ") >= static_cast<long long>(cap) && steady::now() < deadline) {
+  while (target.metric("tokend_open_connections ") >= static_cast<long long>(cap) &&
+         steady::now() < deadline) {
     std::this_thread::sleep_for(5ms);
   }
   BOOST_REQUIRE(target.metric("tokend_open_connections ") == static_cast<long long>(cap - 1));
@@ -385,7 +410,8 @@ flood_result flood(std::uint16_t port, const std::string& head, const std::strin
 // How many responses start in what a connection received (a status line at a line start).
 int responses_in(const std::string& received) {
   int n = received.starts_with("HTTP/1.") ? 1 : 0;
-  for (auto at = received.find("\r\nHTTP/1."); at != std::string::npos; at = received.find("\r\nHTTP/1.", at + 1)) {
+  for (auto at = received.find("\r\nHTTP/1."); at != std::string::npos;
+       at = received.find("\r\nHTTP/1.", at + 1)) {
     ++n;
   }
   return n;
@@ -414,11 +440,12 @@ void check_refused_early(const flood_result& r, unsigned status, const std::stri
 BOOST_AUTO_TEST_CASE(a_header_field_that_does_not_end_is_bounded) {
   hostile_target target(100);
   const std::string fill(64 * 1024, 'h');
-  check_refused_early(flood(target.port, "GET /api/v2/tokens HTTP/1.1\r\nHost: x\r\nX-Pad: ", fill, flood_bytes,
-                            "\r\n\r\n"),
-                      431, "api listener");
-  check_refused_early(flood(target.admin_port, "GET /healthz HTTP/1.1\r\nX-Pad: ", fill, flood_bytes, "\r\n\r\n"),
-                      431, "admin listener");
+  check_refused_early(
+      flood(target.port, "GET /api/v2/tokens HTTP/1.1\r\nHost: x\r\nX-Pad: ", fill, flood_bytes, "\r\n\r\n"),
+      431, "api listener");
+  check_refused_early(
+      flood(target.admin_port, "GET /healthz HTTP/1.1\r\nX-Pad: ", fill, flood_bytes, "\r\n\r\n"), 431,
+      "admin listener");
 }
 
 BOOST_AUTO_TEST_CASE(chunk_extensions_are_bounded) {

@@ -80,7 +80,8 @@ std::string family_of(const std::string& name, const std::map<std::string, famil
     if (name.size() > s.size() && name.ends_with(s)) {
       const std::string base = name.substr(0, name.size() - s.size());
       const auto it = families.find(base);
-      if (it != families.end() && (it->second.type == "histogram" || it->second.type == "summary")) return base;
+      if (it != families.end() && (it->second.type == "histogram" || it->second.type == "summary"))
+        return base;
     }
   }
   return name;
@@ -101,9 +102,12 @@ bool parse_labels(const std::string& text, std::size_t& pos, std::map<std::strin
     for (; i < text.size() && text[i] != '"'; ++i) {
       if (text[i] == '\\') {
         if (++i >= text.size()) break;
-        if (text[i] == 'n') value += '\n';
-        else if (text[i] == '\\' || text[i] == '"') value += text[i];
-        else return why = "bad escape in label value", false;
+        if (text[i] == 'n')
+          value += '\n';
+        else if (text[i] == '\\' || text[i] == '"')
+          value += text[i];
+        else
+          return why = "bad escape in label value", false;
       } else {
         value += text[i];
       }
@@ -128,7 +132,8 @@ exposition parse_exposition(const std::string& text) {
   const auto problem = [&](const std::string& what) {
     out.problems.push_back("line " + std::to_string(number) + ": " + what + ": " + line);
   };
-  if (!text.empty() && text.back() != '\n') out.problems.push_back("the exposition does not end with a newline");
+  if (!text.empty() && text.back() != '\n')
+    out.problems.push_back("the exposition does not end with a newline");
   while (std::getline(in, line)) {
     ++number;
     if (line.empty()) continue;
@@ -232,7 +237,8 @@ void check_conventions(const std::string& text) {
         BOOST_TEST(!name.ends_with("_total"), "only counters end in _total");
       }
       // Base units: time in seconds, never milliseconds and friends.
-      for (const char* unit : {"_milliseconds", "_ms", "_microseconds", "_us", "_nanoseconds", "_minutes", "_bytes_kb"}) {
+      for (const char* unit :
+           {"_milliseconds", "_ms", "_microseconds", "_us", "_nanoseconds", "_minutes", "_bytes_kb"}) {
         BOOST_TEST(name.find(unit) == std::string::npos, "non-base unit " << unit);
       }
       if (name.find("duration") != std::string::npos || name.find("latency") != std::string::npos ||
@@ -349,9 +355,11 @@ void collect_exprs(const json::value& v, std::vector<std::string>& out) {
 BOOST_AUTO_TEST_CASE(the_parser_catches_what_it_should) {
   // The checks are only worth something if a broken exposition fails them.
   BOOST_TEST(!parse_exposition("tokend_x 1\n").problems.empty(), "sample of an undeclared family");
-  BOOST_TEST(!parse_exposition("# HELP a b\n# TYPE a gauge\na{x=\"1} 1\n").problems.empty(), "unterminated label");
+  BOOST_TEST(!parse_exposition("# HELP a b\n# TYPE a gauge\na{x=\"1} 1\n").problems.empty(),
+             "unterminated label");
   BOOST_TEST(!parse_exposition("# HELP a b\n# TYPE a gauge\na one\n").problems.empty(), "bad value");
-  BOOST_TEST(!parse_exposition("# HELP a b\n# TYPE a gauge\na 1\n# HELP c d\n# TYPE c gauge\nc 1\na 2\n").problems.empty(),
+  BOOST_TEST(!parse_exposition("# HELP a b\n# TYPE a gauge\na 1\n# HELP c d\n# TYPE c gauge\nc 1\na 2\n")
+                  .problems.empty(),
              "interleaved families");
   BOOST_TEST(!parse_exposition("# HELP a b\n# TYPE a gauge\na 1\n# TYPE a gauge\n").problems.empty(),
              "metadata after samples");

@@ -35,7 +35,8 @@ using namespace std::chrono_literals;
 
 namespace {
 
-server::config configure(const std::vector<std::string>& args, const std::map<std::string, std::string>& env = {}) {
+server::config configure(const std::vector<std::string>& args,
+                         const std::map<std::string, std::string>& env = {}) {
   return server::parse_config(args, [env](const std::string& name) -> std::optional<std::string> {
     const auto it = env.find(name);
     if (it == env.end()) return std::nullopt;
@@ -56,7 +57,8 @@ bool refused(const std::vector<std::string>& args, const std::map<std::string, s
 template <class F>
 std::string capture_stdout(F f) {
   namespace fs = std::filesystem;
-  const fs::path path = fs::temp_directory_path() / ("tokend-observability-" + std::to_string(::getpid()) + ".out");
+  const fs::path path =
+      fs::temp_directory_path() / ("tokend-observability-" + std::to_string(::getpid()) + ".out");
   std::fflush(stdout);
   const int saved = ::dup(STDOUT_FILENO);
   BOOST_REQUIRE(saved >= 0);
@@ -111,7 +113,8 @@ BOOST_AUTO_TEST_CASE(log_level_from_flag_and_environment) {
   BOOST_TEST((configure({"--log-level=warn"}).log_level == logging::level::warn));
   BOOST_TEST((configure({"--log-level=error"}).log_level == logging::level::error));
   BOOST_TEST((configure({}, {{"TOKEND_LOG_LEVEL", "debug"}}).log_level == logging::level::debug));
-  BOOST_TEST((configure({"--log-level=info"}, {{"TOKEND_LOG_LEVEL", "error"}}).log_level == logging::level::info));
+  BOOST_TEST(
+      (configure({"--log-level=info"}, {{"TOKEND_LOG_LEVEL", "error"}}).log_level == logging::level::info));
   BOOST_TEST(refused({"--log-level=verbose"}));
   BOOST_TEST(refused({"--log-level"}));
   BOOST_TEST(refused({}, {{"TOKEND_LOG_LEVEL", "DEBUG!"}}));
@@ -130,8 +133,8 @@ BOOST_AUTO_TEST_CASE(access_log_switch) {
 
 BOOST_AUTO_TEST_CASE(usage_mentions_the_new_flags) {
   const std::string usage = server::usage_text();
-  for (const char* word : {"--log-level", "TOKEND_LOG_LEVEL", "--access-log", "--no-access-log", "TOKEND_ACCESS_LOG",
-                           "X-Request-Id"}) {
+  for (const char* word : {"--log-level", "TOKEND_LOG_LEVEL", "--access-log", "--no-access-log",
+                           "TOKEND_ACCESS_LOG", "X-Request-Id"}) {
     BOOST_TEST(usage.find(word) != std::string::npos, word);
   }
 }
@@ -210,7 +213,8 @@ BOOST_AUTO_TEST_SUITE_END()
 BOOST_AUTO_TEST_SUITE(request_ids)
 
 BOOST_AUTO_TEST_CASE(sane_ids_are_kept) {
-  const std::vector<std::string> ids{"a", "abc-123", "req_1.2-3", "0123456789ABCDEFabcdef", std::string(128, 'x')};
+  const std::vector<std::string> ids{"a", "abc-123", "req_1.2-3", "0123456789ABCDEFabcdef",
+                                     std::string(128, 'x')};
   for (const auto& id : ids) {
     BOOST_TEST(server::is_sane_request_id(id), id);
     BOOST_TEST(server::request_id_for(id) == id);
@@ -219,9 +223,9 @@ BOOST_AUTO_TEST_CASE(sane_ids_are_kept) {
 
 BOOST_AUTO_TEST_CASE(insane_ids_are_replaced) {
   const std::string key = tokend::core::generate_key();
-  const std::vector<std::string> ids{std::string(),          std::string(129, 'x'), "has space", "semi;colon",
-                                     "new\nline",            "quote\"",             "sl/ash",    "ünïcode",
-                                     std::string("a\0b", 3), key};
+  const std::vector<std::string> ids{
+      std::string(), std::string(129, 'x'),  "has space", "semi;colon", "new\nline", "quote\"", "sl/ash",
+      "ünïcode",     std::string("a\0b", 3), key};
   for (const auto& id : ids) {
     BOOST_TEST_CONTEXT("id of length " << id.size()) {
       BOOST_TEST(!server::is_sane_request_id(id));

@@ -534,8 +534,8 @@ BOOST_AUTO_TEST_CASE(list_answers_in_flight_stay_within_the_budget) {
   }
   BOOST_TEST(t.metric("tokend_response_in_flight_bytes ") == 0);
   // With the budget free again, the big list is served.
-  const auto again = test::request(t.port, http::verb::get, "/api/v2/tokens", {},
-                                   {{"Authorization", "Bearer " + big_key}});
+  const auto again =
+      test::request(t.port, http::verb::get, "/api/v2/tokens", {}, {{"Authorization", "Bearer " + big_key}});
   BOOST_TEST(again.status == 200u);
 }
 

@@ -59,7 +59,9 @@ std::string nginx_http_block(std::uint16_t listen, std::uint16_t a, std::uint16_
          "    keepalive 16;\n"
          "  }\n"
          "  server {\n"
-         "    listen 127.0.0.1:" + std::to_string(listen) + ";\n"
+         "    listen 127.0.0.1:" +
+         std::to_string(listen) +
+         ";\n"
          "    location / {\n"
          "      proxy_pass http://tokend;\n"
          "      proxy_http_version 1.1;\n"
@@ -104,7 +106,8 @@ struct tally {
 };
 
 // One client on its own keep-alive connection to nginx, until `stop`.
-void client(std::uint16_t port, const std::string& key, bool creates, const std::atomic<bool>& stop, tally& t) {
+void client(std::uint16_t port, const std::string& key, bool creates, const std::atomic<bool>& stop,
+            tally& t) {
   const std::string target = "/api/v2/tokens?token=" + key;
   const std::string body = R"({"type":"admin","description":"rolling"})";
   std::unique_ptr<test::connection> c;
@@ -147,7 +150,8 @@ BOOST_AUTO_TEST_CASE(rolling_restarts_behind_nginx_fail_no_request) {
   instances.push_back(std::make_unique<test::tokend_server>(box, instance(0, env)));
   const std::uint16_t ports[2] = {instances[0]->api_port(), instances[1]->api_port()};
   const std::uint16_t nginx_port = test::free_loopback_port();
-  test::nginx_server nginx(box.root() / "nginx", nginx_http_block(nginx_port, ports[0], ports[1]), nginx_port);
+  test::nginx_server nginx(box.root() / "nginx", nginx_http_block(nginx_port, ports[0], ports[1]),
+                           nginx_port);
 
   tally t;
   std::atomic<bool> stop{false};
@@ -169,7 +173,8 @@ BOOST_AUTO_TEST_CASE(rolling_restarts_behind_nginx_fail_no_request) {
       instances[i] = std::make_unique<test::tokend_server>(box, instance(ports[i], env));
       // Back in nginx's rotation before the other one goes: a rolling restart waits for that.
       const auto deadline = steady::now() + 10s;
-      while (answered(instances[i]->admin_port()) < 20 && steady::now() < deadline) std::this_thread::sleep_for(5ms);
+      while (answered(instances[i]->admin_port()) < 20 && steady::now() < deadline)
+        std::this_thread::sleep_for(5ms);
       if (answered(instances[i]->admin_port()) < 20) {
         round_failure = "the replacement of instance " + std::to_string(i) + " got no traffic through nginx";
       }
@@ -180,11 +185,13 @@ BOOST_AUTO_TEST_CASE(rolling_restarts_behind_nginx_fail_no_request) {
 
   const auto sent = t.creates.load() + t.lists.load() + t.failures.load();
   std::cout << "rolling restart behind nginx: " << rounds << " rounds, requests " << sent << " (creates "
-            << t.creates.load() << ", lists " << t.lists.load() << "), failures " << t.failures.load() << "\n";
+            << t.creates.load() << ", lists " << t.lists.load() << "), failures " << t.failures.load()
+            << "\n";
   BOOST_TEST_MESSAGE("requests " << sent << ", failures " << t.failures.load());
   BOOST_TEST(round_failure.empty(), round_failure);
   std::string nginx_log = nginx.error_log();  // its request lines carry the key: not in the test's output
-  for (std::size_t at; (at = nginx_log.find(admin)) != std::string::npos;) nginx_log.replace(at, admin.size(), "<key>");
+  for (std::size_t at; (at = nginx_log.find(admin)) != std::string::npos;)
+    nginx_log.replace(at, admin.size(), "<key>");
   BOOST_TEST(t.failures.load() == 0u, "failed requests through nginx; nginx error log:\n" << nginx_log);
   for (const auto& f : t.first_failures) BOOST_TEST_MESSAGE("failure: " << f);
   for (const auto& f : t.first_failures) std::cout << "failure: " << f << "\n";

@@ -89,7 +89,8 @@ class session {
  public:
   explicit session(std::uint16_t port) : c_(std::make_unique<connection>(port, 5s)), port_(port) {}
 
-  reply send(http::verb method, const std::string& target, const std::string& body = {}, const headers& h = {}) {
+  reply send(http::verb method, const std::string& target, const std::string& body = {},
+             const headers& h = {}) {
     // A fresh connection each time: a refused request closes its connection.
     c_ = std::make_unique<connection>(port_, 5s);
     reply r = c_->request(method, target, body, h);
@@ -110,7 +111,7 @@ class session {
   // A create; the new key is returned and cut from the transcript (handing it out is the point).
   std::string create(const std::string& caller, const std::string& description) {
     reply r = c_->request(http::verb::post, tokens("?token=" + caller),
-                         json::serialize(json::object{{"type", "admin"}, {"description", description}}));
+                          json::serialize(json::object{{"type", "admin"}, {"description", description}}));
     BOOST_REQUIRE_MESSAGE(r.status == 200, r.status << " " << r.body);
     json::value v = r.json();
     const std::string key(v.at("token").at("token").as_string());
@@ -147,7 +148,9 @@ BOOST_AUTO_TEST_CASE(no_key_in_any_output_with_admin_on_another_address) {
     BOOST_TEST(connection(admin_port, 2s, "127.0.0.2").request(http::verb::get, "/healthz").status == 200u);
     BOOST_CHECK_THROW(connection(admin_port, 2s, "127.0.0.1"), std::runtime_error);
     for (const char* path : {"/metrics", "/healthz", "/readyz"}) {
-      BOOST_TEST_CONTEXT(path) { BOOST_TEST(tokend::test::request(api, http::verb::get, path).status == 404u); }
+      BOOST_TEST_CONTEXT(path) {
+        BOOST_TEST(tokend::test::request(api, http::verb::get, path).status == 404u);
+      }
     }
 
     session s(api);
@@ -159,7 +162,8 @@ BOOST_AUTO_TEST_CASE(no_key_in_any_output_with_admin_on_another_address) {
 
     // Successes, each way a key may travel.
     BOOST_TEST(s.send(http::verb::get, tokens("?token=" + made[0])).status == 200u);
-    BOOST_TEST(s.send(http::verb::get, tokens(), {}, {{"Authorization", "Bearer " + made[1]}}).status == 200u);
+    BOOST_TEST(s.send(http::verb::get, tokens(), {}, {{"Authorization", "Bearer " + made[1]}}).status ==
+               200u);
     BOOST_TEST(s.send(http::verb::get, tokens("?page=0&pageSize=2&token=" + admin)).status == 200u);
     BOOST_TEST(s.send(http::verb::get, tokens("?token=" + percent_encode_all(made[1]))).status == 200u);
 
@@ -167,16 +171,21 @@ BOOST_AUTO_TEST_CASE(no_key_in_any_output_with_admin_on_another_address) {
     BOOST_TEST(s.send(http::verb::get, tokens("?token=" + stranger)).status == 401u);
     BOOST_TEST(s.send(http::verb::get, tokens("?token=" + bad_checksum)).status == 401u);
     BOOST_TEST(s.send(http::verb::get, tokens("?token=" + made[0].substr(0, 40))).status == 401u);
-    BOOST_TEST(s.send(http::verb::get, tokens("?token=" + made[0]), {}, {{"Authorization", "Bearer " + made[1]}}).status == 401u);
+    BOOST_TEST(
+        s.send(http::verb::get, tokens("?token=" + made[0]), {}, {{"Authorization", "Bearer " + made[1]}})
+            .status == 401u);
     BOOST_TEST(s.send(http::verb::get, tokens("?token=" + made[0] + "&token=" + made[1])).status == 401u);
-    BOOST_TEST(s.send(http::verb::get, tokens(), {}, {{"Authorization", "Bearer " + stranger}}).status == 401u);
+    BOOST_TEST(s.send(http::verb::get, tokens(), {}, {{"Authorization", "Bearer " + stranger}}).status ==
+               401u);
     BOOST_TEST(s.send(http::verb::get, tokens(), {}, {{"Authorization", "Basic " + made[0]}}).status == 401u);
 
     // Keys where they do not belong: path, request id, other headers, bodies, bad parameters.
     BOOST_TEST(s.send(http::verb::get, tokens("/" + made[2] + "?token=" + made[2])).status == 404u);
     BOOST_TEST(s.send(http::verb::get, "/" + made[2]).status == 404u);
     BOOST_TEST(s.send(http::verb::get, tokens("?token=" + admin), {},
-                      {{"X-Request-Id", made[2]}, {"User-Agent", made[2]}, {"Referer", "http://x/?token=" + made[2]},
+                      {{"X-Request-Id", made[2]},
+                       {"User-Agent", made[2]},
+                       {"Referer", "http://x/?token=" + made[2]},
                        {"Cookie", "token=" + made[2]}})
                    .status == 200u);
     // Shapes of a key (upper case, cut short, split, percent-encoded, inside other text) in the path,
@@ -200,9 +209,11 @@ BOOST_AUTO_TEST_CASE(no_key_in_any_output_with_admin_on_another_address) {
     BOOST_TEST(s.send(http::verb::post, tokens("?token=" + admin), "token=" + made[2],
                       {{"Content-Type", "application/x-www-form-urlencoded"}})
                    .status == 415u);
-    BOOST_TEST(s.send(http::verb::delete_, tokens("?token=" + admin), json::serialize(json::object{{"token", stranger}}))
+    BOOST_TEST(s.send(http::verb::delete_, tokens("?token=" + admin),
+                      json::serialize(json::object{{"token", stranger}}))
                    .status == 404u);
-    BOOST_TEST(s.send(http::verb::delete_, tokens("?token=" + admin), json::serialize(json::object{{"token", bad_checksum}}))
+    BOOST_TEST(s.send(http::verb::delete_, tokens("?token=" + admin),
+                      json::serialize(json::object{{"token", bad_checksum}}))
                    .status == 404u);
 
     // Refused while reading: a key in the oversized header block, and in the oversized body.
@@ -210,7 +221,8 @@ BOOST_AUTO_TEST_CASE(no_key_in_any_output_with_admin_on_another_address) {
                       {{"Authorization", "Bearer " + made[2]}, {"X-Pad", std::string(16 * 1024, 'p')}})
                    .status == 431u);
     BOOST_TEST(s.send(http::verb::post, tokens("?token=" + made[2]),
-                      json::serialize(json::object{{"type", "admin"}, {"description", std::string(64 * 1024, 'd') + made[2]}}))
+                      json::serialize(json::object{{"type", "admin"},
+                                                   {"description", std::string(64 * 1024, 'd') + made[2]}}))
                    .status == 413u);
 
     // The gateway check (/verify), with a key in every source it reads and the headers gateways add.
@@ -223,10 +235,13 @@ BOOST_AUTO_TEST_CASE(no_key_in_any_output_with_admin_on_another_address) {
     BOOST_TEST(verify({{"X-Original-URL", "https://api.example/items?token=" + percent_encode_all(made[1])},
                        {"X-Original-Method", "GET"},
                        {"X-Auth-Request-Redirect", "/items?token=" + made[1]}}) == 200u);
-    BOOST_TEST(s.send(http::verb::post, "/verify/api/items?page=1&token=" + made[1], {}, {{"Content-Length", "0"}})
-                   .status == 200u);
-    BOOST_TEST(verify({{"X-Forwarded-Uri", "/items?token=" + admin}, {"X-Forwarded-Method", "DELETE"},
-                       {"X-Forwarded-Host", "api.example"}, {"X-Forwarded-Proto", "https"}}) == 200u);
+    BOOST_TEST(
+        s.send(http::verb::post, "/verify/api/items?page=1&token=" + made[1], {}, {{"Content-Length", "0"}})
+            .status == 200u);
+    BOOST_TEST(verify({{"X-Forwarded-Uri", "/items?token=" + admin},
+                       {"X-Forwarded-Method", "DELETE"},
+                       {"X-Forwarded-Host", "api.example"},
+                       {"X-Forwarded-Proto", "https"}}) == 200u);
     BOOST_TEST(verify({}, "/verify/" + made[0] + "/x?token=" + made[0]) == 200u);
     for (const auto& bad : {stranger, bad_checksum, made[0].substr(0, 40)}) {
       BOOST_TEST(verify({}, "/verify?token=" + bad) == 401u);
@@ -240,16 +255,19 @@ BOOST_AUTO_TEST_CASE(no_key_in_any_output_with_admin_on_another_address) {
     BOOST_TEST(verify({{"X-Original-URI", "/a?x=%zz&token=" + made[0]}}) == 401u);
 
     // Delete one; it then fails like any unknown key.
-    BOOST_TEST(s.send(http::verb::delete_, tokens("?token=" + admin), json::serialize(json::object{{"token", made[2]}}))
+    BOOST_TEST(s.send(http::verb::delete_, tokens("?token=" + admin),
+                      json::serialize(json::object{{"token", made[2]}}))
                    .status == 200u);
     BOOST_TEST(s.send(http::verb::get, tokens("?token=" + made[2])).status == 401u);
     BOOST_TEST(verify({{"X-Original-URI", "/a?token=" + made[2]}}) == 401u);
-    BOOST_TEST(s.send(http::verb::delete_, tokens("?token=" + admin), json::serialize(json::object{{"token", made[2]}}))
+    BOOST_TEST(s.send(http::verb::delete_, tokens("?token=" + admin),
+                      json::serialize(json::object{{"token", made[2]}}))
                    .status == 404u);
 
     // The admin listener's view, queried with keys too.
     connection admin_conn(admin_port, 5s, "127.0.0.2");
-    for (const std::string& path : std::vector<std::string>{"/metrics", "/healthz", "/readyz", "/metrics?token=" + made[0], "/" + made[0]}) {
+    for (const std::string& path : std::vector<std::string>{"/metrics", "/healthz", "/readyz",
+                                                            "/metrics?token=" + made[0], "/" + made[0]}) {
       const auto r = admin_conn.request(http::verb::get, path);
       BOOST_TEST(r.status != 0u, path.substr(0, 10));
       observed += seen(r);

@@ -15,8 +15,8 @@
 
 #include <boost/beast/http/field.hpp>
 #include <boost/beast/http/string_body.hpp>
-#include <boost/beast/http/write.hpp>
 #include <boost/beast/http/verb.hpp>
+#include <boost/beast/http/write.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
 #include <boost/system/errc.hpp>
@@ -71,7 +71,8 @@ std::string create_json(std::string_view description) {
 bool mentions(const std::string& text, std::string_view word) { return text.find(word) != std::string::npos; }
 
 // parse_config with a fake environment.
-server::config configure(const std::vector<std::string>& args, const std::map<std::string, std::string>& env = {}) {
+server::config configure(const std::vector<std::string>& args,
+                         const std::map<std::string, std::string>& env = {}) {
   return server::parse_config(args, [env](const std::string& name) -> std::optional<std::string> {
     const auto it = env.find(name);
     if (it == env.end()) return std::nullopt;
@@ -79,7 +80,8 @@ server::config configure(const std::vector<std::string>& args, const std::map<st
   });
 }
 
-bool config_refused(const std::vector<std::string>& args, const std::map<std::string, std::string>& env = {}) {
+bool config_refused(const std::vector<std::string>& args,
+                    const std::map<std::string, std::string>& env = {}) {
   try {
     (void)configure(args, env);
   } catch (const server::config_error& e) {
@@ -90,7 +92,8 @@ bool config_refused(const std::vector<std::string>& args, const std::map<std::st
   return false;
 }
 
-core::token_record record(std::string_view key, core::user_id owner, std::string description, std::int64_t at) {
+core::token_record record(std::string_view key, core::user_id owner, std::string description,
+                          std::int64_t at) {
   return core::make_token_record(key, owner, std::move(description), "admin", at);
 }
 
@@ -228,7 +231,8 @@ BOOST_AUTO_TEST_CASE(page_size_bounds) {
   const auto one = paging_of("/api/v2/tokens?pageSize=1");
   BOOST_REQUIRE(one);
   BOOST_TEST(one.value->page_size == 1u);
-  for (const char* bad : {"/api/v2/tokens?pageSize=0", "/api/v2/tokens?pageSize=1001", "/api/v2/tokens?pageSize=99999"}) {
+  for (const char* bad :
+       {"/api/v2/tokens?pageSize=0", "/api/v2/tokens?pageSize=1001", "/api/v2/tokens?pageSize=99999"}) {
     const auto p = paging_of(bad);
     BOOST_TEST(!p, bad);
     BOOST_TEST(!p.problem.empty(), bad);
@@ -237,8 +241,9 @@ BOOST_AUTO_TEST_CASE(page_size_bounds) {
 
 BOOST_AUTO_TEST_CASE(invalid_values) {
   for (const char* bad : {"/api/v2/tokens?page=-1", "/api/v2/tokens?pageSize=-5", "/api/v2/tokens?page=abc",
-                          "/api/v2/tokens?pageSize=abc", "/api/v2/tokens?page=", "/api/v2/tokens?pageSize=",
-                          "/api/v2/tokens?page=1x", "/api/v2/tokens?page=1.5", "/api/v2/tokens?pageSize=%2D1"}) {
+                          "/api/v2/tokens?pageSize=abc",
+                          "/api/v2/tokens?page=", "/api/v2/tokens?pageSize=", "/api/v2/tokens?page=1x",
+                          "/api/v2/tokens?page=1.5", "/api/v2/tokens?pageSize=%2D1"}) {
     const auto p = paging_of(bad);
     BOOST_TEST(!p, bad);
     BOOST_TEST(!p.problem.empty(), bad);
@@ -396,8 +401,8 @@ BOOST_AUTO_TEST_CASE(control_bidi_and_blank_descriptions_refused) {
     BOOST_TEST(mentions(b.problem, "description"), bad << " -> " << b.problem);
   }
   for (const std::string& good : {std::string("Main app"), std::string(" x "), std::string("\\u00e9t\\u00e9"),
-                                 std::string("\\u05e9\\u05dc\\u05d5\\u05dd"), std::string("a\\u00a0b"),
-                                 std::string("\\ud83d\\ude00"), std::string("q\\\"uote\\\\")}) {
+                                  std::string("\\u05e9\\u05dc\\u05d5\\u05dd"), std::string("a\\u00a0b"),
+                                  std::string("\\ud83d\\ude00"), std::string("q\\\"uote\\\\")}) {
     BOOST_TEST(static_cast<bool>(server::parse_create_body(create_json(good))), good);
   }
 }
@@ -419,8 +424,9 @@ BOOST_AUTO_TEST_CASE(valid) {
 }
 
 BOOST_AUTO_TEST_CASE(invalid) {
-  for (const char* bad : {"", "token", "{", "[]", R"(["abc"])", "{}", R"({"key":"abc"})", R"({"token":1})",
-                          R"({"token":null})", R"({"token":["abc"]})", R"({"token":{}})", R"({"token":""})"}) {
+  for (const char* bad :
+       {"", "token", "{", "[]", R"(["abc"])", "{}", R"({"key":"abc"})", R"({"token":1})", R"({"token":null})",
+        R"({"token":["abc"]})", R"({"token":{}})", R"({"token":""})"}) {
     const auto b = server::parse_delete_body(bad);
     BOOST_TEST(!b, bad);
     BOOST_TEST(!b.problem.empty(), bad);
@@ -428,9 +434,9 @@ BOOST_AUTO_TEST_CASE(invalid) {
 }
 
 BOOST_AUTO_TEST_CASE(duplicate_members_refused) {
-  for (const char* bad : {R"({"token":"a","token":"b"})", R"({"token":"a","token":"a"})",
-                          R"({"token":"a","\u0074oken":"b"})", R"({"token":"a","x":{"y":1,"y":1}})",
-                          R"({"x":1,"token":"a","x":2})"}) {
+  for (const char* bad :
+       {R"({"token":"a","token":"b"})", R"({"token":"a","token":"a"})", R"({"token":"a","\u0074oken":"b"})",
+        R"({"token":"a","x":{"y":1,"y":1}})", R"({"x":1,"token":"a","x":2})"}) {
     const auto b = server::parse_delete_body(bad);
     BOOST_TEST(!b, bad);
     BOOST_TEST(mentions(b.problem, "twice"), bad << " -> " << b.problem);
@@ -506,30 +512,34 @@ BOOST_AUTO_TEST_CASE(status_for_every_error) {
   BOOST_TEST(server::status_for(core::errc::unavailable) == 503u);
   BOOST_TEST(server::status_for(core::errc::internal) == 500u);
   // a code from another category is a bug or a store's own code: 500, whatever its value
-  BOOST_TEST(server::status_for(boost::system::errc::make_error_code(boost::system::errc::permission_denied)) == 500u);
+  BOOST_TEST(server::status_for(
+                 boost::system::errc::make_error_code(boost::system::errc::permission_denied)) == 500u);
   BOOST_TEST(server::status_for(boost::system::error_code(1, boost::system::generic_category())) == 500u);
   BOOST_TEST(server::status_for(boost::system::error_code(2, boost::system::system_category())) == 500u);
 }
 
 BOOST_AUTO_TEST_CASE(error_body_exact_bytes) {
-  BOOST_TEST(server::error_body("Unauthorized Request") == R"({"success":false,"message":"Unauthorized Request"})");
+  BOOST_TEST(server::error_body("Unauthorized Request") ==
+             R"({"success":false,"message":"Unauthorized Request"})");
   BOOST_TEST(server::error_body("Token not found") == R"({"success":false,"message":"Token not found"})");
   BOOST_TEST(server::error_body("say \"hi\"") == R"({"success":false,"message":"say \"hi\""})");
 }
 
 BOOST_AUTO_TEST_CASE(error_replies) {
-  const auto unauthorized = server::error_reply(core::make_error_code(core::errc::unauthorized), server::route::list);
+  const auto unauthorized =
+      server::error_reply(core::make_error_code(core::errc::unauthorized), server::route::list);
   BOOST_TEST(unauthorized.status == 401u);
   BOOST_TEST(unauthorized.body == R"({"success":false,"message":"Unauthorized Request"})");
   BOOST_TEST(!unauthorized.method_not_allowed);
 
-  const auto not_found = server::error_reply(core::make_error_code(core::errc::not_found), server::route::remove);
+  const auto not_found =
+      server::error_reply(core::make_error_code(core::errc::not_found), server::route::remove);
   BOOST_TEST(not_found.status == 404u);
   BOOST_TEST(not_found.body == R"({"success":false,"message":"Token not found"})");
 
   // a foreign code's own text never reaches the client
-  const auto foreign = server::error_reply(boost::system::errc::make_error_code(boost::system::errc::io_error),
-                                           server::route::create);
+  const auto foreign = server::error_reply(
+      boost::system::errc::make_error_code(boost::system::errc::io_error), server::route::create);
   BOOST_TEST(foreign.status == 500u);
   const auto body = json::parse(foreign.body);
   BOOST_TEST(body.at("success").as_bool() == false);
@@ -812,18 +822,19 @@ BOOST_AUTO_TEST_CASE(drain_idle_grace) {
 
 BOOST_AUTO_TEST_CASE(usage_mentions_every_flag) {
   const std::string usage = server::usage_text();
-  for (const char* flag : {"--listen", "--admin-listen", "--data-dir", "--threads", "--cache-capacity",
-                           "--max-body-bytes", "--max-header-bytes", "--sync", "--no-sync", "--write-queue",
-                           "--idle-timeout", "--request-timeout", "--drain-timeout", "--drain-idle-grace",
-                           "--test-fault-file"}) {
+  for (const char* flag :
+       {"--listen", "--admin-listen", "--data-dir", "--threads", "--cache-capacity", "--max-body-bytes",
+        "--max-header-bytes", "--sync", "--no-sync", "--write-queue", "--idle-timeout", "--request-timeout",
+        "--drain-timeout", "--drain-idle-grace", "--test-fault-file"}) {
     BOOST_TEST(mentions(usage, flag), flag);
   }
 }
 
 BOOST_AUTO_TEST_CASE(store_selection) {
   BOOST_TEST((configure({}).store == server::store_kind::rocksdb));
-  const auto c = configure({"--store", "postgres", "--postgres-url", "postgresql:///x", "--revocation-poll", "250ms"},
-                           {{"TOKEND_POSTGRES_SCHEMA", "tenant_2"}, {"TOKEND_POSTGRES_CONNECTIONS", "8"}});
+  const auto c =
+      configure({"--store", "postgres", "--postgres-url", "postgresql:///x", "--revocation-poll", "250ms"},
+                {{"TOKEND_POSTGRES_SCHEMA", "tenant_2"}, {"TOKEND_POSTGRES_CONNECTIONS", "8"}});
   BOOST_TEST((c.store == server::store_kind::postgres));
   BOOST_TEST(c.postgres_url == "postgresql:///x");
   BOOST_TEST(c.postgres_schema == "tenant_2");

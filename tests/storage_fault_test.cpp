@@ -44,14 +44,16 @@ using tokend::test::tokend_server;
 std::string target(const std::string& key) { return "/api/v2/tokens?token=" + key + "&pageSize=1000"; }
 
 reply create(connection& c, const std::string& key, const std::string& description) {
-  return c.request(http::verb::post, target(key), json::serialize(json::object{{"type", "admin"}, {"description", description}}));
+  return c.request(http::verb::post, target(key),
+                   json::serialize(json::object{{"type", "admin"}, {"description", description}}));
 }
 
 bool is_json_error(const reply& r) {
   boost::system::error_code ec;
   const json::value v = json::parse(r.body, ec);
-  return !ec && r.header("content-type") == "application/json" && v.is_object() && v.as_object().size() == 2 &&
-         v.at("success") == false && v.at("message").is_string() && !v.at("message").as_string().empty();
+  return !ec && r.header("content-type") == "application/json" && v.is_object() &&
+         v.as_object().size() == 2 && v.at("success") == false && v.at("message").is_string() &&
+         !v.at("message").as_string().empty();
 }
 
 // The descriptions of `key`'s user, each record checked to be complete.
@@ -125,7 +127,8 @@ BOOST_AUTO_TEST_CASE(full_disk_is_503_then_resumes_when_space_returns) {
       const std::string description = "full " + std::to_string(i);
       const auto r = create(c, admin, description);
       BOOST_TEST_CONTEXT(description) {
-        BOOST_REQUIRE_MESSAGE((r.status == 200 || r.status == 503), r.status << " " << r.error << " " << r.body);
+        BOOST_REQUIRE_MESSAGE((r.status == 200 || r.status == 503),
+                              r.status << " " << r.error << " " << r.body);
         if (r.status == 200) {
           BOOST_TEST(failed == 0, "a create succeeded after one had failed, with the disk still full");
           acked.insert(description);
@@ -147,8 +150,9 @@ BOOST_AUTO_TEST_CASE(full_disk_is_503_then_resumes_when_space_returns) {
     // No write is sent meanwhile: readiness must return by itself (RocksDB polls every 5 s).
     const auto freed = steady::now();
     BOOST_REQUIRE_MESSAGE(readyz_becomes(server.admin_port(), 200, 20s), "/readyz never recovered");
-    BOOST_TEST_MESSAGE("ready again " << std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - freed).count()
-                                      << " ms after space returned");
+    BOOST_TEST_MESSAGE("ready again "
+                       << std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - freed).count()
+                       << " ms after space returned");
     const auto after = create(c, admin, "after");
     BOOST_TEST(after.status == 200u, after.status << " " << after.body);
     acked.insert("after");
@@ -181,11 +185,14 @@ BOOST_AUTO_TEST_CASE(injected_write_failure_is_503_and_stores_nothing) {
   BOOST_REQUIRE_EQUAL(victim.status, 200u);
   const std::string victim_key(victim.json().at("token").at("token").as_string());
 
-  { std::ofstream(fault) << "fail"; }
+  {
+    std::ofstream(fault) << "fail";
+  }
   const auto refused = create(c, admin, "refused");
   BOOST_TEST(refused.status == 503u);
   BOOST_TEST(is_json_error(refused), refused.body);
-  const auto not_deleted = c.request(http::verb::delete_, target(admin), json::serialize(json::object{{"token", victim_key}}));
+  const auto not_deleted =
+      c.request(http::verb::delete_, target(admin), json::serialize(json::object{{"token", victim_key}}));
   BOOST_TEST(not_deleted.status == 503u);
   BOOST_TEST(is_json_error(not_deleted), not_deleted.body);
   BOOST_TEST(admin_status(server.admin_port(), "/readyz") == 503u);

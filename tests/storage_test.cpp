@@ -4,7 +4,6 @@
 #define BOOST_TEST_MODULE storage_test
 #include <boost/test/unit_test.hpp>
 
-#include "support/temp_dir.hpp"
 #include "core/error.hpp"
 #include "core/key.hpp"
 #include "core/token.hpp"
@@ -17,9 +16,10 @@
 #include "support/postgres.hpp"
 #include "support/private_postgres.hpp"
 #include "support/process.hpp"
+#include "support/temp_dir.hpp"
 
-#include <libpq-fe.h>
 #include <arpa/inet.h>
+#include <libpq-fe.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -133,7 +133,7 @@ using list_result = boost::system::result<storage::list_page>;
 }
 
 [[nodiscard]] std::future<outcome<error_code>> start_remove(token_store& s, core::user_id owner,
-                                                           const core::key_digest& d) {
+                                                            const core::key_digest& d) {
   return start<error_code>([&](auto handler) { s.async_remove(owner, d, std::move(handler)); });
 }
 
@@ -141,12 +141,13 @@ using list_result = boost::system::result<storage::list_page>;
   return start<lookup_result>([&](auto handler) { s.async_lookup(d, std::move(handler)); });
 }
 
-[[nodiscard]] std::future<outcome<list_result>> start_list(token_store& s, core::user_id owner, std::size_t offset,
-                                                           std::size_t limit) {
+[[nodiscard]] std::future<outcome<list_result>> start_list(token_store& s, core::user_id owner,
+                                                           std::size_t offset, std::size_t limit) {
   return start<list_result>([&](auto handler) { s.async_list(owner, offset, limit, std::move(handler)); });
 }
 
-[[nodiscard]] error_code create(token_store& s, const core::token_record& r, where w = where::storage_thread) {
+[[nodiscard]] error_code create(token_store& s, const core::token_record& r,
+                                where w = where::storage_thread) {
   return finish(start_create(s, r), w);
 }
 
@@ -162,7 +163,8 @@ using list_result = boost::system::result<storage::list_page>;
   return *r;
 }
 
-[[nodiscard]] storage::list_page list(token_store& s, core::user_id owner, std::size_t offset, std::size_t limit) {
+[[nodiscard]] storage::list_page list(token_store& s, core::user_id owner, std::size_t offset,
+                                      std::size_t limit) {
   list_result r = finish(start_list(s, owner, offset, limit));
   BOOST_REQUIRE_MESSAGE(r.has_value(), "list failed: " << r.error().message());
   return std::move(*r);
@@ -184,7 +186,9 @@ using list_result = boost::system::result<storage::list_page>;
 struct rocksdb_backend {
   static constexpr bool batches_writes = true;
   temp_dir dir;
-  [[nodiscard]] std::unique_ptr<token_store> open() const { return storage::open_rocksdb_store(rocksdb_options_in(dir)); }
+  [[nodiscard]] std::unique_ptr<token_store> open() const {
+    return storage::open_rocksdb_store(rocksdb_options_in(dir));
+  }
 };
 
 struct memory_backend {
@@ -195,7 +199,7 @@ struct memory_backend {
 // Polls `condition` until it holds or `limit` passes; how long it took, or nullopt.
 template <class Condition>
 [[nodiscard]] std::optional<std::chrono::milliseconds> within(std::chrono::milliseconds limit,
-                                                             Condition condition) {
+                                                              Condition condition) {
   using std::chrono::steady_clock;
   const auto since = steady_clock::now();
   for (;;) {
@@ -393,15 +397,17 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(concurrent_writers_complete_exactly_once, Backend,
   for (int t = 0; t < threads; ++t) {
     const auto page = list(*store, 100 + t, 0, 1000);
     BOOST_REQUIRE_EQUAL(page.tokens.size(), static_cast<std::size_t>(per_thread));
-    for (int i = 0; i < per_thread; ++i) BOOST_CHECK(page.tokens[i].digest == records[t * per_thread + i].digest);
+    for (int i = 0; i < per_thread; ++i)
+      BOOST_CHECK(page.tokens[i].digest == records[t * per_thread + i].digest);
   }
   for (int n = 0; n < total; n += 97) BOOST_CHECK(lookup(*store, records[n].digest) == records[n].owner);
 
   const auto stats = store->stats();
   BOOST_CHECK_EQUAL(stats.batched_writes, static_cast<std::uint64_t>(total));
   BOOST_CHECK_EQUAL(stats.queue_depth, 0u);
-  BOOST_CHECK_EQUAL(std::accumulate(stats.batch_size_counts.begin(), stats.batch_size_counts.end(), std::uint64_t{0}),
-                    stats.batches);
+  BOOST_CHECK_EQUAL(
+      std::accumulate(stats.batch_size_counts.begin(), stats.batch_size_counts.end(), std::uint64_t{0}),
+      stats.batches);
   if constexpr (Backend::batches_writes) {
     BOOST_TEST_MESSAGE("rocksdb: " << total << " writes in " << stats.batches << " batches");
     BOOST_CHECK_LT(stats.batches, static_cast<std::uint64_t>(total));
@@ -423,7 +429,8 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(stats_count_each_batch, Backend, backends) {
   BOOST_CHECK_EQUAL(stats.batches, 6u);
   BOOST_CHECK_EQUAL(stats.batched_writes, 6u);
   BOOST_CHECK_EQUAL(stats.batch_size_counts[0], 6u);
-  for (std::size_t i = 1; i < storage::batch_size_buckets; ++i) BOOST_CHECK_EQUAL(stats.batch_size_counts[i], 0u);
+  for (std::size_t i = 1; i < storage::batch_size_buckets; ++i)
+    BOOST_CHECK_EQUAL(stats.batch_size_counts[i], 0u);
   BOOST_CHECK_EQUAL(stats.queue_depth, 0u);
   BOOST_CHECK_EQUAL(stats.write_failures, 0u);
 }
@@ -562,7 +569,8 @@ BOOST_AUTO_TEST_CASE(tables_keep_index_and_filters_in_partitions) {
   storage::open_rocksdb_store(options)->close();
   std::string text;
   for (const auto& entry : fs::directory_iterator(options.data_dir)) {
-    if (entry.path().filename().string().starts_with("OPTIONS-")) text = tokend::test::read_file(entry.path());
+    if (entry.path().filename().string().starts_with("OPTIONS-"))
+      text = tokend::test::read_file(entry.path());
   }
   BOOST_REQUIRE_MESSAGE(!text.empty(), "no OPTIONS file in " << options.data_dir);
   BOOST_TEST(text.find("index_type=kTwoLevelIndexSearch") != std::string::npos);
@@ -762,12 +770,14 @@ BOOST_AUTO_TEST_CASE(open_failure_names_the_path) {
   write_file(file, "x");
   storage::rocksdb_options on_file;
   on_file.data_dir = file.string();
-  BOOST_CHECK_EXCEPTION((void)storage::open_rocksdb_store(on_file), std::runtime_error, names_path(file.string()));
+  BOOST_CHECK_EXCEPTION((void)storage::open_rocksdb_store(on_file), std::runtime_error,
+                        names_path(file.string()));
 
   // A directory another store holds open (RocksDB's LOCK file).
   const auto options = rocksdb_options_in(dir);
   const auto first = storage::open_rocksdb_store(options);
-  BOOST_CHECK_EXCEPTION((void)storage::open_rocksdb_store(options), std::runtime_error, names_path(options.data_dir));
+  BOOST_CHECK_EXCEPTION((void)storage::open_rocksdb_store(options), std::runtime_error,
+                        names_path(options.data_dir));
 }
 
 BOOST_AUTO_TEST_SUITE_END()
@@ -1136,8 +1146,10 @@ std::optional<storage::pg::reply> prepare_all_within(const std::string& url, sta
   }
   runner->join();
   storage::pg::reply r = finished.get();
-  if (r.ok() && conn->ok()) r.error.clear();
-  else if (r.ok()) r.error = "the reply was ok but the session is gone";
+  if (r.ok() && conn->ok())
+    r.error.clear();
+  else if (r.ok())
+    r.error = "the reply was ok but the session is gone";
   return r;
 }
 
@@ -1293,8 +1305,8 @@ BOOST_AUTO_TEST_CASE(an_exception_in_the_listener_leaves_it_listening) {
 }
 
 BOOST_AUTO_TEST_CASE(invalid_schema_name_is_refused) {
-  const std::vector<std::string> names{std::string(),    "pg_tokend",           std::string(49, 's'),
-                                       "a\nb",            std::string("a\0b", 3), "caf\xc3\xa9"};
+  const std::vector<std::string> names{std::string(),          "pg_tokend",  std::string(49, 's'), "a\nb",
+                                       std::string("a\0b", 3), "caf\xc3\xa9"};
   for (const auto& name : names) {
     BOOST_TEST_CONTEXT("schema '" << name << "'") {
       BOOST_CHECK(!storage::postgres_schema_problem(name).empty());
@@ -1321,11 +1333,13 @@ BOOST_AUTO_TEST_CASE(reserved_mixed_case_and_injection_shaped_schemas_work) {
   side_session admin(url);
   admin.exec("CREATE SCHEMA " + victim + "; CREATE TABLE " + victim + ".victim (x int)");
   const std::string suffix = victim.substr(victim.find('_'));  // so that runs on one server do not meet
-  const std::vector<std::string> names{
-      "select", "user", "order", "Mixed" + suffix,
-      "x\"; DROP TABLE " + victim + ".victim; --",
-      "y'; DROP TABLE " + victim + ".victim; --",
-      "public.z" + suffix};
+  const std::vector<std::string> names{"select",
+                                       "user",
+                                       "order",
+                                       "Mixed" + suffix,
+                                       "x\"; DROP TABLE " + victim + ".victim; --",
+                                       "y'; DROP TABLE " + victim + ".victim; --",
+                                       "public.z" + suffix};
   std::mt19937_64 random{std::random_device{}()};
   for (const auto& name : names) {
     BOOST_TEST_CONTEXT("schema '" << name << "'") {

@@ -44,15 +44,24 @@ std::optional<std::vector<std::uint32_t>> reference_code_points(std::string_view
       return b >= 0 && in(static_cast<std::uint8_t>(b), lo, hi);
     };
     std::size_t n = 0;
-    if (b0 <= 0x7F) n = 1;
-    else if (in(b0, 0xC2, 0xDF) && tail(1, 0x80, 0xBF)) n = 2;
-    else if (b0 == 0xE0 && tail(1, 0xA0, 0xBF) && tail(2, 0x80, 0xBF)) n = 3;
-    else if ((in(b0, 0xE1, 0xEC) || in(b0, 0xEE, 0xEF)) && tail(1, 0x80, 0xBF) && tail(2, 0x80, 0xBF)) n = 3;
-    else if (b0 == 0xED && tail(1, 0x80, 0x9F) && tail(2, 0x80, 0xBF)) n = 3;
-    else if (b0 == 0xF0 && tail(1, 0x90, 0xBF) && tail(2, 0x80, 0xBF) && tail(3, 0x80, 0xBF)) n = 4;
-    else if (in(b0, 0xF1, 0xF3) && tail(1, 0x80, 0xBF) && tail(2, 0x80, 0xBF) && tail(3, 0x80, 0xBF)) n = 4;
-    else if (b0 == 0xF4 && tail(1, 0x80, 0x8F) && tail(2, 0x80, 0xBF) && tail(3, 0x80, 0xBF)) n = 4;
-    else return std::nullopt;
+    if (b0 <= 0x7F)
+      n = 1;
+    else if (in(b0, 0xC2, 0xDF) && tail(1, 0x80, 0xBF))
+      n = 2;
+    else if (b0 == 0xE0 && tail(1, 0xA0, 0xBF) && tail(2, 0x80, 0xBF))
+      n = 3;
+    else if ((in(b0, 0xE1, 0xEC) || in(b0, 0xEE, 0xEF)) && tail(1, 0x80, 0xBF) && tail(2, 0x80, 0xBF))
+      n = 3;
+    else if (b0 == 0xED && tail(1, 0x80, 0x9F) && tail(2, 0x80, 0xBF))
+      n = 3;
+    else if (b0 == 0xF0 && tail(1, 0x90, 0xBF) && tail(2, 0x80, 0xBF) && tail(3, 0x80, 0xBF))
+      n = 4;
+    else if (in(b0, 0xF1, 0xF3) && tail(1, 0x80, 0xBF) && tail(2, 0x80, 0xBF) && tail(3, 0x80, 0xBF))
+      n = 4;
+    else if (b0 == 0xF4 && tail(1, 0x80, 0x8F) && tail(2, 0x80, 0xBF) && tail(3, 0x80, 0xBF))
+      n = 4;
+    else
+      return std::nullopt;
     static constexpr std::uint8_t lead_mask[] = {0, 0x7F, 0x1F, 0x0F, 0x07};
     std::uint32_t cp = b0 & lead_mask[n];
     for (std::size_t k = 1; k < n; ++k) cp = cp * 64 + (static_cast<std::uint8_t>(s[i + k]) - 0x80u);
@@ -165,7 +174,8 @@ void check_round_trip(const std::string& description) {
   FUZZ_CHECK(token && token->is_object(), "created_body has no token object");
   const auto* back = token->as_object().if_contains("description");
   FUZZ_CHECK(back && back->is_string(), "created_body has no description string");
-  FUZZ_CHECK(std::string_view(back->as_string()) == description, "description changed on its way through JSON");
+  FUZZ_CHECK(std::string_view(back->as_string()) == description,
+             "description changed on its way through JSON");
 }
 
 void check_create(std::string_view body) {

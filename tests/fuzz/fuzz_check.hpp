@@ -6,11 +6,11 @@
 #include <cstdlib>
 
 // Never prints the input: some inputs hold keys, and libFuzzer keeps the reproducer file anyway.
-#define FUZZ_CHECK(cond, why)                                                              \
-  do {                                                                                     \
-    if (!(cond)) {                                                                         \
+#define FUZZ_CHECK(cond, why)                                                                          \
+  do {                                                                                                 \
+    if (!(cond)) {                                                                                     \
       std::fprintf(stderr, "fuzz invariant failed: %s (%s:%d: %s)\n", why, __FILE__, __LINE__, #cond); \
-      std::fflush(stderr);                                                                 \
-      __builtin_trap();                                                                    \
-    }                                                                                      \
+      std::fflush(stderr);                                                                             \
+      __builtin_trap();                                                                                \
+    }                                                                                                  \
   } while (false)

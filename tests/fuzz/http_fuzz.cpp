@@ -21,10 +21,10 @@
 #include "core/key.hpp"
 #include "server/api_request.hpp"
 #include "server/api_router.hpp"
-#include "server/verify.hpp"
 #include "server/http_session.hpp"
 #include "server/request_reader.hpp"
 #include "server/token_service.hpp"
+#include "server/verify.hpp"
 #include "storage/memory_store.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -60,7 +60,8 @@ namespace {
 // Well-formed keys (28 fixed bytes and their CRC32), also used by the seed corpus: user 1 owns
 // two, user 2 one, and the last is well-formed but stored for nobody.
 constexpr std::string_view user1_key = "000102030405060708090a0b0c0d0e0f101112131415161718191a1bd708085d";
-constexpr std::string_view user1_second_key = "6465666768696a6b6c6d6e6f707172737475767778797a7b7c7d7e7f6df97fdc";
+constexpr std::string_view user1_second_key =
+    "6465666768696a6b6c6d6e6f707172737475767778797a7b7c7d7e7f6df97fdc";
 constexpr std::string_view user2_key = "abababababababababababababababababababababababababababab5bf30d87";
 constexpr std::string_view unknown_key = "c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedfe0e1e2e39b8b40d4";
 
@@ -77,7 +78,7 @@ struct key_state {
 struct world {
   net::io_context io;  // before the store: the store's callbacks post to it until it closes
   std::unique_ptr<storage::token_store> store = storage::make_memory_store();
-  server::token_service service{*store, 64, 64};  // both caches on, small: eviction paths too
+  server::token_service service{*store, 64, 64};       // both caches on, small: eviction paths too
   std::map<std::string, key_state, std::less<>> keys;  // what the store should hold
   std::uint64_t creations = 0;
 
@@ -101,7 +102,8 @@ const boost::json::object& as_object(const boost::json::value& v, const char* wh
   return v.as_object();
 }
 
-const boost::json::string& string_field(const boost::json::object& o, std::string_view name, const char* why) {
+const boost::json::string& string_field(const boost::json::object& o, std::string_view name,
+                                        const char* why) {
   const auto* v = o.if_contains(name);
   FUZZ_CHECK(v && v->is_string(), why);
   return v->as_string();
@@ -116,12 +118,14 @@ void check_token_json(const boost::json::object& t, core::user_id owner, bool ma
   } else {
     FUZZ_CHECK(core::is_well_formed_key(token), "created key is not well-formed");
   }
-  FUZZ_CHECK(core::description_problem(string_field(t, "description", "token without description")) == nullptr,
-             "token with a description the rules refuse");
+  FUZZ_CHECK(
+      core::description_problem(string_field(t, "description", "token without description")) == nullptr,
+      "token with a description the rules refuse");
   FUZZ_CHECK(string_field(t, "type", "token without type") == "admin", "token of a type other than admin");
   const auto& timestamp = string_field(t, "timestamp", "token without a timestamp string");
-  FUZZ_CHECK(!timestamp.empty() && std::string_view(timestamp).find_first_not_of("0123456789") == std::string::npos,
-             "timestamp is not a decimal string");
+  FUZZ_CHECK(
+      !timestamp.empty() && std::string_view(timestamp).find_first_not_of("0123456789") == std::string::npos,
+      "timestamp is not a decimal string");
   const auto* user = t.if_contains("userId");
   FUZZ_CHECK(user && user->is_number() && user->to_number<core::user_id>() == owner, "token of another user");
 }
@@ -257,9 +261,9 @@ bool ambiguous_authorization(const server::api_request& request) {
 
 // What the model expects of one request that reached the router.
 struct expectation {
-  bool routed = false;                 // the path and method are the token endpoint's
-  bool verify = false;                 // a /verify request (then routed too)
-  std::optional<core::user_id> caller; // authenticated as this user, when routed
+  bool routed = false;                  // the path and method are the token endpoint's
+  bool verify = false;                  // a /verify request (then routed too)
+  std::optional<core::user_id> caller;  // authenticated as this user, when routed
 };
 
 expectation expect(const server::api_request& request, const world& w) {
@@ -318,7 +322,8 @@ void check_reply(world& w, const server::api_request& request, const server::api
   FUZZ_CHECK(!ec, "response body is not JSON");
   const auto& body = as_object(parsed, "response body is not an object");
   const auto* success = body.if_contains("success");
-  FUZZ_CHECK(success && success->is_bool() && success->as_bool() == (s == 200), "success must be true exactly on 200");
+  FUZZ_CHECK(success && success->is_bool() && success->as_bool() == (s == 200),
+             "success must be true exactly on 200");
   FUZZ_CHECK(!string_field(body, "message", "response without a message").empty(), "empty message");
   if (s != 200) FUZZ_CHECK(body.size() == 2, "an error body carries more than success and message");
   FUZZ_CHECK((reply.route_label == server::route::verify) == server::is_verify_target(request.target()),
@@ -347,7 +352,8 @@ void check_reply(world& w, const server::api_request& request, const server::api
   if (e.verify) {
     FUZZ_CHECK(reply.verified_user == e.caller, "/verify named another user");
     const auto* user = body.if_contains("userId");
-    FUZZ_CHECK(user && user->is_number() && user->to_number<core::user_id>() == *e.caller, "/verify body userId");
+    FUZZ_CHECK(user && user->is_number() && user->to_number<core::user_id>() == *e.caller,
+               "/verify body userId");
     return;
   }
 
@@ -370,8 +376,10 @@ void check_reply(world& w, const server::api_request& request, const server::api
       FUZZ_CHECK(tokens && tokens->is_array(), "list response without a tokens array");
       const auto paging = server::parse_paging(*boost::urls::parse_origin_form(request.target()));
       FUZZ_CHECK(paging && tokens->as_array().size() <= paging.value->page_size, "list longer than its page");
-      for (const auto& t : tokens->as_array()) check_token_json(as_object(t, "listed token is not an object"), *e.caller, true);
-      FUZZ_CHECK(body.contains("hasMore") == paging.value->explicit_paging, "paging fields without paging, or back");
+      for (const auto& t : tokens->as_array())
+        check_token_json(as_object(t, "listed token is not an object"), *e.caller, true);
+      FUZZ_CHECK(body.contains("hasMore") == paging.value->explicit_paging,
+                 "paging fields without paging, or back");
       check_list_contents(w, *e.caller, *paging.value, body);
       break;
     }

@@ -58,7 +58,8 @@ void check_key(std::string_view key) {
   FUZZ_CHECK(std::memcmp(digest.data(), expected.data(), expected.size()) == 0, "digest_key is not SHA-256");
 
   const std::string masked = core::masked_key(key);
-  FUZZ_CHECK(masked.size() == std::min(key.size(), core::display_prefix_length) + 4 && masked.ends_with("....") &&
+  FUZZ_CHECK(masked.size() == std::min(key.size(), core::display_prefix_length) + 4 &&
+                 masked.ends_with("....") &&
                  masked.compare(0, masked.size() - 4, key.substr(0, core::display_prefix_length)) == 0,
              "masked_key is not the six-character prefix and ....");
 

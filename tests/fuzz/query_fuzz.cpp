@@ -60,7 +60,8 @@ std::vector<param> reference_params(std::string_view query) {
     const auto amp = query.find('&');
     const auto item = query.substr(0, amp);
     const auto eq = item.find('=');
-    out.push_back({decode(item.substr(0, eq)), eq == std::string_view::npos ? "" : decode(item.substr(eq + 1))});
+    out.push_back(
+        {decode(item.substr(0, eq)), eq == std::string_view::npos ? "" : decode(item.substr(eq + 1))});
     if (amp == std::string_view::npos) break;
     query.remove_prefix(amp + 1);
   }
@@ -137,7 +138,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string_view input(reinterpret_cast<const char*>(data), size);
   const auto newline = input.find('\n');
   std::string_view target = input.substr(0, newline);
-  const std::string_view header = newline == std::string_view::npos ? std::string_view() : input.substr(newline + 1);
+  const std::string_view header =
+      newline == std::string_view::npos ? std::string_view() : input.substr(newline + 1);
   // Inputs that are not a path are taken as a query for the token endpoint, so that the fuzzer
   // spends its time on parameters rather than on rediscovering the path.
   std::string owned;
@@ -160,7 +162,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
 
   const auto key = server::caller_key(*url, {&header, 1});
-  FUZZ_CHECK(key == reference_caller_key(params, header), "caller_key disagrees with the rules of docs/API.md");
+  FUZZ_CHECK(key == reference_caller_key(params, header),
+             "caller_key disagrees with the rules of docs/API.md");
   check_paging(*url, params);
   return 0;
 }

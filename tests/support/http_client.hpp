@@ -53,15 +53,15 @@ inline std::string lower(std::string s) {
 // A keep-alive connection to host:port (127.0.0.1 unless told). Each exchange has its own deadline.
 class connection {
  public:
-  explicit connection(std::uint16_t port, std::chrono::milliseconds timeout = 5s, const char* host = "127.0.0.1")
+  explicit connection(std::uint16_t port, std::chrono::milliseconds timeout = 5s,
+                      const char* host = "127.0.0.1")
       : stream_(ioc_), timeout_(timeout) {
     bool done = false;
     stream_.expires_after(timeout_);
-    stream_.async_connect(tcp::endpoint(net::ip::make_address(host), port),
-                          [&](beast::error_code ec) {
-                            done = true;
-                            connect_error_ = ec;
-                          });
+    stream_.async_connect(tcp::endpoint(net::ip::make_address(host), port), [&](beast::error_code ec) {
+      done = true;
+      connect_error_ = ec;
+    });
     ioc_.run_for(timeout_ + 1s);
     ioc_.restart();
     if (!done || connect_error_) throw std::runtime_error("connect failed: " + connect_error_.message());
@@ -81,7 +81,8 @@ class connection {
     ioc_.restart();
     // A server may answer early (413) and close while we still send: its answer is then already
     // here to read, as any HTTP/1.1 client should look for.
-    const bool answered_early = write_error == net::error::broken_pipe || write_error == net::error::connection_reset;
+    const bool answered_early =
+        write_error == net::error::broken_pipe || write_error == net::error::connection_reset;
     if (!done || (write_error && !answered_early)) {
       reply out;
       out.error = done ? write_error.message() : "could not send before the deadline";
@@ -204,7 +205,8 @@ class connection {
 };
 
 // One request on a fresh connection.
-inline reply request(std::uint16_t port, http::verb method, const std::string& target, const std::string& body = {},
+inline reply request(std::uint16_t port, http::verb method, const std::string& target,
+                     const std::string& body = {},
                      const std::vector<std::pair<std::string, std::string>>& headers = {}) {
   connection c(port);
   return c.request(method, target, body, headers);

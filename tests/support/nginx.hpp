@@ -76,8 +76,8 @@ class nginx_server {
     conf.close();
     if (!conf) throw std::runtime_error("cannot write " + (dir_ / "nginx.conf").string());
     proc_ = std::make_unique<process>(
-        std::vector<std::string>{nginx_binary(), "-p", d, "-e", d + "/error.log", "-c", d + "/nginx.conf", "-g",
-                                 "daemon off; pid " + d + "/nginx.pid;"},
+        std::vector<std::string>{nginx_binary(), "-p", d, "-e", d + "/error.log", "-c", d + "/nginx.conf",
+                                 "-g", "daemon off; pid " + d + "/nginx.pid;"},
         environment_without(""), dir_ / "nginx.out", dir_ / "nginx.err");
     wait_listening(startup_deadline);
   }
@@ -105,8 +105,8 @@ class nginx_server {
       }
       if (port_open()) return;
       if (std::chrono::steady_clock::now() >= deadline) {
-        throw std::runtime_error("nginx did not listen on 127.0.0.1:" + std::to_string(port_) + " in time: " +
-                                 error_log());
+        throw std::runtime_error("nginx did not listen on 127.0.0.1:" + std::to_string(port_) +
+                                 " in time: " + error_log());
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }

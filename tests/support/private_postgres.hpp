@@ -44,9 +44,9 @@ class private_postgres {
   private_postgres& operator=(const private_postgres&) = delete;
 
   [[nodiscard]] const std::string& url() const { return url_; }
-  void restart() { (void)run("restart"); }                 // pg_ctl restart -m fast
-  void stop_immediate() { (void)run("stop"); }             // pg_ctl stop -m immediate (a crash)
-  void stop_fast() { (void)run("stop-fast"); }             // pg_ctl stop -m fast (an orderly stop)
+  void restart() { (void)run("restart"); }      // pg_ctl restart -m fast
+  void stop_immediate() { (void)run("stop"); }  // pg_ctl stop -m immediate (a crash)
+  void stop_fast() { (void)run("stop-fast"); }  // pg_ctl stop -m fast (an orderly stop)
   void start_again() { (void)run("start-again"); }
 
  private:

@@ -62,8 +62,8 @@ inline std::string enter_private_mount_namespace() {
 class private_tmpfs {
  public:
   // nullopt and `why_not` set when this environment does not allow it.
-  static std::optional<private_tmpfs> mount(const std::filesystem::path& parent, const std::string& size, bool read_only,
-                                            std::string& why_not) {
+  static std::optional<private_tmpfs> mount(const std::filesystem::path& parent, const std::string& size,
+                                            bool read_only, std::string& why_not) {
     why_not = detail::enter_private_mount_namespace();
     if (!why_not.empty()) return std::nullopt;
     std::string dir = (parent / "tmpfs-XXXXXX").string();
@@ -98,14 +98,16 @@ class private_tmpfs {
 
 // Writes zeros to `file` until the file system refuses (ENOSPC) or `limit` bytes; returns the
 // bytes written. In 4 KiB pieces at the end, so the last free page is taken too.
-inline std::uintmax_t fill_file(const std::filesystem::path& file, std::uintmax_t limit = ~std::uintmax_t{0}) {
+inline std::uintmax_t fill_file(const std::filesystem::path& file,
+                                std::uintmax_t limit = ~std::uintmax_t{0}) {
   const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
   if (fd < 0) return 0;
   static const std::string big(1 << 20, '\0');
   std::uintmax_t written = 0;
   for (std::size_t chunk : {big.size(), std::size_t{4096}}) {
     while (written < limit) {
-      const auto n = ::write(fd, big.data(), static_cast<std::size_t>(std::min<std::uintmax_t>(chunk, limit - written)));
+      const auto n =
+          ::write(fd, big.data(), static_cast<std::size_t>(std::min<std::uintmax_t>(chunk, limit - written)));
       if (n <= 0) break;
       written += static_cast<std::uintmax_t>(n);
     }

@@ -58,7 +58,8 @@ class sandbox {
   // Everything every process of this test wrote on stdout and stderr.
   [[nodiscard]] std::string all_output() const {
     std::string out;
-    for (const auto& entry : std::filesystem::directory_iterator(root_ / "logs")) out += read_file(entry.path());
+    for (const auto& entry : std::filesystem::directory_iterator(root_ / "logs"))
+      out += read_file(entry.path());
     return out;
   }
 
@@ -92,7 +93,8 @@ inline finished run_tokend_to_end(sandbox& box, const std::string& name, const s
   auto [out, err] = box.log_files(name);
   process p(tokend_argv(args), tokend_env(env_extra), out, err);
   const auto status = p.wait_exit(timeout);
-  if (!status) throw std::runtime_error("tokend " + name + " did not exit in time; stderr: " + p.stderr_text());
+  if (!status)
+    throw std::runtime_error("tokend " + name + " did not exit in time; stderr: " + p.stderr_text());
   return {*status, p.stdout_text(), p.stderr_text()};
 }
 
@@ -148,11 +150,12 @@ class tokend_server {
         return;
       }
       if (auto status = proc_->poll()) {
-        throw std::runtime_error("tokend exited during start-up (" + status->describe() + "); stderr: " +
-                                 proc_->stderr_text());
+        throw std::runtime_error("tokend exited during start-up (" + status->describe() +
+                                 "); stderr: " + proc_->stderr_text());
       }
       if (std::chrono::steady_clock::now() >= deadline) {
-        throw std::runtime_error("tokend did not log 'tokend listening' in time; stdout: " + proc_->stdout_text());
+        throw std::runtime_error("tokend did not log 'tokend listening' in time; stdout: " +
+                                 proc_->stdout_text());
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
