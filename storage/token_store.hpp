@@ -77,8 +77,8 @@ class token_store {
   // NOLINTNEXTLINE(performance-unnecessary-value-param): a sink, which the stores that keep it move
   virtual void on_revoked(std::function<void(const core::key_digest&)> callback) { (void)callback; }
 
-  // Blocking: finishes queued writes, then refuses new ones with core::errc::unavailable and
-  // waits for in-flight handlers. Idempotent.
+  // Blocking: refuses new operations with core::errc::unavailable from now on, finishes the queued
+  // writes and waits for in-flight handlers. Idempotent.
   virtual void close() = 0;
 };
 
