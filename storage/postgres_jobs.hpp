@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <deque>
 #include <functional>
+#include <utility>
 #include <variant>
 #include <vector>
 
