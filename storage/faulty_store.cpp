@@ -2,6 +2,8 @@
 #include "storage/faulty_store.hpp"
 
 #include "core/error.hpp"
+#include "storage/pending_write.hpp"
+#include "storage/store_lifecycle.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -45,7 +47,7 @@ class faulty_store final : public token_store {
   }
 
   void async_create(core::token_record record, write_handler handler) override {
-    enqueue(pending_write{write_kind::create, std::move(record), std::move(handler)});
+    enqueue(pending_write::create(std::move(record), std::move(handler)));
   }
 
   void async_list(core::user_id owner, std::size_t offset, std::size_t limit, list_handler handler) override {
@@ -53,10 +55,7 @@ class faulty_store final : public token_store {
   }
 
   void async_remove(core::user_id owner, const core::key_digest& digest, write_handler handler) override {
-    core::token_record target;
-    target.owner = owner;
-    target.digest = digest;
-    enqueue(pending_write{write_kind::remove, std::move(target), std::move(handler)});
+    enqueue(pending_write::remove(owner, digest, std::move(handler)));
   }
 
   [[nodiscard]] bool ready() const noexcept override {
@@ -82,26 +81,18 @@ class faulty_store final : public token_store {
   }
 
   void close() override {
-    const std::lock_guard serial(close_mutex_);
-    {
-      const std::lock_guard lock(mutex_);
-      if (closed_) return;
-      closed_ = true;  // also ends a stall: the worker drains the queue without waiting
-    }
-    cv_.notify_all();
-    if (worker_.joinable()) worker_.join();
-    inner_->close();
+    lifecycle_.close([this] {
+      {
+        const std::lock_guard lock(mutex_);
+        stopping_ = true;  // also ends a stall: the worker drains the queue without waiting
+      }
+      cv_.notify_all();
+      if (worker_.joinable()) worker_.join();
+      inner_->close();
+    });
   }
 
  private:
-  enum class write_kind { create, remove };
-
-  struct pending_write {
-    write_kind kind = write_kind::create;
-    core::token_record record;  // a removal uses only digest and owner
-    write_handler handler;
-  };
-
   [[nodiscard]] std::string read_control() const {
     std::ifstream in(control_path_, std::ios::binary);
     if (!in) return {};
@@ -110,19 +101,17 @@ class faulty_store final : public token_store {
   }
 
   void enqueue(pending_write write) {
-    {
-      std::unique_lock lock(mutex_);
-      if (!closed_) {
+    const bool open = lifecycle_.while_open([&] {
+      {
+        const std::lock_guard lock(mutex_);
         queue_.push_back(std::move(write));
         waiting_.fetch_add(1, std::memory_order_relaxed);
-        lock.unlock();
-        cv_.notify_all();
-        return;
       }
-    }
+      cv_.notify_all();
+    });
     // Closed (or closing): refused like the other stores refuse after close(). Forwarding instead
     // could slip a write past the control file, or into inner before inner_->close() runs.
-    write.handler(core::make_error_code(core::errc::unavailable));
+    if (!open) write.handler(core::make_error_code(core::errc::unavailable));
   }
 
   void forward(pending_write write) {
@@ -140,7 +129,7 @@ class faulty_store final : public token_store {
       if (mode == "fail") return false;
       if (mode != "stall") return true;
       std::unique_lock lock(mutex_);
-      if (cv_.wait_for(lock, stall_poll_interval, [this] { return closed_; })) return true;
+      if (cv_.wait_for(lock, stall_poll_interval, [this] { return stopping_; })) return true;
     }
   }
 
@@ -149,8 +138,8 @@ class faulty_store final : public token_store {
       pending_write write;
       {
         std::unique_lock lock(mutex_);
-        cv_.wait(lock, [this] { return !queue_.empty() || closed_; });
-        if (queue_.empty()) return;  // closed and drained
+        cv_.wait(lock, [this] { return !queue_.empty() || stopping_; });
+        if (queue_.empty()) return;  // stopping and drained
         write = std::move(queue_.front());
         queue_.pop_front();
       }
@@ -172,8 +161,8 @@ class faulty_store final : public token_store {
   std::mutex mutex_;
   std::condition_variable cv_;
   std::deque<pending_write> queue_;  // one at a time, in order: a stalled write holds back later ones
-  bool closed_ = false;
-  std::mutex close_mutex_;
+  bool stopping_ = false;
+  store_lifecycle lifecycle_;
   std::atomic<std::uint64_t> waiting_{0};
 
   std::thread worker_;

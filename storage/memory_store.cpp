@@ -2,6 +2,8 @@
 #include "storage/memory_store.hpp"
 
 #include "core/error.hpp"
+#include "storage/store_lifecycle.hpp"
+#include "storage/store_stats.hpp"
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
@@ -12,7 +14,6 @@
 #include <limits>
 #include <map>
 #include <mutex>
-#include <shared_mutex>
 #include <unordered_map>
 #include <utility>
 
@@ -72,36 +73,23 @@ class memory_store final : public token_store {
     });
   }
 
-  [[nodiscard]] bool ready() const noexcept override { return !closing_.load(std::memory_order_acquire); }
+  [[nodiscard]] bool ready() const noexcept override { return !lifecycle_.closing(); }
 
   [[nodiscard]] boost::system::result<bool> empty() override {
-    std::shared_lock lifecycle(lifecycle_mutex_);
-    if (closed_)
-      return boost::system::result<bool>(boost::system::in_place_error, error(core::errc::unavailable));
-    const std::lock_guard lock(data_mutex_);
-    return records_.empty();
+    boost::system::result<bool> result(boost::system::in_place_error, error(core::errc::unavailable));
+    (void)lifecycle_.while_open([&] {
+      const std::lock_guard lock(data_mutex_);
+      result = records_.empty();
+    });
+    return result;
   }
 
   [[nodiscard]] store_stats stats() const override {
-    store_stats s;
-    // Every write is its own batch of one here.
-    const std::uint64_t writes = writes_.load(std::memory_order_relaxed);
-    s.queue_depth = pending_writes_.load(std::memory_order_relaxed);
-    s.batches = writes;
-    s.batched_writes = writes;
-    s.batch_size_counts[0] = writes;
-    return s;
+    return counters_.snapshot(pending_writes_.load(std::memory_order_relaxed));
   }
 
   void close() override {
-    const std::lock_guard serial(close_mutex_);
-    {
-      const std::unique_lock lifecycle(lifecycle_mutex_);
-      if (closed_) return;
-      closed_ = true;
-    }
-    closing_.store(true, std::memory_order_release);
-    pool_.join();  // runs everything already posted, then the thread ends
+    lifecycle_.close([this] { pool_.join(); });  // runs everything already posted, then the thread ends
   }
 
  private:
@@ -114,19 +102,16 @@ class memory_store final : public token_store {
   // there is no thread left, so the refusal runs on the caller's thread.
   template <class Handler, class Operation>
   void run(Handler handler, Operation operation, bool is_write = false) {
-    std::shared_lock lifecycle(lifecycle_mutex_);
-    if (closed_) {
-      lifecycle.unlock();
-      handler(error(core::errc::unavailable));
-      return;
-    }
-    if (is_write && !reserve_write()) {
-      // Refused at once, but on the store's thread, as the RocksDB store does.
-      net::post(pool_, [handler = std::move(handler)] { handler(error(core::errc::overloaded)); });
-      return;
-    }
-    net::post(pool_,
-              [handler = std::move(handler), operation = std::move(operation)] { handler(operation()); });
+    const bool open = lifecycle_.while_open([&] {
+      if (is_write && !reserve_write()) {
+        // Refused at once, but on the store's thread, as the RocksDB store does.
+        net::post(pool_, [handler = std::move(handler)] { handler(error(core::errc::overloaded)); });
+        return;
+      }
+      net::post(pool_,
+                [handler = std::move(handler), operation = std::move(operation)] { handler(operation()); });
+    });
+    if (!open) handler(error(core::errc::unavailable));
   }
 
   // Counts one more waiting write unless max_queue are waiting already.
@@ -162,9 +147,10 @@ class memory_store final : public token_store {
     return {};
   }
 
+  // Every write is its own batch of one here.
   void count_write() noexcept {
     pending_writes_.fetch_sub(1, std::memory_order_relaxed);
-    writes_.fetch_add(1, std::memory_order_relaxed);
+    counters_.count_batch(1);
   }
 
   const std::size_t max_queue_;
@@ -174,13 +160,10 @@ class memory_store final : public token_store {
   std::map<std::pair<core::user_id, std::uint64_t>, core::key_digest> index_;  // creation order per owner
   std::uint64_t next_sequence_ = 0;
 
-  std::shared_mutex lifecycle_mutex_;  // as in the RocksDB store: close() cannot race a post
-  bool closed_ = false;
-  std::mutex close_mutex_;
-  std::atomic<bool> closing_{false};
+  store_lifecycle lifecycle_;  // close() cannot race a post
 
   std::atomic<std::uint64_t> pending_writes_{0};
-  std::atomic<std::uint64_t> writes_{0};
+  batch_counters counters_;
 
   net::thread_pool pool_{1};  // last: destroyed (and joined) before the state its tasks use
 };

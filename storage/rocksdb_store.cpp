@@ -1,20 +1,19 @@
-// The RocksDB token store: RocksDB tuning, the reader pool and the group-commit writer (the byte
-// layout is in record_codec.hpp). With rocksdb_info_log.cpp, the only code including RocksDB.
+// The RocksDB token store: the reader pool and the group-commit writer (the tuning is in
+// rocksdb_open.cpp, the byte layout in record_codec.hpp). With rocksdb_open.cpp and
+// rocksdb_info_log.cpp, the only code including RocksDB.
 #include "storage/rocksdb_store.hpp"
 
 #include "core/error.hpp"
+#include "storage/pending_write.hpp"
 #include "storage/record_codec.hpp"
-#include "storage/rocksdb_info_log.hpp"
+#include "storage/rocksdb_open.hpp"
+#include "storage/store_lifecycle.hpp"
+#include "storage/store_stats.hpp"
 
-#include <rocksdb/cache.h>
 #include <rocksdb/db.h>
-#include <rocksdb/env.h>
-#include <rocksdb/filter_policy.h>
 #include <rocksdb/iterator.h>
 #include <rocksdb/options.h>
 #include <rocksdb/slice.h>
-#include <rocksdb/slice_transform.h>
-#include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
 #include <boost/asio/post.hpp>
@@ -22,15 +21,11 @@
 
 #include <algorithm>
 #include <atomic>
-#include <bit>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
-#include <filesystem>
 #include <iterator>
-#include <limits>
 #include <mutex>
-#include <shared_mutex>
 #include <stdexcept>
 #include <string_view>
 #include <thread>
@@ -48,115 +43,10 @@ using boost::system::error_code;
 
 using namespace codec;
 
-[[nodiscard]] std::size_t batch_bucket(std::size_t n) noexcept {
-  // Bucket i holds sizes in (2^(i-1), 2^i]; bit_width(n - 1) is that i for n >= 1.
-  return std::min<std::size_t>(std::bit_width(n > 0 ? n - 1 : 0), batch_size_buckets - 1);
-}
-
-// A user's index keys ('u' + owner + sequence) arrive in increasing order, so the memtable can
-// insert each one next to that user's previous one (a remembered position) instead of searching
-// the whole skiplist: about half of the memtable work of a create. Record keys are random
-// digests, out of this domain, and take the normal path.
-class index_insert_hint final : public rocksdb::SliceTransform {
- public:
-  [[nodiscard]] const char* Name() const override { return "tokend.IndexInsertHint"; }
-  [[nodiscard]] rocksdb::Slice Transform(const rocksdb::Slice& key) const override {
-    return {key.data(), prefix_length};
-  }
-  [[nodiscard]] bool InDomain(const rocksdb::Slice& key) const override {
-    return key.size() >= prefix_length && key[0] == index_tag;
-  }
-
- private:
-  static constexpr std::size_t prefix_length = 1 + sizeof(core::user_id);
-};
-
-[[nodiscard]] rocksdb::Options tuned_options(const rocksdb_options& o) {
-  rocksdb::Options options;
-  options.create_if_missing = true;
-  // Two cores are shared with the server: one flush and one compaction at a time is plenty for a
-  // small, write-light database, and more would steal CPU from request handling.
-  options.max_background_jobs = 2;
-  // Flushes and compactions write their files out 1 MiB at a time as they go (RocksDB's tuning
-  // guide's value), not in one burst of tens of MiB when the file is closed, which the WAL's
-  // fdatasync - every create waits for one - would queue behind.
-  options.bytes_per_sync = 1 << 20;
-  // RocksDB's diagnostics go to the caller's log, not to a LOG file in the data directory, whose
-  // writer aborts the process on the line after a failed write (a full disk).
-  options.info_log = make_rocksdb_info_log(o.log);
-  // Bounded, the table files share the process's descriptors with connections without running out.
-  options.max_open_files = o.max_open_files;
-
-  rocksdb::BlockBasedTableOptions table;
-  // Most reads are point lookups of keys the cache missed, including keys that do not exist
-  // (typos, scans by attackers): a 10-bit bloom filter (~1% false positives) answers those without
-  // reading a data block. Whole-key, since lookups never use prefixes.
-  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
-  table.whole_key_filtering = true;
-  // One LRU cache object for every table reader, sized by configuration, so memory use is bounded
-  // and predictable instead of growing per SST file.
-  table.block_cache = rocksdb::NewLRUCache(o.block_cache_bytes);
-  // Index and filter blocks are charged to that cache as well, so block_cache_bytes bounds read
-  // memory as a whole; they go in its high-priority pool (the default) so data blocks do not evict
-  // them, and L0's are pinned because every lookup consults every L0 file.
-  table.cache_index_and_filter_blocks = true;
-  table.cache_index_and_filter_blocks_with_high_priority = true;
-  table.pin_l0_filter_and_index_blocks_in_cache = true;
-  // Index and filter in partitions of about 4 KiB, found through a small pinned top level. Whole,
-  // a table's filter alone takes 1.2 MiB per million keys (10 bits each): past about a million
-  // keys a table's filter and index outgrew a shard of the block cache (1/64 of it), were evicted
-  // as soon as they were read, and every lookup - each create's collision check among them -
-  // re-read and re-checksummed them from the file: creates fell from 40k/s to under 5k/s.
-  // Partitions fit, and only the ones lookups touch stay cached.
-  table.index_type = rocksdb::BlockBasedTableOptions::kTwoLevelIndexSearch;
-  table.partition_filters = true;
-  table.metadata_block_size = 4096;
-  table.pin_top_level_index_and_filter = true;
-  // A hash index inside each data block turns the in-block binary search of a point lookup into
-  // one probe; range scans (lists) still use the binary index.
-  table.data_block_index_type = rocksdb::BlockBasedTableOptions::kDataBlockBinaryAndHash;
-  table.data_block_hash_table_util_ratio = 0.75;
-  options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
-
-  // A bloom filter over the memtable too, on whole keys (no prefix extractor is set), so a lookup
-  // of an absent key skips the memtable's skiplist search. 2% of the write buffer is enough.
-  options.memtable_whole_key_filtering = true;
-  options.memtable_prefix_bloom_size_ratio = 0.02;
-  // Left false on purpose (the default): it drops the bottom level's filters, which is right only
-  // when lookups mostly hit. Here misses (unknown or deleted keys) are common and must stay cheap.
-  options.optimize_filters_for_hits = false;
-  options.memtable_insert_with_hint_prefix_extractor = std::make_shared<index_insert_hint>();
-
-  // OptimizeForPointLookup() is deliberately not called: it replaces table_factory with its own
-  // (a private cache sized in whole MiB), which would undo the shared cache above; everything
-  // else it sets is set here explicitly.
-  return options;
-}
-
-[[nodiscard]] std::unique_ptr<rocksdb::DB> open_db(const rocksdb_options& o) {
-  if (o.data_dir.empty()) throw std::runtime_error("cannot open RocksDB store: data_dir is empty");
-  // RocksDB creates only the last path component; create the parents. A failure here is left to
-  // DB::Open, whose status text says more precisely what is wrong.
-  std::error_code ignored;
-  std::filesystem::create_directories(o.data_dir, ignored);
-
-  const rocksdb::Options options = tuned_options(o);
-  // Compactions run niced: they can wait, requests cannot. On two cores a compaction at normal
-  // priority takes one from the io threads for whole scheduler slices. The pool belongs to the
-  // process-wide Env, so this is set here, where a store is opened, not with the options.
-  options.env->LowerThreadPoolCPUPriority(rocksdb::Env::Priority::LOW, rocksdb::CpuPriority::kLow);
-  rocksdb::DB* raw = nullptr;
-  const rocksdb::Status status = rocksdb::DB::Open(options, o.data_dir, &raw);
-  if (!status.ok()) {
-    throw std::runtime_error("cannot open RocksDB store at '" + o.data_dir + "': " + status.ToString());
-  }
-  return std::unique_ptr<rocksdb::DB>(raw);
-}
-
 class rocksdb_store final : public token_store {
  public:
   explicit rocksdb_store(const rocksdb_options& options)
-      : options_(sanitized(options)), db_(open_db(options_)), readers_(options_.reader_threads) {
+      : options_(sanitized(options)), db_(open_rocksdb(options_)), readers_(options_.reader_threads) {
     next_sequence_ = read_sequence();
     writer_ = std::thread([this] { writer_loop(); });
   }
@@ -167,102 +57,55 @@ class rocksdb_store final : public token_store {
   rocksdb_store& operator=(const rocksdb_store&) = delete;
 
   void async_lookup(const core::key_digest& digest, lookup_handler handler) override {
-    std::shared_lock lifecycle(lifecycle_mutex_);
-    if (closed_) {
-      lifecycle.unlock();
-      handler(error(core::errc::unavailable));
-      return;
-    }
-    net::post(readers_, [this, digest, handler = std::move(handler)] { handler(lookup(digest)); });
+    read([this, digest](lookup_handler& h) { h(lookup(digest)); }, std::move(handler));
   }
 
   void async_create(core::token_record record, write_handler handler) override {
-    submit(pending_write{write_kind::create, std::move(record), std::move(handler)});
+    submit(pending_write::create(std::move(record), std::move(handler)));
   }
 
   void async_list(core::user_id owner, std::size_t offset, std::size_t limit, list_handler handler) override {
-    std::shared_lock lifecycle(lifecycle_mutex_);
-    if (closed_) {
-      lifecycle.unlock();
-      handler(error(core::errc::unavailable));
-      return;
-    }
-    net::post(readers_, [this, owner, offset, limit, handler = std::move(handler)] {
-      handler(list(owner, offset, limit));
-    });
+    read([this, owner, offset, limit](list_handler& h) { h(list(owner, offset, limit)); },
+         std::move(handler));
   }
 
   void async_remove(core::user_id owner, const core::key_digest& digest, write_handler handler) override {
-    core::token_record target;
-    target.owner = owner;
-    target.digest = digest;
-    submit(pending_write{write_kind::remove, std::move(target), std::move(handler)});
+    submit(pending_write::remove(owner, digest, std::move(handler)));
   }
 
   [[nodiscard]] bool ready() const noexcept override {
-    return !closing_.load(std::memory_order_acquire) && !write_failed_.load(std::memory_order_acquire);
+    return !lifecycle_.closing() && !write_failed_.load(std::memory_order_acquire);
   }
 
   [[nodiscard]] boost::system::result<bool> empty() override {
-    std::shared_lock lifecycle(lifecycle_mutex_);
-    if (closed_)
-      return boost::system::result<bool>(boost::system::in_place_error, error(core::errc::unavailable));
-    const std::string upper(1, record_tag + 1);
-    const rocksdb::Slice upper_slice(upper);
-    rocksdb::ReadOptions read;
-    read.iterate_upper_bound = &upper_slice;
-    const std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read));
-    it->Seek(rocksdb::Slice(&record_tag, 1));
-    if (it->Valid()) return false;
-    if (!it->status().ok())
-      return boost::system::result<bool>(boost::system::in_place_error, error(core::errc::unavailable));
-    return true;
+    boost::system::result<bool> result(boost::system::in_place_error, error(core::errc::unavailable));
+    (void)lifecycle_.while_open([&] { result = no_records(); });
+    return result;
   }
 
   [[nodiscard]] store_stats stats() const override {
-    store_stats s;
-    s.queue_depth = queue_depth_.load(std::memory_order_relaxed);
-    s.batches = batches_.load(std::memory_order_relaxed);
-    s.batched_writes = batched_writes_.load(std::memory_order_relaxed);
-    for (std::size_t i = 0; i < batch_size_buckets; ++i) {
-      s.batch_size_counts[i] = batch_size_counts_[i].load(std::memory_order_relaxed);
-    }
-    s.write_failures = write_failures_.load(std::memory_order_relaxed);
-    return s;
+    return counters_.snapshot(queue_depth_.load(std::memory_order_relaxed));
   }
 
   void close() override {
-    const std::lock_guard serial(close_mutex_);  // a second concurrent close() waits for the first
-    {
-      // Exclusive: every submission that saw the store open has finished posting or queueing, so
-      // the writer and the pool below will see all of them.
-      const std::unique_lock lifecycle(lifecycle_mutex_);
-      if (closed_) return;
-      closed_ = true;
-    }
-    closing_.store(true, std::memory_order_release);
-    {
-      const std::lock_guard queue(queue_mutex_);
-      stopping_ = true;
-    }
-    queue_cv_.notify_all();
-    if (writer_.joinable()) writer_.join();
-    readers_.join();
-    // With sync=false the last batches may be in the OS page cache only: make them durable.
-    if (!options_.sync) (void)db_->FlushWAL(true);
-    (void)db_->Close();
-    db_.reset();
+    // Once closing has begun every submission that saw the store open has finished posting or
+    // queueing, so the writer and the pool below will see all of them.
+    lifecycle_.close([this] {
+      {
+        const std::lock_guard queue(queue_mutex_);
+        stopping_ = true;
+      }
+      queue_cv_.notify_all();
+      if (writer_.joinable()) writer_.join();
+      readers_.join();
+      // With sync=false the last batches may be in the OS page cache only: make them durable.
+      if (!options_.sync) (void)db_->FlushWAL(true);
+      (void)db_->Close();
+      db_.reset();
+    });
   }
 
  private:
-  enum class write_kind { create, remove };
-
-  struct pending_write {
-    write_kind kind;
-    core::token_record record;  // a removal uses only digest and owner
-    write_handler handler;
-  };
-
   // The state of a key as earlier writes of the batch being built left it.
   struct overlay_entry {
     bool exists = false;
@@ -287,6 +130,30 @@ class rocksdb_store final : public token_store {
     const auto next = decode_sequence(value);
     if (!next) throw std::runtime_error("corrupt sequence counter in '" + options_.data_dir + "'");
     return *next;
+  }
+
+  // Runs `operation` with the handler on the reader pool; after close() refuses on this thread.
+  template <class Operation, class Handler>
+  void read(Operation operation, Handler handler) {
+    const bool posted = lifecycle_.while_open([&] {
+      net::post(readers_, [operation = std::move(operation), handler = std::move(handler)]() mutable {
+        operation(handler);
+      });
+    });
+    if (!posted) handler(error(core::errc::unavailable));
+  }
+
+  [[nodiscard]] boost::system::result<bool> no_records() {
+    const std::string upper(1, record_tag + 1);
+    const rocksdb::Slice upper_slice(upper);
+    rocksdb::ReadOptions read;
+    read.iterate_upper_bound = &upper_slice;
+    const std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read));
+    it->Seek(rocksdb::Slice(&record_tag, 1));
+    if (it->Valid()) return false;
+    if (!it->status().ok())
+      return boost::system::result<bool>(boost::system::in_place_error, error(core::errc::unavailable));
+    return true;
   }
 
   [[nodiscard]] boost::system::result<std::optional<core::user_id>> lookup(const core::key_digest& digest) {
@@ -325,28 +192,21 @@ class rocksdb_store final : public token_store {
   }
 
   void submit(pending_write write) {
-    std::shared_lock lifecycle(lifecycle_mutex_);
-    if (closed_) {
-      lifecycle.unlock();
-      write.handler(error(core::errc::unavailable));
-      return;
-    }
-    bool queued = false;
-    {
-      const std::lock_guard queue(queue_mutex_);
-      if (queue_.size() < options_.max_queue) {
-        queue_.push_back(std::move(write));
-        queue_depth_.store(queue_.size(), std::memory_order_relaxed);
-        queued = true;
+    const bool open = lifecycle_.while_open([&] {
+      std::unique_lock queue(queue_mutex_);
+      if (queue_.size() >= options_.max_queue) {
+        queue.unlock();
+        // Refused at once, but posted so that the handler never runs on the caller's stack (the
+        // caller may hold locks or not expect re-entry). The pool is alive while the store is open.
+        net::post(readers_, [handler = std::move(write.handler)] { handler(error(core::errc::overloaded)); });
+        return;
       }
-    }
-    if (queued) {
+      queue_.push_back(std::move(write));
+      queue_depth_.store(queue_.size(), std::memory_order_relaxed);
+      queue.unlock();
       queue_cv_.notify_one();
-      return;
-    }
-    // Refused at once, but posted so that the handler never runs on the caller's stack (the
-    // caller may hold locks or not expect re-entry). The pool is alive: we hold the shared lock.
-    net::post(readers_, [handler = std::move(write.handler)] { handler(error(core::errc::overloaded)); });
+    });
+    if (!open) write.handler(error(core::errc::unavailable));
   }
 
   void writer_loop() {
@@ -393,7 +253,7 @@ class rocksdb_store final : public token_store {
     if (!status.ok()) return error(core::errc::unavailable);
     const auto head = decode_record_head(value.ToStringView());
     if (!head) return error(core::errc::internal);
-    return std::optional<record_head>{*head};
+    return head;
   }
 
   // Writer thread. After RocksDB failed a write (disk full, I/O error) it stays read-only until
@@ -481,7 +341,7 @@ class rocksdb_store final : public token_store {
 
     if (!ok) {
       write_failed_.store(true, std::memory_order_release);
-      write_failures_.fetch_add(1, std::memory_order_relaxed);
+      counters_.count_failure();
       for (auto& w : batch) w.handler(error(core::errc::unavailable));
       return;
     }
@@ -489,9 +349,7 @@ class rocksdb_store final : public token_store {
       disk_error_ = false;
       write_failed_.store(false, std::memory_order_release);
     }
-    batches_.fetch_add(1, std::memory_order_relaxed);
-    batched_writes_.fetch_add(batch.size(), std::memory_order_relaxed);
-    batch_size_counts_[batch_bucket(batch.size())].fetch_add(1, std::memory_order_relaxed);
+    counters_.count_batch(batch.size());
     // Completed here, on the writer thread: handlers are expected to re-dispatch at once, which is
     // cheaper than a post per waiter, and the next batch is already filling the queue meanwhile.
     for (std::size_t i = 0; i < batch.size(); ++i) batch[i].handler(results[i]);
@@ -502,11 +360,7 @@ class rocksdb_store final : public token_store {
   net::thread_pool readers_;
   std::thread writer_;
 
-  // Shared while a call checks closed_ and hands work to the pool or the queue; exclusive while
-  // close() sets closed_. So after close() flips it, no new work can reach a joined thread.
-  mutable std::shared_mutex lifecycle_mutex_;
-  bool closed_ = false;
-  std::mutex close_mutex_;
+  store_lifecycle lifecycle_;  // no new work reaches the pool or the queue once close() has begun
 
   std::mutex queue_mutex_;
   std::condition_variable queue_cv_;
@@ -515,17 +369,13 @@ class rocksdb_store final : public token_store {
 
   std::uint64_t next_sequence_ = 0;  // writer thread only (and the constructor, before it starts)
 
-  std::atomic<bool> closing_{false};
   std::atomic<bool> write_failed_{false};
   bool disk_error_ = false;  // writer thread only: RocksDB itself failed the last write
   static constexpr std::chrono::milliseconds min_recovery_backoff{10};
   static constexpr std::chrono::milliseconds max_recovery_backoff{1000};
   std::chrono::milliseconds recovery_backoff_ = min_recovery_backoff;  // writer thread only
   std::atomic<std::uint64_t> queue_depth_{0};
-  std::atomic<std::uint64_t> batches_{0};
-  std::atomic<std::uint64_t> batched_writes_{0};
-  std::array<std::atomic<std::uint64_t>, batch_size_buckets> batch_size_counts_{};
-  std::atomic<std::uint64_t> write_failures_{0};
+  batch_counters counters_;
 };
 
 }  // namespace
@@ -535,21 +385,3 @@ std::unique_ptr<token_store> open_rocksdb_store(const rocksdb_options& options) 
 }
 
 }  // namespace tokend::storage
-
-#if defined(__SANITIZE_THREAD__)
-#define TOKEND_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define TOKEND_TSAN 1
-#endif
-#endif
-#if defined(TOKEND_TSAN)
-// The distribution's RocksDB is not built with -fsanitize=thread. ThreadSanitizer cannot see its
-// internal synchronisation (the memtable skiplist publishes a node with an atomic release store and
-// readers acquire it, all in uninstrumented code) yet sees its memcpy/memcmp through interceptors,
-// so a lookup comparing keys that a concurrent write has just inserted is reported as a race.
-// Reports whose stacks pass through RocksDB are suppressed; races with no RocksDB frame still
-// fail. Defined here, next to the only code that links RocksDB, so every TSan executable that
-// opens a RocksDB store (tests, the server) gets it. TSan's runtime calls this weak hook at start.
-extern "C" const char* __tsan_default_suppressions() { return "race:rocksdb::\n"; }
-#endif

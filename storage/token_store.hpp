@@ -1,4 +1,5 @@
-// The storage interface every backend implements (RocksDB today, a shared database later).
+// The storage interface every backend implements: the RocksDB store (one process), the PostgreSQL
+// store (shared by several processes), and the in-memory and fault-injecting stores of the tests.
 //
 // All operations are asynchronous: they return at once and call their handler later, on a storage
 // thread. Callers must re-dispatch to their own executor. Nothing here may block the caller.
@@ -73,10 +74,11 @@ class token_store {
   // Registers the one callback told of every key deleted by any process (including this one), so
   // that caches can drop it. It runs on a storage thread and must be quick and not throw. A store
   // that is not shared never calls it: this process's own deletes are all there is.
+  // NOLINTNEXTLINE(performance-unnecessary-value-param): a sink, which the stores that keep it move
   virtual void on_revoked(std::function<void(const core::key_digest&)> callback) { (void)callback; }
 
-  // Blocking: finishes queued writes, then refuses new ones with core::errc::unavailable and
-  // waits for in-flight handlers. Idempotent.
+  // Blocking: refuses new operations with core::errc::unavailable from now on, finishes the queued
+  // writes and waits for in-flight handlers. Idempotent.
   virtual void close() = 0;
 };
 
