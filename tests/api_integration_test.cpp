@@ -2,7 +2,7 @@
 // a store chosen by TOKEND_TEST_STORE (memory, the default; rocksdb; postgres, on the server of
 // TOKEND_TEST_POSTGRES_URL with a schema per test), optionally wrapped in the fault-injecting
 // decorator, driven by a deadline-bound client. CTest runs the whole suite once per store.
-// Every row of /work/shared/API.md has a test here: create/list/delete, authentication, error
+// Every row of docs/API.md has a test here: create/list/delete, authentication, error
 // statuses and bodies, HTTP/1.x protocol behaviour, the admin listener, concurrency and store faults.
 #define BOOST_TEST_MODULE api_integration_test
 #include <boost/test/unit_test.hpp>
@@ -16,8 +16,12 @@
 #include "storage/postgres_store.hpp"
 #include "storage/rocksdb_store.hpp"
 #include "support/http_client.hpp"
+#include "support/in_process_app.hpp"
+#include "support/key_shapes.hpp"
+#include "support/keys.hpp"
 #include "support/postgres.hpp"
 #include "support/temp_dir.hpp"
+#include "support/timing.hpp"
 
 #include <boost/json.hpp>
 
@@ -64,14 +68,7 @@ std::int64_t unix_now() {
 // Stores a record directly through the store, waiting for its handler with a deadline.
 void store_key(storage::token_store& store, const std::string& key, core::user_id owner,
                const std::string& description) {
-  // Shared so that a handler arriving after the deadline still has a live promise.
-  auto done = std::make_shared<std::promise<boost::system::error_code>>();
-  auto result = done->get_future();
-  store.async_create(core::make_token_record(key, owner, description, "admin", unix_now()),
-                     [done](boost::system::error_code ec) { done->set_value(ec); });
-  BOOST_REQUIRE_MESSAGE(result.wait_for(10s) == std::future_status::ready, "store did not answer");
-  const auto ec = result.get();
-  BOOST_REQUIRE_MESSAGE(!ec, "store refused the key: " << ec.message());
+  test::store_record(store, core::make_token_record(key, owner, description, "admin", unix_now()));
 }
 
 using tokend::test::temp_dir;
@@ -119,10 +116,6 @@ class test_server {
  public:
   explicit test_server(server_options options = {}) : fault_file_(dir_.path() / "fault") {
     server::config cfg;
-    cfg.listen = server::endpoint_spec{"127.0.0.1", 0};
-    cfg.admin_listen = server::endpoint_spec{"127.0.0.1", 0};
-    cfg.data_dir = dir_.path().string();
-    cfg.threads = 2;
     cfg.cache_capacity = 10'000;
     cfg.max_body_bytes = options.max_body_bytes;
     cfg.max_header_bytes = options.max_header_bytes;
@@ -137,31 +130,21 @@ class test_server {
     }
     admin_key = core::generate_key();
     store_key(*store, admin_key, 1, "bootstrap");
-    app_ = std::make_unique<server::app>(cfg, std::move(store));
-    app_->set_test_hooks(std::move(options.hooks));
-    app_->start(false);
+    app_.emplace(cfg, dir_.path(), std::move(store), std::move(options.hooks));
     port = app_->api_port();
     admin_port = app_->admin_port();
-    BOOST_REQUIRE(port != 0);
-    BOOST_REQUIRE(admin_port != 0);
   }
 
-  ~test_server() { stop(); }
   [[nodiscard]] std::unique_ptr<storage::token_store> open_store() const {
     return open_store_of_kind(dir_.path());
   }
   test_server(const test_server&) = delete;
   test_server& operator=(const test_server&) = delete;
 
-  void stop() {
-    if (stopped_) return;
-    stopped_ = true;
-    app_->request_stop();
-    app_->wait();
-  }
+  void stop() { app_->stop(); }
 
-  [[nodiscard]] server::app& app() { return *app_; }
-  [[nodiscard]] storage::token_store& store() { return app_->service().store(); }
+  [[nodiscard]] server::app& app() { return app_->app(); }
+  [[nodiscard]] storage::token_store& store() { return app().service().store(); }
   [[nodiscard]] const fs::path& fault_file() const { return fault_file_; }
 
   // A key for another user, stored directly (the API creates keys only for the caller's user).
@@ -178,8 +161,7 @@ class test_server {
  private:
   temp_dir dir_;
   fs::path fault_file_;
-  std::unique_ptr<server::app> app_;
-  bool stopped_ = false;
+  std::optional<test::in_process_app> app_;
 };
 
 struct api_fixture : test_server {
@@ -234,6 +216,23 @@ void check_error(const test::reply& r, unsigned status, std::string_view message
     BOOST_TEST(r.body == "{\"success\":false,\"message\":\"" + std::string(message) + "\"}");
 }
 
+// A create framed by `framing` (header lines, without the blank line) and then `content`, which no
+// server may process: answered 400 or closed unanswered, and the connection closed either way.
+void check_framing_refused(std::uint16_t port, const std::string& key, const std::string& framing,
+                           const std::string& content) {
+  BOOST_TEST_CONTEXT(framing) {
+    test::connection c(port);
+    const std::string bytes =
+        "POST " + tokens_target(key) +
+        " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nConnection: close\r\n" + framing +
+        "\r\n\r\n" + content;
+    BOOST_REQUIRE(c.write_raw(bytes));
+    const auto r = c.read_response();
+    if (r.status != 0) check_error(r, 400);  // or closed without an answer
+    BOOST_TEST(c.closed_by_peer(3s));
+  }
+}
+
 // Creates a token through the API as `key`'s user; returns the new key.
 std::string create_via_api(std::uint16_t port, const std::string& key, const std::string& description) {
   const auto r = api(port, http::verb::post, tokens_target(key), create_json(description));
@@ -254,18 +253,7 @@ std::vector<std::string> descriptions_of(const json::array& tokens) {
   return out;
 }
 
-std::string masked(const std::string& key) { return key.substr(0, 6) + "...."; }
-
-std::string percent_encode_all(const std::string& s) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    out += '%';
-    out += hex[c >> 4];
-    out += hex[c & 15];
-  }
-  return out;
-}
+using tokend::test::percent_encode_all;
 
 // A complete HTTP/1.1 request as raw bytes, with Content-Length when there is a body.
 std::string raw_request(const std::string& method, const std::string& target, const std::string& body = {},
@@ -286,17 +274,6 @@ unsigned raw_status(const std::string& received) {
 long long elapsed_ms(std::chrono::steady_clock::time_point since) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - since)
       .count();
-}
-
-// Polls `condition` until it holds or `limit` passes.
-template <class Condition>
-bool eventually(Condition condition, std::chrono::milliseconds limit = 5s) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(5ms);
-  }
-  return condition();
 }
 
 }  // namespace
@@ -484,7 +461,7 @@ BOOST_AUTO_TEST_CASE(creation_order_and_masked_keys) {
       BOOST_TEST(t.size() == 5u);
       const std::set<std::string> fields{"token", "description", "type", "timestamp", "userId"};
       for (const auto& kv : t) BOOST_TEST(fields.count(std::string(kv.key())) == 1u, kv.key());
-      BOOST_TEST(str(t.at("token")) == masked(keys[i]));
+      BOOST_TEST(str(t.at("token")) == test::masked(keys[i]));
       BOOST_TEST(str(t.at("token")).size() == 10u);
       BOOST_TEST(str(t.at("token")).find(keys[i].substr(6)) == std::string::npos);
       BOOST_TEST(str(t.at("type")) == "admin");
@@ -1043,18 +1020,11 @@ BOOST_AUTO_TEST_CASE(connection_close_is_honoured) {
 BOOST_AUTO_TEST_CASE(content_length_with_transfer_encoding_is_refused) {
   // A request-smuggling shape: whichever framing the server chose, it must not process it.
   for (const std::string te : {"chunked", "gzip, chunked"}) {
-    test::connection c(port);
     const std::string body = create_json("smuggled");
-    std::string bytes =
-        "POST " + tokens_target(admin_key) +
-        " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nConnection: close\r\n"
-        "Content-Length: " +
-        std::to_string(body.size() + 7) + "\r\nTransfer-Encoding: " + te + "\r\n\r\n";
-    bytes += "0\r\n\r\n" + body;
-    BOOST_REQUIRE(c.write_raw(bytes));
-    const auto r = c.read_response();
-    if (r.status != 0) check_error(r, 400);  // or closed without an answer
-    BOOST_TEST(c.closed_by_peer(3s));
+    check_framing_refused(
+        port, admin_key,
+        "Content-Length: " + std::to_string(body.size() + 7) + "\r\nTransfer-Encoding: " + te,
+        "0\r\n\r\n" + body);
   }
   BOOST_TEST(list_tokens(port, admin_key).size() == 1u);
 }
@@ -1066,19 +1036,7 @@ BOOST_AUTO_TEST_CASE(conflicting_content_lengths_are_refused) {
           "\r\nContent-Length: " + std::to_string(body.size() + 1),
       "Content-Length: " + std::to_string(body.size()) + ", " + std::to_string(body.size() - 1),
       "Content-Length: -1", "Content-Length: abc"};
-  for (const auto& lengths : variants) {
-    test::connection c(port);
-    const std::string bytes =
-        "POST " + tokens_target(admin_key) +
-        " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nConnection: close\r\n" + lengths +
-        "\r\n\r\n" + body;
-    BOOST_TEST_CONTEXT(lengths) {
-      BOOST_REQUIRE(c.write_raw(bytes));
-      const auto r = c.read_response();
-      if (r.status != 0) check_error(r, 400);  // or closed without an answer
-      BOOST_TEST(c.closed_by_peer(3s));
-    }
-  }
+  for (const auto& lengths : variants) check_framing_refused(port, admin_key, lengths, body);
   BOOST_TEST(list_tokens(port, admin_key).size() == 1u);
 }
 
@@ -1147,7 +1105,7 @@ BOOST_AUTO_TEST_CASE(a_request_waiting_on_the_store_outlives_the_request_timeout
   test::connection held(srv.port, 10s);
   BOOST_REQUIRE(
       held.write_raw(raw_request("POST", tokens_target(srv.admin_key), create_json("slow commit"))));
-  BOOST_REQUIRE_MESSAGE(eventually([&] { return srv.store().stats().queue_depth > 0; }),
+  BOOST_REQUIRE_MESSAGE(test::eventually([&] { return srv.store().stats().queue_depth > 0; }),
                         "the create never reached the store");
   // A slowloris connection begun after the create: once the deadline sweep has closed it, the
   // create's request deadline, had it still counted, has passed as well.
@@ -1187,7 +1145,7 @@ BOOST_AUTO_TEST_CASE(drain_deadline_closes_a_stuck_request) {
   write_file(srv.fault_file(), "stall");  // never lifted: only the drain deadline ends this request
   test::connection stuck(srv.port);
   BOOST_REQUIRE(stuck.write_raw(raw_request("POST", tokens_target(srv.admin_key), create_json("stuck"))));
-  BOOST_REQUIRE_MESSAGE(eventually([&] { return srv.store().stats().queue_depth > 0; }),
+  BOOST_REQUIRE_MESSAGE(test::eventually([&] { return srv.store().stats().queue_depth > 0; }),
                         "the create never reached the store");
 
   const auto started = std::chrono::steady_clock::now();
@@ -1218,7 +1176,7 @@ BOOST_AUTO_TEST_CASE(drain_answers_the_next_request_on_an_idle_connection_then_c
   srv.app().request_stop();
   BOOST_TEST(!srv.app().ready());
   // Soon nobody listens any more (a balancer's new connection is refused, so it tries elsewhere).
-  BOOST_TEST(eventually(
+  BOOST_TEST(test::eventually(
                  [&] {
                    try {
                      test::connection probe(srv.port, 1s);
@@ -1272,7 +1230,7 @@ BOOST_AUTO_TEST_CASE(a_session_that_throws_is_unregistered_and_the_drain_stays_p
   }
   // The service goes on for everyone else.
   BOOST_TEST(api(srv.port, http::verb::get, tokens_target(srv.admin_key)).status == 200u);
-  BOOST_TEST(eventually([&] { return srv.app().open_api_connections() == 0; }),
+  BOOST_TEST(test::eventually([&] { return srv.app().open_api_connections() == 0; }),
              srv.app().open_api_connections() << " connections still counted open");
 
   const auto started = std::chrono::steady_clock::now();
@@ -1344,7 +1302,7 @@ BOOST_AUTO_TEST_CASE(readyz_fails_while_draining) {
   write_file(srv.fault_file(), "stall");
   test::connection held(srv.port, 20s);
   BOOST_REQUIRE(held.write_raw(raw_request("POST", tokens_target(srv.admin_key), create_json("in flight"))));
-  BOOST_REQUIRE_MESSAGE(eventually([&] { return srv.store().stats().queue_depth > 0; }),
+  BOOST_REQUIRE_MESSAGE(test::eventually([&] { return srv.store().stats().queue_depth > 0; }),
                         "the create never reached the store");
 
   srv.app().request_stop();

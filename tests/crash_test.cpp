@@ -16,6 +16,7 @@
 
 #include "core/key.hpp"
 #include "support/http_client.hpp"
+#include "support/keys.hpp"
 #include "support/tokend_server.hpp"
 
 #include <boost/json.hpp>
@@ -41,6 +42,7 @@ namespace json = boost::json;
 namespace http = boost::beast::http;
 using steady = std::chrono::steady_clock;
 using tokend::test::connection;
+using tokend::test::masked;
 using tokend::test::reply;
 using tokend::test::sandbox;
 using tokend::test::tokend_server;
@@ -60,8 +62,6 @@ std::uint64_t env_number(const char* name, std::uint64_t fallback) {
 std::string target(const std::string& key, const std::string& query = {}) {
   return "/api/v2/tokens?token=" + key + query;
 }
-
-std::string masked(const std::string& key) { return key.substr(0, 6) + "...."; }
 
 // What one cycle did: its user's bootstrap key, every description sent, and the 200s.
 struct cycle_log {

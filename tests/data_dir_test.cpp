@@ -31,11 +31,6 @@ mode_t mode_of(const fs::path& p) {
   return st.st_mode;
 }
 
-std::string read_all(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
 // Every entry of `dir`, recursively: directories 0700, regular files 0600 at most, no other shape.
 void check_private(const fs::path& dir) {
   BOOST_TEST((mode_of(dir) & 07777) == 0700u, dir << " is " << std::oct << (mode_of(dir) & 07777));
@@ -77,13 +72,13 @@ BOOST_AUTO_TEST_CASE(a_symlink_at_admin_token_is_replaced_not_followed) {
     tokend_server server(box, tokend_server::options{});
     BOOST_TEST(server.terminate(10s).value_or(exit_status{}).success());
   }
-  BOOST_TEST(read_all(victim) == "precious\n");
+  BOOST_TEST(tokend::test::read_file(victim) == "precious\n");
   BOOST_TEST((mode_of(victim) & 07777) == 0644u);
   const fs::path token = box.data_dir() / "admin-token";
   const mode_t m = mode_of(token);
   BOOST_TEST(S_ISREG(m), "admin-token is still a link or not a file");
   BOOST_TEST((m & 07777) == 0600u);
-  const std::string key = read_all(token);
+  const std::string key = tokend::test::read_file(token);
   BOOST_TEST(key.size() == tokend::core::key_hex_length + 1);
   BOOST_TEST(tokend::core::is_well_formed_key(key.substr(0, tokend::core::key_hex_length)));
   // No temporary file is left beside it.
@@ -120,7 +115,7 @@ BOOST_AUTO_TEST_CASE(a_new_data_directory_is_private_whatever_the_umask) {
     tokend_server server(box, tokend_server::options{});
     // Some writes, so the store has more than its first files.
     const std::string admin =
-        read_all(box.data_dir() / "admin-token").substr(0, tokend::core::key_hex_length);
+        tokend::test::read_file(box.data_dir() / "admin-token").substr(0, tokend::core::key_hex_length);
     for (int i = 0; i < 3; ++i) {
       const auto r =
           tokend::test::request(server.api_port(), http::verb::post, "/api/v2/tokens?token=" + admin,

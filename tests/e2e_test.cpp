@@ -7,9 +7,13 @@
 
 #include "core/key.hpp"
 #include "support/http_client.hpp"
+#include "support/keys.hpp"
+#include "support/metrics_text.hpp"
 #include "support/postgres.hpp"
 #include "support/private_postgres.hpp"
 #include "support/process.hpp"
+#include "support/timing.hpp"
+#include "support/tokend_server.hpp"
 
 #include <sys/stat.h>
 
@@ -34,9 +38,6 @@
 #include <utility>
 #include <vector>
 
-#ifndef TOKEND_BINARY
-#error "TOKEND_BINARY must name the tokend executable"
-#endif
 #ifndef TOKEND_EXPECTED_ALLOCATOR
 #error "TOKEND_EXPECTED_ALLOCATOR must say which malloc the tokend executable was linked with"
 #endif
@@ -49,99 +50,17 @@ namespace json = boost::json;
 namespace http = boost::beast::http;
 using steady = std::chrono::steady_clock;
 using tokend::test::connection;
+using tokend::test::corrupt;
+using tokend::test::eventually;
 using tokend::test::exit_status;
-using tokend::test::process;
+using tokend::test::keygen;
+using tokend::test::masked;
 using tokend::test::reply;
+using tokend::test::run_tokend_to_end;
+using tokend::test::sandbox;
+using tokend::test::tokend_server;
 
-constexpr auto startup_deadline = 20s;
 constexpr const char* tokens_path = "/api/v2/tokens";
-
-// ---------------------------------------------------------------------------------------------
-// A temporary directory per test: tokend's data dir, the fault file, and the captured output.
-
-class sandbox {
- public:
-  sandbox() {
-    const char* base = std::getenv("TMPDIR");
-    std::string pattern = std::string(base && *base ? base : "/tmp") + "/tokend-e2e-XXXXXX";
-    if (!::mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
-    root_ = pattern;
-    fs::create_directories(root_ / "logs");
-  }
-  ~sandbox() {
-    std::error_code ignored;
-    fs::remove_all(root_, ignored);
-  }
-  sandbox(const sandbox&) = delete;
-  sandbox& operator=(const sandbox&) = delete;
-
-  [[nodiscard]] const fs::path& root() const { return root_; }
-  [[nodiscard]] fs::path data_dir() const { return root_ / "data"; }
-  [[nodiscard]] fs::path fault_file() const { return root_ / "fault"; }
-
-  // Fresh stdout/stderr file names for one more process.
-  std::pair<fs::path, fs::path> log_files(const std::string& name) {
-    const std::string stem = name + "-" + std::to_string(++processes_);
-    return {root_ / "logs" / (stem + ".out"), root_ / "logs" / (stem + ".err")};
-  }
-
-  // Everything the processes of this test wrote on stdout and stderr, except `tokend keygen`
-  // (printing a key is its job).
-  [[nodiscard]] std::string all_output() const {
-    std::string out;
-    for (const auto& entry : fs::directory_iterator(root_ / "logs")) {
-      if (entry.path().filename().string().starts_with("keygen")) continue;
-      out += tokend::test::read_file(entry.path());
-    }
-    return out;
-  }
-
-  // Replaced atomically (rename), so the store never reads a half-written control file.
-  void set_fault(const std::string& mode) const {
-    const fs::path tmp = root_ / "fault.tmp";
-    {
-      std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-      out << mode;
-    }
-    fs::rename(tmp, fault_file());
-  }
-
- private:
-  fs::path root_;
-  int processes_ = 0;
-};
-
-std::vector<std::string> env_with(const std::vector<std::string>& extra) {
-  auto env = tokend::test::environment_without("TOKEND_");
-  env.insert(env.end(), extra.begin(), extra.end());
-  return env;
-}
-
-std::vector<std::string> argv_of(const std::vector<std::string>& args) {
-  std::vector<std::string> argv{TOKEND_BINARY};
-  argv.insert(argv.end(), args.begin(), args.end());
-  return argv;
-}
-
-struct finished {
-  exit_status status;
-  std::string out;
-  std::string err;
-};
-
-// Runs a command that must end by itself (help, keygen, a failing start) within `timeout`.
-finished run_to_end(sandbox& box, const std::string& name, const std::vector<std::string>& args,
-                    const std::vector<std::string>& env_extra = {},
-                    std::chrono::milliseconds timeout = startup_deadline) {
-  auto [out, err] = box.log_files(name);
-  process p(argv_of(args), env_with(env_extra), out, err);
-  const auto status = p.wait_exit(timeout);
-  if (!status) {
-    throw std::runtime_error("tokend " + name +
-                             " did not exit within the deadline; stderr: " + p.stderr_text());
-  }
-  return {*status, p.stdout_text(), p.stderr_text()};
-}
 
 std::size_t count_lines(const std::string& s) {
   std::size_t n = 0;
@@ -152,68 +71,6 @@ std::size_t count_lines(const std::string& s) {
 bool contains(const std::string& haystack, const std::string& needle) {
   return haystack.find(needle) != std::string::npos;
 }
-
-// ---------------------------------------------------------------------------------------------
-// A running `tokend serve` on 127.0.0.1:0 for both listeners; the ports come from its log line.
-
-class tokend_server {
- public:
-  tokend_server(sandbox& box, const std::vector<std::string>& extra_args = {},
-                const std::vector<std::string>& env_extra = {}) {
-    std::vector<std::string> args{"--listen",   "127.0.0.1:0",           "--admin-listen", "127.0.0.1:0",
-                                  "--data-dir", box.data_dir().string(), "--threads",      "2"};
-    args.insert(args.end(), extra_args.begin(), extra_args.end());
-    auto [out, err] = box.log_files("serve");
-    proc_ = std::make_unique<process>(argv_of(args), env_with(env_extra), out, err);
-    wait_listening();
-  }
-
-  [[nodiscard]] std::uint16_t api_port() const { return api_port_; }
-  [[nodiscard]] std::uint16_t admin_port() const { return admin_port_; }
-  process& proc() { return *proc_; }
-
-  // SIGTERM (or `sig`), then the exit status within `timeout` (nullopt: still running).
-  std::optional<exit_status> terminate(std::chrono::milliseconds timeout, int sig = SIGTERM) {
-    proc_->kill(sig);
-    return proc_->wait_exit(timeout);
-  }
-
- private:
-  void wait_listening() {
-    const auto deadline = steady::now() + startup_deadline;
-    for (;;) {
-      std::istringstream lines(proc_->stdout_text());
-      for (std::string line; std::getline(lines, line);) {
-        if (!contains(line, "tokend listening")) continue;
-        boost::system::error_code ec;
-        const json::value v = json::parse(line, ec);
-        if (ec || !v.is_object()) continue;
-        const auto& o = v.as_object();
-        const auto* msg = o.if_contains("msg");
-        const auto* api = o.if_contains("api_port");
-        const auto* admin = o.if_contains("admin_port");
-        if (!msg || !msg->is_string() || msg->as_string() != "tokend listening" || !api || !admin) continue;
-        api_port_ = static_cast<std::uint16_t>(api->to_number<std::int64_t>());
-        admin_port_ = static_cast<std::uint16_t>(admin->to_number<std::int64_t>());
-        if (api_port_ == 0 || admin_port_ == 0) throw std::runtime_error("tokend reported port 0: " + line);
-        return;
-      }
-      if (auto status = proc_->poll()) {
-        throw std::runtime_error("tokend exited during start-up (" + status->describe() +
-                                 "); stderr: " + proc_->stderr_text());
-      }
-      if (steady::now() >= deadline) {
-        throw std::runtime_error("tokend did not log 'tokend listening' within 20s; stdout: " +
-                                 proc_->stdout_text());
-      }
-      std::this_thread::sleep_for(10ms);
-    }
-  }
-
-  std::unique_ptr<process> proc_;
-  std::uint16_t api_port_ = 0;
-  std::uint16_t admin_port_ = 0;
-};
 
 // ---------------------------------------------------------------------------------------------
 // API helpers.
@@ -256,24 +113,6 @@ std::size_t count_description(const std::vector<json::object>& entries, const st
   return n;
 }
 
-std::string masked(const std::string& key) {
-  return key.substr(0, tokend::core::display_prefix_length) + "....";
-}
-
-std::string keygen(sandbox& box) {
-  const auto r = run_to_end(box, "keygen", {"keygen"});
-  if (!r.status.success() || r.out.size() != tokend::core::key_hex_length + 1) {
-    throw std::runtime_error("tokend keygen failed: " + r.status.describe() + " " + r.err);
-  }
-  return r.out.substr(0, tokend::core::key_hex_length);
-}
-
-// A key that has the right shape but a wrong checksum.
-std::string corrupt(std::string key) {
-  key.back() = key.back() == '0' ? '1' : '0';
-  return key;
-}
-
 bool is_error_body(const reply& r) {
   boost::system::error_code ec;
   const json::value v = json::parse(r.body, ec);
@@ -285,21 +124,13 @@ bool is_error_body(const reply& r) {
          !message->as_string().empty();
 }
 
-std::optional<long long> metric(const std::string& text, const std::string& name) {
-  std::istringstream lines(text);
-  for (std::string line; std::getline(lines, line);) {
-    if (line.starts_with(name + " ")) return std::stoll(line.substr(name.size() + 1));
-  }
-  return std::nullopt;
-}
-
 // Polls /metrics until the store's write queue holds at least one write (the stalled one).
 bool wait_queue_depth_at_least(std::uint16_t admin_port, long long n, std::chrono::milliseconds timeout) {
   const auto deadline = steady::now() + timeout;
   while (steady::now() < deadline) {
     const auto r = tokend::test::request(admin_port, http::verb::get, "/metrics");
     if (r.status == 200) {
-      if (const auto depth = metric(r.body, "tokend_store_queue_depth"); depth && *depth >= n) return true;
+      if (tokend::test::metric_in(r.body, "tokend_store_queue_depth ") >= n) return true;
     }
     std::this_thread::sleep_for(10ms);
   }
@@ -318,7 +149,7 @@ void check_no_secrets(const sandbox& box, const std::vector<std::string>& keys) 
 
 BOOST_AUTO_TEST_CASE(help_lists_every_flag) {
   sandbox box;
-  const auto r = run_to_end(box, "help", {"--help"});
+  const auto r = run_tokend_to_end(box, "help", {"--help"});
   BOOST_TEST(r.status.success(), r.status.describe());
   BOOST_TEST(r.err.empty());
   for (const char* flag :
@@ -348,7 +179,7 @@ BOOST_AUTO_TEST_CASE(bad_flags_exit_2_with_one_line) {
   };
   for (const auto& [args, mention] : cases) {
     BOOST_TEST_CONTEXT("args ending in " << args.back()) {
-      const auto r = run_to_end(box, "badflag", args);
+      const auto r = run_tokend_to_end(box, "badflag", args);
       BOOST_TEST(r.status.exited);
       BOOST_TEST(r.status.code == 2, r.status.describe());
       BOOST_TEST(count_lines(r.err) == 1u, "stderr: " << r.err);
@@ -358,7 +189,7 @@ BOOST_AUTO_TEST_CASE(bad_flags_exit_2_with_one_line) {
   // A bad flag stops before anything is opened.
   BOOST_TEST(!fs::exists(never));
   // A bad value in the environment is refused the same way.
-  const auto env = run_to_end(box, "badenv", {"--data-dir", never}, {"TOKEND_THREADS=lots"});
+  const auto env = run_tokend_to_end(box, "badenv", {"--data-dir", never}, {"TOKEND_THREADS=lots"});
   BOOST_TEST(env.status.code == 2, env.status.describe());
   BOOST_TEST(count_lines(env.err) == 1u, "stderr: " << env.err);
   BOOST_TEST(contains(env.err, "TOKEND_THREADS"), "stderr: " << env.err);
@@ -366,7 +197,7 @@ BOOST_AUTO_TEST_CASE(bad_flags_exit_2_with_one_line) {
 
 BOOST_AUTO_TEST_CASE(keygen_prints_one_well_formed_key) {
   sandbox box;
-  const auto a = run_to_end(box, "keygen", {"keygen"});
+  const auto a = run_tokend_to_end(box, "keygen", {"keygen"});
   BOOST_TEST(a.status.success(), a.status.describe());
   BOOST_TEST(count_lines(a.out) == 1u);
   BOOST_REQUIRE_EQUAL(a.out.size(), tokend::core::key_hex_length + 1);
@@ -374,7 +205,7 @@ BOOST_AUTO_TEST_CASE(keygen_prints_one_well_formed_key) {
   BOOST_TEST(key.find_first_not_of("0123456789abcdef") == std::string::npos, key);
   BOOST_TEST(tokend::core::is_well_formed_key(key));
   BOOST_TEST(keygen(box) != key, "two keygen runs printed the same key");
-  const auto extra = run_to_end(box, "keygen-extra", {"keygen", "now"});
+  const auto extra = run_tokend_to_end(box, "keygen-extra", {"keygen", "now"});
   BOOST_TEST(extra.status.code == 2, extra.status.describe());
 }
 
@@ -474,7 +305,7 @@ BOOST_AUTO_TEST_CASE(malformed_bootstrap_token_stops_start_up) {
   const std::string not_hex = "my-secret-password-that-is-not-a-key";
   for (const auto& bad : {bad_checksum, not_hex}) {
     BOOST_TEST_CONTEXT("bad value of length " << bad.size()) {
-      const auto r = run_to_end(
+      const auto r = run_tokend_to_end(
           box, "badboot",
           {"--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--data-dir", box.data_dir().string()},
           {"TOKEND_BOOTSTRAP_TOKEN=" + bad});
@@ -488,7 +319,7 @@ BOOST_AUTO_TEST_CASE(malformed_bootstrap_token_stops_start_up) {
   }
   // A bad owner id is refused as well.
   const std::string good = keygen(box);
-  const auto r = run_to_end(
+  const auto r = run_tokend_to_end(
       box, "baduser",
       {"--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--data-dir", box.data_dir().string()},
       {"TOKEND_BOOTSTRAP_TOKEN=" + good, "TOKEND_BOOTSTRAP_USER_ID=seven"});
@@ -785,7 +616,7 @@ BOOST_AUTO_TEST_CASE(unopenable_store_fails_start_up) {
   }
   for (const fs::path& dir : {file, file / "below"}) {
     BOOST_TEST_CONTEXT(dir) {
-      const auto r = run_to_end(
+      const auto r = run_tokend_to_end(
           box, "unopenable",
           {"--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--data-dir", dir.string()});
       BOOST_TEST(r.status.exited, r.status.describe());
@@ -798,7 +629,7 @@ BOOST_AUTO_TEST_CASE(unopenable_store_fails_start_up) {
   }
   // A data dir already held by a running tokend (RocksDB's lock).
   tokend_server first(box);
-  const auto second = run_to_end(
+  const auto second = run_tokend_to_end(
       box, "second",
       {"--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--data-dir", box.data_dir().string()});
   BOOST_TEST(second.status.exited, second.status.describe());
@@ -1003,17 +834,6 @@ reply delete_token(connection& c, const std::string& key, const std::string& vic
 }
 
 using tokend::test::private_postgres;
-
-// Polls `condition` until it holds or `limit` passes.
-template <class Condition>
-bool eventually(Condition condition, std::chrono::milliseconds limit) {
-  const auto deadline = steady::now() + limit;
-  while (steady::now() < deadline) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(2ms);
-  }
-  return condition();
-}
 
 double percentile(std::vector<double> v, double p) {
   std::sort(v.begin(), v.end());

@@ -10,8 +10,10 @@
 
 #include "core/key.hpp"
 #include "support/http_client.hpp"
+#include "support/keys.hpp"
 #include "support/nginx.hpp"
 #include "support/private_postgres.hpp"
+#include "support/timing.hpp"
 #include "support/tokend_server.hpp"
 
 #include <boost/json.hpp>
@@ -47,17 +49,6 @@ constexpr const char* user_id = "4242";
 const std::filesystem::path snippets = std::filesystem::path(TOKEND_SOURCE_DIR) / "deploy/gateways/nginx";
 
 std::string tokens(const std::string& key) { return "/api/v2/tokens?token=" + key; }
-
-// Polls `condition` until it holds or `limit` passes.
-template <class Condition>
-bool eventually(Condition condition, std::chrono::milliseconds limit) {
-  const auto deadline = steady::now() + limit;
-  while (steady::now() < deadline) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(5ms);
-  }
-  return condition();
-}
 
 std::uint16_t another_free_port(std::uint16_t taken) {
   for (;;) {
@@ -138,7 +129,7 @@ class gateway {
     const auto r = test::request(service_port_, http::verb::get, fence);
     if (r.status != 200) throw std::runtime_error("the service did not answer its fence request");
     std::vector<std::string> lines;
-    const bool fenced = eventually(
+    const bool fenced = test::eventually(
         [&] {
           lines.clear();
           std::istringstream in(test::read_file(dir_ / "service.log"));
@@ -169,11 +160,6 @@ std::string create(std::uint16_t api, const std::string& admin) {
                                json::serialize(json::object{{"type", "admin"}, {"description", "gateway"}}));
   if (r.status != 200) throw std::runtime_error("create failed: " + std::to_string(r.status) + " " + r.body);
   return std::string(r.json().at("token").at("token").as_string());
-}
-
-std::string corrupt(std::string key) {
-  key.back() = key.back() == '0' ? '1' : '0';
-  return key;
 }
 
 // The expected answer of the service for a request that got through with `args` left.
@@ -245,7 +231,7 @@ BOOST_AUTO_TEST_CASE(nginx_lets_through_only_what_tokend_allows) {
   }
 
   // Refused keys: 401 from nginx with tokend's challenge, and nothing reaches the service.
-  const std::string malformed_checksum = corrupt(key);
+  const std::string malformed_checksum = test::corrupt(key);
   keys.push_back(malformed_checksum);
   const std::vector<std::pair<std::string, test::reply>> refused{
       {"missing", gw.send("/denied/missing?a=1")},
@@ -349,11 +335,12 @@ BOOST_AUTO_TEST_CASE(store_down_lets_nothing_through_for_an_uncached_key) {
   test::tokend_server server(box, options);
   gateway gw(box.root() / "nginx", server.api_port());
   const auto ready = [&] { return test::request(server.admin_port(), http::verb::get, "/readyz").status; };
-  BOOST_REQUIRE(eventually([&] { return ready() == 200u; }, 10s));
+  BOOST_REQUIRE(test::eventually([&] { return ready() == 200u; }, 10s));
 
   // The bootstrap key is stored but not yet cached: no request has used it.
   db.stop_immediate();
-  BOOST_TEST(eventually([&] { return ready() == 503u; }, 5s), "readyz still 200 with the database down");
+  BOOST_TEST(test::eventually([&] { return ready() == 503u; }, 5s),
+             "readyz still 200 with the database down");
   for (const auto& h : std::vector<headers>{{}, {{"Authorization", "Bearer " + admin}}}) {
     const auto r = gw.send(h.empty() ? "/denied/store-down?token=" + admin : "/denied/store-down-bearer", h);
     BOOST_TEST(r.status != 0u, "nginx did not answer: " << r.error);
@@ -366,7 +353,7 @@ BOOST_AUTO_TEST_CASE(store_down_lets_nothing_through_for_an_uncached_key) {
 
   // The same key, once the database is back: the refusals were the store's.
   db.start_again();
-  BOOST_TEST(eventually([&] { return gw.send("/items/back?token=" + admin).status == 200u; }, 20s),
+  BOOST_TEST(test::eventually([&] { return gw.send("/items/back?token=" + admin).status == 200u; }, 20s),
              "the key did not pass once the database was back");
   const auto served = gw.served();
   BOOST_TEST(!served.empty());

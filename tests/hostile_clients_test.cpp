@@ -17,8 +17,10 @@
 #include "server/config.hpp"
 #include "storage/memory_store.hpp"
 #include "support/http_client.hpp"
+#include "support/in_process_app.hpp"
 #include "support/metrics_text.hpp"
 #include "support/temp_dir.hpp"
+#include "support/timing.hpp"
 
 #include <boost/json.hpp>
 
@@ -32,6 +34,7 @@
 #include <iostream>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <sstream>
 #include <string>
@@ -53,43 +56,26 @@ constexpr auto request_timeout = 1s;  // the server's deadline for a whole reque
 constexpr auto attack_window = 3s;
 constexpr auto good_latency_bound = 1s;
 
-long long ms(steady::duration d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d).count(); }
-
 // An app with one key for user 1, stored before it starts.
 class hostile_target {
  public:
-  explicit hostile_target(std::size_t max_connections) {
+  explicit hostile_target(std::size_t max_connections) : key(core::generate_key()) {
     server::config cfg;
-    cfg.listen = server::endpoint_spec{"127.0.0.1", 0};
-    cfg.admin_listen = server::endpoint_spec{"127.0.0.1", 0};
-    cfg.data_dir = dir_.path().string();
-    cfg.threads = 2;
     cfg.max_body_bytes = 16 * 1024;
     cfg.max_header_bytes = 8 * 1024;
     cfg.request_timeout = request_timeout;
     cfg.idle_timeout = 30s;  // idle attackers stay for the whole window
     cfg.max_connections = max_connections;
     auto store = storage::make_memory_store();
-    key = core::generate_key();
-    std::promise<boost::system::error_code> stored;
-    store->async_create(core::make_token_record(key, 1, "bootstrap", "admin", 1'700'000'000),
-                        [&stored](boost::system::error_code ec) { stored.set_value(ec); });
-    auto result = stored.get_future();
-    BOOST_REQUIRE(result.wait_for(5s) == std::future_status::ready);
-    BOOST_REQUIRE(!result.get());
-    app_ = std::make_unique<server::app>(cfg, std::move(store));
-    app_->start(false);
+    test::store_record(*store, core::make_token_record(key, 1, "bootstrap", "admin", 1'700'000'000), 5s);
+    app_.emplace(cfg, dir_.path(), std::move(store));
     port = app_->api_port();
     admin_port = app_->admin_port();
-  }
-  ~hostile_target() {
-    app_->request_stop();
-    app_->wait();
   }
 
   // A figure from /metrics: the sum of every series whose line starts with `prefix`.
   [[nodiscard]] long long metric(const std::string& prefix) const {
-    return std::max(0ll, tokend::test::metric_in(app_->metrics_text(), prefix));
+    return std::max(0ll, tokend::test::metric_in(app_->app().metrics_text(), prefix));
   }
 
   std::string key;
@@ -98,7 +84,7 @@ class hostile_target {
 
  private:
   test::temp_dir dir_;
-  std::unique_ptr<server::app> app_;
+  std::optional<test::in_process_app> app_;
 };
 
 // The status of the first response in raw bytes; 0 when there is none (closed unanswered).
@@ -224,8 +210,8 @@ void slowloris(std::uint16_t port, int n, tally& t, std::atomic<int>& closed_in_
   }
   for (auto& s : v) {
     if (!s.closed)
-      t.problem("slowloris connection still open after " + std::to_string(ms(steady::now() - s.started)) +
-                " ms");
+      t.problem("slowloris connection still open after " +
+                std::to_string(test::ms(steady::now() - s.started)) + " ms");
   }
 }
 
@@ -249,7 +235,7 @@ void good_client(std::uint16_t port, const std::string& key, steady::time_point 
       try {
         if (!c || round % 10 == 0) c = std::make_unique<test::connection>(port, 5s);
         const auto r = c->request(s.method, s.target, s.body);
-        const auto took = ms(steady::now() - started);
+        const auto took = test::ms(steady::now() - started);
         long long seen = worst_ms.load();
         while (took > seen && !worst_ms.compare_exchange_weak(seen, took)) {
         }
@@ -296,7 +282,8 @@ BOOST_AUTO_TEST_CASE(attacks_are_4xx_or_closed_while_good_clients_are_served) {
                                                          << " slowloris connections closed in time");
   BOOST_TEST(hostile_sent.load() > 50, hostile_sent.load() << " hostile requests");
   BOOST_TEST(served.load() > 100, served.load() << " good requests served");
-  BOOST_TEST(worst_ms.load() < ms(good_latency_bound), "slowest good request: " << worst_ms.load() << " ms");
+  BOOST_TEST(worst_ms.load() < test::ms(good_latency_bound),
+             "slowest good request: " << worst_ms.load() << " ms");
   BOOST_TEST_MESSAGE(hostile_sent.load() << " hostile requests, " << served.load()
                                          << " good requests, slowest " << worst_ms.load() << " ms");
 
@@ -330,7 +317,8 @@ BOOST_AUTO_TEST_CASE(connections_beyond_the_cap_are_closed_at_once) {
   const std::string received =
       extra.raw("GET /api/v2/tokens?token=" + target.key + " HTTP/1.1\r\nHost: x\r\n\r\n", 2s);
   BOOST_TEST(received.empty(), "an over-cap connection got an answer: " << received.substr(0, 100));
-  BOOST_TEST(ms(steady::now() - started) < 1000, "closing took " << ms(steady::now() - started) << " ms");
+  BOOST_TEST(test::ms(steady::now() - started) < 1000,
+             "closing took " << test::ms(steady::now() - started) << " ms");
   BOOST_TEST(target.metric("tokend_http_connections_refused_total ") == 1);
   // The admin listener has a cap of its own: a full API does not take its connections.
   BOOST_TEST(test::request(target.admin_port, http::verb::get, "/healthz").status == 200u);

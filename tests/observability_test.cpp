@@ -8,6 +8,7 @@
 #include "server/config.hpp"
 #include "server/log.hpp"
 #include "server/request_log.hpp"
+#include "support/configure.hpp"
 #include "support/key_shapes.hpp"
 
 #include <boost/json/parse.hpp>
@@ -35,14 +36,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-server::config configure(const std::vector<std::string>& args,
-                         const std::map<std::string, std::string>& env = {}) {
-  return server::parse_config(args, [env](const std::string& name) -> std::optional<std::string> {
-    const auto it = env.find(name);
-    if (it == env.end()) return std::nullopt;
-    return it->second;
-  });
-}
+using tokend::test::configure;
 
 bool refused(const std::vector<std::string>& args, const std::map<std::string, std::string>& env = {}) {
   try {

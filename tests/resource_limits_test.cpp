@@ -13,8 +13,10 @@
 #include "server/response_budget.hpp"
 #include "storage/memory_store.hpp"
 #include "support/http_client.hpp"
+#include "support/in_process_app.hpp"
 #include "support/metrics_text.hpp"
 #include "support/temp_dir.hpp"
+#include "support/timing.hpp"
 #include "support/tokend_server.hpp"
 
 #include <poll.h>
@@ -45,8 +47,6 @@ namespace test = tokend::test;
 namespace net = boost::asio;
 namespace http = boost::beast::http;
 using tcp = net::ip::tcp;
-
-long long ms(steady::duration d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d).count(); }
 
 using tokend::test::metric_in;
 
@@ -168,7 +168,7 @@ BOOST_AUTO_TEST_CASE(accept_failures_back_off_and_are_logged_at_most_every_inter
   const auto first = b.failed(now);
   BOOST_TEST(first.has_value());
   BOOST_TEST(*first == 0u);
-  BOOST_TEST(ms(b.delay()) == ms(backoff::min_delay));
+  BOOST_TEST(test::ms(b.delay()) == test::ms(backoff::min_delay));
   // A storm: one line per interval, the pause doubling up to its maximum.
   int logged = 0;
   for (int i = 0; i < 1000; ++i) {
@@ -176,7 +176,7 @@ BOOST_AUTO_TEST_CASE(accept_failures_back_off_and_are_logged_at_most_every_inter
     if (b.failed(now)) ++logged;
     BOOST_TEST(b.delay() <= backoff::max_delay);
   }
-  BOOST_TEST(ms(b.delay()) == ms(backoff::max_delay));
+  BOOST_TEST(test::ms(b.delay()) == test::ms(backoff::max_delay));
   // ~1000 s of failures: about one line per 10 s, never one per failure.
   BOOST_TEST(logged <= 101);
   BOOST_TEST(logged >= 90);
@@ -188,7 +188,7 @@ BOOST_AUTO_TEST_CASE(accept_failures_back_off_and_are_logged_at_most_every_inter
   // After an accept succeeds, the pause starts small again.
   b.succeeded();
   (void)b.failed(now + 1ms);
-  BOOST_TEST(ms(b.delay()) == ms(backoff::min_delay));
+  BOOST_TEST(test::ms(b.delay()) == test::ms(backoff::min_delay));
 }
 
 BOOST_AUTO_TEST_SUITE_END()
@@ -313,7 +313,8 @@ BOOST_AUTO_TEST_CASE(past_the_descriptor_limit_connections_are_refused_and_probe
     test::connection probe(tokend.admin_port(), 2s);
     BOOST_TEST(probe.request(http::verb::get, "/healthz").status == 200u);
   }
-  BOOST_TEST(ms(steady::now() - started) < 1000, "/healthz took " << ms(steady::now() - started) << " ms");
+  BOOST_TEST(test::ms(steady::now() - started) < 1000,
+             "/healthz took " << test::ms(steady::now() - started) << " ms");
   // A fresh API connection while full is closed at once, not left hanging in the backlog...
   tcp::socket extra(io);
   extra.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), tokend.api_port()));
@@ -331,7 +332,7 @@ BOOST_AUTO_TEST_CASE(past_the_descriptor_limit_connections_are_refused_and_probe
     const auto r = fresh.request(http::verb::get, "/api/v2/tokens", {}, {{"Authorization", "Bearer " + key}});
     BOOST_TEST(r.status == 200u, "status " << r.status << " " << r.error);
   }
-  const auto api_took = ms(steady::now() - started);
+  const auto api_took = test::ms(steady::now() - started);
   BOOST_TEST(api_took < 1000, "the API request took " << api_took << " ms");
 
   // (c) No log storm: not one accept warning, on stdout (the log) or stderr.
@@ -354,30 +355,15 @@ BOOST_AUTO_TEST_SUITE_END()
 // An app on the memory store with the given records stored before it starts.
 class target {
  public:
-  target(server::config cfg, const std::vector<core::token_record>& records) {
-    cfg.listen = server::endpoint_spec{"127.0.0.1", 0};
-    cfg.admin_listen = server::endpoint_spec{"127.0.0.1", 0};
-    cfg.data_dir = dir_.path().string();
-    cfg.threads = 2;
+  target(const server::config& cfg, const std::vector<core::token_record>& records) {
     auto store = storage::make_memory_store();
-    for (const auto& r : records) {
-      std::promise<boost::system::error_code> stored;
-      store->async_create(r, [&stored](boost::system::error_code ec) { stored.set_value(ec); });
-      auto result = stored.get_future();
-      BOOST_REQUIRE(result.wait_for(5s) == std::future_status::ready);
-      BOOST_REQUIRE(!result.get());
-    }
-    app_ = std::make_unique<server::app>(cfg, std::move(store));
-    app_->start(false);
+    for (const auto& r : records) test::store_record(*store, r, 5s);
+    app_.emplace(cfg, dir_.path(), std::move(store));
     port = app_->api_port();
     admin_port = app_->admin_port();
   }
-  ~target() {
-    app_->request_stop();
-    app_->wait();
-  }
   [[nodiscard]] long long metric(const std::string& prefix) const {
-    return metric_in(app_->metrics_text(), prefix);
+    return metric_in(app_->app().metrics_text(), prefix);
   }
 
   std::uint16_t port = 0;
@@ -385,7 +371,7 @@ class target {
 
  private:
   test::temp_dir dir_;
-  std::unique_ptr<server::app> app_;
+  std::optional<test::in_process_app> app_;
 };
 
 BOOST_AUTO_TEST_SUITE(admin_cap)
@@ -494,7 +480,7 @@ BOOST_AUTO_TEST_CASE(list_answers_in_flight_stay_within_the_budget) {
                                   R"({"type":"admin","description":"during the flood"})",
                                   {{"Authorization", "Bearer " + small_key}});
   BOOST_TEST(made.status == 200u, made.status << " " << made.body);
-  const auto small_took = ms(steady::now() - started);
+  const auto small_took = test::ms(steady::now() - started);
   BOOST_TEST(small_took < 2000, "small requests took " << small_took << " ms");
 
   // Now read everything: each answer is the whole list or a clear 503 that says when to retry.

@@ -34,12 +34,6 @@ constexpr int creators = 4;        // clients creating tokens
 constexpr int listers = 1;         // clients listing
 constexpr auto test_budget = 55s;  // the whole test, start-up included
 
-std::string keygen(test::sandbox& box) {
-  const auto r = test::run_tokend_to_end(box, "keygen", {"keygen"});
-  if (!r.status.success() || r.out.size() < 33) throw std::runtime_error("tokend keygen failed: " + r.err);
-  return r.out.substr(0, r.out.find('\n'));
-}
-
 // An instance's flags: its API port fixed, so that its replacement takes the same place in nginx.
 test::tokend_server::options instance(std::uint16_t port, const std::vector<std::string>& env) {
   test::tokend_server::options o;
@@ -141,7 +135,7 @@ BOOST_AUTO_TEST_SUITE(postgres, *boost::unit_test::label("postgres"))
 BOOST_AUTO_TEST_CASE(rolling_restarts_behind_nginx_fail_no_request) {
   const auto test_started = steady::now();
   test::sandbox box;
-  const std::string admin = keygen(box);
+  const std::string admin = test::keygen(box);
   const std::vector<std::string> env{"TOKEND_STORE=postgres", "TOKEND_POSTGRES_URL=" + test::postgres_url(),
                                      "TOKEND_POSTGRES_SCHEMA=" + test::fresh_postgres_schema(),
                                      "TOKEND_POSTGRES_CONNECTIONS=2", "TOKEND_BOOTSTRAP_TOKEN=" + admin};

@@ -13,6 +13,7 @@
 #include "core/key.hpp"
 #include "support/http_client.hpp"
 #include "support/key_shapes.hpp"
+#include "support/keys.hpp"
 #include "support/tokend_server.hpp"
 
 #include <boost/json.hpp>
@@ -30,6 +31,7 @@ using namespace std::chrono_literals;
 namespace json = boost::json;
 namespace http = boost::beast::http;
 using tokend::test::connection;
+using tokend::test::corrupt;
 using tokend::test::exit_status;
 using tokend::test::reply;
 using tokend::test::sandbox;
@@ -71,11 +73,6 @@ std::string normalized(const std::string& text) {
     }
   }
   return kept;
-}
-
-std::string corrupt(std::string key) {
-  key.back() = key.back() == '0' ? '1' : '0';
-  return key;
 }
 
 // Everything a client saw of a response.

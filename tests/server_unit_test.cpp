@@ -12,6 +12,7 @@
 #include "server/api_response.hpp"
 #include "server/config.hpp"
 #include "server/response_head.hpp"
+#include "support/configure.hpp"
 
 #include <boost/beast/http/field.hpp>
 #include <boost/beast/http/string_body.hpp>
@@ -70,15 +71,7 @@ std::string create_json(std::string_view description) {
 
 bool mentions(const std::string& text, std::string_view word) { return text.find(word) != std::string::npos; }
 
-// parse_config with a fake environment.
-server::config configure(const std::vector<std::string>& args,
-                         const std::map<std::string, std::string>& env = {}) {
-  return server::parse_config(args, [env](const std::string& name) -> std::optional<std::string> {
-    const auto it = env.find(name);
-    if (it == env.end()) return std::nullopt;
-    return it->second;
-  });
-}
+using tokend::test::configure;
 
 bool config_refused(const std::vector<std::string>& args,
                     const std::map<std::string, std::string>& env = {}) {

@@ -210,6 +210,29 @@ template <class Condition>
   }
 }
 
+// Holds a store's thread (the RocksDB writer inside its first batch, or the memory store's one
+// thread) until open(), so that what queues behind it is known.
+class gate {
+ public:
+  // Blocks the store thread that calls it first, until open() or the deadline; true: go on.
+  bool hold_first() {
+    if (calls_.fetch_add(1) == 0) {
+      entered_.set_value();
+      (void)released_.wait_for(deadline);
+    }
+    return true;
+  }
+  [[nodiscard]] bool entered() { return entered_future_.wait_for(deadline) == std::future_status::ready; }
+  void open() { release_.set_value(); }
+
+ private:
+  std::promise<void> entered_;
+  std::future<void> entered_future_ = entered_.get_future();
+  std::promise<void> release_;
+  std::shared_future<void> released_ = release_.get_future().share();
+  std::atomic<int> calls_{0};
+};
+
 // A schema of its own on the test server (see support/postgres.hpp), so reopening sees the same data.
 [[nodiscard]] storage::postgres_options postgres_options_for(const std::string& schema) {
   storage::postgres_options o;
@@ -522,18 +545,12 @@ BOOST_AUTO_TEST_SUITE_END()
 BOOST_AUTO_TEST_SUITE(memory)
 
 BOOST_AUTO_TEST_CASE(full_queue_is_overloaded) {
-  std::promise<void> entered;
-  auto thread_entered = entered.get_future();
-  std::promise<void> release;
-  const std::shared_future<void> released = release.get_future().share();
+  gate blocker;
   const auto store = storage::make_memory_store(2);
 
   // Holds the store's only thread, so the writes below wait deterministically.
-  store->async_lookup(make_record(1, 0).digest, [&](const lookup_result&) {
-    entered.set_value();
-    (void)released.wait_for(deadline);
-  });
-  BOOST_REQUIRE(thread_entered.wait_for(deadline) == std::future_status::ready);
+  store->async_lookup(make_record(1, 0).digest, [&](const lookup_result&) { (void)blocker.hold_first(); });
+  BOOST_REQUIRE(blocker.entered());
   const auto a = make_record(1, 1);
   const auto b = make_record(1, 2);
   const auto c = make_record(1, 3);
@@ -544,7 +561,7 @@ BOOST_AUTO_TEST_CASE(full_queue_is_overloaded) {
   auto fourth = start_remove(*store, 1, a.digest);
   BOOST_CHECK_EQUAL(store->stats().queue_depth, 2u);
 
-  release.set_value();
+  blocker.open();
   BOOST_CHECK_EQUAL(finish(std::move(first)), error_code{});
   BOOST_CHECK_EQUAL(finish(std::move(second)), err(core::errc::not_found));
   BOOST_CHECK_EQUAL(finish(std::move(third)), err(core::errc::overloaded));
@@ -631,29 +648,19 @@ BOOST_AUTO_TEST_CASE(unsynced_writes_survive_a_clean_close) {
 
 BOOST_AUTO_TEST_CASE(full_queue_is_overloaded_at_once) {
   temp_dir dir;
-  std::promise<void> entered;
-  auto writer_entered = entered.get_future();
-  std::promise<void> release;
-  const std::shared_future<void> released = release.get_future().share();
-  std::atomic<int> hook_calls{0};
+  gate blocker;
 
   auto options = rocksdb_options_in(dir);
   options.max_queue = 1;
   // Holds the writer inside its first batch, so the queue fills deterministically.
-  options.test_before_write = [&] {
-    if (hook_calls.fetch_add(1) == 0) {
-      entered.set_value();
-      (void)released.wait_for(deadline);
-    }
-    return true;
-  };
+  options.test_before_write = [&] { return blocker.hold_first(); };
   const auto store = storage::open_rocksdb_store(options);
 
   const auto a = make_record(1, 1);
   const auto b = make_record(1, 2);
   const auto c = make_record(1, 3);
   auto first = start_create(*store, a);
-  BOOST_REQUIRE(writer_entered.wait_for(deadline) == std::future_status::ready);
+  BOOST_REQUIRE(blocker.entered());
   auto second = start_create(*store, b);  // fills the queue
   BOOST_CHECK_EQUAL(store->stats().queue_depth, 1u);
   BOOST_CHECK_EQUAL(finish(start_create(*store, c)), err(core::errc::overloaded));
@@ -662,7 +669,7 @@ BOOST_AUTO_TEST_CASE(full_queue_is_overloaded_at_once) {
   // Reads do not wait for the writer.
   BOOST_CHECK(!lookup(*store, a.digest).has_value());
 
-  release.set_value();
+  blocker.open();
   BOOST_CHECK_EQUAL(finish(std::move(first)), error_code{});
   BOOST_CHECK_EQUAL(finish(std::move(second)), error_code{});
   BOOST_CHECK(lookup(*store, a.digest).has_value());
@@ -674,25 +681,15 @@ BOOST_AUTO_TEST_CASE(full_queue_is_overloaded_at_once) {
 
 BOOST_AUTO_TEST_CASE(one_batch_sees_its_own_earlier_writes) {
   temp_dir dir;
-  std::promise<void> entered;
-  auto writer_entered = entered.get_future();
-  std::promise<void> release;
-  const std::shared_future<void> released = release.get_future().share();
-  std::atomic<int> hook_calls{0};
+  gate blocker;
 
   auto options = rocksdb_options_in(dir);
-  options.test_before_write = [&] {
-    if (hook_calls.fetch_add(1) == 0) {
-      entered.set_value();
-      (void)released.wait_for(deadline);
-    }
-    return true;
-  };
+  options.test_before_write = [&] { return blocker.hold_first(); };
   const auto store = storage::open_rocksdb_store(options);
 
   const auto x = make_record(9, 0);
   auto held = start_create(*store, x);
-  BOOST_REQUIRE(writer_entered.wait_for(deadline) == std::future_status::ready);
+  BOOST_REQUIRE(blocker.entered());
 
   // All of these land in the second batch together.
   const auto a = make_record(1, 1);
@@ -706,7 +703,7 @@ BOOST_AUTO_TEST_CASE(one_batch_sees_its_own_earlier_writes) {
   auto remove_b = start_remove(*store, 1, b.digest);
   auto duplicate_a = start_create(*store, a);
   BOOST_CHECK_EQUAL(store->stats().queue_depth, 8u);
-  release.set_value();
+  blocker.open();
 
   BOOST_CHECK_EQUAL(finish(std::move(held)), error_code{});
   BOOST_CHECK_EQUAL(finish(std::move(create_a)), error_code{});
@@ -784,11 +781,19 @@ BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(faulty)
 
-BOOST_AUTO_TEST_CASE_TEMPLATE(fail_then_recover, Backend, backends) {
+// A `Backend` store behind the fault injector, controlled through the file `control`.
+template <class Backend>
+struct faulty_over {
   Backend backend;
   temp_dir control_dir;
-  const fs::path control = control_dir.path() / "control";
-  const auto store = storage::make_faulty_store(backend.open(), control.string());
+  fs::path control = control_dir.path() / "control";
+  std::unique_ptr<token_store> store = storage::make_faulty_store(backend.open(), control.string());
+};
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(fail_then_recover, Backend, backends) {
+  faulty_over<Backend> faulty;
+  const auto& store = faulty.store;
+  const auto& control = faulty.control;
 
   const auto p = make_record(1, 1);
   BOOST_REQUIRE_EQUAL(create(*store, p), error_code{});  // no control file: pass through
@@ -812,10 +817,9 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(fail_then_recover, Backend, backends) {
 }
 
 BOOST_AUTO_TEST_CASE_TEMPLATE(stall_holds_writes_but_not_reads, Backend, backends) {
-  Backend backend;
-  temp_dir control_dir;
-  const fs::path control = control_dir.path() / "control";
-  const auto store = storage::make_faulty_store(backend.open(), control.string());
+  faulty_over<Backend> faulty;
+  const auto& store = faulty.store;
+  const auto& control = faulty.control;
 
   const auto p = make_record(1, 1);
   BOOST_REQUIRE_EQUAL(create(*store, p), error_code{});
@@ -846,10 +850,9 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(stall_holds_writes_but_not_reads, Backend, backend
 }
 
 BOOST_AUTO_TEST_CASE_TEMPLATE(close_ends_a_stall, Backend, backends) {
-  Backend backend;
-  temp_dir control_dir;
-  const fs::path control = control_dir.path() / "control";
-  const auto store = storage::make_faulty_store(backend.open(), control.string());
+  faulty_over<Backend> faulty;
+  const auto& store = faulty.store;
+  const auto& control = faulty.control;
 
   write_file(control, "stall");
   auto stalled = start_create(*store, make_record(1, 1));

@@ -13,6 +13,7 @@
 #include "storage/faulty_store.hpp"
 #include "storage/memory_store.hpp"
 #include "support/http_client.hpp"
+#include "support/in_process_app.hpp"
 #include "support/temp_dir.hpp"
 
 #include <boost/json.hpp>
@@ -24,6 +25,7 @@
 #include <functional>
 #include <future>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -82,23 +84,15 @@ class lookup_fault_store : public storage::token_store {
 };
 
 void store_key(storage::token_store& store, const std::string& key, core::user_id owner) {
-  auto done = std::make_shared<std::promise<boost::system::error_code>>();
-  auto result = done->get_future();
   const auto now = std::chrono::system_clock::now().time_since_epoch();
-  store.async_create(core::make_token_record(key, owner, "verify test", "admin",
-                                             std::chrono::duration_cast<std::chrono::seconds>(now).count()),
-                     [done](boost::system::error_code ec) { done->set_value(ec); });
-  BOOST_REQUIRE_MESSAGE(result.wait_for(10s) == std::future_status::ready, "store did not answer");
-  BOOST_REQUIRE(!result.get());
+  test::store_record(store,
+                     core::make_token_record(key, owner, "verify test", "admin",
+                                             std::chrono::duration_cast<std::chrono::seconds>(now).count()));
 }
 
 struct verify_server {
   verify_server() {
     server::config cfg;
-    cfg.listen = server::endpoint_spec{"127.0.0.1", 0};
-    cfg.admin_listen = server::endpoint_spec{"127.0.0.1", 0};
-    cfg.data_dir = dir.path().string();
-    cfg.threads = 2;
     cfg.cache_capacity = 10'000;
     cfg.max_body_bytes = 2048;
     cfg.test_fault_file = fault_file.string();
@@ -109,15 +103,13 @@ struct verify_server {
     other_key = core::generate_key();
     store_key(*store, key, 1);
     store_key(*store, other_key, 7);
-    app = std::make_unique<server::app>(cfg, std::move(faults));
-    app->start(false);
+    app.emplace(cfg, dir.path(), std::move(faults));
     port = app->api_port();
     admin_port = app->admin_port();
   }
   ~verify_server() {
     fs::remove(fault_file);
-    app->request_stop();
-    app->wait();
+    app->stop();
   }
 
   void write_fault(const std::string& what) const { std::ofstream(fault_file, std::ios::trunc) << what; }
@@ -125,7 +117,7 @@ struct verify_server {
   tokend::test::temp_dir dir;
   fs::path fault_file = dir.path() / "fault";
   lookup_fault_store* store = nullptr;
-  std::unique_ptr<server::app> app;
+  std::optional<test::in_process_app> app;
   std::uint16_t port = 0;
   std::uint16_t admin_port = 0;
   std::string key;        // user 1

@@ -11,23 +11,9 @@
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { findOne, k8sDir, loadBase, parseYamlFile, repoRoot } from "./manifests.mjs";
-import { validateObject } from "./schema.mjs";
+import { check, expect, finish } from "../support/node/checks.mjs";
+import { refuses, validateObject } from "./schema.mjs";
 
-let passed = 0;
-let failed = 0;
-async function check(name, fn) {
-  try {
-    await fn();
-    passed++;
-    console.log(`ok   ${name}`);
-  } catch (e) {
-    failed++;
-    console.log(`FAIL ${name}\n     ${String(e.message).split("\n").join("\n     ")}`);
-  }
-}
-function expect(condition, message) {
-  if (!condition) throw new Error(message);
-}
 function sameSet(actual, wanted, what) {
   const a = [...(actual ?? [])].map((s) => String(s).toLowerCase()).sort();
   const w = [...wanted].map((s) => s.toLowerCase()).sort();
@@ -56,13 +42,7 @@ await check("ingress-nginx: the validator refuses a broken copy", async () => {
   ]) {
     const copy = structuredClone(ingress);
     change(copy);
-    let refused = false;
-    try {
-      await validateObject(copy);
-    } catch {
-      refused = true;
-    }
-    expect(refused, `${what} was accepted`);
+    expect(await refuses(copy), `${what} was accepted`);
   }
 });
 await check("ingress-nginx: auth-url is tokend's /verify, user headers passed, keep-alive, no auth cache", () => {
@@ -177,5 +157,4 @@ await check("README.md links only to files of the repository, and they exist", (
   for (const link of links) expect(existsSync(resolve(dirname(path), link)), `broken link ${link}`);
 });
 
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed === 0 ? 0 : 1);
+finish();

@@ -106,19 +106,22 @@ else ok "nginx -t refuses the snippets in the wrong contexts"; fi
 require() {
   if grep -Eq -- "$3" "$snippets/$1"; then ok "$1: $2"; else fail "$1: $2 (no line matches /$3/)"; fi
 }
-require tokend-http.conf "upstream tokend with keep-alive" '^[[:space:]]*keepalive[[:space:]]+[0-9]+;'
-require tokend-verify.conf "internal location" '^[[:space:]]*internal;'
-require tokend-verify.conf "proxies to /verify" '^[[:space:]]*proxy_pass[[:space:]]+http://tokend/verify;'
-require tokend-verify.conf "HTTP/1.1 for keep-alive" '^[[:space:]]*proxy_http_version[[:space:]]+1\.1;'
-require tokend-verify.conf "empty Connection header for keep-alive" '^[[:space:]]*proxy_set_header[[:space:]]+Connection[[:space:]]+"";'
-require tokend-verify.conf "no request body" '^[[:space:]]*proxy_pass_request_body[[:space:]]+off;'
-require tokend-verify.conf "HEAD, so keep-alive to tokend holds" '^[[:space:]]*proxy_method[[:space:]]+HEAD;'
-require tokend-verify.conf "no Content-Length" '^[[:space:]]*proxy_set_header[[:space:]]+Content-Length[[:space:]]+"";'
-require tokend-verify.conf "X-Original-URI is the request URI" '^[[:space:]]*proxy_set_header[[:space:]]+X-Original-URI[[:space:]]+\$request_uri;'
-require tokend-protect.conf "auth_request to the internal location" '^[[:space:]]*auth_request[[:space:]]+/_tokend/verify;'
-require tokend-protect.conf "user id from tokend's answer" '^[[:space:]]*auth_request_set[[:space:]]+\$tokend_user_id[[:space:]]+\$upstream_http_x_tokend_user_id;'
-require tokend-protect.conf "user id passed upstream" '^[[:space:]]*proxy_set_header[[:space:]]+X-Tokend-User-Id[[:space:]]+\$tokend_user_id;'
-require tokend-protect.conf "Authorization stripped" '^[[:space:]]*proxy_set_header[[:space:]]+Authorization[[:space:]]+"";'
+# One rule a line: file|description|extended regex that must match a line of the file.
+while IFS='|' read -r file what pattern; do require "$file" "$what" "$pattern"; done <<'RULES'
+tokend-http.conf|upstream tokend with keep-alive|^[[:space:]]*keepalive[[:space:]]+[0-9]+;
+tokend-verify.conf|internal location|^[[:space:]]*internal;
+tokend-verify.conf|proxies to /verify|^[[:space:]]*proxy_pass[[:space:]]+http://tokend/verify;
+tokend-verify.conf|HTTP/1.1 for keep-alive|^[[:space:]]*proxy_http_version[[:space:]]+1\.1;
+tokend-verify.conf|empty Connection header for keep-alive|^[[:space:]]*proxy_set_header[[:space:]]+Connection[[:space:]]+"";
+tokend-verify.conf|no request body|^[[:space:]]*proxy_pass_request_body[[:space:]]+off;
+tokend-verify.conf|HEAD, so keep-alive to tokend holds|^[[:space:]]*proxy_method[[:space:]]+HEAD;
+tokend-verify.conf|no Content-Length|^[[:space:]]*proxy_set_header[[:space:]]+Content-Length[[:space:]]+"";
+tokend-verify.conf|X-Original-URI is the request URI|^[[:space:]]*proxy_set_header[[:space:]]+X-Original-URI[[:space:]]+\$request_uri;
+tokend-protect.conf|auth_request to the internal location|^[[:space:]]*auth_request[[:space:]]+/_tokend/verify;
+tokend-protect.conf|user id from tokend's answer|^[[:space:]]*auth_request_set[[:space:]]+\$tokend_user_id[[:space:]]+\$upstream_http_x_tokend_user_id;
+tokend-protect.conf|user id passed upstream|^[[:space:]]*proxy_set_header[[:space:]]+X-Tokend-User-Id[[:space:]]+\$tokend_user_id;
+tokend-protect.conf|Authorization stripped|^[[:space:]]*proxy_set_header[[:space:]]+Authorization[[:space:]]+"";
+RULES
 
 # A running nginx with the documented configuration.
 write_config documented

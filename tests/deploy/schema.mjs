@@ -1,9 +1,7 @@
 // Validation of Kubernetes objects against the OpenAPI schemas of npm kubernetes-models, with
 // unknown fields refused as the API server's strict field validation would. Shared by the checks
-// of the base (validate.mjs) and of the PostgreSQL overlay (validate_postgres.mjs).
-function expect(condition, message) {
-  if (!condition) throw new Error(message);
-}
+// of the base (validate.mjs), the PostgreSQL overlay (validate_postgres.mjs) and the gateways.
+import { expect } from "../support/node/checks.mjs";
 
 // ---------------------------------------------------------------------------------------------
 // Schema validation.
@@ -80,3 +78,13 @@ export async function validateObject(object) {
   expect(unknown.length === 0, `fields unknown to the ${object.kind} schema: ${unknown.join(", ")}`);
 }
 
+
+// True when validateObject refuses `object` (a check that the validator has teeth).
+export async function refuses(object) {
+  try {
+    await validateObject(object);
+  } catch {
+    return true;
+  }
+  return false;
+}

@@ -10,11 +10,13 @@
 //   With TOKEND_SMOKE_NETNS=1 (run.sh sets it inside a private network namespace) the manifest's
 //   ports are used as they are; otherwise every listen port becomes 0 and the ports the process
 //   logs are mapped back to the manifest's, so nothing on the machine can collide with it.
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import http from "node:http";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
+import { failures, finish, record as check } from "../support/node/checks.mjs";
+import { failAt, sleep, startTokend } from "../support/node/tokend.mjs";
 import { dockerRuntime, durationSeconds, findOne, listenPort, loadBase, quantity, resolvePort } from "./manifests.mjs";
 
 const binary = process.argv[2];
@@ -24,19 +26,6 @@ if (!binary) {
 }
 const fixedPorts = process.env.TOKEND_SMOKE_NETNS === "1";
 const overallDeadline = Date.now() + 90_000;
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-let passed = 0;
-let failed = 0;
-function check(name, condition, detail = "") {
-  if (condition) {
-    passed++;
-    console.log(`ok   ${name}`);
-  } else {
-    failed++;
-    console.log(`FAIL ${name}${detail ? `\n     ${detail}` : ""}`);
-  }
-}
 
 const objects = loadBase();
 const sts = findOne(objects, "StatefulSet");
@@ -110,26 +99,9 @@ console.log(`env: ${Object.keys(env).filter((k) => k.startsWith("TOKEND_")).join
 
 // ---------------------------------------------------------------------------------------------
 
-let out = "";
-let err = "";
-const child = spawn(binary, argv, { env, cwd, stdio: ["ignore", "pipe", "pipe"] });
-child.stdout.on("data", (d) => (out += d));
-child.stderr.on("data", (d) => (err += d));
-let exit = null;
-const exited = new Promise((resolve) =>
-  child.on("exit", (code, signal) => {
-    exit = { code, signal };
-    resolve(exit);
-  }),
-);
-process.on("exit", () => {
-  if (exit === null) child.kill("SIGKILL");
-  rmSync(root, { recursive: true, force: true });
-});
-setTimeout(() => {
-  console.log("FAIL the smoke test ran out of time (90s)");
-  process.exit(1);
-}, overallDeadline - Date.now()).unref();
+const tokend = startTokend(binary, argv, { env, cwd });
+process.on("exit", () => rmSync(root, { recursive: true, force: true }));
+failAt(overallDeadline, "the smoke test ran out of time (90s)");
 
 function get(port, path, headers = {}, method = "GET", body = undefined) {
   return new Promise((resolve) => {
@@ -147,26 +119,11 @@ function get(port, path, headers = {}, method = "GET", body = undefined) {
 }
 
 // The ports tokend actually listens on: its "tokend listening" log line.
-async function listening() {
-  const until = Math.min(overallDeadline, Date.now() + 30_000);
-  while (Date.now() < until && exit === null) {
-    for (const line of out.split("\n")) {
-      try {
-        const v = JSON.parse(line);
-        if (v.msg === "tokend listening") return { api: v.api_port, admin: v.admin_port };
-      } catch {
-        // not a complete line yet
-      }
-    }
-    await sleep(20);
-  }
-  return null;
-}
-
-const bound = await listening();
-check("tokend starts with the container's command, args and env", bound !== null, `exit ${JSON.stringify(exit)}; stderr: ${err}`);
+const bound = await tokend.listening(Math.min(overallDeadline, Date.now() + 30_000));
+check("tokend starts with the container's command, args and env", bound !== null,
+  `exit ${JSON.stringify(tokend.exit)}; stderr: ${tokend.err}`);
 if (bound === null) {
-  console.log(`0 passed, ${failed} failed`);
+  console.log(`0 passed, ${failures()} failed`);
   process.exit(1);
 }
 if (fixedPorts) {
@@ -249,8 +206,8 @@ check("the API port does not serve /metrics", adminOnApi.status === 404);
 const drain = durationSeconds(env.TOKEND_DRAIN_TIMEOUT ?? "10s");
 const signal = image.stopsignal ?? "SIGTERM";
 const stoppedAt = Date.now();
-child.kill(signal);
-const status = await Promise.race([exited, sleep((drain + 5) * 1000).then(() => null)]);
+tokend.child.kill(signal);
+const status = await Promise.race([tokend.exited, sleep((drain + 5) * 1000).then(() => null)]);
 check(`${signal} stops it with exit code 0 within the drain deadline (${drain}s)`, status?.code === 0, JSON.stringify(status));
 check(
   "the stop fits in terminationGracePeriodSeconds",
@@ -258,7 +215,7 @@ check(
 );
 
 // Logs: JSON lines, and no key anywhere.
-const lines = out.split("\n").filter((l) => l.length > 0);
+const lines = tokend.out.split("\n").filter((l) => l.length > 0);
 const notJson = lines.filter((l) => {
   try {
     return typeof JSON.parse(l) !== "object";
@@ -267,9 +224,8 @@ const notJson = lines.filter((l) => {
   }
 });
 check("every stdout line is a JSON object", lines.length > 0 && notJson.length === 0, notJson.slice(0, 3).join("\n     "));
-check("stderr is empty", err === "", err);
-const output = out + err;
+check("stderr is empty", tokend.err === "", tokend.err);
+const output = tokend.out + tokend.err;
 check("no key reaches the output", !output.includes(key) && (newKey === "" || !output.includes(newKey)));
 
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed === 0 ? 0 : 1);
+finish();

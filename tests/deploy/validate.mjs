@@ -14,40 +14,21 @@ import {
   envValue,
   findOne,
   k8sDir,
-  kubectlKustomize,
   listenPort,
   loadBase,
   quantity,
   resolvePort,
 } from "./manifests.mjs";
-import { modelFor, unknownFields, validateObject } from "./schema.mjs";
-
-let passed = 0;
-let failed = 0;
-async function check(name, fn) {
-  try {
-    await fn();
-    passed++;
-    console.log(`ok   ${name}`);
-  } catch (e) {
-    failed++;
-    console.log(`FAIL ${name}\n     ${String(e.message).split("\n").join("\n     ")}`);
-  }
-}
-function expect(condition, message) {
-  if (!condition) throw new Error(message);
-}
+import { check, expect, finish } from "../support/node/checks.mjs";
+import { checkRendering, checkSchemas } from "./k8s_checks.mjs";
+import { modelFor, refuses, unknownFields } from "./schema.mjs";
 
 // ---------------------------------------------------------------------------------------------
 
 const objects = loadBase();
 console.log(`deploy/k8s: ${objects.map((o) => `${o.object.kind}/${o.object.metadata?.name} (${o.file})`).join(", ")}`);
 
-for (const { file, object } of objects) {
-  await check(`${file}: ${object.kind}/${object.metadata?.name} validates against the Kubernetes schema`, () =>
-    validateObject(object),
-  );
-}
+await checkSchemas(objects);
 
 const sts = findOne(objects, "StatefulSet");
 const pod = sts.spec.template.spec;
@@ -64,13 +45,7 @@ await check("the validator refuses a wrong field type and a misspelt field", asy
   for (const [what, mutate] of cases) {
     const broken = structuredClone(sts);
     mutate(broken);
-    let refused = false;
-    try {
-      await validateObject(broken);
-    } catch {
-      refused = true;
-    }
-    expect(refused, `a StatefulSet with ${what} passed validation`);
+    expect(await refuses(broken), `a StatefulSet with ${what} passed validation`);
   }
   const typo = structuredClone(sts);
   const c = typo.spec.template.spec.containers[0];
@@ -230,19 +205,6 @@ await check("the manifest agrees with deploy/Dockerfile (entrypoint, user, ports
   }
 });
 
-await check("kubectl kustomize renders the same objects (skipped without kubectl)", () => {
-  const rendered = kubectlKustomize(k8sDir);
-  if (rendered === null) {
-    console.log("     (kubectl not installed: skipped)");
-    return;
-  }
-  const key = (o) => `${o.apiVersion}/${o.kind}/${o.metadata?.name}`;
-  const mine = new Map(objects.map(({ object }) => [key(object), object]));
-  expect(rendered.length === mine.size, `kubectl rendered ${rendered.length} objects, the test read ${mine.size}`);
-  for (const object of rendered) {
-    expect(isDeepStrictEqual(object, mine.get(key(object))), `${key(object)} differs from kubectl's rendering`);
-  }
-});
+await checkRendering(k8sDir, objects);
 
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed === 0 ? 0 : 1);
+finish();

@@ -14,38 +14,20 @@ import {
   envValue,
   findOne,
   k8sDir,
-  kubectlKustomize,
   listenPort,
   loadBase,
   quantity,
   resolvePort,
 } from "./manifests.mjs";
-import { validateObject } from "./schema.mjs";
+import { check, expect, finish } from "../support/node/checks.mjs";
+import { checkRendering, checkSchemas } from "./k8s_checks.mjs";
+import { refuses } from "./schema.mjs";
 
 const overlayDir = join(k8sDir, "overlays/postgres");
-let passed = 0;
-let failed = 0;
-async function check(name, fn) {
-  try {
-    await fn();
-    passed++;
-    console.log(`ok   ${name}`);
-  } catch (e) {
-    failed++;
-    console.log(`FAIL ${name}\n     ${String(e.message).split("\n").join("\n     ")}`);
-  }
-}
-function expect(condition, message) {
-  if (!condition) throw new Error(message);
-}
 
 const objects = loadBase(overlayDir);
 console.log(`overlays/postgres: ${objects.map((o) => `${o.object.kind}/${o.object.metadata?.name}`).join(", ")}`);
-for (const { file, object } of objects) {
-  await check(`${file}: ${object.kind}/${object.metadata?.name} validates against the Kubernetes schema`, () =>
-    validateObject(object),
-  );
-}
+await checkSchemas(objects);
 
 const deployment = findOne(objects, "Deployment");
 const hpa = findOne(objects, "HorizontalPodAutoscaler");
@@ -60,13 +42,7 @@ await check("the validator refuses a wrong field type in the Deployment and the 
   ]) {
     const broken = structuredClone(object);
     mutate(broken);
-    let refused = false;
-    try {
-      await validateObject(broken);
-    } catch {
-      refused = true;
-    }
-    expect(refused, `${what} passed validation`);
+    expect(await refuses(broken), `${what} passed validation`);
   }
 });
 
@@ -140,19 +116,6 @@ await check("as in the base: probes, API-only Service, grace over preStop + drai
   expect(pod.automountServiceAccountToken === false, "no service account token");
 });
 
-await check("kubectl kustomize renders the same objects (skipped without kubectl)", () => {
-  const rendered = kubectlKustomize(overlayDir);
-  if (rendered === null) {
-    console.log("     (kubectl not installed: skipped)");
-    return;
-  }
-  const key = (o) => `${o.apiVersion}/${o.kind}/${o.metadata?.name}`;
-  const mine = new Map(objects.map(({ object }) => [key(object), object]));
-  expect(rendered.length === mine.size, `kubectl rendered ${rendered.length} objects, the test read ${mine.size}`);
-  for (const object of rendered) {
-    expect(isDeepStrictEqual(object, mine.get(key(object))), `${key(object)} differs from kubectl's rendering`);
-  }
-});
+await checkRendering(overlayDir, objects);
 
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed === 0 ? 0 : 1);
+finish();

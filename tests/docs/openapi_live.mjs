@@ -10,13 +10,15 @@
 //
 // Usage: node openapi_live.mjs TOKEND_BINARY
 import Ajv2020 from "ajv/dist/2020.js";
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import YAML from "yaml";
+import { finish, record as check } from "../support/node/checks.mjs";
+import { failAt, sleep, startTokend } from "../support/node/tokend.mjs";
 
 const binary = process.argv[2];
 if (!binary) {
@@ -41,18 +43,6 @@ const unreachable = [
 const unreachableReason = (id) => unreachable.find(([pattern]) => pattern.test(id))?.[1];
 
 const overallDeadline = Date.now() + 90_000;
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-let passed = 0;
-let failed = 0;
-function check(name, condition, detail = "") {
-  if (condition) {
-    passed++;
-    console.log(`ok   ${name}`);
-  } else {
-    failed++;
-    console.log(`FAIL ${name}${detail ? `\n     ${detail}` : ""}`);
-  }
-}
 
 // ---------------------------------------------------------------------------------------------
 // The document: local references, and its schemas compiled by ajv.
@@ -103,45 +93,18 @@ const key = execFileSync(binary, ["keygen"], { encoding: "utf8", timeout: 10_000
 // The environment minus tokend's own variables, which would change what is served (a sanitizer
 // runtime's options still reach the binary).
 const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("TOKEND_")));
-let out = "";
-let err = "";
-const child = spawn(
+const tokend = startTokend(
   binary,
   ["serve", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--data-dir", join(root, "data"),
     "--threads", "1", "--test-fault-file", faultFile],
-  { env: { ...inherited, TOKEND_BOOTSTRAP_TOKEN: key }, stdio: ["ignore", "pipe", "pipe"] },
+  { env: { ...inherited, TOKEND_BOOTSTRAP_TOKEN: key } },
 );
-child.stdout.on("data", (d) => (out += d));
-child.stderr.on("data", (d) => (err += d));
-let exit = null;
-const exited = new Promise((resolve) => child.on("exit", (code, signal) => resolve((exit = { code, signal }))));
-process.on("exit", () => {
-  if (exit === null) child.kill("SIGKILL");
-  rmSync(root, { recursive: true, force: true });
-});
-setTimeout(() => {
-  console.log("FAIL the OpenAPI live check ran out of time (90s)");
-  process.exit(1);
-}, overallDeadline - Date.now()).unref();
+process.on("exit", () => rmSync(root, { recursive: true, force: true }));
+failAt(overallDeadline, "the OpenAPI live check ran out of time (90s)");
 
-async function listening() {
-  const until = Date.now() + 30_000;
-  while (Date.now() < until && exit === null) {
-    for (const line of out.split("\n")) {
-      try {
-        const v = JSON.parse(line);
-        if (v.msg === "tokend listening") return { api: v.api_port, admin: v.admin_port };
-      } catch {
-        // not a complete line yet
-      }
-    }
-    await sleep(20);
-  }
-  return null;
-}
-const ports = await listening();
+const ports = await tokend.listening(Date.now() + 30_000);
 if (ports === null) {
-  console.log(`FAIL tokend did not start: ${JSON.stringify(exit)} ${err}`);
+  console.log(`FAIL tokend did not start: ${JSON.stringify(tokend.exit)} ${tokend.err}`);
   process.exit(1);
 }
 
@@ -476,10 +439,9 @@ for (const [path, item] of Object.entries(doc.paths)) {
 }
 for (const [why, ids] of skipped) console.log(`skip ${ids.length} documented, not exercised (${why}): ${ids.join(", ")}`);
 
-child.kill("SIGTERM");
-const status = await Promise.race([exited, sleep(15_000).then(() => null)]);
+tokend.child.kill("SIGTERM");
+const status = await Promise.race([tokend.exited, sleep(15_000).then(() => null)]);
 check("tokend stops on SIGTERM with exit code 0", status?.code === 0, JSON.stringify(status));
-check("no key reaches the output", !(out + err).includes(key) && (newKey === "" || !(out + err).includes(newKey)));
+check("no key reaches the output", !(tokend.out + tokend.err).includes(key) && (newKey === "" || !(tokend.out + tokend.err).includes(newKey)));
 
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed === 0 ? 0 : 1);
+finish();

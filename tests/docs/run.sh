@@ -17,25 +17,10 @@ if [[ "${1:-}" == live ]]; then
 fi
 cd -- "$here"
 
-for tool in node npm; do
-  if ! command -v "$tool" >/dev/null 2>&1; then
-    echo "tests/docs: '$tool' is missing; install it with scripts/deps (Debian packages nodejs and npm)" >&2
-    exit 1
-  fi
-done
-
-install() {
-  # One installer at a time (several build directories may test at once); reinstall when the
-  # lockfile is newer than what npm last installed.
-  exec 9<package-lock.json
-  flock -w 300 9 || { echo "tests/docs: timed out waiting for another npm ci" >&2; exit 1; }
-  if [[ -f node_modules/.package-lock.json && ! package-lock.json -nt node_modules/.package-lock.json ]]; then
-    echo "tests/docs: node_modules is up to date"
-    return 0
-  fi
-  echo "tests/docs: npm ci"
-  npm ci --no-audit --no-fund --loglevel=error
-}
+# shellcheck source=../support/node_runner.sh
+. "$here/../support/node_runner.sh"
+require_node_tools tests/docs
+install() { install_node_modules tests/docs; }
 
 case "${1:-}" in
   install)

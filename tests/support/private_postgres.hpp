@@ -3,6 +3,7 @@
 #pragma once
 
 #include "support/process.hpp"
+#include "support/temp_dir.hpp"
 
 #include <stdlib.h>
 
@@ -21,13 +22,9 @@ namespace tokend::test {
 
 class private_postgres {
  public:
-  private_postgres() {
-    // Not in a test's sandbox: as root the server runs as `postgres`, which must reach its
-    // directory, and a sandbox is private to this user.
-    const char* base = std::getenv("TMPDIR");
-    std::string pattern = std::string(base && *base ? base : "/tmp") + "/tokend-pg-XXXXXX";
-    if (!::mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
-    dir_ = pattern;
+  // Not in a test's sandbox: as root the server runs as `postgres`, which must reach its
+  // directory, and a sandbox is private to this user.
+  private_postgres() : dir_("tokend-pg") {
     url_ = run("start");
     while (!url_.empty() && url_.back() == '\n') url_.pop_back();
     if (url_.empty()) throw std::runtime_error("scripts/test-postgres start printed no URL");
@@ -37,8 +34,6 @@ class private_postgres {
       (void)run("stop");
     } catch (...) {
     }
-    std::error_code ignored;
-    std::filesystem::remove_all(dir_, ignored);
   }
   private_postgres(const private_postgres&) = delete;
   private_postgres& operator=(const private_postgres&) = delete;
@@ -52,9 +47,9 @@ class private_postgres {
  private:
   std::string run(const std::string& command) {
     // The script's output stays in the server's directory (removed with it).
-    process p({"/bin/bash", TOKEND_SOURCE_DIR "/scripts/test-postgres", command, dir_.string()},
-              environment_without(""), dir_ / ("cmd-" + command + ".out"),
-              dir_ / ("cmd-" + command + ".err"));
+    process p({"/bin/bash", TOKEND_SOURCE_DIR "/scripts/test-postgres", command, dir_.path().string()},
+              environment_without(""), dir_.path() / ("cmd-" + command + ".out"),
+              dir_.path() / ("cmd-" + command + ".err"));
     const auto status = p.wait_exit(std::chrono::seconds(90));
     if (!status || !status->success()) {
       throw std::runtime_error("scripts/test-postgres " + command + " failed: " + p.stderr_text());
@@ -62,7 +57,7 @@ class private_postgres {
     return p.stdout_text();
   }
 
-  std::filesystem::path dir_;
+  temp_dir dir_;  // removed after the server has stopped
   std::string url_;
 };
 

@@ -11,8 +11,10 @@ namespace tokend::test {
 
 class temp_dir {
  public:
-  explicit temp_dir(const std::string& prefix = "tokend-test") {
-    std::string pattern = (std::filesystem::temp_directory_path() / (prefix + "-XXXXXX")).string();
+  // Under `parent`, or the system's temporary directory ($TMPDIR, else /tmp) when empty.
+  explicit temp_dir(const std::string& prefix = "tokend-test", const std::filesystem::path& parent = {}) {
+    const auto under = parent.empty() ? std::filesystem::temp_directory_path() : parent;
+    std::string pattern = (under / (prefix + "-XXXXXX")).string();
     if (!::mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed for " + pattern);
     path_ = pattern;
   }

@@ -1,9 +1,10 @@
 // The real `tokend` binary for end-to-end tests: a sandbox directory (data dir, control files,
 // captured output) and a running `tokend serve` on kernel-chosen ports read from its log line.
-// (e2e_test.cpp keeps its own copy of these helpers; the newer tests share this one.)
 #pragma once
 
+#include "core/key.hpp"
 #include "support/process.hpp"
+#include "support/temp_dir.hpp"
 
 #include <boost/json.hpp>
 
@@ -28,43 +29,47 @@
 
 namespace tokend::test {
 
-// A fresh directory per test under $TMPDIR (or /tmp), removed at the end, with logs/ for output.
+// A fresh directory per test under $TMPDIR (or /tmp), removed at the end, with logs/ for output
+// and a control file for the fault-injecting store.
 class sandbox {
  public:
-  explicit sandbox(const std::filesystem::path& base = {}) {
-    const char* tmp = std::getenv("TMPDIR");
-    const std::string parent = !base.empty() ? base.string() : std::string(tmp && *tmp ? tmp : "/tmp");
-    std::string pattern = parent + "/tokend-e2e-XXXXXX";
-    if (!::mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed under " + parent);
-    root_ = pattern;
-    std::filesystem::create_directories(root_ / "logs");
+  explicit sandbox(const std::filesystem::path& base = {}) : dir_("tokend-e2e", base) {
+    std::filesystem::create_directories(root() / "logs");
   }
-  ~sandbox() {
-    std::error_code ignored;
-    std::filesystem::remove_all(root_, ignored);
-  }
-  sandbox(const sandbox&) = delete;
-  sandbox& operator=(const sandbox&) = delete;
 
-  [[nodiscard]] const std::filesystem::path& root() const { return root_; }
-  [[nodiscard]] std::filesystem::path data_dir() const { return root_ / "data"; }
+  [[nodiscard]] const std::filesystem::path& root() const { return dir_.path(); }
+  [[nodiscard]] std::filesystem::path data_dir() const { return root() / "data"; }
+  [[nodiscard]] std::filesystem::path fault_file() const { return root() / "fault"; }
 
   // Fresh stdout/stderr file names for one more process.
   std::pair<std::filesystem::path, std::filesystem::path> log_files(const std::string& name) {
     const std::string stem = name + "-" + std::to_string(++processes_);
-    return {root_ / "logs" / (stem + ".out"), root_ / "logs" / (stem + ".err")};
+    return {root() / "logs" / (stem + ".out"), root() / "logs" / (stem + ".err")};
   }
 
-  // Everything every process of this test wrote on stdout and stderr.
+  // Everything the processes of this test wrote on stdout and stderr, except `tokend keygen` run
+  // as "keygen" (printing a key is its job).
   [[nodiscard]] std::string all_output() const {
     std::string out;
-    for (const auto& entry : std::filesystem::directory_iterator(root_ / "logs"))
+    for (const auto& entry : std::filesystem::directory_iterator(root() / "logs")) {
+      if (entry.path().filename().string().starts_with("keygen")) continue;
       out += read_file(entry.path());
+    }
     return out;
   }
 
+  // Replaced atomically (rename), so the store never reads a half-written control file.
+  void set_fault(const std::string& mode) const {
+    const std::filesystem::path tmp = root() / "fault.tmp";
+    {
+      std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+      out << mode;
+    }
+    std::filesystem::rename(tmp, fault_file());
+  }
+
  private:
-  std::filesystem::path root_;
+  temp_dir dir_;
   int processes_ = 0;
 };
 
@@ -98,6 +103,15 @@ inline finished run_tokend_to_end(sandbox& box, const std::string& name, const s
   return {*status, p.stdout_text(), p.stderr_text()};
 }
 
+// A fresh key from `tokend keygen` (the one line it prints).
+inline std::string keygen(sandbox& box) {
+  const auto r = run_tokend_to_end(box, "keygen", {"keygen"});
+  if (!r.status.success() || r.out.size() != core::key_hex_length + 1) {
+    throw std::runtime_error("tokend keygen failed: " + r.status.describe() + " " + r.err);
+  }
+  return r.out.substr(0, core::key_hex_length);
+}
+
 // `tokend serve` with both listeners on port 0 of `host` (admin on `admin_host`), data in the
 // sandbox; the constructor returns once the "tokend listening" line names both ports.
 class tokend_server {
@@ -112,6 +126,10 @@ class tokend_server {
     child_limits limits;  // e.g. a low descriptor limit
   };
 
+  explicit tokend_server(sandbox& box) : tokend_server(box, options{}) {}
+  // More flags and NAME=VALUE variables, everything else as options{} has it.
+  tokend_server(sandbox& box, std::vector<std::string> args, std::vector<std::string> env)
+      : tokend_server(box, with(std::move(args), std::move(env))) {}
   tokend_server(sandbox& box, options o) {
     const std::string data_dir = o.data_dir.empty() ? box.data_dir().string() : o.data_dir;
     std::vector<std::string> args{"--listen",   o.host + ":0", "--admin-listen", o.admin_host + ":0",
@@ -133,6 +151,13 @@ class tokend_server {
   }
 
  private:
+  static options with(std::vector<std::string> args, std::vector<std::string> env) {
+    options o;
+    o.args = std::move(args);
+    o.env = std::move(env);
+    return o;
+  }
+
   void wait_listening(std::chrono::milliseconds limit) {
     const auto deadline = std::chrono::steady_clock::now() + limit;
     for (;;) {
@@ -142,11 +167,13 @@ class tokend_server {
         boost::system::error_code ec;
         const boost::json::value v = boost::json::parse(line, ec);
         if (ec || !v.is_object()) continue;
+        const auto* msg = v.as_object().if_contains("msg");
         const auto* api = v.as_object().if_contains("api_port");
         const auto* admin = v.as_object().if_contains("admin_port");
-        if (!api || !admin) continue;
+        if (!msg || !msg->is_string() || msg->as_string() != "tokend listening" || !api || !admin) continue;
         api_port_ = static_cast<std::uint16_t>(api->to_number<std::int64_t>());
         admin_port_ = static_cast<std::uint16_t>(admin->to_number<std::int64_t>());
+        if (api_port_ == 0 || admin_port_ == 0) throw std::runtime_error("tokend reported port 0: " + line);
         return;
       }
       if (auto status = proc_->poll()) {
