@@ -158,10 +158,11 @@ parsed<page_request> parse_paging(const boost::urls::url_view& target) {
 parsed<create_body> parse_create_body(std::string_view body) {
   std::string problem;
   const auto obj = parse_object(body, problem);
-  const auto* type = obj ? string_member(*obj, "type", problem) : nullptr;
+  if (!obj) return {std::nullopt, problem};
+  const auto* type = string_member(*obj, "type", problem);
   if (!type) return {std::nullopt, problem};
   if (*type != "admin") return {std::nullopt, "Field 'type' must be \"admin\" (the only supported type)"};
-  const auto* description = string_member(obj.value(), "description", problem);
+  const auto* description = string_member(*obj, "description", problem);
   if (!description) return {std::nullopt, problem};
   const std::string_view text(description->data(), description->size());
   if (const char* why = core::description_problem(text)) return {std::nullopt, why};
@@ -171,7 +172,8 @@ parsed<create_body> parse_create_body(std::string_view body) {
 parsed<std::string> parse_delete_body(std::string_view body) {
   std::string problem;
   const auto obj = parse_object(body, problem);
-  const auto* token = obj ? string_member(*obj, "token", problem) : nullptr;
+  if (!obj) return {std::nullopt, problem};
+  const auto* token = string_member(*obj, "token", problem);
   if (!token) return {std::nullopt, problem};
   if (token->empty()) return {std::nullopt, "Field 'token' must not be empty"};
   return {std::string(token->data(), token->size()), {}};
