@@ -4,7 +4,7 @@
 // server/response_head, which the session uses).
 #include "core/key.hpp"
 #include "core/token.hpp"
-#include "server/api_request.hpp"
+#include "server/api_parsing.hpp"
 #include "server/api_response.hpp"
 #include "server/response_head.hpp"
 #include "server/token_service.hpp"

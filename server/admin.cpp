@@ -4,8 +4,11 @@
 #include <boost/beast/http/field.hpp>
 #include <boost/beast/http/verb.hpp>
 
+#include <utility>
+
 namespace tokend::server {
 namespace http = boost::beast::http;
+namespace net = boost::asio;
 
 namespace {
 
@@ -15,6 +18,8 @@ http_response json_response(http::status status, std::string body) {
   res.body() = std::move(body);
   return res;
 }
+
+net::awaitable<http_response> already(http_response res) { co_return res; }
 
 }  // namespace
 
@@ -41,6 +46,27 @@ http_response handle_admin(const http_request& request, const admin_sources& sou
     res.body() = sources.metrics_text();
   }
   return res;
+}
+
+admin_endpoint::admin_endpoint(session_options options, std::size_t max_connections, admin_sources sources,
+                               metrics& counters)
+    : options_(options),
+      max_connections_(max_connections),
+      sources_(std::move(sources)),
+      metrics_(counters) {}
+
+request_handler admin_endpoint::handler() {
+  // Answered without suspending: the response is made at once and handed over as an awaitable.
+  return [this](http_request& request, response_hold&) { return already(handle_admin(request, sources_)); };
+}
+
+bool admin_endpoint::admit() noexcept {
+  if (open_.load(std::memory_order_relaxed) >= max_connections_) {
+    metrics_.admin_connection_refused();
+    return false;
+  }
+  open_.fetch_add(1, std::memory_order_relaxed);
+  return true;
 }
 
 }  // namespace tokend::server

@@ -1,6 +1,7 @@
 // JSON bodies and error mapping; see api_response.hpp.
 #include "server/api_response.hpp"
 
+#include "core/enum_table.hpp"
 #include "core/error.hpp"
 
 #include <boost/json/serialize.hpp>
@@ -12,9 +13,9 @@
 namespace tokend::server {
 namespace {
 
-// Success bodies are written straight into one string: building a boost::json::object per token
-// and serializing it was over half the CPU of a list request (callgrind). Member order is the
-// public API's. Boost.JSON still does every escape that is needed.
+// Success bodies are written straight into one string, because a boost::json::object per token
+// dominated the CPU of a list request (see docs/PERFORMANCE.md). Member order is the public API's;
+// Boost.JSON still does every escape that is needed.
 void append_json_string(std::string& out, std::string_view s) {
   const bool plain = std::all_of(s.begin(), s.end(), [](char c) {
     return static_cast<unsigned char>(c) >= 0x20 && c != '"' && c != '\\';
@@ -42,30 +43,24 @@ void append_token_json(std::string& out, std::string_view token, const core::tok
   out += '}';
 }
 
+// The one mapping from an error code to an HTTP status.
+constexpr core::enum_table<core::errc, unsigned, 6> statuses = {{{core::errc::unauthorized, 401},
+                                                                 {core::errc::not_found, 404},
+                                                                 {core::errc::bad_request, 400},
+                                                                 {core::errc::overloaded, 503},
+                                                                 {core::errc::unavailable, 503},
+                                                                 {core::errc::internal, 500}}};
+
 }  // namespace
 
 unsigned status_for(const boost::system::error_code& ec) noexcept {
   if (ec.category() != core::error_category()) return 500;
-  switch (static_cast<core::errc>(ec.value())) {
-    case core::errc::unauthorized:
-      return 401;
-    case core::errc::not_found:
-      return 404;
-    case core::errc::bad_request:
-      return 400;
-    case core::errc::overloaded:
-      return 503;
-    case core::errc::unavailable:
-      return 503;
-    case core::errc::internal:
-      return 500;
-  }
-  return 500;
+  return core::value_of(statuses, static_cast<core::errc>(ec.value()), 500U);
 }
 
 std::string error_body(std::string_view message) {
-  // Built by hand around the escaped message: every 4xx answer goes through here, and a JSON
-  // object for two fields cost more than the rest of an authfail request's handling.
+  // Built by hand around the escaped message, because every 4xx answer goes through here (see
+  // docs/PERFORMANCE.md).
   std::string body = R"({"success":false,"message":)";
   body += boost::json::serialize(boost::json::string_view(message.data(), message.size()));
   body += '}';

@@ -2,9 +2,9 @@
 // error code to an HTTP status.
 #pragma once
 
-#include "server/api_request.hpp"
-#include "server/metrics.hpp"
+#include "server/api_parsing.hpp"
 #include "server/response_budget.hpp"
+#include "server/route.hpp"
 #include "server/token_service.hpp"
 
 #include <boost/system/error_code.hpp>

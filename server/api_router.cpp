@@ -29,14 +29,17 @@ route route_of(http::verb method) {
 
 // A body-carrying request must be JSON when it says what it is; a missing Content-Type is taken
 // as JSON because many clients (and curl -d with -H omitted by mistake) send none.
-bool content_type_acceptable(const api_request& request) {
+bool content_type_acceptable(const http_request& request) {
   const auto it = request.find(http::field::content_type);
   return it == request.end() || is_json_content_type(it->value());
 }
 
-net::awaitable<api_reply> create(const api_request& request, token_service& service, core::user_id caller) {
+// Every coroutine of the router is awaited at once by its caller, whose frame owns the request and
+// the service outlives them all, so their reference parameters cannot dangle.
+// NOLINTBEGIN(cppcoreguidelines-avoid-reference-coroutine-parameters): see the line above
+net::awaitable<api_reply> create(const http_request& request, token_service& service, core::user_id caller) {
   const auto body = parse_create_body(request.body());
-  if (!body) co_return error_reply(400, body.problem, route::create);
+  if (!body.value) co_return error_reply(400, body.problem, route::create);
   auto made = co_await service.create(caller, body.value->description, body.value->type);
   if (!made) co_return error_reply(made.error(), route::create);
   co_return api_reply{200, created_body(*made), route::create, false};
@@ -51,7 +54,7 @@ api_reply busy_reply() {
 net::awaitable<api_reply> list(const boost::urls::url_view& target, token_service& service,
                                core::user_id caller, response_budget* budget) {
   const auto paging = parse_paging(target);
-  if (!paging) co_return error_reply(400, paging.problem, route::list);
+  if (!paging.value) co_return error_reply(400, paging.problem, route::list);
   const auto& p = *paging.value;
   // Refused before the store read while nothing is left: a flood of lists then costs no reads.
   if (budget && budget->exhausted()) {
@@ -69,9 +72,9 @@ net::awaitable<api_reply> list(const boost::urls::url_view& target, token_servic
   co_return reply;
 }
 
-net::awaitable<api_reply> remove(const api_request& request, token_service& service, core::user_id caller) {
+net::awaitable<api_reply> remove(const http_request& request, token_service& service, core::user_id caller) {
   const auto victim = parse_delete_body(request.body());
-  if (!victim) co_return error_reply(400, victim.problem, route::remove);
+  if (!victim.value) co_return error_reply(400, victim.problem, route::remove);
   const auto ec = co_await service.remove(caller, *victim.value);
   if (ec) co_return error_reply(ec, route::remove);
   co_return api_reply{200, deleted_body(), route::remove, false};
@@ -79,14 +82,14 @@ net::awaitable<api_reply> remove(const api_request& request, token_service& serv
 
 }  // namespace
 
-authorization_values authorization_headers(const api_request& request) {
+authorization_values authorization_headers(const http_request& request) {
   authorization_values values;
   const auto [first, last] = request.equal_range(http::field::authorization);
   for (auto field = first; field != last; ++field) values.push_back(field->value());
   return values;
 }
 
-net::awaitable<api_reply> handle_api(const api_request& request, token_service& service,
+net::awaitable<api_reply> handle_api(const http_request& request, token_service& service,
                                      response_budget* budget) {
   // Before the target is parsed: /verify reads its query itself, and refuses (401) what it cannot read.
   if (is_verify_target(request.target())) co_return co_await handle_verify(request, service);
@@ -119,5 +122,7 @@ net::awaitable<api_reply> handle_api(const api_request& request, token_service& 
       co_return co_await remove(request, service, *caller);
   }
 }
+
+// NOLINTEND(cppcoreguidelines-avoid-reference-coroutine-parameters)
 
 }  // namespace tokend::server

@@ -2,28 +2,26 @@
 #pragma once
 
 #include "server/api_response.hpp"
+#include "server/http_message.hpp"
 #include "server/token_service.hpp"
 
 #include <boost/asio/awaitable.hpp>
-#include <boost/beast/http/message.hpp>
-#include <boost/beast/http/string_body.hpp>
 #include <boost/container/small_vector.hpp>
 
 #include <string_view>
 
 namespace tokend::server {
 
-using api_request = boost::beast::http::request<boost::beast::http::string_body>;
-
 inline constexpr std::string_view tokens_path = "/api/v2/tokens";
 
 // The values of every Authorization header of the request, in order (for caller_key). Inline
 // room for two: one is the rule, and a second already decides the answer.
 using authorization_values = boost::container::small_vector<std::string_view, 2>;
-[[nodiscard]] authorization_values authorization_headers(const api_request& request);
+[[nodiscard]] authorization_values authorization_headers(const http_request& request);
 
 // With a budget, each list answer holds a share of it (api_reply::hold) or is refused with 503.
-[[nodiscard]] boost::asio::awaitable<api_reply> handle_api(const api_request& request, token_service& service,
+[[nodiscard]] boost::asio::awaitable<api_reply> handle_api(const http_request& request,
+                                                           token_service& service,
                                                            response_budget* budget = nullptr);
 
 }  // namespace tokend::server

@@ -2,12 +2,7 @@
 // context), listeners on the first, a drain coroutine for graceful stop.
 #include "server/app.hpp"
 
-#include "server/admin.hpp"
-#include "server/api_router.hpp"
-#include "server/fd_limits.hpp"
 #include "server/log.hpp"
-#include "server/request_log.hpp"
-#include "server/verify.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -15,20 +10,27 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/beast/http/field.hpp>
 
 #include <algorithm>
 #include <exception>
 
 namespace tokend::server {
 namespace net = boost::asio;
-namespace http = boost::beast::http;
-using tcp = net::ip::tcp;
 
 namespace {
 
 constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
-constexpr std::string_view request_id_header = "X-Request-Id";
+
+session_options session_options_of(const config& c) {
+  return {c.max_header_bytes, c.max_body_bytes, c.idle_timeout, c.request_timeout};
+}
+
+// Probes and scrapes have no body worth more than this.
+session_options admin_session_options(const config& c) {
+  session_options options = session_options_of(c);
+  options.max_body_bytes = 1024;
+  return options;
+}
 
 std::vector<std::unique_ptr<net::io_context>> make_contexts(std::size_t n) {
   std::vector<std::unique_ptr<net::io_context>> out;
@@ -37,23 +39,7 @@ std::vector<std::unique_ptr<net::io_context>> make_contexts(std::size_t n) {
   return out;
 }
 
-// Logs what ended a coroutine, and never throws: an exception out of a completion handler would
-// leave its io thread's run() and end the process.
-void log_failure(const char* what, std::exception_ptr e) noexcept {
-  if (!e) return;
-  try {
-    try {
-      std::rethrow_exception(e);
-    } catch (const std::exception& ex) {
-      log::error(what, {{"error", loggable_text(ex.what())}});
-    } catch (...) {
-      log::error(what, {{"error", "unknown exception"}});
-    }
-  } catch (...) {  // logging itself failed (out of memory): nothing better to do
-  }
-}
-
-void log_exception(std::exception_ptr e) noexcept { log_failure("connection failed", e); }
+void log_exception(const std::exception_ptr& e) noexcept { log_failure("connection failed", e); }
 
 }  // namespace
 
@@ -63,8 +49,14 @@ app::app(config cfg, std::unique_ptr<storage::token_store> store)
       contexts_(make_contexts(config_.threads)),
       store_(std::move(store)),
       service_(*store_, config_.cache_capacity, config_.list_cache_tokens),
-      api_acceptor_(*contexts_.front()),
-      admin_acceptor_(*contexts_.front()) {}
+      api_endpoint_({session_options_of(config_), config_.max_connections, config_.access_log}, service_,
+                    responses_, metrics_, test_hooks_.after_api_handler),
+      admin_endpoint_(admin_session_options(config_), config_.admin_max_connections,
+                      admin_sources{[this] { return ready(); }, [this] { return metrics_text(); }}, metrics_),
+      api_listener_(*contexts_.front(), api_endpoint_, api_connections_, metrics_,
+                    [this]() -> net::io_context& { return next_context(); }),
+      admin_listener_(*contexts_.front(), admin_endpoint_, admin_connections_, metrics_,
+                      [this]() -> net::io_context& { return next_context(); }) {}
 
 app::~app() {
   if (!threads_.empty() && !stopped_) {
@@ -77,21 +69,12 @@ net::io_context& app::next_context() noexcept {
   return *contexts_[next_context_.fetch_add(1, std::memory_order_relaxed) % contexts_.size()];
 }
 
-void app::listen(tcp::acceptor& acceptor, const endpoint_spec& where, std::uint16_t& port) {
-  const tcp::endpoint endpoint(net::ip::make_address(where.host), where.port);
-  acceptor.open(endpoint.protocol());
-  acceptor.set_option(net::socket_base::reuse_address(true));
-  acceptor.bind(endpoint);
-  acceptor.listen(net::socket_base::max_listen_connections);
-  port = acceptor.local_endpoint().port();
-}
-
 void app::start(bool handle_signals) {
-  listen(api_acceptor_, config_.listen, api_port_);
-  listen(admin_acceptor_, config_.admin_listen, admin_port_);
+  api_listener_.listen(config_.listen);
+  admin_listener_.listen(config_.admin_listen);
   net::io_context& first = *contexts_.front();
-  net::co_spawn(first, accept_loop(api_acceptor_, false), log_exception);
-  net::co_spawn(first, accept_loop(admin_acceptor_, true), log_exception);
+  net::co_spawn(first, api_listener_.accept_loop(), log_exception);
+  net::co_spawn(first, admin_listener_.accept_loop(), log_exception);
   net::co_spawn(first, close_expired_loop(), log_exception);
   if (handle_signals) {
     auto signals = std::make_shared<net::signal_set>(first, SIGTERM, SIGINT);
@@ -107,146 +90,6 @@ void app::start(bool handle_signals) {
       auto guard = net::make_work_guard(*ctx);
       ctx->run();
     });
-  }
-}
-
-net::awaitable<void> app::accept_loop(tcp::acceptor& acceptor, bool admin) {
-  session_options options{config_.max_header_bytes, config_.max_body_bytes, config_.idle_timeout,
-                          config_.request_timeout};
-  request_handler handler;
-  protocol_error_observer observer;
-  if (admin) {
-    options.max_body_bytes = 1024;
-    handler = [this](http_request& req, response_hold&) -> net::awaitable<http_response> {
-      co_return handle_admin(req,
-                             admin_sources{[this] { return ready(); }, [this] { return metrics_text(); }});
-    };
-  } else {
-    // Only `this` is captured: GCC 12 corrupts std::string init-captures of coroutine lambdas, so
-    // per-request strings live in the coroutine frame as locals instead.
-    handler = [this](http_request& req, response_hold& hold) -> net::awaitable<http_response> {
-      const auto started = std::chrono::steady_clock::now();
-      const std::string request_id = request_id_for(req[request_id_header]);
-      api_reply reply;
-      try {
-        reply = co_await handle_api(req, service_, &responses_);
-      } catch (const std::exception& e) {
-        log::error("request failed", {{"error", loggable_text(e.what())}, {"request_id", request_id}});
-        reply = error_reply(500, "Internal server error");
-      }
-      http_response res{static_cast<http::status>(reply.status), req.version()};
-      res.set(http::field::content_type, "application/json");
-      res.set(http::field::cache_control, "no-store");
-      res.set(request_id_header, request_id);
-      if (reply.method_not_allowed) res.set(http::field::allow, allowed_methods);
-      if (reply.retry_after_seconds) {
-        res.set(http::field::retry_after, std::to_string(reply.retry_after_seconds));
-      }
-      add_verify_headers(reply, res);
-      res.body() = std::move(reply.body);
-      hold = std::move(reply.hold);
-      const auto elapsed = std::chrono::steady_clock::now() - started;
-      metrics_.observe(reply.route_label, reply.status, elapsed);
-      if (test_hooks_.after_api_handler) test_hooks_.after_api_handler(req.target());
-      if (config_.access_log) {
-        log::access(access_fields({req.method_string(), req.target(), reply.status,
-                                   std::chrono::duration_cast<std::chrono::nanoseconds>(elapsed), request_id,
-                                   res.body().size(), req.body().size()}));
-      }
-      co_return res;
-    };
-    observer = [this](unsigned status) {
-      metrics_.observe(route::other, status, {});
-      // Refused while reading (431, 413, 400): no method or path worth trusting, and no response
-      // header of ours to carry an id; the line still counts the request.
-      if (config_.access_log) {
-        log::access(
-            {{"status", status}, {"request_id", new_request_id()}, {"refused", "while reading the request"}});
-      }
-      log::debug("request refused while reading", {{"status", status}});
-    };
-  }
-  connection_tracker& tracker = admin ? admin_connections_ : api_connections_;
-  net::steady_timer backoff(acceptor.get_executor());
-  accept_failure_backoff failures;
-  // Starts a session for an accepted connection, or closes it at the listener's cap.
-  const auto admit = [&](tcp::socket socket) {
-    // The admin listener's own cap: the API's was computed leaving it this many descriptors, so a
-    // full API cannot starve the probes, nor a flood of admin connections the API.
-    if (admin && admin_open_.load(std::memory_order_relaxed) >= config_.admin_max_connections) {
-      metrics_.admin_connection_refused();
-      boost::system::error_code ignored;
-      socket.close(ignored);
-      return;
-    }
-    if (!admin && metrics_.open_connections() >= static_cast<std::int64_t>(config_.max_connections)) {
-      // At the cap the connection is closed at once rather than left in the listen backlog: the
-      // client learns in a round trip that this instance is full (and may retry elsewhere)
-      // instead of waiting out its own timeout, and the backlog cannot hide an overload. Never a
-      // 5xx: writing a response would cost the very resources the cap protects.
-      metrics_.connection_refused();
-      boost::system::error_code ignored;
-      socket.close(ignored);
-      return;
-    }
-    if (!admin)
-      metrics_.connection_opened();
-    else
-      admin_open_.fetch_add(1, std::memory_order_relaxed);
-    if (log::enabled(log::level::debug)) {
-      boost::system::error_code peer_ec;
-      const auto peer = socket.remote_endpoint(peer_ec);
-      log::debug("connection accepted",
-                 {{"listener", admin ? "admin" : "api"},
-                  {"peer", peer_ec ? std::string("unknown")
-                                   : peer.address().to_string() + ":" + std::to_string(peer.port())}});
-    }
-    auto executor = socket.get_executor();
-    net::co_spawn(executor, run_session(std::move(socket), options, handler, observer, tracker),
-                  [this, admin](std::exception_ptr e) {
-                    if (!admin)
-                      metrics_.connection_closed();
-                    else
-                      admin_open_.fetch_sub(1, std::memory_order_relaxed);
-                    log_exception(e);
-                  });
-  };
-  for (;;) {
-    if (!admin && api_listener_closing_.load(std::memory_order_acquire)) {
-      // Connections the kernel has completed but we have not accepted yet would be reset by the
-      // close, their requests perhaps already sent: they are taken first, and served as every
-      // open connection is while draining (one answer, with `Connection: close`).
-      boost::system::error_code ec;
-      acceptor.non_blocking(true, ec);
-      for (tcp::socket socket(next_context()); !ec; socket = tcp::socket(next_context())) {
-        acceptor.accept(socket, ec);
-        if (!ec) admit(std::move(socket));
-      }
-      acceptor.close(ec);
-      break;
-    }
-    auto [ec, socket] = co_await acceptor.async_accept(next_context(), use_tuple);
-    if (ec == net::error::operation_aborted && !admin &&
-        api_listener_closing_.load(std::memory_order_acquire)) {
-      continue;
-    }
-    if (!acceptor.is_open() || ec == net::error::operation_aborted) break;
-    if (ec) {
-      // Typically EMFILE, which the caps should prevent: back off (growing while it lasts) instead
-      // of spinning on a full descriptor table, and say so once in a while, not per attempt.
-      metrics_.accept_failed();
-      const auto now = std::chrono::steady_clock::now();
-      if (const auto suppressed = failures.failed(now)) {
-        log::warn("accept failed", {{"listener", admin ? "admin" : "api"},
-                                    {"error", ec.message()},
-                                    {"failures_not_logged", *suppressed}});
-      }
-      backoff.expires_after(failures.delay());
-      co_await backoff.async_wait(use_tuple);
-      continue;
-    }
-    failures.succeeded();
-    admit(std::move(socket));
   }
 }
 
@@ -274,7 +117,7 @@ void app::request_stop() {
   if (stop_requested_.exchange(true)) return;
   try {
     // The completion handler runs however drain() ends, so wait() is released even if it throws.
-    net::co_spawn(*contexts_.front(), drain(), [this](std::exception_ptr e) {
+    net::co_spawn(*contexts_.front(), drain(), [this](const std::exception_ptr& e) {
       log_failure("drain failed, stopping at once", e);
       drain_finished();
     });
@@ -290,10 +133,8 @@ void app::drain_finished() noexcept {
 }
 
 net::awaitable<void> app::drain() {
-  boost::system::error_code ignored;
   // The accept loop closes the listener once it has taken what the kernel already queued.
-  api_listener_closing_.store(true, std::memory_order_release);
-  api_acceptor_.cancel(ignored);
+  api_listener_.begin_close();
   api_connections_.begin_drain(drain_idle_grace(config_));
   log::info("draining", {{"open_connections", api_connections_.open()},
                          {"idle_grace_ms", drain_idle_grace(config_).count()},
@@ -307,7 +148,7 @@ net::awaitable<void> app::drain() {
   // Until the accept loop has taken the backlog and closed the listener (on this same context),
   // and while any connection is counted: at accept, or registered by its session.
   const auto open = [this] {
-    return api_acceptor_.is_open() || api_connections_.open() > 0 || metrics_.open_connections() > 0;
+    return api_listener_.is_open() || api_connections_.open() > 0 || metrics_.open_connections() > 0;
   };
   while (open() && std::chrono::steady_clock::now() < deadline) {
     if (!grace_swept && std::chrono::steady_clock::now() >= grace_end) {
@@ -319,10 +160,10 @@ net::awaitable<void> app::drain() {
   }
   if (open()) {
     log::warn("drain deadline passed, closing connections", {{"open", api_connections_.open()}});
-    api_acceptor_.close(ignored);
+    api_listener_.close();
     api_connections_.close_all();
   }
-  admin_acceptor_.close(ignored);
+  admin_listener_.close();
   admin_connections_.close_all();
   // close_all() only posts the closes to each connection's context, and wait() stops the contexts
   // as soon as we are done: a close still queued then never runs, and its socket stays open until

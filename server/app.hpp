@@ -2,8 +2,11 @@
 // main() and the integration tests both drive this class.
 #pragma once
 
+#include "server/admin.hpp"
+#include "server/api_endpoint.hpp"
 #include "server/config.hpp"
 #include "server/http_session.hpp"
+#include "server/listener.hpp"
 #include "server/metrics.hpp"
 #include "server/response_budget.hpp"
 #include "server/token_service.hpp"
@@ -40,8 +43,8 @@ class app {
   // `handle_signals`, SIGTERM and SIGINT begin a graceful stop.
   void start(bool handle_signals);
 
-  [[nodiscard]] std::uint16_t api_port() const noexcept { return api_port_; }
-  [[nodiscard]] std::uint16_t admin_port() const noexcept { return admin_port_; }
+  [[nodiscard]] std::uint16_t api_port() const noexcept { return api_listener_.port(); }
+  [[nodiscard]] std::uint16_t admin_port() const noexcept { return admin_listener_.port(); }
 
   // Testing only; call before start().
   void set_test_hooks(app_test_hooks hooks) { test_hooks_ = std::move(hooks); }
@@ -63,8 +66,6 @@ class app {
 
  private:
   boost::asio::io_context& next_context() noexcept;
-  void listen(boost::asio::ip::tcp::acceptor& acceptor, const endpoint_spec& where, std::uint16_t& port);
-  boost::asio::awaitable<void> accept_loop(boost::asio::ip::tcp::acceptor& acceptor, bool admin);
   boost::asio::awaitable<void> close_expired_loop();  // the connections' deadlines (http_session.hpp)
   boost::asio::awaitable<void> drain();
   void drain_finished() noexcept;
@@ -77,22 +78,20 @@ class app {
   connection_tracker admin_connections_;
   // Shares of it are held by session frames, which may be destroyed with their context.
   response_budget responses_;
-  std::atomic<std::size_t> admin_open_{0};  // counted like metrics_'s open API connections
   // Declared before the store so they outlive it: the store's last callbacks post to them.
   std::vector<std::unique_ptr<boost::asio::io_context>> contexts_;
   std::unique_ptr<storage::token_store> store_;
   token_service service_;
   metrics metrics_;
-  boost::asio::ip::tcp::acceptor api_acceptor_;
-  boost::asio::ip::tcp::acceptor admin_acceptor_;
-  std::uint16_t api_port_ = 0;
-  std::uint16_t admin_port_ = 0;
+  api_endpoint api_endpoint_;
+  admin_endpoint admin_endpoint_;
+  // After the io_contexts, so that their sockets close before the contexts go.
+  listener api_listener_;
+  listener admin_listener_;
   std::vector<std::thread> threads_;
   std::atomic<std::size_t> next_context_{0};
   std::atomic<bool> stop_requested_{false};
   std::atomic<bool> drained_{false};
-  // Set by the drain: the API accept loop takes the connections already queued, then closes.
-  std::atomic<bool> api_listener_closing_{false};
   bool stopped_ = false;
 };
 

@@ -21,37 +21,40 @@ struct endpoint_spec {
 
 enum class store_kind { rocksdb, postgres };
 
+// Every member starts at its flag's default (config_flags.hpp); members without one start empty.
 struct config {
-  endpoint_spec listen{"0.0.0.0", 8080};
-  endpoint_spec admin_listen{"0.0.0.0", 9090};
-  std::string data_dir = "./data";
-  store_kind store = store_kind::rocksdb;
+  config();
+
+  endpoint_spec listen;
+  endpoint_spec admin_listen;
+  std::string data_dir;
+  store_kind store{};
   std::string postgres_url;  // libpq connection string; may hold a password: never logged
-  std::string postgres_schema = "public";
-  std::size_t postgres_connections = 4;
-  std::chrono::milliseconds revocation_poll{1000};  // bound on a missed cross-process revocation
-  std::size_t threads = 0;                          // 0: one per core
-  std::size_t cache_capacity = 1'000'000;
-  std::size_t list_cache_tokens = 100'000;  // records of users' complete lists kept in memory
-  std::size_t max_body_bytes = 16 * 1024;
-  std::size_t max_header_bytes = 8 * 1024;
-  bool sync = true;
-  std::size_t write_queue = 65536;
-  // Open API connections; beyond it a new connection is closed at once (see app::accept_loop).
-  std::size_t max_connections = 10'000;
+  std::string postgres_schema;
+  std::size_t postgres_connections = 0;
+  std::chrono::milliseconds revocation_poll{};  // bound on a missed cross-process revocation
+  std::size_t threads = 0;                      // 0: one per core
+  std::size_t cache_capacity = 0;
+  std::size_t list_cache_tokens = 0;  // records of users' complete lists kept in memory
+  std::size_t max_body_bytes = 0;
+  std::size_t max_header_bytes = 0;
+  bool sync = false;
+  std::size_t write_queue = 0;
+  // Open API connections; beyond it a new connection is closed at once (see api_endpoint.hpp).
+  std::size_t max_connections = 0;
   // Open admin connections (probes, scrapes): a cap of their own, so that /healthz answers while
   // the API is full. Both caps are lowered at start to fit the file-descriptor limit (fd_limits.hpp).
-  std::size_t admin_max_connections = 32;
+  std::size_t admin_max_connections = 0;
   // Bytes of list answers built and not yet written, all connections together; a list answer
   // that does not fit is refused with 503 (see response_budget.hpp).
-  std::size_t max_response_bytes_in_flight = 64 << 20;
-  std::chrono::milliseconds idle_timeout{60'000};
-  std::chrono::milliseconds request_timeout{10'000};
-  std::chrono::milliseconds drain_timeout{10'000};
+  std::size_t max_response_bytes_in_flight = 0;
+  std::chrono::milliseconds idle_timeout{};
+  std::chrono::milliseconds request_timeout{};
+  std::chrono::milliseconds drain_timeout{};
   // How long a drain leaves idle keep-alive connections open for a request already on its way
   // (answered with `Connection: close`); unset: drain_idle_grace() picks it. Below drain_timeout.
   std::optional<std::chrono::milliseconds> drain_idle_grace;
-  log::level log_level = log::level::info;
+  log::level log_level{};
   bool access_log = false;      // one JSON line per API request (never the query string or a key)
   std::string test_fault_file;  // testing only: see storage/faulty_store.hpp
 };
@@ -74,6 +77,7 @@ using env_lookup = std::function<std::optional<std::string>(const std::string&)>
 // environment, which wins over defaults. Throws config_error.
 [[nodiscard]] config parse_config(const std::vector<std::string>& args, const env_lookup& env);
 
+// `tokend --help`, with the flags of the table (config_flags.hpp).
 [[nodiscard]] std::string usage_text();
 
 // "host:port" or "[v6]:port"; throws config_error.

@@ -2,18 +2,17 @@
 // request to a handler, writes the response, and keeps the connection alive while both sides want.
 // Used by the API and the admin listener alike.
 //
-// Deadlines are not a timer per read and write (beast::tcp_stream): arming and cancelling those on
-// every operation cost about 7% of throughput. Each connection keeps a deadline, and a periodic
-// sweep (connection_tracker::close_expired) closes the connections past theirs.
+// Deadlines are not a timer per read and write (beast::tcp_stream), which cost throughput on every
+// operation (see docs/PERFORMANCE.md): each connection keeps a deadline, and a periodic sweep
+// (connection_tracker::close_expired) closes the connections past theirs.
 #pragma once
 
+#include "server/http_message.hpp"
 #include "server/response_budget.hpp"
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/error.hpp>
-#include <boost/beast/http/message.hpp>
-#include <boost/beast/http/string_body.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -25,12 +24,9 @@
 
 namespace tokend::server {
 
-using http_request = boost::beast::http::request<boost::beast::http::string_body>;
-using http_response = boost::beast::http::response<boost::beast::http::string_body>;
-
 struct session_options {
-  std::size_t max_header_bytes = 8 * 1024;
-  std::size_t max_body_bytes = 16 * 1024;
+  std::size_t max_header_bytes = std::size_t{8} * 1024;
+  std::size_t max_body_bytes = std::size_t{16} * 1024;
   std::chrono::milliseconds idle_timeout{60'000};     // between requests on a kept-alive connection
   std::chrono::milliseconds request_timeout{10'000};  // to read one whole request, or write a response
 };

@@ -3,6 +3,8 @@
 // parsers take as the event time without a rule of their own (the same as Go's log/slog).
 #include "server/log.hpp"
 
+#include "core/enum_table.hpp"
+
 #include <boost/json/serialize.hpp>
 
 #include <atomic>
@@ -55,26 +57,21 @@ level current_level() noexcept { return minimum.load(std::memory_order_relaxed);
 
 bool enabled(level lvl) noexcept { return lvl >= minimum.load(std::memory_order_relaxed); }
 
+namespace {
+
+constexpr core::enum_table<level, std::string_view, 4> level_names = {
+    {{level::debug, "debug"}, {level::info, "info"}, {level::warn, "warn"}, {level::error, "error"}}};
+
+}  // namespace
+
 std::optional<level> parse_level(std::string_view text) noexcept {
-  if (text == "debug") return level::debug;
-  if (text == "info") return level::info;
-  if (text == "warn" || text == "warning") return level::warn;
-  if (text == "error") return level::error;
-  return std::nullopt;
+  if (text == "warning") return level::warn;
+  return core::key_of(level_names, text);
 }
 
 const char* level_name(level lvl) noexcept {
-  switch (lvl) {
-    case level::debug:
-      return "debug";
-    case level::info:
-      return "info";
-    case level::warn:
-      return "warn";
-    case level::error:
-      return "error";
-  }
-  return "info";
+  // Every name is a literal, so its data() is NUL-terminated.
+  return core::value_of(level_names, lvl, std::string_view("info")).data();
 }
 
 void write(level lvl, std::string_view message, boost::json::object fields) {

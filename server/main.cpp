@@ -1,8 +1,9 @@
-// tokend: `serve` (default), `keygen`, `--help`.
+// tokend: `serve` (default), `keygen`, `--help`, `--help-markdown`.
 #include "core/key.hpp"
 #include "server/app.hpp"
 #include "server/bootstrap.hpp"
 #include "server/config.hpp"
+#include "server/config_flags.hpp"
 #include "server/data_dir.hpp"
 #include "server/fd_limits.hpp"
 #include "server/log.hpp"
@@ -86,16 +87,17 @@ int serve(const std::vector<std::string>& args) {
     const std::size_t configured_max_connections = cfg.max_connections;
     cfg.max_connections = fds.max_connections;
     cfg.admin_max_connections = fds.admin_max_connections;
-    server::log::info("connection limits",
-                      {{"max_connections", fds.max_connections},
-                       {"configured_max_connections", configured_max_connections},
-                       {"admin_max_connections", fds.admin_max_connections},
-                       {"fd_limit", fds.limit},
-                       {"fd_limit_at_start", raised.before},
-                       {"reserved_descriptors", fds.reserved},
-                       {"rocksdb_max_open_files", fds.rocksdb_max_open_files},
-                       {"clamped_to_fd_limit", fds.clamped},
-                       {"max_response_bytes_in_flight", cfg.max_response_bytes_in_flight}});
+    boost::json::object limits;
+    limits["max_connections"] = fds.max_connections;
+    limits["configured_max_connections"] = configured_max_connections;
+    limits["admin_max_connections"] = fds.admin_max_connections;
+    limits["fd_limit"] = fds.limit;
+    limits["fd_limit_at_start"] = raised.before;
+    limits["reserved_descriptors"] = fds.reserved;
+    limits["rocksdb_max_open_files"] = fds.rocksdb_max_open_files;
+    limits["clamped_to_fd_limit"] = fds.clamped;
+    limits["max_response_bytes_in_flight"] = cfg.max_response_bytes_in_flight;
+    server::log::info("connection limits", std::move(limits));
     if (cfg.store == server::store_kind::rocksdb) server::prepare_data_dir(cfg.data_dir);
     std::unique_ptr<storage::token_store> store = open_store(cfg, fds);
     if (!cfg.test_fault_file.empty()) {
@@ -133,6 +135,10 @@ int main(int argc, char** argv) {
   for (const auto& a : args) {
     if (a == "--help" || a == "-h") {
       std::cout << server::usage_text();
+      return 0;
+    }
+    if (a == "--help-markdown") {
+      std::cout << server::flags_markdown();
       return 0;
     }
   }

@@ -4,6 +4,7 @@
 // units (seconds), counters end in _total.
 #pragma once
 
+#include "server/route.hpp"
 #include "storage/token_store.hpp"
 
 #include <array>
@@ -13,10 +14,6 @@
 #include <string>
 
 namespace tokend::server {
-
-// verify: the gateway endpoint /verify, counted apart because it carries a whole API's traffic.
-enum class route { create, list, remove, verify, other };
-inline constexpr std::size_t route_count = 5;
 
 // The response budget's figures (response_budget.hpp), handed in at scrape time.
 struct response_figures {

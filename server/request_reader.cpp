@@ -1,6 +1,8 @@
 // Framing rules on top of Beast's parser; see request_reader.hpp.
 #include "server/request_reader.hpp"
 
+#include "core/enum_table.hpp"
+
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/error.hpp>
 
@@ -12,29 +14,6 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 
 namespace {
-
-class framing_category_impl final : public boost::system::error_category {
- public:
-  const char* name() const noexcept override { return "tokend.framing"; }
-  // Shown to clients as the error message: fixed texts, never any of the request's bytes.
-  std::string message(int ev) const override {
-    switch (static_cast<framing_error>(ev)) {
-      case framing_error::unsupported_transfer_coding:
-        return "Transfer-Encoding other than chunked is not supported";
-      case framing_error::bad_transfer_encoding:
-        return "Malformed Transfer-Encoding";
-      case framing_error::transfer_encoding_in_http10:
-        return "Transfer-Encoding is not allowed in HTTP/1.0";
-      case framing_error::chunk_line_too_long:
-        return "Chunk size line too long";
-      case framing_error::chunk_extensions_too_long:
-        return "Chunk extensions too long";
-      case framing_error::trailer_too_large:
-        return "Request trailer fields too large";
-    }
-    return "Malformed HTTP request";
-  }
-};
 
 // The longest field name or value basic_fields stores (it keeps offsets in 16 bits).
 constexpr std::size_t max_field_part_bytes = 65'000;
@@ -87,7 +66,15 @@ beast::error_code check_transfer_encoding(const http::request<http::string_body>
 }  // namespace
 
 const boost::system::error_category& framing_category() noexcept {
-  static const framing_category_impl category;
+  static_assert(static_cast<int>(framing_error::trailer_too_large) == 6,
+                "one message per code, in framing_error's order");
+  // Shown to clients as the error message: fixed texts, never any of the request's bytes.
+  static const core::message_category<6> category(
+      "tokend.framing",
+      {"Transfer-Encoding other than chunked is not supported", "Malformed Transfer-Encoding",
+       "Transfer-Encoding is not allowed in HTTP/1.0", "Chunk size line too long",
+       "Chunk extensions too long", "Request trailer fields too large"},
+      "Malformed HTTP request");
   return category;
 }
 

@@ -1,8 +1,8 @@
 // The status line and header block of a response, written into a flat string.
 //
-// The session sends this string and the body as one gather write. Beast's generic serializer
-// produces the same bytes, but through buffer-sequence machinery that was ~10% of the CPU of a
-// small response; tests hold the two to byte-for-byte equality.
+// The session sends this string and the body as one gather write: Beast's generic serializer
+// produces the same bytes at a much higher CPU cost (see docs/PERFORMANCE.md); tests hold the two
+// to byte-for-byte equality.
 #pragma once
 
 #include <boost/beast/http/message.hpp>

@@ -22,8 +22,7 @@ namespace {
 // Starts a storage operation with a callback and suspends the coroutine until the callback runs;
 // the coroutine resumes on its own executor, never on the storage thread that called back.
 // The value travels in a wrapper so that an error_code is returned, not thrown, by use_awaitable.
-// Deliberately not a coroutine itself: GCC 12 mishandles coroutine parameters that are lambdas
-// with non-trivial captures (they were destroyed twice).
+// Deliberately not a coroutine itself (see docs/ARCHITECTURE.md#coroutine-rules).
 template <class Value>
 struct carried {
   Value value;
@@ -71,12 +70,13 @@ net::awaitable<result<core::user_id>> token_service::authenticate(std::string_vi
                     }))
                    .value;
   if (!found) co_return core::errc::unavailable;
-  if (!found->has_value()) {
+  const std::optional<core::user_id>& owner = *found;
+  if (!owner) {
     cache_.fill(digest, ticket, {false, 0});
     co_return core::errc::unauthorized;
   }
-  cache_.fill(digest, ticket, {true, **found});
-  co_return **found;
+  cache_.fill(digest, ticket, {true, *owner});
+  co_return *owner;
 }
 
 net::awaitable<result<token_service::created>> token_service::create(core::user_id owner,
@@ -87,8 +87,7 @@ net::awaitable<result<token_service::created>> token_service::create(core::user_
   const auto now = std::chrono::system_clock::now().time_since_epoch();
   out.record = core::make_token_record(out.key, owner, std::move(description), std::move(type),
                                        std::chrono::duration_cast<std::chrono::seconds>(now).count());
-  // Captured by reference, not by init-capture: GCC 12 relocates a string captured by value in a
-  // lambda inside a coroutine without fixing its small-buffer pointer.
+  // Captured by reference, not by init-capture (see docs/ARCHITECTURE.md#coroutine-rules).
   core::token_record to_store = out.record;
   const error_code ec =
       (co_await on_store<error_code>([this, &to_store](storage::token_store::write_handler done) {

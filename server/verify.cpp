@@ -2,7 +2,7 @@
 #include "server/verify.hpp"
 
 #include "core/error.hpp"
-#include "server/api_request.hpp"
+#include "server/api_parsing.hpp"
 
 #include <boost/beast/http/field.hpp>
 
@@ -202,6 +202,8 @@ gateway_key gateway_key_of(const http_request& request) noexcept {
   return out;
 }
 
+// Awaited at once by handle_api, whose caller owns the request; the service outlives every request.
+// NOLINTNEXTLINE(cppcoreguidelines-avoid-reference-coroutine-parameters): see the line above
 net::awaitable<api_reply> handle_verify(const http_request& request, token_service& service) {
   const gateway_key key = gateway_key_of(request);
   if (!key) co_return refused_reply(error_reply(core::errc::unauthorized, route::verify));

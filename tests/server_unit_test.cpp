@@ -8,7 +8,7 @@
 #include "core/key.hpp"
 #include "core/token.hpp"
 #include "server/admin.hpp"
-#include "server/api_request.hpp"
+#include "server/api_parsing.hpp"
 #include "server/api_response.hpp"
 #include "server/config.hpp"
 #include "server/response_head.hpp"

@@ -7,7 +7,7 @@
 
 #include "core/description.hpp"
 #include "core/key.hpp"
-#include "server/api_request.hpp"
+#include "server/api_parsing.hpp"
 #include "server/api_response.hpp"
 #include "server/json_members.hpp"
 

@@ -19,7 +19,7 @@
 
 #include "core/description.hpp"
 #include "core/key.hpp"
-#include "server/api_request.hpp"
+#include "server/api_parsing.hpp"
 #include "server/api_router.hpp"
 #include "server/http_session.hpp"
 #include "server/request_reader.hpp"
@@ -211,7 +211,7 @@ std::size_t chunked_length(std::string_view s) {
 //   as another request and no part of another request as its body;
 // - every field of the request was in its header block (no trailer field acts as a header field);
 // - header fields and body within their bounds.
-void check_framing(const server::api_request& request, std::string_view bytes, std::size_t header_bytes,
+void check_framing(const server::http_request& request, std::string_view bytes, std::size_t header_bytes,
                    const server::session_options& limits) {
   FUZZ_CHECK(header_bytes <= bytes.size() && header_bytes <= limits.max_header_bytes,
              "header past its bound");
@@ -245,7 +245,7 @@ void check_framing(const server::api_request& request, std::string_view bytes, s
 }
 
 // Two Authorization headers, or one that is not Bearer with a key, make a request ambiguous.
-bool ambiguous_authorization(const server::api_request& request) {
+bool ambiguous_authorization(const server::http_request& request) {
   std::size_t headers = 0;
   bool foreign = false;
   for (const auto value : server::authorization_headers(request)) {
@@ -266,7 +266,7 @@ struct expectation {
   std::optional<core::user_id> caller;  // authenticated as this user, when routed
 };
 
-expectation expect(const server::api_request& request, const world& w) {
+expectation expect(const server::http_request& request, const world& w) {
   expectation e;
   if (server::is_verify_target(request.target())) {
     e.routed = e.verify = true;
@@ -289,7 +289,7 @@ expectation expect(const server::api_request& request, const world& w) {
   return e;
 }
 
-server::api_reply run(world& w, const server::api_request& request) {
+server::api_reply run(world& w, const server::http_request& request) {
   std::optional<server::api_reply> reply;
   std::exception_ptr failure;
   net::co_spawn(w.io, server::handle_api(request, w.service),
@@ -307,7 +307,7 @@ server::api_reply run(world& w, const server::api_request& request) {
   return std::move(*reply);
 }
 
-void check_reply(world& w, const server::api_request& request, const server::api_reply& reply) {
+void check_reply(world& w, const server::http_request& request, const server::api_reply& reply) {
   const auto s = reply.status;
   FUZZ_CHECK(s == 200 || s == 400 || s == 401 || s == 404 || s == 405 || s == 415,
              "status outside 200/400/401/404/405/415 (no 5xx with a healthy store)");
@@ -396,7 +396,7 @@ void check_reply(world& w, const server::api_request& request, const server::api
 }
 
 // A 404 to a delete whose victim is a live key of the caller would be a lost delete.
-void check_not_found(const world& w, const server::api_request& request, const server::api_reply& reply,
+void check_not_found(const world& w, const server::http_request& request, const server::api_reply& reply,
                      const expectation& e) {
   if (reply.status != 404 || !e.caller || request.method() != http::verb::delete_) return;
   const auto victim = server::parse_delete_body(request.body());
@@ -455,7 +455,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       return 0;
     }
 
-    const server::api_request request = reader.release();
+    const server::http_request request = reader.release();
     check_framing(request, input.substr(start, consumed - start), reader.header_bytes(), limits);
     const server::api_reply reply = run(w, request);
     // For seed authors: which status each request got (method and status only: targets hold keys).

@@ -4,7 +4,7 @@
 // parse_paging against the rules of API.md restated independently here.
 #include "fuzz_check.hpp"
 
-#include "server/api_request.hpp"
+#include "server/api_parsing.hpp"
 #include "server/api_router.hpp"
 
 #include <boost/url/parse.hpp>

@@ -1,5 +1,5 @@
-// Request parsing rules; see api_request.hpp.
-#include "server/api_request.hpp"
+// Request parsing rules; see api_parsing.hpp.
+#include "server/api_parsing.hpp"
 
 #include "core/description.hpp"
 #include "core/key.hpp"
@@ -52,6 +52,22 @@ std::optional<boost::json::object> parse_object(std::string_view body, std::stri
     return std::nullopt;
   }
   return std::move(v.as_object());
+}
+
+// The string member `name` of a body's object; nullptr, with `problem` set, when it is missing or
+// not a string.
+const boost::json::string* string_member(const boost::json::object& obj, std::string_view name,
+                                         std::string& problem) {
+  const auto* member = obj.if_contains(name);
+  if (!member) {
+    problem = "Field '" + std::string(name) + "' is required";
+    return nullptr;
+  }
+  if (!member->is_string()) {
+    problem = "Field '" + std::string(name) + "' must be a string";
+    return nullptr;
+  }
+  return &member->as_string();
 }
 
 // The value of a media-type parameter: a token, or a quoted string with its escapes undone;
@@ -141,32 +157,26 @@ parsed<page_request> parse_paging(const boost::urls::url_view& target) {
 
 parsed<create_body> parse_create_body(std::string_view body) {
   std::string problem;
-  auto obj = parse_object(body, problem);
+  const auto obj = parse_object(body, problem);
   if (!obj) return {std::nullopt, problem};
-  const auto* type = obj->if_contains("type");
-  if (!type) return {std::nullopt, "Field 'type' is required"};
-  if (!type->is_string()) return {std::nullopt, "Field 'type' must be a string"};
-  if (type->as_string() != "admin")
-    return {std::nullopt, "Field 'type' must be \"admin\" (the only supported type)"};
-  const auto* description = obj->if_contains("description");
-  if (!description) return {std::nullopt, "Field 'description' is required"};
-  if (!description->is_string()) return {std::nullopt, "Field 'description' must be a string"};
-  const auto& text = description->as_string();
-  if (const char* why = core::description_problem(std::string_view(text.data(), text.size()))) {
-    return {std::nullopt, why};
-  }
-  return {create_body{"admin", std::string(text.data(), text.size())}, {}};
+  const auto* type = string_member(*obj, "type", problem);
+  if (!type) return {std::nullopt, problem};
+  if (*type != "admin") return {std::nullopt, "Field 'type' must be \"admin\" (the only supported type)"};
+  const auto* description = string_member(*obj, "description", problem);
+  if (!description) return {std::nullopt, problem};
+  const std::string_view text(description->data(), description->size());
+  if (const char* why = core::description_problem(text)) return {std::nullopt, why};
+  return {create_body{"admin", std::string(text)}, {}};
 }
 
 parsed<std::string> parse_delete_body(std::string_view body) {
   std::string problem;
-  auto obj = parse_object(body, problem);
+  const auto obj = parse_object(body, problem);
   if (!obj) return {std::nullopt, problem};
-  const auto* token = obj->if_contains("token");
-  if (!token) return {std::nullopt, "Field 'token' is required"};
-  if (!token->is_string()) return {std::nullopt, "Field 'token' must be a string"};
-  if (token->as_string().empty()) return {std::nullopt, "Field 'token' must not be empty"};
-  return {std::string(token->as_string().data(), token->as_string().size()), {}};
+  const auto* token = string_member(*obj, "token", problem);
+  if (!token) return {std::nullopt, problem};
+  if (token->empty()) return {std::nullopt, "Field 'token' must not be empty"};
+  return {std::string(token->data(), token->size()), {}};
 }
 
 bool is_json_content_type(std::string_view content_type) {

@@ -1,0 +1,101 @@
+// Request decoration and connection counting of the API; see api_endpoint.hpp.
+#include "server/api_endpoint.hpp"
+
+#include "server/api_router.hpp"
+#include "server/log.hpp"
+#include "server/request_log.hpp"
+#include "server/verify.hpp"
+
+#include <boost/beast/http/field.hpp>
+
+#include <chrono>
+#include <exception>
+#include <string>
+
+namespace tokend::server {
+namespace net = boost::asio;
+namespace http = boost::beast::http;
+
+namespace {
+
+constexpr std::string_view request_id_header = "X-Request-Id";
+
+}  // namespace
+
+api_endpoint::api_endpoint(const api_endpoint_settings& settings, token_service& service,
+                           response_budget& responses, metrics& counters, const response_hook& after_response)
+    : settings_(settings),
+      service_(service),
+      responses_(responses),
+      metrics_(counters),
+      after_response_(after_response) {}
+
+request_handler api_endpoint::handler() {
+  // Not a coroutine itself, so it captures nothing a coroutine frame would have to keep (see
+  // docs/ARCHITECTURE.md#coroutine-rules).
+  return [this](http_request& request, response_hold& hold) { return respond(request, hold); };
+}
+
+protocol_error_observer api_endpoint::observer() {
+  return [this](unsigned status) { refused_while_reading(status); };
+}
+
+bool api_endpoint::admit() noexcept {
+  if (metrics_.open_connections() >= static_cast<std::int64_t>(settings_.max_connections)) {
+    // At the cap the connection is closed at once rather than left in the listen backlog: the
+    // client learns in a round trip that this instance is full (and may retry elsewhere)
+    // instead of waiting out its own timeout, and the backlog cannot hide an overload. Never a
+    // 5xx: writing a response would cost the very resources the cap protects.
+    metrics_.connection_refused();
+    return false;
+  }
+  metrics_.connection_opened();
+  return true;
+}
+
+void api_endpoint::closed() noexcept { metrics_.connection_closed(); }
+
+// The session owns the request and the hold, and awaits this coroutine at once.
+// NOLINTNEXTLINE(cppcoreguidelines-avoid-reference-coroutine-parameters): the session outlives it
+net::awaitable<http_response> api_endpoint::respond(http_request& request, response_hold& hold) {
+  const auto started = std::chrono::steady_clock::now();
+  const std::string request_id = request_id_for(request[request_id_header]);
+  api_reply reply;
+  try {
+    reply = co_await handle_api(request, service_, &responses_);
+  } catch (const std::exception& e) {
+    log::error("request failed", {{"error", loggable_text(e.what())}, {"request_id", request_id}});
+    reply = error_reply(500, "Internal server error");
+  }
+  http_response res{static_cast<http::status>(reply.status), request.version()};
+  res.set(http::field::content_type, "application/json");
+  res.set(http::field::cache_control, "no-store");
+  res.set(request_id_header, request_id);
+  if (reply.method_not_allowed) res.set(http::field::allow, allowed_methods);
+  if (reply.retry_after_seconds) res.set(http::field::retry_after, std::to_string(reply.retry_after_seconds));
+  add_verify_headers(reply, res);
+  res.body() = std::move(reply.body);
+  hold = std::move(reply.hold);
+  const auto elapsed = std::chrono::steady_clock::now() - started;
+  metrics_.observe(reply.route_label, reply.status, elapsed);
+  if (after_response_) after_response_(request.target());
+  if (settings_.access_log) {
+    log::access(access_fields({request.method_string(), request.target(), reply.status,
+                               std::chrono::duration_cast<std::chrono::nanoseconds>(elapsed), request_id,
+                               res.body().size(), request.body().size()}));
+  }
+  co_return res;
+}
+
+void api_endpoint::refused_while_reading(unsigned status) {
+  metrics_.observe(route::other, status, {});
+  // Refused while reading (431, 413, 400): no method or path worth trusting, and no response
+  // header of ours to carry an id; the line still counts the request.
+  if (settings_.access_log) {
+    log::access(
+        {{"status", status}, {"request_id", new_request_id()}, {"refused", "while reading the request"}});
+  }
+  log::debug("request refused while reading", {{"status", status}});
+}
+
+}  // namespace tokend::server

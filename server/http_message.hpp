@@ -1,0 +1,12 @@
+// The one request and response type of both listeners: whole messages with string bodies.
+#pragma once
+
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+namespace tokend::server {
+
+using http_request = boost::beast::http::request<boost::beast::http::string_body>;
+using http_response = boost::beast::http::response<boost::beast::http::string_body>;
+
+}  // namespace tokend::server
