@@ -215,9 +215,11 @@ struct in_flight {
   bool counted = false;  // holds a --requests ticket
 };
 
-constexpr std::size_t read_chunk = 16 * 1024;
+constexpr std::size_t read_chunk = std::size_t{16} * 1024;
 constexpr auto first_backoff = std::chrono::milliseconds{10};
 constexpr auto max_backoff = std::chrono::milliseconds{500};
+
+using response_parser = http::response_parser<http::buffer_body>;
 
 class connection {
  public:
@@ -391,17 +393,18 @@ class connection {
                             });
   }
 
-  void new_parser() {
-    parser_.emplace();
-    parser_->eager(true);
-    reset_body_sink();
+  response_parser& new_parser() {
+    response_parser& p = parser_.emplace();
+    p.eager(true);
+    reset_body_sink(p);
+    return p;
   }
 
-  void reset_body_sink() noexcept {
+  void reset_body_sink(response_parser& p) noexcept {
     // Bodies are parsed (so framing is checked) and discarded into the thread's scratch area, which
     // all its connections share: what lands there is never read.
-    parser_->get().body().data = body_sink_.data();
-    parser_->get().body().size = body_sink_.size();
+    p.get().body().data = body_sink_.data();
+    p.get().body().size = body_sink_.size();
   }
 
   void on_read(const error_code& ec, std::size_t n) {
@@ -410,7 +413,7 @@ class connection {
         // A response delimited by the end of the connection (no Content-Length) is complete now.
         error_code pec;
         parser_->put_eof(pec);
-        if (!pec && parser_->is_done() && !on_response(false)) return;
+        if (!pec && parser_->is_done() && !on_response(parser_->get().result_int(), false)) return;
       }
       if (ec == net::error::eof && sent_ == 0) {
         restart();  // an idle keep-alive connection closed by the server: not an error
@@ -421,12 +424,13 @@ class connection {
     }
     buffer_.commit(n);
     while (buffer_.size() > 0) {
-      if (!parser_) new_parser();
+      // A reference for this turn only: on_response below ends the parser's life.
+      response_parser& parser = parser_ ? *parser_ : new_parser();
       error_code pec;
-      const std::size_t used = parser_->put(buffer_.data(), pec);
+      const std::size_t used = parser.put(buffer_.data(), pec);
       buffer_.consume(used);
       if (pec == http::error::need_buffer) {
-        reset_body_sink();
+        reset_body_sink(parser);
         continue;
       }
       if (pec == http::error::need_more) break;
@@ -434,15 +438,15 @@ class connection {
         fail(transport_error::bad_response);
         return;
       }
-      if (parser_->is_done() && !on_response(parser_->keep_alive())) return;
+      if (parser.is_done() && !on_response(parser.get().result_int(), parser.keep_alive())) return;
     }
     pump();
     read();
   }
 
-  // Returns false when the connection was closed (the caller must stop touching it).
-  bool on_response(bool keep_alive) {
-    const unsigned status = parser_->get().result_int();
+  // A complete response with this status. Returns false when the connection was closed (the caller
+  // must stop touching it).
+  bool on_response(unsigned status, bool keep_alive) {
     parser_.reset();
     if (sent_ == 0) {
       fail(transport_error::bad_response);
@@ -532,7 +536,7 @@ class connection {
   tcp::socket socket_;
   net::steady_timer timer_;  // the open-loop schedule
   beast::flat_buffer buffer_;
-  std::optional<http::response_parser<http::buffer_body>> parser_;
+  std::optional<response_parser> parser_;
   std::vector<in_flight> ring_;  // capacity: --pipeline
   std::size_t head_ = 0;
   std::size_t size_ = 0;  // queued, written or not
@@ -594,7 +598,7 @@ class worker {
   shared_state& s_;
   net::io_context ioc_{1};  // one thread runs it: let Asio skip cross-thread work
   thread_stats stats_;
-  std::vector<char> body_sink_ = std::vector<char>(64 * 1024);
+  std::vector<char> body_sink_ = std::vector<char>(std::size_t{64} * 1024);
   net::steady_timer sweep_timer_;
   net::steady_timer end_timer_;
   std::vector<std::unique_ptr<connection>> connections_;  // last: sockets go before the context
@@ -698,6 +702,7 @@ load_result run_load(const load_config& cfg, const std::function<void(const load
   std::condition_variable cv;
   std::size_t finished = 0;
   std::vector<std::thread> pool;
+  pool.reserve(workers.size());
   for (auto& w : workers) {
     pool.emplace_back([&, wp = w.get()] {
       wp->run();
