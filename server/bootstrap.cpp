@@ -58,8 +58,8 @@ void bootstrap(storage::token_store& store, const config& cfg, const env_lookup&
     const auto existing = wait_for_store<boost::system::result<std::optional<core::user_id>>>(
         [&](storage::token_store::lookup_handler done) { store.async_lookup(digest, std::move(done)); });
     if (!existing) throw std::runtime_error("cannot read the store: " + existing.error().message());
-    if (existing->has_value()) {
-      log::info("bootstrap key already present", {{"userId", **existing}});
+    if (const std::optional<core::user_id>& present = *existing) {
+      log::info("bootstrap key already present", {{"userId", *present}});
       return;
     }
     store_key(store, *key, owner);

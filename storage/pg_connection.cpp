@@ -50,6 +50,7 @@ void connection::close() noexcept {
   conn_ = nullptr;
 }
 
+// NOLINTNEXTLINE(bugprone-exception-escape): a timer's cancel throws only if the reactor fails: terminate
 void connection::cancel() noexcept {
   boost::system::error_code ignored;
   if (socket_) socket_->cancel(ignored);
@@ -85,7 +86,7 @@ net::awaitable<connection::wait_result> connection::wait(bool for_write, clock::
   co_return std::get<0>(std::get<1>(first)) ? wait_result::failed : wait_result::timeout;
 }
 
-net::awaitable<bool> connection::connect(const std::string& conninfo, std::chrono::milliseconds timeout) {
+net::awaitable<bool> connection::connect(std::string conninfo, std::chrono::milliseconds timeout) {
   close();
   const auto until = clock::now() + timeout;
   conn_ = PQconnectStart(conninfo.c_str());
@@ -200,18 +201,17 @@ net::awaitable<reply> connection::collect(bool sent, bool pipelined) {
   co_return out;
 }
 
-net::awaitable<reply> connection::exec(const std::string& sql) {
+net::awaitable<reply> connection::exec(std::string sql) {
   const bool sent = conn_ != nullptr && PQsendQuery(conn_, sql.c_str()) == 1;
   co_return co_await collect(sent);
 }
 
-net::awaitable<reply> connection::prepare(const char* name, const std::string& sql) {
+net::awaitable<reply> connection::prepare(const char* name, std::string sql) {
   const bool sent = conn_ != nullptr && PQsendPrepare(conn_, name, sql.c_str(), 0, nullptr) == 1;
   co_return co_await collect(sent);
 }
 
-net::awaitable<reply> connection::prepare_all(
-    const std::vector<std::pair<const char*, std::string>>& statements) {
+net::awaitable<reply> connection::prepare_all(std::vector<std::pair<const char*, std::string>> statements) {
   bool sent = conn_ != nullptr && PQenterPipelineMode(conn_) == 1;
   for (const auto& [name, sql] : statements) {
     sent = sent && PQsendPrepare(conn_, name, sql.c_str(), 0, nullptr) == 1;
@@ -226,7 +226,7 @@ net::awaitable<reply> connection::prepare_all(
   co_return out;
 }
 
-net::awaitable<reply> connection::exec_prepared(const char* name, const std::vector<std::string>& params) {
+net::awaitable<reply> connection::exec_prepared(const char* name, std::vector<std::string> params) {
   std::vector<const char*> values;
   values.reserve(params.size());
   for (const auto& p : params) values.push_back(p.c_str());

@@ -47,8 +47,7 @@ class connection {
 
   // Opens a new session (closing any previous one). False with last_error() when it fails or
   // takes longer than `timeout`.
-  [[nodiscard]] boost::asio::awaitable<bool> connect(const std::string& conninfo,
-                                                     std::chrono::milliseconds timeout);
+  [[nodiscard]] boost::asio::awaitable<bool> connect(std::string conninfo, std::chrono::milliseconds timeout);
 
   // True while the session is established and usable.
   [[nodiscard]] bool ok() const noexcept;
@@ -65,16 +64,18 @@ class connection {
   // How long a command may take before the session is dropped (0: no limit, e.g. for LISTEN).
   void set_command_timeout(std::chrono::milliseconds timeout) noexcept { command_timeout_ = timeout; }
 
-  // Simple-protocol query (may hold several statements, run as one implicit transaction).
-  [[nodiscard]] boost::asio::awaitable<reply> exec(const std::string& sql);
-  [[nodiscard]] boost::asio::awaitable<reply> prepare(const char* name, const std::string& sql);
+  // The commands take their text and parameters by value, so the coroutine frame owns them (see
+  // docs/ARCHITECTURE.md#coroutine-rules). Simple-protocol query (may hold several statements, run
+  // as one implicit transaction).
+  [[nodiscard]] boost::asio::awaitable<reply> exec(std::string sql);
+  [[nodiscard]] boost::asio::awaitable<reply> prepare(const char* name, std::string sql);
   // Prepares every (name, sql) in one round trip (libpq pipeline mode): a reconnecting pool is
   // ready again after one network round trip rather than one per statement.
   [[nodiscard]] boost::asio::awaitable<reply> prepare_all(
-      const std::vector<std::pair<const char*, std::string>>& statements);
+      std::vector<std::pair<const char*, std::string>> statements);
   // Text-format parameters and results.
   [[nodiscard]] boost::asio::awaitable<reply> exec_prepared(const char* name,
-                                                            const std::vector<std::string>& params);
+                                                            std::vector<std::string> params);
 
   // For an idle session: waits until the socket is readable, then reads what arrived, as alive()
   // does. False when the server ended the session (it sends a notice and closes: a stop, a restart,
