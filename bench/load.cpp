@@ -4,6 +4,8 @@
 // statistics are merged.
 #include "bench/load.hpp"
 
+#include "core/enum_table.hpp"
+
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -36,40 +38,32 @@ using tcp = net::ip::tcp;
 using error_code = boost::system::error_code;
 using clock_type = std::chrono::steady_clock;
 
-std::string_view to_string(request_kind k) noexcept {
-  switch (k) {
-    case request_kind::create:
-      return "create";
-    case request_kind::list:
-      return "list";
-    case request_kind::authfail:
-      return "authfail";
-    case request_kind::verify:
-      return "verify";
-    case request_kind::verify_fail:
-      return "verify-fail";
-  }
-  return "?";
-}
+namespace {
+
+constexpr core::enum_table<request_kind, std::string_view, 5> request_kind_names = {{
+    {request_kind::create, "create"},
+    {request_kind::list, "list"},
+    {request_kind::authfail, "authfail"},
+    {request_kind::verify, "verify"},
+    {request_kind::verify_fail, "verify-fail"},
+}};
+
+constexpr core::enum_table<transport_error, std::string_view, 7> transport_error_names = {{
+    {transport_error::connect_refused, "connect_refused"},
+    {transport_error::connect_failed, "connect_failed"},
+    {transport_error::reset, "reset"},
+    {transport_error::timeout, "timeout"},
+    {transport_error::eof, "eof"},
+    {transport_error::bad_response, "bad_response"},
+    {transport_error::other, "other"},
+}};
+
+}  // namespace
+
+std::string_view to_string(request_kind k) noexcept { return core::value_of(request_kind_names, k, {"?"}); }
 
 std::string_view to_string(transport_error e) noexcept {
-  switch (e) {
-    case transport_error::connect_refused:
-      return "connect_refused";
-    case transport_error::connect_failed:
-      return "connect_failed";
-    case transport_error::reset:
-      return "reset";
-    case transport_error::timeout:
-      return "timeout";
-    case transport_error::eof:
-      return "eof";
-    case transport_error::bad_response:
-      return "bad_response";
-    case transport_error::other:
-      return "other";
-  }
-  return "?";
+  return core::value_of(transport_error_names, e, {"?"});
 }
 
 std::uint64_t load_result::transport_errors() const noexcept {
