@@ -37,7 +37,7 @@ std::size_t tighten_files(const fs::path& dir) {
   std::size_t changed = 0;
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    struct stat st{};
+    struct stat st = {};
     if (::lstat(entry.path().c_str(), &st) != 0 || !S_ISREG(st.st_mode) || (st.st_mode & private_bits) == 0) {
       continue;
     }
@@ -64,7 +64,7 @@ void prepare_data_dir(const fs::path& dir) {
   if (dir.has_parent_path()) fs::create_directories(dir.parent_path(), ec);
   if (::mkdir(dir.c_str(), 0700) == 0) return;
   if (errno != EEXIST) throw failure("open the data directory", dir, errno);
-  struct stat st{};
+  struct stat st = {};
   if (::stat(dir.c_str(), &st) != 0) throw failure("open the data directory", dir, errno);
   if (!S_ISDIR(st.st_mode)) throw failure("open the data directory", dir, ENOTDIR);
   if ((st.st_mode & private_bits) == 0) return;
@@ -102,7 +102,7 @@ void write_private_file(const fs::path& path, std::string_view content) {
   int saved = errno;
   ok = ::close(fd) == 0 && ok;
   if (ok) {
-    struct stat st{};
+    struct stat st = {};
     if (::lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
       log::warn("replacing a symbolic link with a file (the link's target is left alone)",
                 {{"path", path.string()}});

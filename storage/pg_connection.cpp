@@ -119,7 +119,8 @@ net::awaitable<bool> connection::connect(std::string conninfo, std::chrono::mill
   }
   // Server notices (e.g. "already exists, skipping" from the idempotent schema) are not errors;
   // libpq would print them on stderr.
-  PQsetNoticeProcessor(conn_, [](void*, const char*) {}, nullptr);
+  const auto ignore_notice = [](void*, const char*) {};
+  PQsetNoticeProcessor(conn_, ignore_notice, nullptr);
   if (PQsetnonblocking(conn_, 1) != 0) {
     last_error_ = PQerrorMessage(conn_);
     close();

@@ -26,7 +26,7 @@ using tokend::test::sandbox;
 using tokend::test::tokend_server;
 
 mode_t mode_of(const fs::path& p) {
-  struct stat st{};
+  struct stat st = {};
   BOOST_REQUIRE_MESSAGE(::lstat(p.c_str(), &st) == 0, "lstat " << p);
   return st.st_mode;
 }
@@ -63,9 +63,7 @@ BOOST_AUTO_TEST_CASE(a_symlink_at_admin_token_is_replaced_not_followed) {
   sandbox box;
   fs::create_directories(box.data_dir());
   const fs::path victim = box.root() / "victim";
-  {
-    std::ofstream(victim) << "precious\n";
-  }
+  std::ofstream(victim) << "precious\n";
   fs::permissions(victim, fs::perms(0644));
   fs::create_symlink(victim, box.data_dir() / "admin-token");
   {
@@ -134,9 +132,7 @@ BOOST_AUTO_TEST_CASE(an_existing_open_data_directory_is_tightened) {
   sandbox box;
   fs::create_directories(box.data_dir());
   fs::permissions(box.data_dir(), fs::perms(0755));
-  {
-    std::ofstream(box.data_dir() / "notes") << "left by an operator\n";
-  }
+  std::ofstream(box.data_dir() / "notes") << "left by an operator\n";
   fs::permissions(box.data_dir() / "notes", fs::perms(0644));
   {
     tokend_server server(box, tokend_server::options{});
@@ -149,9 +145,7 @@ BOOST_AUTO_TEST_CASE(an_existing_open_data_directory_is_tightened) {
 // A data directory that is a file is a clear start-up error, not a crash.
 BOOST_AUTO_TEST_CASE(a_file_as_data_directory_fails_start_up) {
   sandbox box;
-  {
-    std::ofstream(box.data_dir()) << "not a directory\n";
-  }
+  std::ofstream(box.data_dir()) << "not a directory\n";
   const auto done = tokend::test::run_tokend_to_end(
       box, "serve",
       {"--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--data-dir", box.data_dir().string()});

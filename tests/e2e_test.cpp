@@ -216,7 +216,7 @@ BOOST_AUTO_TEST_CASE(bootstrap_writes_admin_token_file) {
   {
     tokend_server server(box);
     BOOST_REQUIRE(fs::exists(token_file));
-    struct stat st{};
+    struct stat st = {};
     BOOST_REQUIRE(::stat(token_file.c_str(), &st) == 0);
     BOOST_TEST((st.st_mode & 07777) == 0600u, "mode " << std::oct << (st.st_mode & 07777));
     const std::string text = tokend::test::read_file(token_file);
@@ -611,9 +611,7 @@ BOOST_AUTO_TEST_CASE(stalled_store_blocks_only_writes) {
 BOOST_AUTO_TEST_CASE(unopenable_store_fails_start_up) {
   sandbox box;
   const fs::path file = box.root() / "a-regular-file";
-  {
-    std::ofstream(file) << "not a directory\n";
-  }
+  std::ofstream(file) << "not a directory\n";
   for (const fs::path& dir : {file, file / "below"}) {
     BOOST_TEST_CONTEXT(dir) {
       const auto r = run_tokend_to_end(

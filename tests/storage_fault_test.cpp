@@ -185,9 +185,7 @@ BOOST_AUTO_TEST_CASE(injected_write_failure_is_503_and_stores_nothing) {
   BOOST_REQUIRE_EQUAL(victim.status, 200u);
   const std::string victim_key(victim.json().at("token").at("token").as_string());
 
-  {
-    std::ofstream(fault) << "fail";
-  }
+  std::ofstream(fault) << "fail";
   const auto refused = create(c, admin, "refused");
   BOOST_TEST(refused.status == 503u);
   BOOST_TEST(is_json_error(refused), refused.body);

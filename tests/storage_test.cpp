@@ -1016,7 +1016,8 @@ class side_session {
  public:
   explicit side_session(const std::string& url) : conn_(PQconnectdb(url.c_str())) {
     BOOST_REQUIRE_MESSAGE(PQstatus(conn_) == CONNECTION_OK, PQerrorMessage(conn_));
-    PQsetNoticeProcessor(conn_, [](void*, const char*) {}, nullptr);  // "drop cascades to ..."
+    const auto ignore_notice = [](void*, const char*) {};
+    PQsetNoticeProcessor(conn_, ignore_notice, nullptr);  // "drop cascades to ..."
   }
   ~side_session() { PQfinish(conn_); }
   side_session(const side_session&) = delete;
