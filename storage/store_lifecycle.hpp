@@ -17,7 +17,7 @@ class store_lifecycle {
   template <class HandOff>
   [[nodiscard]] bool while_open(HandOff&& hand_off) {
     const std::shared_lock lock(mutex_);
-    if (closed_) return false;
+    if (closed_.load(std::memory_order_relaxed)) return false;
     std::forward<HandOff>(hand_off)();
     return true;
   }
@@ -29,21 +29,19 @@ class store_lifecycle {
     const std::lock_guard serial(close_mutex_);
     {
       const std::unique_lock lock(mutex_);
-      if (closed_) return;
-      closed_ = true;
+      if (closed_.load(std::memory_order_relaxed)) return;
+      closed_.store(true, std::memory_order_release);
     }
-    closing_.store(true, std::memory_order_release);
     std::forward<Teardown>(teardown)();
   }
 
   // True once close() has begun: a closing store is not ready.
-  [[nodiscard]] bool closing() const noexcept { return closing_.load(std::memory_order_acquire); }
+  [[nodiscard]] bool closing() const noexcept { return closed_.load(std::memory_order_acquire); }
 
  private:
-  std::shared_mutex mutex_;  // shared by hand-offs, exclusive while close() marks the store closed
-  bool closed_ = false;
+  std::shared_mutex mutex_;          // shared by hand-offs, exclusive while close() marks the store closed
+  std::atomic<bool> closed_{false};  // written under mutex_; closing() reads it without the lock
   std::mutex close_mutex_;
-  std::atomic<bool> closing_{false};
 };
 
 }  // namespace tokend::storage
