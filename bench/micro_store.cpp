@@ -73,8 +73,8 @@ void BM_store_group_commit(benchmark::State& state, bool sync) {
     for (std::int64_t i = 0; i < creates; ++i) {
       core::token_record record{next_digest(), "abcdef",   "bench " + std::to_string(i),
                                 "admin",       1795837738, static_cast<core::user_id>(user)};
-      store->async_create(std::move(record), [w](boost::system::error_code ec) {
-        if (ec) w->failed.fetch_add(1, std::memory_order_relaxed);
+      store->async_create(std::move(record), [w](boost::system::result<std::uint64_t> id) {
+        if (!id) w->failed.fetch_add(1, std::memory_order_relaxed);
         if (w->remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) {
           const std::lock_guard lock(w->mutex);
           w->done.notify_one();

@@ -96,10 +96,10 @@ void token_cache::fill(const key_digest& digest, fill_ticket ticket, entry value
   s.put(digest, value);
 }
 
-void token_cache::insert_known(const key_digest& digest, user_id owner) {
+void token_cache::insert_known(const key_digest& digest, entry value) {
   shard& s = shard_for(digest);
   std::unique_lock lock(s.mutex);
-  s.put(digest, entry{true, owner});
+  s.put(digest, value);
 }
 
 void token_cache::erase(const key_digest& digest) {

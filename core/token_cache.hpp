@@ -27,6 +27,8 @@ class token_cache {
   struct entry {
     bool known = false;  // false: a negative entry
     user_id owner = 0;
+    std::int64_t expires_at = 0;  // Unix seconds; 0: never
+    bool operator_key = false;
   };
 
   // Fill tickets guard against a lookup that raced with a delete: a value read from the store
@@ -45,7 +47,8 @@ class token_cache {
   void fill(const key_digest& digest, fill_ticket ticket, entry value);
 
   // A key just created and durable.
-  void insert_known(const key_digest& digest, user_id owner);
+  void insert_known(const key_digest& digest, entry value);
+  void insert_known(const key_digest& digest, user_id owner) { insert_known(digest, entry{true, owner}); }
 
   // A key just deleted: leaves the cache, and any fill that started earlier is dropped.
   void erase(const key_digest& digest);

@@ -30,7 +30,7 @@ struct api_reply {
   response_budget::lease hold;       // the body's share of the response budget, until it is written
   // /verify only: the verified key's owner on a 200 (X-Tokend-User-Id, X-Tokend-Token-Type), or
   // the Bearer challenge on a 401 (WWW-Authenticate); see verify.hpp.
-  std::optional<core::user_id> verified_user;
+  std::optional<caller> verified;
   bool bearer_challenge = false;
 };
 

@@ -75,7 +75,9 @@ net::awaitable<api_reply> list(const boost::urls::url_view& target, token_servic
 net::awaitable<api_reply> remove(const http_request& request, token_service& service, core::user_id caller) {
   const auto victim = parse_delete_body(request.body());
   if (!victim.value) co_return error_reply(400, victim.problem, route::remove);
-  const auto ec = co_await service.remove(caller, *victim.value);
+  const auto ref = token_ref_of_key(caller, *victim.value);
+  if (!ref) co_return error_reply(core::errc::not_found, route::remove);
+  const auto ec = co_await service.remove(*ref);
   if (ec) co_return error_reply(ec, route::remove);
   co_return api_reply{200, deleted_body(), route::remove, false};
 }
@@ -107,19 +109,20 @@ net::awaitable<api_reply> handle_api(const http_request& request, token_service&
   const auto authorization = authorization_headers(request);
   const auto key = caller_key(*target, {authorization.data(), authorization.size()});
   if (!key) co_return error_reply(core::errc::unauthorized, r);
-  const auto caller = co_await service.authenticate(*key);
-  if (!caller) co_return error_reply(caller.error(), r);
+  const auto authenticated = co_await service.authenticate(*key);
+  if (!authenticated) co_return error_reply(authenticated.error(), r);
+  const core::user_id caller = authenticated->user;
 
   if (r != route::list && !content_type_acceptable(request)) {
     co_return error_reply(415, "Content-Type must be application/json (with no charset other than utf-8)", r);
   }
   switch (r) {
     case route::create:
-      co_return co_await create(request, service, *caller);
+      co_return co_await create(request, service, caller);
     case route::list:
-      co_return co_await list(*target, service, *caller, budget);
+      co_return co_await list(*target, service, caller, budget);
     default:
-      co_return co_await remove(request, service, *caller);
+      co_return co_await remove(request, service, caller);
   }
 }
 

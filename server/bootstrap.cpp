@@ -32,10 +32,11 @@ void store_key(storage::token_store& store, const std::string& key, core::user_i
   const auto now = std::chrono::system_clock::now().time_since_epoch();
   auto record = core::make_token_record(key, owner, "bootstrap", "admin",
                                         std::chrono::duration_cast<std::chrono::seconds>(now).count());
-  const auto ec = wait_for_store<boost::system::error_code>([&](storage::token_store::write_handler done) {
-    store.async_create(std::move(record), std::move(done));
-  });
-  if (ec) throw std::runtime_error("cannot store the bootstrap key: " + ec.message());
+  const auto id =
+      wait_for_store<boost::system::result<std::uint64_t>>([&](storage::token_store::create_handler done) {
+        store.async_create(std::move(record), std::move(done));
+      });
+  if (!id) throw std::runtime_error("cannot store the bootstrap key: " + id.error().message());
 }
 
 }  // namespace
@@ -55,11 +56,11 @@ void bootstrap(storage::token_store& store, const config& cfg, const env_lookup&
       }
     }
     const auto digest = core::digest_key(*key);
-    const auto existing = wait_for_store<boost::system::result<std::optional<core::user_id>>>(
+    const auto existing = wait_for_store<boost::system::result<std::optional<storage::key_info>>>(
         [&](storage::token_store::lookup_handler done) { store.async_lookup(digest, std::move(done)); });
     if (!existing) throw std::runtime_error("cannot read the store: " + existing.error().message());
-    if (const std::optional<core::user_id>& present = *existing) {
-      log::info("bootstrap key already present", {{"userId", *present}});
+    if (const std::optional<storage::key_info>& present = *existing) {
+      log::info("bootstrap key already present", {{"userId", present->owner}});
       return;
     }
     store_key(store, *key, owner);

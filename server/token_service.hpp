@@ -10,10 +10,23 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/system/result.hpp>
 
+#include <cstdint>
+#include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 
 namespace tokend::server {
+
+// Who a key belongs to, once authenticated.
+struct caller {
+  core::user_id user = 0;
+  bool operator_key = false;  // may act for any user
+};
+
+// Unix seconds now; tests pass a clock they control.
+using clock_function = std::function<std::int64_t()>;
+[[nodiscard]] std::int64_t system_seconds();
 
 class token_service {
  public:
@@ -22,41 +35,72 @@ class token_service {
   // shared with other processes must disable it or invalidate it from their writes.
   // The list cache is off for a shared store (store.shared()), and the key cache follows the
   // store's revocations (on_revoked) so deletes made by other processes reach it.
-  token_service(storage::token_store& store, std::size_t cache_capacity, std::size_t list_cache_records = 0);
+  token_service(storage::token_store& store, std::size_t cache_capacity, std::size_t list_cache_records = 0,
+                clock_function clock = system_seconds);
   ~token_service();
   token_service(const token_service&) = delete;
   token_service& operator=(const token_service&) = delete;
 
-  // Owner of a key, or core::errc::unauthorized. A malformed key never reaches the cache or store;
-  // a cached key is answered without suspending on storage.
-  [[nodiscard]] boost::asio::awaitable<boost::system::result<core::user_id>> authenticate(
-      std::string_view key);
+  [[nodiscard]] std::int64_t now() const { return clock_(); }
+
+  // The key's owner, or core::errc::unauthorized (also from its expiry on). A malformed key never
+  // reaches the cache or store; a cached key is answered without suspending on storage. A success
+  // marks the key used this minute (see flush_uses).
+  [[nodiscard]] boost::asio::awaitable<boost::system::result<caller>> authenticate(std::string_view key);
 
   struct created {
     std::string key;  // shown to the caller once, never stored
     core::token_record record;
   };
-  // Durable before it returns success.
+  // Durable before it returns success. expires_at: Unix seconds, 0 for never (policies are the
+  // caller's: see core/expiry_policy.hpp).
   [[nodiscard]] boost::asio::awaitable<boost::system::result<created>> create(core::user_id owner,
                                                                               std::string description,
-                                                                              std::string type);
+                                                                              std::string type,
+                                                                              std::int64_t expires_at = 0);
 
   // From the list cache when the caller's complete list is there, else from the store.
   [[nodiscard]] boost::asio::awaitable<boost::system::result<storage::list_page>> list(core::user_id owner,
                                                                                        std::size_t offset,
                                                                                        std::size_t limit);
 
-  // core::errc::not_found unless `key` is one of `owner`'s. The key has left the cache on success.
-  [[nodiscard]] boost::asio::awaitable<boost::system::error_code> remove(core::user_id owner,
-                                                                         std::string_view key);
+  // core::errc::not_found unless `ref` names one of its owner's tokens. The key has left the cache on
+  // success.
+  [[nodiscard]] boost::asio::awaitable<boost::system::error_code> remove(storage::token_ref ref);
+
+  struct rolled {
+    created fresh;  // the new key, shown once
+    std::uint64_t old_id = 0;
+    std::int64_t old_expires_at = 0;
+  };
+  // Replaces `old` by a new key (same owner, type, description) expiring at `expires_at` (0: never);
+  // the old key keeps working for `overlap_seconds` more (0: refused at once), or less if it
+  // expired earlier anyway. core::errc::not_found as for remove, or when the old key has expired.
+  [[nodiscard]] boost::asio::awaitable<boost::system::result<rolled>> roll(storage::token_ref old,
+                                                                           std::int64_t expires_at,
+                                                                           std::int64_t overlap_seconds);
+
+  // Hands the uses marked since the last call (at most one per key per minute) to the store in one
+  // write. Called by a timer, never on a request's path.
+  void flush_uses();
+
+  // Removes tokens that expired more than `retention_seconds` ago, in bounded store writes; the
+  // number removed.
+  [[nodiscard]] boost::asio::awaitable<boost::system::result<std::size_t>> remove_expired(
+      std::int64_t retention_seconds);
 
   [[nodiscard]] const core::token_cache& cache() const noexcept { return cache_; }
   [[nodiscard]] storage::token_store& store() noexcept { return store_; }
 
  private:
   storage::token_store& store_;
+  clock_function clock_;
   core::token_cache cache_;
   core::list_cache lists_;
 };
+
+// The reference to `key` among `owner`'s tokens, or nullopt for a malformed key (which names no
+// token: callers answer it as not found).
+[[nodiscard]] std::optional<storage::token_ref> token_ref_of_key(core::user_id owner, std::string_view key);
 
 }  // namespace tokend::server

@@ -19,10 +19,6 @@ namespace net = boost::asio;
 
 namespace {
 
-// create accepts no other type, so every stored key is an admin key; the cache does not carry the
-// type, and would have to once a second type exists.
-constexpr std::string_view verified_token_type = "admin";
-
 constexpr std::size_t npos = std::string_view::npos;
 
 int hex_value(char c) noexcept {
@@ -153,13 +149,17 @@ api_reply refused_reply(api_reply reply) {
   return reply;
 }
 
-std::string allowed_body(core::user_id user) {
+std::string_view type_name(bool operator_key) noexcept {
+  return operator_key ? core::operator_type : core::admin_type;
+}
+
+std::string allowed_body(const caller& who) {
   std::string body;
   body.reserve(96);  // one allocation: the whole body fits
   body += R"({"success":true,"message":"Authorized","userId":)";
-  body += std::to_string(user);
+  body += std::to_string(who.user);
   body += R"(,"type":")";
-  body += verified_token_type;
+  body += type_name(who.operator_key);
   body += "\"}";
   return body;
 }
@@ -210,14 +210,14 @@ net::awaitable<api_reply> handle_verify(const http_request& request, token_servi
   const auto caller = co_await service.authenticate(key.key());
   if (!caller) co_return refused_reply(error_reply(caller.error(), route::verify));
   api_reply reply{200, allowed_body(*caller), route::verify};
-  reply.verified_user = *caller;
+  reply.verified = *caller;
   co_return reply;
 }
 
 void add_verify_headers(const api_reply& reply, http_response& response) {
-  if (reply.verified_user) {
-    response.set(user_id_header, std::to_string(*reply.verified_user));
-    response.set(token_type_header, verified_token_type);
+  if (reply.verified) {
+    response.set(user_id_header, std::to_string(reply.verified->user));
+    response.set(token_type_header, type_name(reply.verified->operator_key));
   }
   if (reply.bearer_challenge) response.set(http::field::www_authenticate, bearer_challenge);
 }

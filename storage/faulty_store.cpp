@@ -46,16 +46,28 @@ class faulty_store final : public token_store {
     inner_->async_lookup(digest, std::move(handler));
   }
 
-  void async_create(core::token_record record, write_handler handler) override {
-    enqueue(pending_write::create(std::move(record), std::move(handler)));
+  void async_create(core::token_record record, create_handler handler) override {
+    enqueue(create_write{std::move(record), std::move(handler)});
   }
 
   void async_list(core::user_id owner, std::size_t offset, std::size_t limit, list_handler handler) override {
     inner_->async_list(owner, offset, limit, std::move(handler));
   }
 
-  void async_remove(core::user_id owner, const core::key_digest& digest, write_handler handler) override {
-    enqueue(pending_write::remove(owner, digest, std::move(handler)));
+  void async_remove(token_ref ref, remove_handler handler) override {
+    enqueue(remove_write{std::move(ref), std::move(handler)});
+  }
+
+  void async_roll(roll_request request, roll_handler handler) override {
+    enqueue(roll_write{std::move(request), std::move(handler)});
+  }
+
+  void async_record_uses(std::vector<key_use> uses, write_handler handler) override {
+    enqueue(uses_write{std::move(uses), std::move(handler)});
+  }
+
+  void async_remove_expired(std::int64_t cutoff, std::size_t limit, sweep_handler handler) override {
+    enqueue(sweep_write{cutoff, limit, std::move(handler)});
   }
 
   [[nodiscard]] bool ready() const noexcept override {
@@ -111,15 +123,7 @@ class faulty_store final : public token_store {
     });
     // Closed (or closing): refused like the other stores refuse after close(). Forwarding instead
     // could slip a write past the control file, or into inner before inner_->close() runs.
-    if (!open) write.handler(core::make_error_code(core::errc::unavailable));
-  }
-
-  void forward(pending_write write) {
-    if (write.kind == write_kind::create) {
-      inner_->async_create(std::move(write.record), std::move(write.handler));
-    } else {
-      inner_->async_remove(write.record.owner, write.record.digest, std::move(write.handler));
-    }
+    if (!open) fail(write, core::errc::unavailable);
   }
 
   // True when the write may go to inner; false when the control file says "fail".
@@ -148,9 +152,9 @@ class faulty_store final : public token_store {
       // so that stats() never shows a write whose handler has already run.
       waiting_.fetch_sub(1, std::memory_order_relaxed);
       if (permitted) {
-        forward(std::move(write));
+        forward(std::move(write), *inner_);
       } else {
-        write.handler(core::make_error_code(core::errc::unavailable));
+        fail(write, core::errc::unavailable);
       }
     }
   }

@@ -8,14 +8,18 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <unordered_map>
 #include <utility>
+#include <variant>
+#include <vector>
 
 namespace tokend::storage {
 namespace {
@@ -34,19 +38,20 @@ class memory_store final : public token_store {
   memory_store& operator=(const memory_store&) = delete;
 
   void async_lookup(const core::key_digest& digest, lookup_handler handler) override {
-    run(std::move(handler), [this, digest]() -> boost::system::result<std::optional<core::user_id>> {
+    run(std::move(handler), [this, digest]() -> boost::system::result<std::optional<key_info>> {
       const std::lock_guard lock(data_mutex_);
       const auto it = records_.find(digest);
-      if (it == records_.end()) return std::optional<core::user_id>{};
-      return std::optional<core::user_id>{it->second.record.owner};
+      if (it == records_.end()) return std::optional<key_info>{};
+      const core::token_record& r = it->second;
+      return std::optional<key_info>{key_info{r.owner, r.type == core::operator_type, r.expires_at}};
     });
   }
 
-  void async_create(core::token_record record, write_handler handler) override {
-    run_write(std::move(handler), [this, record = std::move(record)]() -> error_code {
-      const error_code ec = create(record);
+  void async_create(core::token_record record, create_handler handler) override {
+    run_write(std::move(handler), [this, record = std::move(record)]() mutable {
+      auto id = create(std::move(record));
       count_write();
-      return ec;
+      return id;
     });
   }
 
@@ -58,19 +63,78 @@ class memory_store final : public token_store {
       const auto end = index_.upper_bound({owner, std::numeric_limits<std::uint64_t>::max()});
       auto in_range = [&] { return it != end; };
       for (std::size_t skipped = 0; skipped < offset && in_range(); ++skipped) ++it;
-      for (; in_range() && page.tokens.size() < limit; ++it)
-        page.tokens.push_back(records_.at(it->second).record);
+      for (; in_range() && page.tokens.size() < limit; ++it) page.tokens.push_back(records_.at(it->second));
       page.has_more = in_range();
       return page;
     });
   }
 
-  void async_remove(core::user_id owner, const core::key_digest& digest, write_handler handler) override {
-    run_write(std::move(handler), [this, owner, digest]() -> error_code {
-      const error_code ec = remove(owner, digest);
+  void async_remove(token_ref ref, remove_handler handler) override {
+    run_write(std::move(handler), [this, ref]() -> boost::system::result<core::key_digest> {
+      const std::lock_guard lock(data_mutex_);
+      const auto found = find(ref);
       count_write();
-      return ec;
+      if (!found) return error(core::errc::not_found);
+      const core::key_digest digest = (*found)->first;
+      erase(*found);
+      return digest;
     });
+  }
+
+  void async_roll(roll_request request, roll_handler handler) override {
+    run_write(std::move(handler),
+              [this, request = std::move(request)]() -> boost::system::result<rolled_token> {
+                const std::lock_guard lock(data_mutex_);
+                count_write();
+                const auto found = find(request.old);
+                if (!found || core::expired((*found)->second.expires_at, request.now))
+                  return error(core::errc::not_found);
+                if (records_.contains(request.digest)) return error(core::errc::internal);
+                core::token_record& old = (*found)->second;
+                if (old.expires_at == 0 || request.old_expires_at < old.expires_at)
+                  old.expires_at = request.old_expires_at;
+                rolled_token out;
+                out.old_digest = old.digest;
+                out.old_id = old.id;
+                out.old_expires_at = old.expires_at;
+                out.fresh = old;
+                out.fresh.digest = request.digest;
+                out.fresh.display_prefix = request.display_prefix;
+                out.fresh.created_at = request.now;
+                out.fresh.expires_at = request.expires_at;
+                out.fresh.last_used_at = 0;
+                out.fresh.id = insert(out.fresh);
+                return out;
+              });
+  }
+
+  void async_record_uses(std::vector<key_use> uses, write_handler handler) override {
+    run_write(std::move(handler), [this, uses = std::move(uses)]() -> error_code {
+      const std::lock_guard lock(data_mutex_);
+      count_write();
+      for (const key_use& use : uses) {
+        const auto it = records_.find(use.digest);
+        if (it != records_.end()) it->second.last_used_at = std::max(it->second.last_used_at, use.minute);
+      }
+      return {};
+    });
+  }
+
+  void async_remove_expired(std::int64_t cutoff, std::size_t limit, sweep_handler handler) override {
+    run_write(std::move(handler),
+              [this, cutoff, limit]() -> boost::system::result<std::vector<removed_token>> {
+                const std::lock_guard lock(data_mutex_);
+                count_write();
+                std::vector<removed_token> removed;
+                for (auto it = expiries_.begin();
+                     it != expiries_.end() && it->first.first < cutoff && removed.size() < limit;) {
+                  const auto record = records_.find(it->second);
+                  ++it;  // erase() below removes the entry this pointed at
+                  removed.push_back({record->second.owner, record->first});
+                  erase(record);
+                }
+                return removed;
+              });
   }
 
   [[nodiscard]] bool ready() const noexcept override { return !lifecycle_.closing(); }
@@ -93,11 +157,6 @@ class memory_store final : public token_store {
   }
 
  private:
-  struct entry {
-    core::token_record record;
-    std::uint64_t sequence = 0;
-  };
-
   // Runs `operation` on the store's thread and passes its result to `handler` there. After close
   // there is no thread left, so the refusal runs on the caller's thread.
   template <class Handler, class Operation>
@@ -108,8 +167,9 @@ class memory_store final : public token_store {
         net::post(pool_, [handler = std::move(handler)] { handler(error(core::errc::overloaded)); });
         return;
       }
-      net::post(pool_,
-                [handler = std::move(handler), operation = std::move(operation)] { handler(operation()); });
+      net::post(pool_, [handler = std::move(handler), operation = std::move(operation)]() mutable {
+        handler(operation());
+      });
     });
     if (!open) handler(error(core::errc::unavailable));
   }
@@ -123,28 +183,51 @@ class memory_store final : public token_store {
     return true;
   }
 
-  template <class Operation>
-  void run_write(write_handler handler, Operation operation) {
+  template <class Handler, class Operation>
+  void run_write(Handler handler, Operation operation) {
     run(std::move(handler), std::move(operation), true);
   }
 
-  [[nodiscard]] error_code create(const core::token_record& record) {
+  using record_map = std::unordered_map<core::key_digest, core::token_record, core::key_digest_hash>;
+
+  [[nodiscard]] boost::system::result<std::uint64_t> create(core::token_record record) {
     const std::lock_guard lock(data_mutex_);
     // Same rule as the RocksDB store: an existing digest is never overwritten.
     if (records_.contains(record.digest)) return error(core::errc::internal);
-    const std::uint64_t sequence = next_sequence_++;
-    records_.emplace(record.digest, entry{record, sequence});
-    index_.emplace(std::pair{record.owner, sequence}, record.digest);
-    return {};
+    return insert(std::move(record));
   }
 
-  [[nodiscard]] error_code remove(core::user_id owner, const core::key_digest& digest) {
-    const std::lock_guard lock(data_mutex_);
-    const auto it = records_.find(digest);
-    if (it == records_.end() || it->second.record.owner != owner) return error(core::errc::not_found);
-    index_.erase({owner, it->second.sequence});
+  // Caller holds data_mutex_ and has checked that the digest is new.
+  std::uint64_t insert(core::token_record record) {
+    record.id = next_id_++;
+    record.last_used_at = 0;
+    const std::uint64_t id = record.id;
+    index_.emplace(std::pair{record.owner, id}, record.digest);
+    if (record.expires_at != 0) expiries_.emplace(std::pair{record.expires_at, id}, record.digest);
+    records_.emplace(record.digest, std::move(record));
+    return id;
+  }
+
+  // Caller holds data_mutex_. The owner's token `ref` names, or nullopt.
+  [[nodiscard]] std::optional<record_map::iterator> find(const token_ref& ref) {
+    record_map::iterator it = records_.end();
+    if (const auto* digest = std::get_if<core::key_digest>(&ref.which)) {
+      it = records_.find(*digest);
+    } else if (const auto at = index_.find({ref.owner, std::get<std::uint64_t>(ref.which)});
+               at != index_.end()) {
+      it = records_.find(at->second);
+    }
+    // Someone else's token is "not found" too: a caller must not learn which tokens exist.
+    if (it == records_.end() || it->second.owner != ref.owner) return std::nullopt;
+    return it;
+  }
+
+  // Caller holds data_mutex_.
+  void erase(record_map::iterator it) {
+    const core::token_record& r = it->second;
+    index_.erase({r.owner, r.id});
+    expiries_.erase({r.expires_at, r.id});
     records_.erase(it);
-    return {};
   }
 
   // Every write is its own batch of one here.
@@ -156,9 +239,10 @@ class memory_store final : public token_store {
   const std::size_t max_queue_;
 
   mutable std::mutex data_mutex_;
-  std::unordered_map<core::key_digest, entry, core::key_digest_hash> records_;
-  std::map<std::pair<core::user_id, std::uint64_t>, core::key_digest> index_;  // creation order per owner
-  std::uint64_t next_sequence_ = 0;
+  record_map records_;
+  std::map<std::pair<core::user_id, std::uint64_t>, core::key_digest> index_;    // creation order per owner
+  std::map<std::pair<std::int64_t, std::uint64_t>, core::key_digest> expiries_;  // tokens that expire
+  std::uint64_t next_id_ = 1;
 
   store_lifecycle lifecycle_;  // close() cannot race a post
 

@@ -25,13 +25,12 @@ struct lookup_job {
 
 struct create_job {
   core::token_record record;
-  token_store::write_handler handler;
+  token_store::create_handler handler;
 };
 
 struct remove_job {
-  core::user_id owner = 0;
-  core::key_digest digest;
-  token_store::write_handler handler;
+  token_ref ref;
+  token_store::remove_handler handler;
 };
 
 struct list_job {

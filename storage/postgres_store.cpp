@@ -98,7 +98,7 @@ class postgres_store final : public token_store {
     submit(pg::lookup_job{digest, std::move(handler)});
   }
 
-  void async_create(core::token_record record, write_handler handler) override {
+  void async_create(core::token_record record, create_handler handler) override {
     submit(pg::create_job{std::move(record), std::move(handler)});
   }
 
@@ -106,8 +106,17 @@ class postgres_store final : public token_store {
     submit(pg::list_job{owner, offset, limit, std::move(handler)});
   }
 
-  void async_remove(core::user_id owner, const core::key_digest& digest, write_handler handler) override {
-    submit(pg::remove_job{owner, digest, std::move(handler)});
+  void async_remove(token_ref ref, remove_handler handler) override {
+    submit(pg::remove_job{std::move(ref), std::move(handler)});
+  }
+
+  // STUB: not written yet.
+  void async_roll(roll_request, roll_handler handler) override { handler(error(core::errc::internal)); }
+  void async_record_uses(std::vector<key_use>, write_handler handler) override {
+    handler(error(core::errc::internal));
+  }
+  void async_remove_expired(std::int64_t, std::size_t, sweep_handler handler) override {
+    handler(error(core::errc::internal));
   }
 
   // Ready while a pool connection is up and the revocation listener is connected and polling. Both

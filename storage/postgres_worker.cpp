@@ -50,7 +50,7 @@ net::awaitable<bool> worker::connect() {
                      " (digest, display_prefix, description, type, created_at, owner)"
                      " SELECT d, p, s, t, c, o FROM unnest($1::bytea[], $2::text[], $3::text[], $4::text[],"
                      " $5::bigint[], $6::bigint[]) WITH ORDINALITY AS u(d, p, s, t, c, o, n) ORDER BY n"
-                     " ON CONFLICT (digest) DO NOTHING RETURNING encode(digest, 'hex')"},
+                     " ON CONFLICT (digest) DO NOTHING RETURNING encode(digest, 'hex'), id"},
       // One statement, so one transaction: the row goes, the revocation is recorded and every
       // listener is notified at commit, or none of it happens.
       {"remove", "WITH gone AS (DELETE FROM " + tokens +
@@ -96,22 +96,22 @@ net::awaitable<void> worker::run_lookups() {
     for (auto& j : batch) fail(j, core::errc::unavailable);
     co_return;
   }
-  std::unordered_map<core::key_digest, core::user_id, core::key_digest_hash> found;
+  std::unordered_map<core::key_digest, key_info, core::key_digest_hash> found;
   for (int row = 0; row < r.rows(); ++row) {
     const auto digest = parse_digest_hex(r.cell(row, 0));
-    core::user_id owner = 0;
-    if (digest && parse_owner(r.cell(row, 1), owner)) found.emplace(*digest, owner);
+    key_info info;  // STUB: type and expiry
+    if (digest && parse_owner(r.cell(row, 1), info.owner)) found.emplace(*digest, info);
   }
   each<lookup_job>(batch, [&](lookup_job& j) {
     const auto it = found.find(j.digest);
-    answer(j.handler,
-           it == found.end() ? std::optional<core::user_id>{} : std::optional<core::user_id>{it->second});
+    answer(j.handler, it == found.end() ? std::optional<key_info>{} : std::optional<key_info>{it->second});
   });
 }
 
 net::awaitable<void> worker::run_creates() {
   std::vector<error_code> results(batch.size());
   std::unordered_set<core::key_digest, core::key_digest_hash> seen;
+  std::unordered_map<core::key_digest, std::uint64_t, core::key_digest_hash> inserted;  // their ids
   array_builder digests, prefixes, descriptions, types, created, owners;
   std::size_t rows = 0;
   for (std::size_t i = 0; i < batch.size(); ++i) {
@@ -142,9 +142,10 @@ net::awaitable<void> worker::run_creates() {
       each<create_job>(batch, [](create_job& j) { answer(j.handler, error(core::errc::unavailable)); });
       co_return;
     }
-    std::unordered_set<core::key_digest, core::key_digest_hash> inserted;
     for (int row = 0; row < r.rows(); ++row) {
-      if (const auto d = parse_digest_hex(r.cell(row, 0))) inserted.insert(*d);
+      std::int64_t id = 0;
+      if (const auto d = parse_digest_hex(r.cell(row, 0)); d && parse_integer(r.cell(row, 1), id))
+        inserted.emplace(*d, static_cast<std::uint64_t>(id));
     }
     for (std::size_t i = 0; i < batch.size(); ++i) {
       // Not inserted although sent: the digest existed already. Never overwritten.
@@ -153,12 +154,24 @@ net::awaitable<void> worker::run_creates() {
     }
   }
   counters_.count_batch(batch.size());
-  for (std::size_t i = 0; i < batch.size(); ++i) answer(std::get<create_job>(batch[i]).handler, results[i]);
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    auto& j = std::get<create_job>(batch[i]);
+    if (results[i]) {
+      answer(j.handler, results[i]);
+    } else {
+      answer(j.handler, inserted.at(j.record.digest));
+    }
+  }
 }
 
 net::awaitable<void> worker::run_remove() {
   auto& j = std::get<remove_job>(batch.front());
-  const std::vector<std::string> params{bytea_text(j.digest), owner_text(j.owner), names_.channel()};
+  const auto* digest = std::get_if<core::key_digest>(&j.ref.which);
+  if (!digest) {  // STUB: removal by id
+    answer(j.handler, error(core::errc::not_found));
+    co_return;
+  }
+  const std::vector<std::string> params{bytea_text(*digest), owner_text(j.ref.owner), names_.channel()};
   const reply r = co_await conn.exec_prepared("remove", params);
   if (!r.ok()) {
     counters_.count_failure();
@@ -167,7 +180,11 @@ net::awaitable<void> worker::run_remove() {
   }
   counters_.count_batch(1);
   // Someone else's key is "not found" too: a caller must not learn which keys exist.
-  answer(j.handler, r.rows() == 1 ? error_code{} : error(core::errc::not_found));
+  if (r.rows() == 1) {
+    answer(j.handler, *digest);
+  } else {
+    answer(j.handler, error(core::errc::not_found));
+  }
 }
 
 net::awaitable<void> worker::run_list() {

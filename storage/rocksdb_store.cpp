@@ -60,8 +60,8 @@ class rocksdb_store final : public token_store {
     read([this, digest](lookup_handler& h) { h(lookup(digest)); }, std::move(handler));
   }
 
-  void async_create(core::token_record record, write_handler handler) override {
-    submit(pending_write::create(std::move(record), std::move(handler)));
+  void async_create(core::token_record record, create_handler handler) override {
+    submit(create_write{std::move(record), std::move(handler)});
   }
 
   void async_list(core::user_id owner, std::size_t offset, std::size_t limit, list_handler handler) override {
@@ -69,8 +69,20 @@ class rocksdb_store final : public token_store {
          std::move(handler));
   }
 
-  void async_remove(core::user_id owner, const core::key_digest& digest, write_handler handler) override {
-    submit(pending_write::remove(owner, digest, std::move(handler)));
+  void async_remove(token_ref ref, remove_handler handler) override {
+    submit(remove_write{std::move(ref), std::move(handler)});
+  }
+
+  void async_roll(roll_request request, roll_handler handler) override {
+    submit(roll_write{std::move(request), std::move(handler)});
+  }
+
+  void async_record_uses(std::vector<key_use> uses, write_handler handler) override {
+    submit(uses_write{std::move(uses), std::move(handler)});
+  }
+
+  void async_remove_expired(std::int64_t cutoff, std::size_t limit, sweep_handler handler) override {
+    submit(sweep_write{cutoff, limit, std::move(handler)});
   }
 
   [[nodiscard]] bool ready() const noexcept override {
@@ -156,15 +168,15 @@ class rocksdb_store final : public token_store {
     return true;
   }
 
-  [[nodiscard]] boost::system::result<std::optional<core::user_id>> lookup(const core::key_digest& digest) {
+  [[nodiscard]] boost::system::result<std::optional<key_info>> lookup(const core::key_digest& digest) {
     rocksdb::PinnableSlice value;
     const rocksdb::Status status =
         db_->Get(rocksdb::ReadOptions{}, db_->DefaultColumnFamily(), record_key(digest), &value);
-    if (status.IsNotFound()) return std::optional<core::user_id>{};
+    if (status.IsNotFound()) return std::optional<key_info>{};
     if (!status.ok()) return error(core::errc::unavailable);
     const auto head = decode_record_head(value.ToStringView());
     if (!head) return error(core::errc::internal);
-    return std::optional<core::user_id>{head->owner};
+    return std::optional<key_info>{key_info{head->owner, false, 0}};  // STUB: type and expiry
   }
 
   [[nodiscard]] boost::system::result<list_page> list(core::user_id owner, std::size_t offset,
@@ -198,7 +210,7 @@ class rocksdb_store final : public token_store {
         queue.unlock();
         // Refused at once, but posted so that the handler never runs on the caller's stack (the
         // caller may hold locks or not expect re-entry). The pool is alive while the store is open.
-        net::post(readers_, [handler = std::move(write.handler)] { handler(error(core::errc::overloaded)); });
+        net::post(readers_, [write = std::move(write)]() mutable { fail(write, core::errc::overloaded); });
         return;
       }
       queue_.push_back(std::move(write));
@@ -206,7 +218,7 @@ class rocksdb_store final : public token_store {
       queue.unlock();
       queue_cv_.notify_one();
     });
-    if (!open) write.handler(error(core::errc::unavailable));
+    if (!open) fail(write, core::errc::unavailable);
   }
 
   void writer_loop() {
@@ -286,17 +298,35 @@ class rocksdb_store final : public token_store {
     }
 
     std::vector<error_code> results(batch.size());
+    std::vector<std::uint64_t> ids(batch.size());
+    std::vector<core::key_digest> digests(batch.size());
     overlay pending;
     rocksdb::WriteBatch write_batch;
     bool created = false;
     for (std::size_t i = 0; i < batch.size(); ++i) {
-      const core::token_record& r = batch[i].record;
-      const auto state = current(pending, r.digest);
+      // STUB: roll, uses, sweep and removal by id are not written yet.
+      if (!std::holds_alternative<create_write>(batch[i]) &&
+          !std::holds_alternative<remove_write>(batch[i])) {
+        results[i] = error(core::errc::internal);
+        continue;
+      }
+      if (const auto* removal = std::get_if<remove_write>(&batch[i]);
+          removal && !std::holds_alternative<core::key_digest>(removal->ref.which)) {
+        results[i] = error(core::errc::not_found);
+        continue;
+      }
+      const core::key_digest digest =
+          std::holds_alternative<create_write>(batch[i])
+              ? std::get<create_write>(batch[i]).record.digest
+              : std::get<core::key_digest>(std::get<remove_write>(batch[i]).ref.which);
+      digests[i] = digest;
+      const auto state = current(pending, digest);
       if (!state) {
         results[i] = state.error();
         continue;
       }
-      if (batch[i].kind == write_kind::create) {
+      if (const auto* creation = std::get_if<create_write>(&batch[i])) {
+        const core::token_record& r = creation->record;
         if (state->has_value()) {
           // Digests of random 224-bit keys do not collide: this is a caller bug, and overwriting
           // would hand someone else's token to this owner.
@@ -308,19 +338,21 @@ class rocksdb_store final : public token_store {
           continue;
         }
         const std::uint64_t sequence = next_sequence_++;
+        ids[i] = sequence + 1;
         write_batch.Put(record_key(r.digest), encode_record(r, sequence));
         write_batch.Put(index_key(r.owner, sequence), encode_index(r));
         pending[r.digest] = overlay_entry{true, record_head{r.owner, sequence}};
         created = true;
       } else {
+        const core::user_id owner = std::get<remove_write>(batch[i]).ref.owner;
         // Someone else's key is "not found" too: a caller must not learn which keys exist.
-        if (!state->has_value() || (*state)->owner != r.owner) {
+        if (!state->has_value() || (*state)->owner != owner) {
           results[i] = error(core::errc::not_found);
           continue;
         }
-        write_batch.Delete(record_key(r.digest));
-        write_batch.Delete(index_key(r.owner, (*state)->sequence));
-        pending[r.digest] = overlay_entry{false, {}};
+        write_batch.Delete(record_key(digest));
+        write_batch.Delete(index_key(owner, (*state)->sequence));
+        pending[digest] = overlay_entry{false, {}};
       }
     }
     if (created) {
@@ -342,7 +374,7 @@ class rocksdb_store final : public token_store {
     if (!ok) {
       write_failed_.store(true, std::memory_order_release);
       counters_.count_failure();
-      for (auto& w : batch) w.handler(error(core::errc::unavailable));
+      for (auto& w : batch) fail(w, core::errc::unavailable);
       return;
     }
     if (write_batch.Count() > 0) {
@@ -352,7 +384,15 @@ class rocksdb_store final : public token_store {
     counters_.count_batch(batch.size());
     // Completed here, on the writer thread: handlers are expected to re-dispatch at once, which is
     // cheaper than a post per waiter, and the next batch is already filling the queue meanwhile.
-    for (std::size_t i = 0; i < batch.size(); ++i) batch[i].handler(results[i]);
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      if (results[i]) {
+        fail(batch[i], static_cast<core::errc>(results[i].value()));
+      } else if (auto* creation = std::get_if<create_write>(&batch[i])) {
+        creation->handler(ids[i]);
+      } else {
+        std::get<remove_write>(batch[i]).handler(digests[i]);
+      }
+    }
   }
 
   const rocksdb_options options_;

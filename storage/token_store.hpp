@@ -16,6 +16,8 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <string>
+#include <variant>
 #include <vector>
 
 namespace tokend::storage {
@@ -23,6 +25,50 @@ namespace tokend::storage {
 struct list_page {
   std::vector<core::token_record> tokens;  // creation order
   bool has_more = false;                   // more tokens follow this page
+};
+
+// What authenticating a key needs to know of it. An expired key is still found: whether it is
+// refused depends on the caller's clock, which the store does not share.
+struct key_info {
+  core::user_id owner = 0;
+  bool operator_key = false;
+  std::int64_t expires_at = 0;  // 0: never
+};
+
+// One of `owner`'s tokens: by its key's digest (the caller holds the key) or by the id a list
+// shows. A token of another owner is never reached through it.
+struct token_ref {
+  core::user_id owner = 0;
+  std::variant<core::key_digest, std::uint64_t> which;
+};
+
+// Replaces a token by a new key with the same owner, type and description, in one atomic write.
+struct roll_request {
+  token_ref old;
+  core::key_digest digest{};        // the new key's
+  std::string display_prefix;       // the new key's
+  std::int64_t now = 0;             // the new key's created_at; an old key expired by then is not found
+  std::int64_t expires_at = 0;      // the new key's; 0: never
+  std::int64_t old_expires_at = 0;  // the old key then expires at the earlier of its own and this
+};
+
+struct rolled_token {
+  core::token_record fresh;  // the new key's record, id included
+  core::key_digest old_digest{};
+  std::uint64_t old_id = 0;
+  std::int64_t old_expires_at = 0;  // what the old key's expiry now is
+};
+
+// A key was used during the minute starting at `minute` (Unix seconds, a multiple of 60).
+struct key_use {
+  core::key_digest digest{};
+  core::user_id owner = 0;
+  std::int64_t minute = 0;
+};
+
+struct removed_token {
+  core::user_id owner = 0;
+  core::key_digest digest{};
 };
 
 // Upper bounds of the batch-size histogram: 1, 2, 4, ..., 1024, then +Inf.
@@ -38,26 +84,46 @@ struct store_stats {
 
 class token_store {
  public:
-  using lookup_handler = std::function<void(boost::system::result<std::optional<core::user_id>>)>;
+  using lookup_handler = std::function<void(boost::system::result<std::optional<key_info>>)>;
+  using create_handler = std::function<void(boost::system::result<std::uint64_t>)>;  // the new id
   using write_handler = std::function<void(boost::system::error_code)>;
+  using remove_handler = std::function<void(boost::system::result<core::key_digest>)>;  // the removed key
+  using roll_handler = std::function<void(boost::system::result<rolled_token>)>;
+  using sweep_handler = std::function<void(boost::system::result<std::vector<removed_token>>)>;
   using list_handler = std::function<void(boost::system::result<list_page>)>;
 
   virtual ~token_store() = default;
 
-  // Owner of the key with this digest, or nullopt when no such key exists.
+  // The key with this digest, or nullopt when no such key exists (expired keys are found).
   virtual void async_lookup(const core::key_digest& digest, lookup_handler handler) = 0;
 
-  // Stores the record; the handler sees success only once the record is durable.
-  // Errors: core::errc::overloaded (queue full), core::errc::unavailable (store failing/closed).
-  virtual void async_create(core::token_record record, write_handler handler) = 0;
+  // Stores the record (its id is ignored) and answers the id it was given; success only once the
+  // record is durable. Errors: core::errc::overloaded (queue full), core::errc::unavailable (store
+  // failing/closed).
+  virtual void async_create(core::token_record record, create_handler handler) = 0;
 
-  // Tokens of `owner` in creation order, skipping `offset`, at most `limit`.
+  // Tokens of `owner` in creation order, skipping `offset`, at most `limit`, with their expiry and
+  // last use; expired tokens are listed until async_remove_expired removes them.
   virtual void async_list(core::user_id owner, std::size_t offset, std::size_t limit,
                           list_handler handler) = 0;
 
-  // Deletes the key if it belongs to `owner`; core::errc::not_found otherwise (whether or not the
-  // key exists for someone else). Success only once the delete is durable.
-  virtual void async_remove(core::user_id owner, const core::key_digest& digest, write_handler handler) = 0;
+  // Deletes the token and answers its digest; core::errc::not_found when `ref.owner` has no such
+  // token (whether or not another owner does). Success only once the delete is durable.
+  virtual void async_remove(token_ref ref, remove_handler handler) = 0;
+
+  // See roll_request. core::errc::not_found as for async_remove, or when the old key has expired.
+  // Success only once durable; on a shared store, other processes drop the old key from their
+  // caches as after a delete (on_revoked), so they read its new expiry.
+  virtual void async_roll(roll_request request, roll_handler handler) = 0;
+
+  // Records uses: a token's last_used_at becomes the latest of its own and the use's minute (the
+  // latest use wins, whichever process records it first). Uses of tokens gone are ignored.
+  virtual void async_record_uses(std::vector<key_use> uses, write_handler handler) = 0;
+
+  // Deletes at most `limit` tokens that expired before `cutoff` (expires_at != 0 and < cutoff),
+  // oldest expiry first, and answers which. Each call is one bounded write, so a caller sweeping a
+  // backlog calls again while the answer is full, and service never pauses.
+  virtual void async_remove_expired(std::int64_t cutoff, std::size_t limit, sweep_handler handler) = 0;
 
   // True while the store is open and its last write did not fail.
   [[nodiscard]] virtual bool ready() const noexcept = 0;

@@ -58,14 +58,23 @@ class lookup_fault_store : public storage::token_store {
     lookups.fetch_add(1);
     inner_->async_lookup(digest, std::move(handler));
   }
-  void async_create(core::token_record record, write_handler handler) override {
+  void async_create(core::token_record record, create_handler handler) override {
     inner_->async_create(std::move(record), std::move(handler));
   }
   void async_list(core::user_id owner, std::size_t offset, std::size_t limit, list_handler handler) override {
     inner_->async_list(owner, offset, limit, std::move(handler));
   }
-  void async_remove(core::user_id owner, const core::key_digest& digest, write_handler handler) override {
-    inner_->async_remove(owner, digest, std::move(handler));
+  void async_remove(storage::token_ref ref, remove_handler handler) override {
+    inner_->async_remove(std::move(ref), std::move(handler));
+  }
+  void async_roll(storage::roll_request request, roll_handler handler) override {
+    inner_->async_roll(std::move(request), std::move(handler));
+  }
+  void async_record_uses(std::vector<storage::key_use> uses, write_handler handler) override {
+    inner_->async_record_uses(std::move(uses), std::move(handler));
+  }
+  void async_remove_expired(std::int64_t cutoff, std::size_t limit, sweep_handler handler) override {
+    inner_->async_remove_expired(cutoff, limit, std::move(handler));
   }
   [[nodiscard]] bool ready() const noexcept override { return inner_->ready(); }
   [[nodiscard]] boost::system::result<bool> empty() override { return inner_->empty(); }

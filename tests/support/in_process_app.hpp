@@ -23,12 +23,13 @@ namespace tokend::test {
 inline void store_record(storage::token_store& store, core::token_record record,
                          std::chrono::milliseconds limit = std::chrono::seconds(10)) {
   // Shared so that a handler arriving after the deadline still has a live promise.
-  auto done = std::make_shared<std::promise<boost::system::error_code>>();
+  auto done = std::make_shared<std::promise<boost::system::result<std::uint64_t>>>();
   auto result = done->get_future();
-  store.async_create(std::move(record), [done](boost::system::error_code ec) { done->set_value(ec); });
+  store.async_create(std::move(record),
+                     [done](boost::system::result<std::uint64_t> id) { done->set_value(std::move(id)); });
   BOOST_REQUIRE_MESSAGE(result.wait_for(limit) == std::future_status::ready, "store did not answer");
-  const auto ec = result.get();
-  BOOST_REQUIRE_MESSAGE(!ec, "store refused the record: " << ec.message());
+  const auto id = result.get();
+  BOOST_REQUIRE_MESSAGE(id.has_value(), "store refused the record: " << id.error().message());
 }
 
 class in_process_app {
