@@ -91,8 +91,11 @@ class memory_store final : public token_store {
                   return error(core::errc::not_found);
                 if (records_.contains(request.digest)) return error(core::errc::internal);
                 core::token_record& old = (*found)->second;
-                if (old.expires_at == 0 || request.old_expires_at < old.expires_at)
+                if (old.expires_at == 0 || request.old_expires_at < old.expires_at) {
+                  expiries_.erase({old.expires_at, old.id});
                   old.expires_at = request.old_expires_at;
+                  expiries_.emplace(std::pair{old.expires_at, old.id}, old.digest);
+                }
                 rolled_token out;
                 out.old_digest = old.digest;
                 out.old_id = old.id;

@@ -16,6 +16,7 @@
 #include "support/postgres.hpp"
 #include "support/private_postgres.hpp"
 #include "support/process.hpp"
+#include "support/store_calls.hpp"
 #include "support/temp_dir.hpp"
 
 #include <arpa/inet.h>
@@ -59,11 +60,8 @@ namespace storage = tokend::storage;
 using boost::system::error_code;
 using storage::token_store;
 
-constexpr auto deadline = 10s;
-
-[[nodiscard]] error_code err(core::errc e) { return core::make_error_code(e); }
-
 using tokend::test::temp_dir;
+using namespace tokend::test::stores;
 
 // Replaces the file's content atomically, so a reader never sees it half written.
 void write_file(const fs::path& path, const std::string& content) {
@@ -74,137 +72,6 @@ void write_file(const fs::path& path, const std::string& content) {
   }
   fs::rename(tmp, path);
 }
-
-[[nodiscard]] core::token_record make_record(core::user_id owner, int n) {
-  const std::string key = core::generate_key();
-  core::token_record r;
-  r.digest = core::digest_key(key);
-  r.display_prefix = key.substr(0, core::display_prefix_length);
-  r.description = "token " + std::to_string(n) + " — clé ☃";
-  r.type = "admin";
-  // Decreasing timestamps: a list must follow creation order, not created_at.
-  r.created_at = 2'000'000'000 - n;
-  r.owner = owner;
-  return r;
-}
-
-void check_same(const core::token_record& got, const core::token_record& want) {
-  BOOST_CHECK(got.digest == want.digest);
-  BOOST_CHECK_EQUAL(got.display_prefix, want.display_prefix);
-  BOOST_CHECK_EQUAL(got.description, want.description);
-  BOOST_CHECK_EQUAL(got.type, want.type);
-  BOOST_CHECK_EQUAL(got.created_at, want.created_at);
-  BOOST_CHECK_EQUAL(got.owner, want.owner);
-}
-
-// What a handler received, and on which thread it ran.
-template <class Result>
-struct outcome {
-  Result value;
-  std::thread::id thread;
-};
-
-// Starts an async operation; the future is fulfilled by its handler.
-template <class Result, class Start>
-[[nodiscard]] std::future<outcome<Result>> start(Start start_operation) {
-  auto promise = std::make_shared<std::promise<outcome<Result>>>();
-  auto future = promise->get_future();
-  start_operation([promise](Result r) { promise->set_value({std::move(r), std::this_thread::get_id()}); });
-  return future;
-}
-
-enum class where { storage_thread, any_thread };
-
-// Waits (with a deadline) for an operation started by start(); by default also checks that the
-// handler did not run on the caller's thread.
-template <class Result>
-[[nodiscard]] Result finish(std::future<outcome<Result>> future, where w = where::storage_thread,
-                            std::chrono::seconds limit = deadline) {
-  BOOST_REQUIRE(future.wait_for(limit) == std::future_status::ready);
-  outcome<Result> o = future.get();
-  if (w == where::storage_thread) BOOST_CHECK(o.thread != std::this_thread::get_id());
-  return std::move(o.value);
-}
-
-using lookup_result = boost::system::result<std::optional<storage::key_info>>;
-using list_result = boost::system::result<storage::list_page>;
-
-// Only whether it failed: the id and the digest answered are checked by the tests of their own.
-[[nodiscard]] std::future<outcome<error_code>> start_create(token_store& s, const core::token_record& r) {
-  return start<error_code>([&](auto handler) {
-    s.async_create(
-        r, [handler](boost::system::result<std::uint64_t> id) { handler(id ? error_code{} : id.error()); });
-  });
-}
-
-[[nodiscard]] std::future<outcome<error_code>> start_remove(token_store& s, core::user_id owner,
-                                                            const core::key_digest& d) {
-  return start<error_code>([&](auto handler) {
-    s.async_remove(storage::token_ref{owner, d}, [handler](boost::system::result<core::key_digest> gone) {
-      handler(gone ? error_code{} : gone.error());
-    });
-  });
-}
-
-[[nodiscard]] std::future<outcome<lookup_result>> start_lookup(token_store& s, const core::key_digest& d) {
-  return start<lookup_result>([&](auto handler) { s.async_lookup(d, std::move(handler)); });
-}
-
-[[nodiscard]] std::future<outcome<list_result>> start_list(token_store& s, core::user_id owner,
-                                                           std::size_t offset, std::size_t limit) {
-  return start<list_result>([&](auto handler) { s.async_list(owner, offset, limit, std::move(handler)); });
-}
-
-[[nodiscard]] error_code create(token_store& s, const core::token_record& r,
-                                where w = where::storage_thread) {
-  return finish(start_create(s, r), w);
-}
-
-[[nodiscard]] error_code remove(token_store& s, core::user_id owner, const core::key_digest& d,
-                                where w = where::storage_thread) {
-  return finish(start_remove(s, owner, d), w);
-}
-
-// The owner, or nullopt; a lookup error fails the test.
-[[nodiscard]] std::optional<core::user_id> lookup(token_store& s, const core::key_digest& d) {
-  const lookup_result r = finish(start_lookup(s, d));
-  BOOST_REQUIRE_MESSAGE(r.has_value(), "lookup failed: " << r.error().message());
-  if (!r->has_value()) return std::nullopt;
-  return (*r)->owner;
-}
-
-[[nodiscard]] storage::list_page list(token_store& s, core::user_id owner, std::size_t offset,
-                                      std::size_t limit) {
-  list_result r = finish(start_list(s, owner, offset, limit));
-  BOOST_REQUIRE_MESSAGE(r.has_value(), "list failed: " << r.error().message());
-  return std::move(*r);
-}
-
-[[nodiscard]] bool is_empty(token_store& s) {
-  const auto r = s.empty();
-  BOOST_REQUIRE(r.has_value());
-  return *r;
-}
-
-[[nodiscard]] storage::rocksdb_options rocksdb_options_in(const temp_dir& dir) {
-  storage::rocksdb_options o;
-  o.data_dir = (dir.path() / "db").string();
-  return o;
-}
-
-// Backends for the behavioural tests that every token_store must pass.
-struct rocksdb_backend {
-  static constexpr bool batches_writes = true;
-  temp_dir dir;
-  [[nodiscard]] std::unique_ptr<token_store> open() const {
-    return storage::open_rocksdb_store(rocksdb_options_in(dir));
-  }
-};
-
-struct memory_backend {
-  static constexpr bool batches_writes = false;
-  [[nodiscard]] static std::unique_ptr<token_store> open() { return storage::make_memory_store(); }
-};
 
 // Polls `condition` until it holds or `limit` passes; how long it took, or nullopt.
 template <class Condition>
@@ -242,27 +109,6 @@ class gate {
   std::shared_future<void> released_ = release_.get_future().share();
   std::atomic<int> calls_{0};
 };
-
-// A schema of its own on the test server (see support/postgres.hpp), so reopening sees the same data.
-[[nodiscard]] storage::postgres_options postgres_options_for(const std::string& schema) {
-  storage::postgres_options o;
-  o.conninfo = tokend::test::postgres_url();
-  o.schema = schema;
-  o.connections = 2;
-  o.revocation_poll = 100ms;
-  o.start_timeout = 10s;
-  return o;
-}
-
-struct postgres_backend {
-  static constexpr bool batches_writes = true;
-  std::string schema = tokend::test::fresh_postgres_schema();
-  [[nodiscard]] std::unique_ptr<token_store> open() const {
-    return storage::open_postgres_store(postgres_options_for(schema));
-  }
-};
-
-using backends = std::tuple<rocksdb_backend, memory_backend, postgres_backend>;
 
 }  // namespace
 
