@@ -291,8 +291,8 @@ BOOST_AUTO_TEST_CASE(iso_times) {
 }
 
 BOOST_AUTO_TEST_CASE(rows_from_tokens_of_today_and_of_the_new_api) {
-  const auto old = cli::row_of(object_of(
-      R"({"token":"9fe4f9....","description":"Main app","type":"admin","timestamp":"1796151600","userId":3})"));
+  const auto old = cli::row_of(object_of(R"({"token":"9fe4f9....","description":"Main app","type":"admin",)"
+                                         R"("timestamp":"1796151600","userId":3})"));
   BOOST_TEST(old.id == "-");
   BOOST_TEST(old.user == "3");
   BOOST_TEST(old.type == "admin");
