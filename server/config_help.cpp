@@ -85,6 +85,9 @@ std::string usage_text() {
 Usage:
   tokend [serve] [flags]    run the service (the default command)
   tokend keygen             print a new well-formed key
+  tokend token create|list|delete|roll [flags]
+                            manage the keys of a running tokend as an operator
+                            (see tokend token --help)
   tokend --help             show this help
   tokend --help-markdown    print the flags below as a Markdown table (README.md's configuration table)
 

@@ -1,4 +1,4 @@
-// tokend: `serve` (default), `keygen`, `--help`, `--help-markdown`.
+// tokend: `serve` (default), `keygen`, `token ...` (the operator client), `--help`, `--help-markdown`.
 #include "core/key.hpp"
 #include "server/app.hpp"
 #include "server/bootstrap.hpp"
@@ -7,6 +7,7 @@
 #include "server/data_dir.hpp"
 #include "server/fd_limits.hpp"
 #include "server/log.hpp"
+#include "server/token_cli.hpp"
 #include "storage/faulty_store.hpp"
 #include "storage/postgres_store.hpp"
 #include "storage/rocksdb_store.hpp"
@@ -132,6 +133,11 @@ int main(int argc, char** argv) {
   // Everything tokend or RocksDB creates (the store, the admin key) is for tokend's user alone.
   ::umask(077);
   std::vector<std::string> args(argv + 1, argv + argc);
+  // Before the global --help: `tokend token --help` is the client's own help.
+  if (!args.empty() && args.front() == "token") {
+    return server::cli::run({args.begin() + 1, args.end()}, server::process_environment(), std::cout,
+                            std::cerr);
+  }
   for (const auto& a : args) {
     if (a == "--help" || a == "-h") {
       std::cout << server::usage_text();

@@ -1,0 +1,461 @@
+// The operator CLI; see token_cli.hpp.
+#include "server/token_cli.hpp"
+
+#include "core/key.hpp"
+#include "server/cli_table.hpp"
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <fstream>
+#include <map>
+
+namespace tokend::server::cli {
+namespace {
+
+namespace json = boost::json;
+
+// Which subcommands take a flag, as bits of 1 << command.
+constexpr unsigned bit(command c) { return 1U << static_cast<unsigned>(c); }
+constexpr unsigned all =
+    bit(command::create) | bit(command::list) | bit(command::remove) | bit(command::roll);
+
+struct flag_def {
+  std::string_view name;
+  unsigned commands;
+};
+
+constexpr std::array<flag_def, 10> flags = {{
+    {"--url", all},
+    {"--output", all},
+    {"--key-file", all},
+    {"--user-id", all},
+    {"--description", bit(command::create)},
+    {"--type", bit(command::create)},
+    {"--expires-in", bit(command::create) | bit(command::roll)},
+    {"--expires-at", bit(command::create) | bit(command::roll)},
+    {"--id", bit(command::remove) | bit(command::roll)},
+    {"--overlap", bit(command::roll)},
+}};
+
+constexpr std::array<std::pair<std::string_view, command>, 4> commands = {{{"create", command::create},
+                                                                           {"list", command::list},
+                                                                           {"delete", command::remove},
+                                                                           {"roll", command::roll}}};
+
+// Keys are 64 characters: an argument that long is not repeated in a message, in case it is one.
+std::string quoted(std::string_view arg) {
+  if (arg.size() >= 32) return "(an argument of " + std::to_string(arg.size()) + " characters)";
+  return "'" + std::string(arg) + "'";
+}
+
+std::optional<command> command_named(std::string_view name) {
+  for (const auto& [n, c] : commands) {
+    if (n == name) return c;
+  }
+  return std::nullopt;
+}
+
+std::string_view command_name(command c) {
+  for (const auto& [n, cmd] : commands) {
+    if (cmd == c) return n;
+  }
+  return "";
+}
+
+// A set variable with a non-empty value; an empty one counts as unset.
+std::optional<std::string> variable(const env_lookup& env, const std::string& name) {
+  auto v = env(name);
+  if (v && v->empty()) return std::nullopt;
+  return v;
+}
+
+std::uint64_t parse_integer(std::string_view flag, std::string_view text, std::uint64_t min,
+                            std::uint64_t max) {
+  std::uint64_t value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || ec != std::errc{} || end != text.data() + text.size() || value < min || value > max) {
+    throw usage_error("invalid value for " + std::string(flag) + ": " + quoted(text) +
+                      " (expected an integer from " + std::to_string(min) + " to " + std::to_string(max) +
+                      ")");
+  }
+  return value;
+}
+
+// userId and id: positive integers a JSON number holds exactly.
+constexpr std::uint64_t max_json_integer = std::uint64_t{1} << 53;
+
+std::string trimmed(std::string_view s) {
+  constexpr std::string_view space = " \t\r\n\v\f";
+  const auto first = s.find_first_not_of(space);
+  if (first == std::string_view::npos) return {};
+  const auto last = s.find_last_not_of(space);
+  return std::string(s.substr(first, last - first + 1));
+}
+
+std::string tokens_path(const options& o, std::string_view tail) {
+  std::string target = o.url.prefix + "/api/v2/tokens";
+  target += tail;
+  if (o.user_id) target += "?userId=" + std::to_string(*o.user_id);
+  return target;
+}
+
+void add_expiry(json::object& body, const options& o) {
+  if (o.expires_in) body["expiresIn"] = *o.expires_in;
+  if (o.expires_at) body["expiresAt"] = *o.expires_at;
+}
+
+json::object parse_object(std::string_view body) {
+  boost::system::error_code ec;
+  json::value v = json::parse(body, ec);
+  if (ec || !v.is_object()) throw reply_error("the server's answer is not a JSON object");
+  return std::move(v.get_object());
+}
+
+const json::object& object_member(const json::object& o, std::string_view name) {
+  const auto* v = o.if_contains(name);
+  if (v == nullptr || !v->is_object()) {
+    throw reply_error("the server's answer has no \"" + std::string(name) + "\" object");
+  }
+  return v->get_object();
+}
+
+std::string printable(std::string_view s) {
+  std::string out;
+  for (const char c : s) out += (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) ? '?' : c;
+  return out;
+}
+
+// The new key of a create or roll, shown once, and its row.
+void print_new_key(const json::object& token, std::ostream& out) {
+  out << format_table({row_of(token)});
+  const auto* key = token.if_contains("token");
+  if (key == nullptr || !key->is_string()) throw reply_error("the server's answer has no new key");
+  out << "Key (shown once, keep it now): " << printable(key->get_string()) << "\n";
+}
+
+void print_json(std::string_view body, std::ostream& out) {
+  out << body;
+  if (!body.ends_with('\n')) out << '\n';
+}
+
+int list_all(const options& o, const std::string& key, const transport& send, std::ostream& out,
+             std::ostream& err) {
+  json::array tokens;
+  for (std::uint64_t page = 0;; ++page) {
+    const auto plan = list_request(o, page);
+    const auto reply = send(o.url, {plan.method, plan.target, key, plan.body});
+    if (reply.status != 200) {
+      err << "tokend token: " << error_message(reply.status, reply.body) << "\n";
+      return 1;
+    }
+    json::object answer = parse_object(reply.body);
+    auto* page_tokens = answer.if_contains("tokens");
+    if (page_tokens == nullptr || !page_tokens->is_array()) {
+      throw reply_error("the server's answer has no \"tokens\" array");
+    }
+    const auto* more = answer.if_contains("hasMore");
+    const bool has_more = more != nullptr && more->is_bool() && more->get_bool();
+    // A server that promises more but sends none would keep this loop going forever.
+    if (has_more && page_tokens->get_array().empty())
+      throw reply_error("the server sent an empty page with more to come");
+    for (auto& t : page_tokens->get_array()) tokens.push_back(std::move(t));
+    if (!has_more) break;
+  }
+  if (o.output == output_format::json) {
+    json::object all_tokens;
+    all_tokens["success"] = true;
+    all_tokens["message"] = "Success";
+    all_tokens["tokens"] = std::move(tokens);
+    out << json::serialize(all_tokens) << "\n";
+  } else {
+    out << format_table(rows_of(tokens));
+  }
+  return 0;
+}
+
+// Create, delete and roll: one request, one answer.
+int single(const options& o, const std::string& key, const transport& send, std::ostream& out,
+           std::ostream& err) {
+  const auto plan = plan_request(o);
+  const auto reply = send(o.url, {plan.method, plan.target, key, plan.body});
+  if (reply.status != 200) {
+    err << "tokend token: " << error_message(reply.status, reply.body) << "\n";
+    return 1;
+  }
+  const json::object answer = parse_object(reply.body);
+  if (o.output == output_format::json) {
+    print_json(reply.body, out);
+    return 0;
+  }
+  if (o.cmd == command::remove) {
+    const auto* message = answer.if_contains("message");
+    out << (message != nullptr && message->is_string() ? printable(message->get_string()) : "Token deleted")
+        << "\n";
+    return 0;
+  }
+  print_new_key(object_member(answer, "token"), out);
+  if (o.cmd == command::roll) {
+    if (const auto* previous = answer.if_contains("previous"); previous != nullptr && previous->is_object()) {
+      const auto& p = previous->get_object();
+      const auto* id = p.if_contains("id");
+      out << "Previous key" << (id != nullptr && id->is_number() ? " " + json::serialize(*id) : std::string())
+          << " expires " << time_cell(p, "expiresAt") << "\n";
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+std::int64_t parse_duration_seconds(std::string_view flag, std::string_view text, std::int64_t min) {
+  // A century bounds every product below; the server has its own, tighter, limits.
+  constexpr std::uint64_t max_seconds = 100ULL * 366 * 86'400;
+  std::string_view digits = text;
+  std::uint64_t scale = 1;
+  bool millis = false;
+  if (digits.ends_with("ms")) {
+    digits.remove_suffix(2);
+    millis = true;
+  } else if (!digits.empty()) {
+    switch (digits.back()) {
+      case 's':
+        scale = 1;
+        break;
+      case 'm':
+        scale = 60;
+        break;
+      case 'h':
+        scale = 3'600;
+        break;
+      case 'd':
+        scale = 86'400;
+        break;
+      default:
+        scale = 0;
+        break;
+    }
+    if (scale != 0) digits.remove_suffix(1);
+    if (scale == 0) scale = 1;
+  }
+  std::uint64_t value = 0;
+  const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+  const bool number = !digits.empty() && ec == std::errc{} && end == digits.data() + digits.size();
+  const std::string expected = " (expected a duration such as 30d, 12h, 15m, 90s or 90)";
+  if (!number || value > max_seconds * 1000) {
+    throw usage_error("invalid value for " + std::string(flag) + ": " + quoted(text) + expected);
+  }
+  if (millis) {
+    if (value % 1000 != 0) {
+      throw usage_error("invalid value for " + std::string(flag) + ": " + quoted(text) +
+                        " (the server takes whole seconds)");
+    }
+    value /= 1000;
+  }
+  if (value > max_seconds / scale) {
+    throw usage_error("invalid value for " + std::string(flag) + ": " + quoted(text) +
+                      " (at most 100 years)");
+  }
+  const auto seconds = static_cast<std::int64_t>(value * scale);
+  if (seconds < min) {
+    throw usage_error("invalid value for " + std::string(flag) + ": " + quoted(text) + " (at least " +
+                      std::to_string(min) + " s)");
+  }
+  return seconds;
+}
+
+options parse_args(const std::vector<std::string>& args, const env_lookup& env) {
+  options o;
+  for (const auto& a : args) {
+    if (a == "--help" || a == "-h") o.help = true;
+  }
+  std::map<std::string, std::string, std::less<>> given;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "--help" || a == "-h") continue;
+    if (!a.starts_with("-")) {
+      if (o.cmd != command::none) throw usage_error("unexpected argument " + quoted(a));
+      const auto c = command_named(a);
+      if (!c) throw usage_error("unknown command " + quoted(a) + " (create, list, delete or roll)");
+      o.cmd = *c;
+      continue;
+    }
+    const auto eq = a.find('=');
+    const std::string name = a.substr(0, eq);
+    if (name == "--key") {
+      throw usage_error(
+          "there is no --key flag: a key on the command line shows in ps and in shell history; "
+          "give --key-file PATH (or TOKEND_KEY_FILE), or set TOKEND_KEY");
+    }
+    const auto* def =
+        std::find_if(flags.begin(), flags.end(), [&](const flag_def& f) { return f.name == name; });
+    if (def == flags.end() || name == "--help") throw usage_error("unknown flag " + quoted(name));
+    std::string value;
+    if (eq != std::string::npos) {
+      value = a.substr(eq + 1);
+    } else {
+      if (i + 1 == args.size()) throw usage_error(name + " needs a value");
+      value = args[++i];
+    }
+    if (!given.emplace(name, std::move(value)).second) throw usage_error(name + " is given more than once");
+  }
+  if (o.help) return o;
+  if (o.cmd == command::none) throw usage_error("missing command: create, list, delete or roll");
+  for (const auto& [name, value] : given) {
+    const auto* def =
+        std::find_if(flags.begin(), flags.end(), [&](const flag_def& f) { return f.name == name; });
+    if ((def->commands & bit(o.cmd)) == 0) {
+      throw usage_error(name + " is not a flag of " + std::string(command_name(o.cmd)));
+    }
+  }
+  // Each setting from its flag, else its variable; `source` names which one in a message.
+  const auto setting = [&](const std::string& flag,
+                           const std::string& var) -> std::optional<std::pair<std::string, std::string>> {
+    if (const auto it = given.find(flag); it != given.end()) return std::pair{it->second, flag};
+    if (auto v = variable(env, var)) return std::pair{*v, var};
+    return std::nullopt;
+  };
+  if (const auto url = setting("--url", "TOKEND_URL")) o.url_text = url->first;
+  const auto parsed = parse_server_url(o.url_text);
+  if (!parsed.url) throw usage_error("invalid URL " + quoted(o.url_text) + ": " + parsed.error);
+  o.url = *parsed.url;
+  if (const auto output = setting("--output", "TOKEND_OUTPUT")) {
+    if (output->first == "table")
+      o.output = output_format::table;
+    else if (output->first == "json")
+      o.output = output_format::json;
+    else
+      throw usage_error("invalid value for " + output->second + ": " + quoted(output->first) +
+                        " (expected table or json)");
+  }
+  if (const auto file = setting("--key-file", "TOKEND_KEY_FILE")) o.key_file = file->first;
+  const auto flag = [&](const std::string& name) -> const std::string* {
+    const auto it = given.find(name);
+    return it == given.end() ? nullptr : &it->second;
+  };
+  if (const auto* v = flag("--user-id")) o.user_id = parse_integer("--user-id", *v, 1, max_json_integer);
+  if (const auto* v = flag("--id")) o.id = parse_integer("--id", *v, 1, max_json_integer);
+  if (const auto* v = flag("--description")) o.description = *v;
+  if (const auto* v = flag("--type")) {
+    if (*v != "admin" && *v != "operator")
+      throw usage_error("invalid value for --type: " + quoted(*v) + " (expected admin or operator)");
+    o.type = *v;
+  }
+  if (const auto* v = flag("--expires-in")) o.expires_in = parse_duration_seconds("--expires-in", *v, 1);
+  if (const auto* v = flag("--expires-at")) {
+    o.expires_at = static_cast<std::int64_t>(parse_integer("--expires-at", *v, 1, max_json_integer));
+  }
+  if (const auto* v = flag("--overlap")) o.overlap = parse_duration_seconds("--overlap", *v, 0);
+  if (o.expires_in && o.expires_at) throw usage_error("give --expires-in or --expires-at, not both");
+  if (o.cmd == command::create && !o.description) throw usage_error("create needs --description TEXT");
+  if ((o.cmd == command::remove || o.cmd == command::roll) && !o.id) {
+    throw usage_error(std::string(command_name(o.cmd)) +
+                      " needs --id ID (the ID column of tokend token list)");
+  }
+  return o;
+}
+
+std::string read_key(const options& o, const env_lookup& env) {
+  std::string key;
+  std::string source;
+  if (!o.key_file.empty()) {
+    std::ifstream in(o.key_file);
+    if (!in) {
+      throw usage_error("cannot read the key file " + o.key_file + ": " + std::strerror(errno));
+    }
+    std::string line;
+    std::getline(in, line);
+    key = trimmed(line);
+    source = "the first line of " + o.key_file;
+  } else if (auto v = variable(env, "TOKEND_KEY")) {
+    key = trimmed(*v);
+    source = "TOKEND_KEY";
+  } else {
+    throw usage_error(
+        "no key: give --key-file PATH (or TOKEND_KEY_FILE) naming a file that holds it, "
+        "or set TOKEND_KEY");
+  }
+  if (!core::is_well_formed_key(key)) {
+    throw usage_error(source + " is not a well-formed key (64 hex characters with a valid checksum)");
+  }
+  return key;
+}
+
+request_plan plan_request(const options& o) {
+  json::object body;
+  switch (o.cmd) {
+    case command::create:
+      body["type"] = o.type;
+      body["description"] = o.description.value_or("");
+      add_expiry(body, o);
+      return {"POST", tokens_path(o, ""), json::serialize(body)};
+    case command::remove:
+      body["id"] = o.id.value_or(0);
+      return {"DELETE", tokens_path(o, ""), json::serialize(body)};
+    case command::roll:
+      body["id"] = o.id.value_or(0);
+      if (o.overlap) body["overlap"] = *o.overlap;
+      add_expiry(body, o);
+      return {"POST", tokens_path(o, "/roll"), json::serialize(body)};
+    case command::list:
+      return list_request(o, 0);
+    case command::none:
+      break;
+  }
+  throw usage_error("missing command: create, list, delete or roll");
+}
+
+request_plan list_request(const options& o, std::uint64_t page) {
+  constexpr std::uint64_t page_size = 1000;
+  std::string target = tokens_path(o, "");
+  target += o.user_id ? '&' : '?';
+  target += "page=" + std::to_string(page) + "&pageSize=" + std::to_string(page_size);
+  return {"GET", std::move(target), {}};
+}
+
+std::string error_message(unsigned status, std::string_view body) {
+  std::string out = "HTTP " + std::to_string(status);
+  boost::system::error_code ec;
+  const json::value v = json::parse(body, ec);
+  if (!ec && v.is_object()) {
+    if (const auto* m = v.get_object().if_contains("message"); m != nullptr && m->is_string()) {
+      return out + ": " + printable(m->get_string());
+    }
+  }
+  return out + " (the answer holds no JSON message)";
+}
+
+int execute(const options& o, const std::string& key, const transport& send, std::ostream& out,
+            std::ostream& err) {
+  try {
+    return o.cmd == command::list ? list_all(o, key, send, out, err) : single(o, key, send, out, err);
+  } catch (const transport_error& e) {
+    err << "tokend token: " << e.what() << "\n";
+  } catch (const reply_error& e) {
+    err << "tokend token: unexpected answer from " << authority(o.url) << ": " << e.what() << "\n";
+  }
+  return 1;
+}
+
+int run(const std::vector<std::string>& args, const env_lookup& env, std::ostream& out, std::ostream& err) {
+  try {
+    const options o = parse_args(args, env);
+    if (o.help) {
+      out << help_text(o.cmd);
+      return 0;
+    }
+    const std::string key = read_key(o, env);
+    return execute(o, key, send_request, out, err);
+  } catch (const usage_error& e) {
+    err << "tokend token: " << e.what() << "\n(see tokend token --help)\n";
+    return 2;
+  }
+}
+
+}  // namespace tokend::server::cli

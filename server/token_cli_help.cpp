@@ -1,0 +1,117 @@
+// The help texts of `tokend token`; see token_cli.hpp.
+#include "server/token_cli.hpp"
+
+namespace tokend::server::cli {
+namespace {
+
+constexpr std::string_view common = R"(
+Flags of every command (each also read from the environment variable shown; a flag wins):
+  --url URL          TOKEND_URL       the server: http://HOST[:PORT][/PREFIX]
+                                      (default http://127.0.0.1:8080; http only)
+  --key-file PATH    TOKEND_KEY_FILE  a file whose first line is the key to act with
+  --output FORMAT    TOKEND_OUTPUT    table (the default) or json (the server's JSON)
+  --help, -h                          this help
+Environment only:
+  TOKEND_KEY                          the key itself, when there is no key file
+
+The key is never taken on the command line: there is no --key flag, since arguments show in ps
+and in shell history. It travels in an Authorization: Bearer header, never in the URL, and is
+never printed. Without --user-id a command acts for the key's own user; only an operator key may
+name another user.
+
+Durations: 90, 90s, 1500ms, 15m, 12h or 30d, sent as whole seconds. Times are shown in UTC.
+Exit status: 0 success; 1 the server refused (its message and the HTTP status on stderr) or could
+not be reached within 30 s; 2 a usage error.
+)";
+
+constexpr std::string_view overview =
+    R"(tokend token - manage the keys of a running tokend (an operator's client)
+
+Usage:
+  tokend token create [--user-id N] --description TEXT [--type admin|operator]
+                      [--expires-in DURATION | --expires-at UNIX]
+  tokend token list [--user-id N]
+  tokend token delete [--user-id N] --id ID
+  tokend token roll [--user-id N] --id ID [--overlap DURATION]
+                    [--expires-in DURATION | --expires-at UNIX]
+  tokend token COMMAND --help
+
+  create   a new key, printed once
+  list     every key of the user (all pages), masked: ID, USER, TYPE, PREFIX, CREATED, EXPIRES,
+           LAST USED, DESCRIPTION
+  delete   delete a key by its ID
+  roll     replace a key by a new one (same user, type and description); the old one keeps
+           working for the overlap, then expires
+)";
+
+constexpr std::string_view create_help = R"(tokend token create - create a key, printed once
+
+Usage:
+  tokend token create [--user-id N] --description TEXT [--type admin|operator]
+                      [--expires-in DURATION | --expires-at UNIX]
+
+  --user-id N             the owner (default: the key's own user; another user needs an operator key)
+  --description TEXT      1-256 characters, required
+  --type TYPE             admin (default) or operator (an operator key can create one)
+  --expires-in DURATION   the key's lifetime (default: the server's --token-ttl)
+  --expires-at UNIX       or its expiry, in Unix seconds
+)";
+
+constexpr std::string_view list_help = R"(tokend token list - list a user's keys, masked
+
+Usage:
+  tokend token list [--user-id N]
+
+  --user-id N   whose keys (default: the key's own user; another user needs an operator key)
+
+Walks every page (1000 keys a page). With --output json, prints one object
+{"success":true,"message":"Success","tokens":[...]} holding every page's tokens.
+)";
+
+constexpr std::string_view delete_help = R"(tokend token delete - delete a key
+
+Usage:
+  tokend token delete [--user-id N] --id ID
+
+  --user-id N   the key's owner (default: the key's own user; another user needs an operator key)
+  --id ID       the key's ID (the ID column of tokend token list), required
+)";
+
+constexpr std::string_view roll_help = R"(tokend token roll - replace a key by a new one, printed once
+
+Usage:
+  tokend token roll [--user-id N] --id ID [--overlap DURATION]
+                    [--expires-in DURATION | --expires-at UNIX]
+
+  --user-id N             the key's owner (default: the key's own user; another user needs an
+                          operator key)
+  --id ID                 the key to replace (the ID column of tokend token list), required
+  --overlap DURATION      how long the old key keeps working (default 0: refused at once)
+  --expires-in DURATION   the new key's lifetime (default: the server's --token-ttl)
+  --expires-at UNIX       or its expiry, in Unix seconds
+)";
+
+}  // namespace
+
+std::string help_text(command cmd) {
+  std::string_view head = overview;
+  switch (cmd) {
+    case command::create:
+      head = create_help;
+      break;
+    case command::list:
+      head = list_help;
+      break;
+    case command::remove:
+      head = delete_help;
+      break;
+    case command::roll:
+      head = roll_help;
+      break;
+    case command::none:
+      break;
+  }
+  return std::string(head) + std::string(common);
+}
+
+}  // namespace tokend::server::cli
