@@ -47,7 +47,9 @@ reply call(connection& c, http::verb method, const std::string& target, const st
                    {{"Authorization", "Bearer " + key}});
 }
 
-std::string for_user(std::string path, std::uint64_t user) { return path + "?userId=" + std::to_string(user); }
+std::string for_user(std::string path, std::uint64_t user) {
+  return path + "?userId=" + std::to_string(user);
+}
 
 json::object token_of(const reply& r) { return r.json().as_object().at("token").as_object(); }
 std::string key_of(const reply& r) { return std::string(token_of(r).at("token").as_string()); }
@@ -62,7 +64,9 @@ std::vector<json::object> listed(connection& c, const std::string& key, const st
   return out;
 }
 
-bool accepted(connection& c, const std::string& key) { return call(c, http::verb::get, tokens, key).status == 200u; }
+bool accepted(connection& c, const std::string& key) {
+  return call(c, http::verb::get, tokens, key).status == 200u;
+}
 
 std::optional<std::int64_t> unix_field(const json::object& token, const char* name) {
   const auto& v = token.at(name);
@@ -88,7 +92,9 @@ struct rocksdb_store {
 };
 struct postgres_store {
   std::string schema = tokend::test::fresh_postgres_schema();
-  std::vector<std::string> env(std::vector<std::string> base) const { return postgres_env(schema, std::move(base)); }
+  std::vector<std::string> env(std::vector<std::string> base) const {
+    return postgres_env(schema, std::move(base));
+  }
 };
 
 // Waits until `key` is refused and says when that was, in Unix seconds with a fraction.
@@ -110,8 +116,9 @@ template <class Store>
 void operator_story(const Store& store) {
   sandbox box;
   const std::string op = keygen(box);
-  tokend_server server(box, {"--last-used-interval", "1s", "--expired-retention", "2s", "--expired-sweep-interval", "1s"},
-                       store.env(operator_env(op)));
+  tokend_server server(
+      box, {"--last-used-interval", "1s", "--expired-retention", "2s", "--expired-sweep-interval", "1s"},
+      store.env(operator_env(op)));
   connection c(server.api_port());
 
   // An operator key gives customer 42 an admin key, which cannot reach anyone else.
@@ -124,7 +131,9 @@ void operator_story(const Store& store) {
   BOOST_TEST(listed(c, customer).size() == 1u);
   BOOST_TEST(call(c, http::verb::get, for_user(tokens, 1), customer).status == 403u);
   BOOST_TEST(call(c, http::verb::post, for_user(tokens, 1), customer, create).status == 403u);
-  BOOST_TEST(call(c, http::verb::post, tokens, customer, {{"type", "operator"}, {"description", "x"}}).status == 403u);
+  BOOST_TEST(
+      call(c, http::verb::post, tokens, customer, {{"type", "operator"}, {"description", "x"}}).status ==
+      403u);
   const std::uint64_t operator_id = id_of(listed(c, op).at(0));
   // The operator's own token, by id, is "not found" for the customer, like an id that never was.
   const reply theirs = call(c, http::verb::delete_, tokens, customer, {{"id", operator_id}});
@@ -187,7 +196,8 @@ void operator_story(const Store& store) {
       15s));
 
   // And the operator deletes a customer's key by id.
-  const reply deleted = call(c, http::verb::delete_, for_user(tokens, 42), op, {{"id", id_of(token_of(rolled))}});
+  const reply deleted =
+      call(c, http::verb::delete_, for_user(tokens, 42), op, {{"id", id_of(token_of(rolled))}});
   BOOST_TEST(deleted.status == 200u, deleted.body);
   BOOST_TEST(!accepted(c, successor));
 }
@@ -218,8 +228,8 @@ void check_upgraded(tokend_server& server, const std::vector<v1_key>& keys) {
     BOOST_TEST(list[i].at("description").as_string() == keys[i].description);
     BOOST_TEST(list[i].at("expiresAt").is_null());
   }
-  const reply rolled =
-      call(c, http::verb::post, std::string(tokens) + "/roll", keys[0].key, {{"token", keys[1].key}, {"overlap", 60}});
+  const reply rolled = call(c, http::verb::post, std::string(tokens) + "/roll", keys[0].key,
+                            {{"token", keys[1].key}, {"overlap", 60}});
   BOOST_TEST(rolled.status == 200u, rolled.body);
 }
 

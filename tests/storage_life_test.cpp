@@ -25,8 +25,8 @@ namespace {
 namespace fs = std::filesystem;
 namespace json = boost::json;
 using namespace tokend::test::stores;
-using tokend::test::temp_dir;
 using boost::system::result;
+using tokend::test::temp_dir;
 
 using create_result = result<std::uint64_t>;
 using remove_result = result<core::key_digest>;
@@ -76,8 +76,8 @@ void record_uses(token_store& s, std::vector<storage::key_use> uses) {
   return std::nullopt;
 }
 
-[[nodiscard]] storage::roll_request roll_of(storage::token_ref old, std::int64_t now, std::int64_t old_expires_at,
-                                            std::int64_t expires_at = 0) {
+[[nodiscard]] storage::roll_request roll_of(storage::token_ref old, std::int64_t now,
+                                            std::int64_t old_expires_at, std::int64_t expires_at = 0) {
   const std::string key = core::generate_key();
   storage::roll_request request;
   request.old = old;
@@ -226,10 +226,11 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(roll_refuses_what_a_delete_would_and_expired_keys,
   const auto theirs = make_record(9, 2);
   const std::uint64_t their_id = create_id(*store, theirs);
 
-  for (const auto& request : {roll_of({8, expired_id}, 1'800'000'000, 1'800'000'000),  // expired at that second
-                              roll_of({8, their_id}, 1'700'000'000, 1'700'000'000),
-                              roll_of({8, theirs.digest}, 1'700'000'000, 1'700'000'000),
-                              roll_of({8, their_id + 1000}, 1'700'000'000, 1'700'000'000)}) {
+  for (const auto& request :
+       {roll_of({8, expired_id}, 1'800'000'000, 1'800'000'000),  // expired at that second
+        roll_of({8, their_id}, 1'700'000'000, 1'700'000'000),
+        roll_of({8, theirs.digest}, 1'700'000'000, 1'700'000'000),
+        roll_of({8, their_id + 1000}, 1'700'000'000, 1'700'000'000)}) {
     const auto r = roll(*store, request);
     BOOST_REQUIRE(r.has_error());
     BOOST_TEST(r.error() == err(core::errc::not_found));
@@ -266,7 +267,8 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(the_latest_use_wins, Backend, backends) {
   BOOST_TEST(info(*store, a.digest)->owner == 10u);
 }
 
-BOOST_AUTO_TEST_CASE_TEMPLATE(remove_expired_takes_the_oldest_expiries_first_and_is_bounded, Backend, backends) {
+BOOST_AUTO_TEST_CASE_TEMPLATE(remove_expired_takes_the_oldest_expiries_first_and_is_bounded, Backend,
+                              backends) {
   Backend backend;
   const auto store = backend.open();
   std::vector<core::token_record> records;

@@ -90,7 +90,8 @@ using lookup_result = boost::system::result<std::optional<storage::key_info>>;
 using list_result = boost::system::result<storage::list_page>;
 
 // Only whether it failed: the id and the digest answered are checked by the tests of their own.
-[[nodiscard]] inline std::future<outcome<error_code>> start_create(token_store& s, const core::token_record& r) {
+[[nodiscard]] inline std::future<outcome<error_code>> start_create(token_store& s,
+                                                                   const core::token_record& r) {
   return start<error_code>([&](auto handler) {
     s.async_create(
         r, [handler](boost::system::result<std::uint64_t> id) { handler(id ? error_code{} : id.error()); });
@@ -98,7 +99,7 @@ using list_result = boost::system::result<storage::list_page>;
 }
 
 [[nodiscard]] inline std::future<outcome<error_code>> start_remove(token_store& s, core::user_id owner,
-                                                            const core::key_digest& d) {
+                                                                   const core::key_digest& d) {
   return start<error_code>([&](auto handler) {
     s.async_remove(storage::token_ref{owner, d}, [handler](boost::system::result<core::key_digest> gone) {
       handler(gone ? error_code{} : gone.error());
@@ -106,22 +107,23 @@ using list_result = boost::system::result<storage::list_page>;
   });
 }
 
-[[nodiscard]] inline std::future<outcome<lookup_result>> start_lookup(token_store& s, const core::key_digest& d) {
+[[nodiscard]] inline std::future<outcome<lookup_result>> start_lookup(token_store& s,
+                                                                      const core::key_digest& d) {
   return start<lookup_result>([&](auto handler) { s.async_lookup(d, std::move(handler)); });
 }
 
 [[nodiscard]] inline std::future<outcome<list_result>> start_list(token_store& s, core::user_id owner,
-                                                           std::size_t offset, std::size_t limit) {
+                                                                  std::size_t offset, std::size_t limit) {
   return start<list_result>([&](auto handler) { s.async_list(owner, offset, limit, std::move(handler)); });
 }
 
 [[nodiscard]] inline error_code create(token_store& s, const core::token_record& r,
-                                where w = where::storage_thread) {
+                                       where w = where::storage_thread) {
   return finish(start_create(s, r), w);
 }
 
 [[nodiscard]] inline error_code remove(token_store& s, core::user_id owner, const core::key_digest& d,
-                                where w = where::storage_thread) {
+                                       where w = where::storage_thread) {
   return finish(start_remove(s, owner, d), w);
 }
 
@@ -134,7 +136,7 @@ using list_result = boost::system::result<storage::list_page>;
 }
 
 [[nodiscard]] inline storage::list_page list(token_store& s, core::user_id owner, std::size_t offset,
-                                      std::size_t limit) {
+                                             std::size_t limit) {
   list_result r = finish(start_list(s, owner, offset, limit));
   BOOST_REQUIRE_MESSAGE(r.has_value(), "list failed: " << r.error().message());
   return std::move(*r);
