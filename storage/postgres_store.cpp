@@ -107,7 +107,7 @@ class postgres_store final : public token_store {
   }
 
   void async_remove(token_ref ref, remove_handler handler) override {
-    submit(pg::remove_job{std::move(ref), std::move(handler)});
+    submit(pg::remove_job{ref, std::move(handler)});
   }
 
   void async_roll(roll_request request, roll_handler handler) override {
