@@ -10,6 +10,7 @@
 #include <boost/system/result.hpp>
 
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <utility>
@@ -40,12 +41,30 @@ struct list_job {
   token_store::list_handler handler;
 };
 
+struct roll_job {
+  roll_request request;
+  token_store::roll_handler handler;
+};
+
+// Already a batch of its own: every use a flush collected, written by one statement.
+struct record_uses_job {
+  std::vector<key_use> uses;
+  token_store::write_handler handler;
+};
+
+struct remove_expired_job {
+  std::int64_t cutoff = 0;
+  std::size_t limit = 0;
+  token_store::sweep_handler handler;
+};
+
 // token_store::empty(), which waits for the answer on the caller's thread.
 struct empty_job {
   std::function<void(boost::system::result<bool>)> handler;
 };
 
-using job = std::variant<lookup_job, create_job, remove_job, list_job, empty_job>;
+using job = std::variant<lookup_job, create_job, remove_job, list_job, roll_job, record_uses_job,
+                         remove_expired_job, empty_job>;
 
 // Calls a job's handler, emptied first: the worker's exception boundary can then tell which jobs
 // still wait for an answer, and no job is ever answered twice.

@@ -15,6 +15,27 @@ CREATE TABLE IF NOT EXISTS tokend_tokens (
 -- A user's list in creation order.
 CREATE INDEX IF NOT EXISTS tokend_tokens_owner_id ON tokend_tokens (owner, id);
 
+-- Expiry and last use (Unix seconds, 0: never / none), added after the first release: a table of that
+-- release gains them with rows that never expire and were never used. Guarded, because ALTER TABLE
+-- takes an exclusive lock on the table (which would hold every other pod's lookups) even when the
+-- column exists already. A column with a constant default is added without rewriting the table.
+DO $tokend$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'tokend_tokens'::regclass
+                 AND attname = 'expires_at' AND NOT attisdropped) THEN
+    ALTER TABLE tokend_tokens ADD COLUMN expires_at bigint NOT NULL DEFAULT 0;
+  END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'tokend_tokens'::regclass
+                 AND attname = 'last_used_at' AND NOT attisdropped) THEN
+    ALTER TABLE tokend_tokens ADD COLUMN last_used_at bigint NOT NULL DEFAULT 0;
+  END IF;
+  -- The removal of long-expired tokens, oldest expiry first; never-expiring tokens are not in it.
+  IF to_regclass('tokend_tokens_expires_at') IS NULL THEN
+    CREATE INDEX tokend_tokens_expires_at ON tokend_tokens (expires_at, id) WHERE expires_at > 0;
+  END IF;
+END
+$tokend$;
+
 -- Every delete appends here in the same statement, so a process that missed the NOTIFY finds the
 -- revoked digest by polling seq > its last seen seq (and re-reads the last seconds, because
 -- sequence values are taken before commit and can become visible out of order).

@@ -107,16 +107,19 @@ class postgres_store final : public token_store {
   }
 
   void async_remove(token_ref ref, remove_handler handler) override {
-    submit(pg::remove_job{std::move(ref), std::move(handler)});
+    submit(pg::remove_job{ref, std::move(handler)});
   }
 
-  // STUB: not written yet.
-  void async_roll(roll_request, roll_handler handler) override { handler(error(core::errc::internal)); }
-  void async_record_uses(std::vector<key_use>, write_handler handler) override {
-    handler(error(core::errc::internal));
+  void async_roll(roll_request request, roll_handler handler) override {
+    submit(pg::roll_job{std::move(request), std::move(handler)});
   }
-  void async_remove_expired(std::int64_t, std::size_t, sweep_handler handler) override {
-    handler(error(core::errc::internal));
+
+  void async_record_uses(std::vector<key_use> uses, write_handler handler) override {
+    submit(pg::record_uses_job{std::move(uses), std::move(handler)});
+  }
+
+  void async_remove_expired(std::int64_t cutoff, std::size_t limit, sweep_handler handler) override {
+    submit(pg::remove_expired_job{cutoff, limit, std::move(handler)});
   }
 
   // Ready while a pool connection is up and the revocation listener is connected and polling. Both

@@ -4,12 +4,15 @@
 #include "storage/pg_text.hpp"
 
 #include <algorithm>
+#include <cstdint>
+#include <limits>
 #include <optional>
 #include <string>
 #include <type_traits>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
+#include <variant>
 
 namespace tokend::storage::pg {
 namespace {
@@ -23,6 +26,18 @@ using boost::system::error_code;
   // PostgreSQL text cannot hold NUL (valid UTF-8, so a description may contain it).
   const auto clean = [](const std::string& s) { return s.find('\0') == std::string::npos; };
   return clean(r.display_prefix) && clean(r.description) && clean(r.type);
+}
+
+// The server's SQLSTATE when a row would duplicate a unique key (here: a digest).
+constexpr const char* unique_violation = "23505";
+
+// The parameter that names a token of `ref`: its digest as bytea, or its id; nullopt for an id no
+// bigint holds, which no token has.
+[[nodiscard]] std::optional<std::string> ref_text(const token_ref& ref) {
+  if (const auto* digest = std::get_if<core::key_digest>(&ref.which)) return bytea_text(*digest);
+  const std::uint64_t id = std::get<std::uint64_t>(ref.which);
+  if (id > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) return std::nullopt;
+  return std::to_string(id);
 }
 
 // Calls f with each typed job of the batch (all of type Job).
@@ -42,25 +57,85 @@ worker::worker(net::io_context& ioc, const postgres_options& options, const post
 net::awaitable<bool> worker::connect() {
   if (!co_await conn.connect(options_.conninfo, options_.connect_timeout)) co_return false;
   const std::string tokens = names_.table("tokend_tokens");
+  // What a delete does besides deleting, in the same statement, so one transaction: the revocation
+  // of each digest in `rows` is recorded and every listener is notified at commit, or none of it
+  // happens. The statement's parameter `channel` names the NOTIFY channel.
+  const auto revoke = [&](const char* rows) {
+    return " revoked AS (INSERT INTO " + names_.table("tokend_revocations") +
+           " (digest) SELECT digest FROM " + rows + " RETURNING seq, digest)";
+  };
+  const auto notify = [](const char* channel) {
+    return "pg_notify(" + std::string(channel) +
+           "::text, revoked.seq::text || ':' || encode(revoked.digest, 'hex'))";
+  };
+  // Removal of one owner's token, by digest or by id ($1); answers its digest.
+  const auto remove = [&](const char* which) {
+    return "WITH gone AS (DELETE FROM " + tokens + " WHERE " + which +
+           " AND owner = $2::bigint RETURNING digest)," + revoke("gone") +
+           " SELECT encode(revoked.digest, 'hex'), " + notify("$3") + " FROM revoked";
+  };
+  // A roll of one owner's unexpired token, by digest or by id ($2), at $3 (see roll_request). The old
+  // row is locked first, so a concurrent delete or roll of it is seen: a token rolled with no
+  // overlap a moment ago has expired. Its revocation makes every process re-read its new expiry. A
+  // new digest that exists already fails the whole statement (unique_violation): nothing changes.
+  const auto roll = [&](const char* which) {
+    return "WITH old AS (SELECT id FROM " + tokens + " WHERE owner = $1::bigint AND " + which +
+           " AND (expires_at = 0 OR expires_at > $3::bigint) FOR UPDATE),"
+           " shortened AS (UPDATE " +
+           tokens +
+           " AS t SET expires_at = CASE WHEN t.expires_at = 0 OR $4::bigint < t.expires_at THEN $4::bigint"
+           " ELSE t.expires_at END FROM old WHERE t.id = old.id"
+           " RETURNING t.id, t.digest, t.expires_at, t.owner, t.type, t.description),"
+           " fresh AS (INSERT INTO " +
+           tokens +
+           " (digest, display_prefix, description, type, created_at, owner, expires_at)"
+           " SELECT $5::bytea, $6::text, description, type, $3::bigint, owner, $7::bigint FROM shortened"
+           " RETURNING id)," +
+           revoke("shortened") +
+           " SELECT fresh.id, shortened.id, encode(shortened.digest, 'hex'), shortened.expires_at,"
+           " shortened.type, shortened.description, " +
+           notify("$8") + " FROM fresh, shortened, revoked";
+  };
   // A vector, not an array: see docs/ARCHITECTURE.md#coroutine-rules.
   const std::vector<std::pair<const char*, std::string>> statements{
-      {"lookup", "SELECT encode(digest, 'hex'), owner FROM " + tokens + " WHERE digest = ANY($1::bytea[])"},
+      {"lookup", "SELECT encode(digest, 'hex'), owner, type = 'operator', expires_at FROM " + tokens +
+                     " WHERE digest = ANY($1::bytea[])"},
       // ON CONFLICT: a digest already there fails only its own create (RETURNING omits it).
-      {"create", "INSERT INTO " + tokens +
-                     " (digest, display_prefix, description, type, created_at, owner)"
-                     " SELECT d, p, s, t, c, o FROM unnest($1::bytea[], $2::text[], $3::text[], $4::text[],"
-                     " $5::bigint[], $6::bigint[]) WITH ORDINALITY AS u(d, p, s, t, c, o, n) ORDER BY n"
-                     " ON CONFLICT (digest) DO NOTHING RETURNING encode(digest, 'hex'), id"},
-      // One statement, so one transaction: the row goes, the revocation is recorded and every
-      // listener is notified at commit, or none of it happens.
-      {"remove", "WITH gone AS (DELETE FROM " + tokens +
-                     " WHERE digest = $1::bytea AND owner = $2 RETURNING digest),"
-                     " revoked AS (INSERT INTO " +
-                     names_.table("tokend_revocations") +
-                     " (digest) SELECT digest FROM gone RETURNING seq, digest)"
-                     " SELECT pg_notify($3, seq::text || ':' || encode(digest, 'hex')) FROM revoked"},
-      {"list", "SELECT encode(digest, 'hex'), display_prefix, description, type, created_at, owner FROM " +
-                   tokens + " WHERE owner = $1 ORDER BY id OFFSET $2 LIMIT $3"},
+      {"create",
+       "INSERT INTO " + tokens +
+           " (digest, display_prefix, description, type, created_at, owner, expires_at)"
+           " SELECT d, p, s, t, c, o, e FROM unnest($1::bytea[], $2::text[], $3::text[], $4::text[],"
+           " $5::bigint[], $6::bigint[], $7::bigint[]) WITH ORDINALITY AS u(d, p, s, t, c, o, e, n)"
+           " ORDER BY n ON CONFLICT (digest) DO NOTHING RETURNING encode(digest, 'hex'), id"},
+      {"remove", remove("digest = $1::bytea")},
+      {"remove_by_id", remove("id = $1::bigint")},
+      {"roll", roll("digest = $2::bytea")},
+      {"roll_by_id", roll("id = $2::bigint")},
+      // One row per token (the caller's), each with its latest minute: an UPDATE ... FROM matching a
+      // row twice would apply either. Rows are locked in id order, so two processes recording
+      // overlapping uses wait for each other instead of deadlocking; a row already as recent is not
+      // written at all.
+      {"record_uses",
+       "WITH u AS (SELECT d, m FROM unnest($1::bytea[], $2::bigint[]) AS u(d, m)),"
+       " locked AS (SELECT t.id, u.m FROM " +
+           tokens +
+           " AS t JOIN u ON t.digest = u.d WHERE t.last_used_at < u.m ORDER BY t.id FOR UPDATE OF t)"
+           " UPDATE " +
+           tokens +
+           " AS t SET last_used_at = GREATEST(t.last_used_at, locked.m) FROM locked"
+           " WHERE t.id = locked.id"},
+      // Bounded by the partial index on expires_at. SKIP LOCKED: processes sweeping at once take
+      // different rows rather than wait for each other (and a row being rolled is left for later).
+      // No revocation: an expired key is refused by every process's clock already.
+      {"remove_expired",
+       "WITH gone AS (DELETE FROM " + tokens + " WHERE id IN (SELECT id FROM " + tokens +
+           " WHERE expires_at > 0 AND expires_at < $1::bigint ORDER BY expires_at, id"
+           " LIMIT $2::bigint FOR UPDATE SKIP LOCKED) RETURNING owner, digest, expires_at, id)"
+           " SELECT owner, encode(digest, 'hex') FROM gone ORDER BY expires_at, id"},
+      {"list",
+       "SELECT encode(digest, 'hex'), display_prefix, description, type, created_at, owner, expires_at,"
+       " last_used_at, id FROM " +
+           tokens + " WHERE owner = $1 ORDER BY id OFFSET $2 LIMIT $3"},
       {"empty", "SELECT NOT EXISTS (SELECT 1 FROM " + tokens + ")"},
   };
   co_return (co_await conn.prepare_all(statements)).ok();
@@ -79,6 +154,12 @@ net::awaitable<void> worker::run() {
           return run_remove();
         } else if constexpr (std::is_same_v<type, list_job>) {
           return run_list();
+        } else if constexpr (std::is_same_v<type, roll_job>) {
+          return run_roll();
+        } else if constexpr (std::is_same_v<type, record_uses_job>) {
+          return run_record_uses();
+        } else if constexpr (std::is_same_v<type, remove_expired_job>) {
+          return run_remove_expired();
         } else {
           static_assert(std::is_same_v<type, empty_job>);
           return run_empty();
@@ -99,8 +180,10 @@ net::awaitable<void> worker::run_lookups() {
   std::unordered_map<core::key_digest, key_info, core::key_digest_hash> found;
   for (int row = 0; row < r.rows(); ++row) {
     const auto digest = parse_digest_hex(r.cell(row, 0));
-    key_info info;  // STUB: type and expiry
-    if (digest && parse_owner(r.cell(row, 1), info.owner)) found.emplace(*digest, info);
+    key_info info;
+    info.operator_key = r.cell(row, 2) == "t";
+    if (digest && parse_owner(r.cell(row, 1), info.owner) && parse_integer(r.cell(row, 3), info.expires_at))
+      found.emplace(*digest, info);
   }
   each<lookup_job>(batch, [&](lookup_job& j) {
     const auto it = found.find(j.digest);
@@ -112,7 +195,7 @@ net::awaitable<void> worker::run_creates() {
   std::vector<error_code> results(batch.size());
   std::unordered_set<core::key_digest, core::key_digest_hash> seen;
   std::unordered_map<core::key_digest, std::uint64_t, core::key_digest_hash> inserted;  // their ids
-  array_builder digests, prefixes, descriptions, types, created, owners;
+  array_builder digests, prefixes, descriptions, types, created, owners, expiries;
   std::size_t rows = 0;
   for (std::size_t i = 0; i < batch.size(); ++i) {
     const core::token_record& r = std::get<create_job>(batch[i]).record;
@@ -131,11 +214,12 @@ net::awaitable<void> worker::run_creates() {
     types.add(r.type);
     created.add(std::to_string(r.created_at));
     owners.add(owner_text(r.owner));
+    expiries.add(std::to_string(r.expires_at));
     ++rows;
   }
   if (rows > 0) {
-    const std::vector<std::string> params{digests.str(), prefixes.str(), descriptions.str(),
-                                          types.str(),   created.str(),  owners.str()};
+    const std::vector<std::string> params{digests.str(), prefixes.str(), descriptions.str(), types.str(),
+                                          created.str(), owners.str(),   expiries.str()};
     const reply r = co_await conn.exec_prepared("create", params);
     if (!r.ok()) {
       counters_.count_failure();
@@ -167,12 +251,13 @@ net::awaitable<void> worker::run_creates() {
 net::awaitable<void> worker::run_remove() {
   auto& j = std::get<remove_job>(batch.front());
   const auto* digest = std::get_if<core::key_digest>(&j.ref.which);
-  if (!digest) {  // STUB: removal by id
+  const auto which = ref_text(j.ref);
+  if (!which) {  // an id beyond bigint: no such token
     answer(j.handler, error(core::errc::not_found));
     co_return;
   }
-  const std::vector<std::string> params{bytea_text(*digest), owner_text(j.ref.owner), names_.channel()};
-  const reply r = co_await conn.exec_prepared("remove", params);
+  const std::vector<std::string> params{*which, owner_text(j.ref.owner), names_.channel()};
+  const reply r = co_await conn.exec_prepared(digest ? "remove" : "remove_by_id", params);
   if (!r.ok()) {
     counters_.count_failure();
     answer(j.handler, error(core::errc::unavailable));
@@ -180,11 +265,112 @@ net::awaitable<void> worker::run_remove() {
   }
   counters_.count_batch(1);
   // Someone else's key is "not found" too: a caller must not learn which keys exist.
-  if (r.rows() == 1) {
-    answer(j.handler, *digest);
-  } else {
+  if (r.rows() != 1) {
     answer(j.handler, error(core::errc::not_found));
+  } else if (const auto gone = parse_digest_hex(r.cell(0, 0))) {
+    answer(j.handler, *gone);
+  } else {
+    answer(j.handler, error(core::errc::internal));
   }
+}
+
+net::awaitable<void> worker::run_roll() {
+  auto& j = std::get<roll_job>(batch.front());
+  const roll_request& q = j.request;
+  const auto which = ref_text(q.old);
+  if (!which) {
+    answer(j.handler, error(core::errc::not_found));
+    co_return;
+  }
+  const std::vector<std::string> params{owner_text(q.old.owner),      *which,
+                                        std::to_string(q.now),        std::to_string(q.old_expires_at),
+                                        bytea_text(q.digest),         q.display_prefix,
+                                        std::to_string(q.expires_at), names_.channel()};
+  const bool by_digest = std::holds_alternative<core::key_digest>(q.old.which);
+  const reply r = co_await conn.exec_prepared(by_digest ? "roll" : "roll_by_id", params);
+  if (!r.ok()) {
+    // The new digest exists already: a caller bug, as for a create.
+    const bool taken = r.sqlstate == unique_violation;
+    if (!taken) counters_.count_failure();
+    answer(j.handler, error(taken ? core::errc::internal : core::errc::unavailable));
+    co_return;
+  }
+  counters_.count_batch(1);
+  if (r.rows() != 1) {  // no such token of this owner, or expired
+    answer(j.handler, error(core::errc::not_found));
+    co_return;
+  }
+  rolled_token out;
+  std::int64_t fresh_id = 0;
+  std::int64_t old_id = 0;
+  const auto old_digest = parse_digest_hex(r.cell(0, 2));
+  if (!parse_integer(r.cell(0, 0), fresh_id) || !parse_integer(r.cell(0, 1), old_id) || !old_digest ||
+      !parse_integer(r.cell(0, 3), out.old_expires_at)) {
+    answer(j.handler, error(core::errc::internal));
+    co_return;
+  }
+  out.old_digest = *old_digest;
+  out.old_id = static_cast<std::uint64_t>(old_id);
+  out.fresh.digest = q.digest;
+  out.fresh.display_prefix = q.display_prefix;
+  out.fresh.description = r.cell(0, 5);
+  out.fresh.type = r.cell(0, 4);
+  out.fresh.created_at = q.now;
+  out.fresh.owner = q.old.owner;
+  out.fresh.expires_at = q.expires_at;
+  out.fresh.id = static_cast<std::uint64_t>(fresh_id);
+  answer(j.handler, std::move(out));
+}
+
+net::awaitable<void> worker::run_record_uses() {
+  auto& j = std::get<record_uses_job>(batch.front());
+  std::unordered_map<core::key_digest, std::int64_t, core::key_digest_hash> latest;
+  for (const key_use& use : j.uses) {
+    const auto [it, added] = latest.try_emplace(use.digest, use.minute);
+    if (!added) it->second = std::max(it->second, use.minute);
+  }
+  if (!latest.empty()) {
+    array_builder digests, minutes;
+    for (const auto& [digest, minute] : latest) {
+      digests.add(bytea_text(digest));
+      minutes.add(std::to_string(minute));
+    }
+    const std::vector<std::string> params{digests.str(), minutes.str()};
+    const reply r = co_await conn.exec_prepared("record_uses", params);
+    if (!r.ok()) {
+      counters_.count_failure();
+      answer(j.handler, error(core::errc::unavailable));
+      co_return;
+    }
+  }
+  counters_.count_batch(1);
+  answer(j.handler, error_code{});
+}
+
+net::awaitable<void> worker::run_remove_expired() {
+  auto& j = std::get<remove_expired_job>(batch.front());
+  const std::size_t limit = std::min<std::size_t>(j.limit, std::numeric_limits<std::int64_t>::max());
+  const std::vector<std::string> params{std::to_string(j.cutoff), std::to_string(limit)};
+  const reply r = co_await conn.exec_prepared("remove_expired", params);
+  if (!r.ok()) {
+    counters_.count_failure();
+    answer(j.handler, error(core::errc::unavailable));
+    co_return;
+  }
+  counters_.count_batch(1);
+  std::vector<removed_token> removed;
+  removed.reserve(static_cast<std::size_t>(r.rows()));
+  for (int row = 0; row < r.rows(); ++row) {
+    removed_token gone;
+    const auto digest = parse_digest_hex(r.cell(row, 1));
+    if (!digest || !parse_owner(r.cell(row, 0), gone.owner)) {
+      answer(j.handler, error(core::errc::internal));
+      co_return;
+    }
+    gone.digest = *digest;
+    removed.push_back(gone);
+  }
+  answer(j.handler, std::move(removed));
 }
 
 net::awaitable<void> worker::run_list() {
@@ -206,7 +392,10 @@ net::awaitable<void> worker::run_list() {
     const int i = static_cast<int>(row);
     core::token_record t;
     const auto digest = parse_digest_hex(r.cell(i, 0));
-    if (!digest || !parse_integer(r.cell(i, 4), t.created_at) || !parse_owner(r.cell(i, 5), t.owner)) {
+    std::int64_t id = 0;
+    if (!digest || !parse_integer(r.cell(i, 4), t.created_at) || !parse_owner(r.cell(i, 5), t.owner) ||
+        !parse_integer(r.cell(i, 6), t.expires_at) || !parse_integer(r.cell(i, 7), t.last_used_at) ||
+        !parse_integer(r.cell(i, 8), id)) {
       answer(j.handler, error(core::errc::internal));
       co_return;
     }
@@ -214,6 +403,7 @@ net::awaitable<void> worker::run_list() {
     t.display_prefix = r.cell(i, 1);
     t.description = r.cell(i, 2);
     t.type = r.cell(i, 3);
+    t.id = static_cast<std::uint64_t>(id);
     page.tokens.push_back(std::move(t));
   }
   answer(j.handler, std::move(page));

@@ -37,6 +37,9 @@ class worker {
   [[nodiscard]] boost::asio::awaitable<void> run_lookups();
   [[nodiscard]] boost::asio::awaitable<void> run_creates();
   [[nodiscard]] boost::asio::awaitable<void> run_remove();
+  [[nodiscard]] boost::asio::awaitable<void> run_roll();
+  [[nodiscard]] boost::asio::awaitable<void> run_record_uses();
+  [[nodiscard]] boost::asio::awaitable<void> run_remove_expired();
   [[nodiscard]] boost::asio::awaitable<void> run_list();
   [[nodiscard]] boost::asio::awaitable<void> run_empty();
 

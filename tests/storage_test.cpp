@@ -39,6 +39,7 @@
 #include <fstream>
 #include <future>
 #include <limits>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <numeric>
@@ -1247,6 +1248,207 @@ BOOST_AUTO_TEST_CASE(reserved_mixed_case_and_injection_shaped_schemas_work) {
     admin.exec("DROP SCHEMA IF EXISTS " + storage::pg::quote_identifier(name) + " CASCADE");
   }
   admin.exec("DROP SCHEMA " + victim + " CASCADE");
+}
+
+// ---- two processes on one database: roll, last use, removal of expired tokens ----
+
+using roll_result = boost::system::result<storage::rolled_token>;
+using sweep_result = boost::system::result<std::vector<storage::removed_token>>;
+
+[[nodiscard]] std::uint64_t create_id(token_store& s, const core::token_record& r) {
+  const auto id = finish(start<boost::system::result<std::uint64_t>>(
+      [&](auto handler) { s.async_create(r, std::move(handler)); }));
+  BOOST_REQUIRE_MESSAGE(id.has_value(), "create failed: " << id.error().message());
+  return *id;
+}
+
+[[nodiscard]] std::optional<storage::key_info> info(token_store& s, const core::key_digest& d) {
+  const lookup_result r = finish(start_lookup(s, d));
+  BOOST_REQUIRE_MESSAGE(r.has_value(), "lookup failed: " << r.error().message());
+  return *r;
+}
+
+[[nodiscard]] error_code record_uses(token_store& s, std::vector<storage::key_use> uses) {
+  return finish(start<error_code>([&](auto handler) { s.async_record_uses(uses, std::move(handler)); }));
+}
+
+// A roll through A is a revocation of the old key on B, whose next lookup reads its new expiry.
+BOOST_AUTO_TEST_CASE(a_roll_reaches_the_other_store_through_on_revoked) {
+  const std::string schema = tokend::test::fresh_postgres_schema();
+  const auto a = storage::open_postgres_store(postgres_options_for(schema));
+  const auto b = storage::open_postgres_store(postgres_options_for(schema));
+  std::mutex mutex;
+  std::condition_variable cv;
+  std::vector<core::key_digest> revoked;
+  b->on_revoked([&](const core::key_digest& d) {
+    const std::lock_guard lock(mutex);
+    revoked.push_back(d);
+    cv.notify_all();
+  });
+
+  const auto old = make_record(21, 1);
+  const std::uint64_t old_id = create_id(*a, old);
+  BOOST_REQUIRE(info(*b, old.digest).has_value());
+  BOOST_CHECK_EQUAL(info(*b, old.digest)->expires_at, 0);
+
+  const std::int64_t now = 1'900'000'000;
+  const std::string key = core::generate_key();
+  storage::roll_request request;
+  request.old = {21, old_id};
+  request.digest = core::digest_key(key);
+  request.display_prefix = key.substr(0, core::display_prefix_length);
+  request.now = now;
+  request.old_expires_at = now + 60;
+  const auto rolled =
+      finish(start<roll_result>([&](auto handler) { a->async_roll(request, std::move(handler)); }));
+  BOOST_REQUIRE_MESSAGE(rolled.has_value(), "roll failed: " << rolled.error().message());
+
+  std::unique_lock lock(mutex);
+  BOOST_REQUIRE(cv.wait_for(lock, deadline, [&] { return !revoked.empty(); }));
+  BOOST_CHECK(revoked.front() == old.digest);
+  BOOST_CHECK_EQUAL(revoked.size(), 1u);  // the new key is not revoked
+  lock.unlock();
+  const auto old_on_b = info(*b, old.digest);
+  BOOST_REQUIRE(old_on_b.has_value());
+  BOOST_CHECK_EQUAL(old_on_b->expires_at, now + 60);
+  const auto fresh_on_b = info(*b, request.digest);
+  BOOST_REQUIRE(fresh_on_b.has_value());
+  BOOST_CHECK_EQUAL(fresh_on_b->owner, 21u);
+  b->on_revoked({});
+}
+
+// Two processes rolling one key at once with no overlap: the old row is locked, so the second sees
+// it expired by the first and finds nothing to roll; one new key exists.
+BOOST_AUTO_TEST_CASE(two_stores_rolling_one_key_at_once_roll_it_once) {
+  const std::string schema = tokend::test::fresh_postgres_schema();
+  const auto a = storage::open_postgres_store(postgres_options_for(schema));
+  const auto b = storage::open_postgres_store(postgres_options_for(schema));
+  constexpr std::int64_t now = 1'900'000'000;
+  for (int n = 0; n < 20; ++n) {
+    const auto old = make_record(26, n);
+    const std::uint64_t old_id = create_id(*a, old);
+    std::vector<storage::roll_request> requests(2);
+    for (auto& q : requests) {
+      const std::string key = core::generate_key();
+      q.old = {26, old_id};
+      q.digest = core::digest_key(key);
+      q.display_prefix = key.substr(0, core::display_prefix_length);
+      q.now = now;
+      q.old_expires_at = now;
+    }
+    auto on_a = start<roll_result>([&](auto handler) { a->async_roll(requests[0], std::move(handler)); });
+    auto on_b = start<roll_result>([&](auto handler) { b->async_roll(requests[1], std::move(handler)); });
+    const auto ra = finish(std::move(on_a));
+    const auto rb = finish(std::move(on_b));
+    BOOST_REQUIRE_MESSAGE(ra.has_value() != rb.has_value(), "exactly one roll succeeds");
+    const auto& failed = ra.has_value() ? rb : ra;
+    BOOST_CHECK(failed.error() == err(core::errc::not_found));
+    BOOST_CHECK_EQUAL(info(*a, requests[0].digest).has_value(), ra.has_value());
+    BOOST_CHECK_EQUAL(info(*a, requests[1].digest).has_value(), rb.has_value());
+  }
+  BOOST_CHECK_EQUAL(list(*b, 26, 0, 100).tokens.size(), 40u);
+}
+
+// Uses recorded by two processes, in either order and at the same time over the same tokens: every
+// token ends with the latest minute, and neither write fails (rows are locked in one order).
+BOOST_AUTO_TEST_CASE(uses_recorded_by_two_stores_keep_the_latest) {
+  const std::string schema = tokend::test::fresh_postgres_schema();
+  const auto a = storage::open_postgres_store(postgres_options_for(schema));
+  const auto b = storage::open_postgres_store(postgres_options_for(schema));
+  constexpr std::int64_t minute = 1'800'000'000;
+  const auto one = make_record(22, 1);
+  (void)create_id(*a, one);
+  BOOST_REQUIRE_EQUAL(record_uses(*a, {{one.digest, 22, minute + 60}}), error_code{});
+  BOOST_REQUIRE_EQUAL(record_uses(*b, {{one.digest, 22, minute}}), error_code{});  // older, and later
+  BOOST_CHECK_EQUAL(list(*b, 22, 0, 10).tokens.at(0).last_used_at, minute + 60);
+
+  std::vector<core::token_record> records;
+  for (int n = 0; n < 200; ++n) {
+    records.push_back(make_record(23, n));
+    (void)create_id(*a, records.back());
+  }
+  for (int round = 1; round <= 5; ++round) {
+    std::vector<storage::key_use> early;
+    std::vector<storage::key_use> late;
+    for (const auto& r : records) {
+      early.push_back({r.digest, 23, minute + 120 * round});
+      late.push_back({r.digest, 23, minute + 120 * round + 60});
+    }
+    std::reverse(late.begin(), late.end());
+    auto from_a = start<error_code>([&](auto handler) { a->async_record_uses(early, std::move(handler)); });
+    auto from_b = start<error_code>([&](auto handler) { b->async_record_uses(late, std::move(handler)); });
+    BOOST_REQUIRE_EQUAL(finish(std::move(from_a)), error_code{});
+    BOOST_REQUIRE_EQUAL(finish(std::move(from_b)), error_code{});
+    const auto page = list(*a, 23, 0, 1000);
+    BOOST_REQUIRE_EQUAL(page.tokens.size(), records.size());
+    for (const auto& t : page.tokens) BOOST_REQUIRE_EQUAL(t.last_used_at, minute + 120 * round + 60);
+  }
+}
+
+// Two processes sweeping the same backlog at once: each expired token is removed, and answered, once.
+BOOST_AUTO_TEST_CASE(two_stores_sweeping_at_once_remove_each_expired_token_once) {
+  const std::string schema = tokend::test::fresh_postgres_schema();
+  const auto a = storage::open_postgres_store(postgres_options_for(schema));
+  const auto b = storage::open_postgres_store(postgres_options_for(schema));
+  std::vector<core::token_record> records;
+  for (int n = 0; n < 300; ++n) {
+    records.push_back(make_record(24 + n % 3, n));
+    records.back().expires_at = 1'000 + n % 7;
+    (void)create_id(*a, records.back());
+  }
+  const auto keeper = make_record(24, 1000);  // never expires
+  (void)create_id(*b, keeper);
+
+  // Each sweeps in batches until its answer is empty, as the service does while batches are full.
+  const auto sweep = [](token_store& s) {
+    std::vector<storage::removed_token> all;
+    for (int calls = 0; calls < 1000; ++calls) {
+      const auto batch = finish(
+          start<sweep_result>([&](auto handler) { s.async_remove_expired(2'000, 16, std::move(handler)); }));
+      if (!batch.has_value() || batch->empty()) break;
+      all.insert(all.end(), batch->begin(), batch->end());
+    }
+    return all;
+  };
+  auto by_a = std::async(std::launch::async, [&] { return sweep(*a); });
+  auto by_b = std::async(std::launch::async, [&] { return sweep(*b); });
+  BOOST_REQUIRE(by_a.wait_for(deadline) == std::future_status::ready);
+  BOOST_REQUIRE(by_b.wait_for(deadline) == std::future_status::ready);
+  auto removed = by_a.get();
+  const auto removed_by_b = by_b.get();
+  BOOST_TEST_MESSAGE("A removed " << removed.size() << ", B removed " << removed_by_b.size());
+  removed.insert(removed.end(), removed_by_b.begin(), removed_by_b.end());
+
+  BOOST_REQUIRE_EQUAL(removed.size(), records.size());
+  std::map<core::key_digest, core::user_id> answered;
+  for (const auto& r : removed) BOOST_CHECK(answered.emplace(r.digest, r.owner).second);  // once each
+  for (const auto& r : records) {
+    const auto it = answered.find(r.digest);
+    BOOST_REQUIRE(it != answered.end());
+    BOOST_CHECK_EQUAL(it->second, r.owner);
+  }
+  BOOST_CHECK(finish(start<sweep_result>([&](auto handler) {
+                a->async_remove_expired(2'000, 1000, std::move(handler));
+              }))->empty());
+  BOOST_CHECK(info(*a, keeper.digest).has_value());
+  BOOST_CHECK_EQUAL(list(*b, 24, 0, 1000).tokens.size(), 1u);
+}
+
+// A process starting on an upgraded schema takes no lock that waits for readers: a long reader of
+// the tokens table (a backup, say) must not hold its start-up, nor the other processes' lookups
+// queued behind an exclusive lock.
+BOOST_AUTO_TEST_CASE(starting_on_an_upgraded_schema_does_not_wait_for_readers) {
+  const std::string schema = tokend::test::fresh_postgres_schema();
+  const auto a = storage::open_postgres_store(postgres_options_for(schema));
+  const auto r = make_record(25, 1);
+  (void)create_id(*a, r);
+  side_session reader(tokend::test::postgres_url());
+  reader.exec("BEGIN; LOCK TABLE " + schema + ".tokend_tokens IN ACCESS SHARE MODE");
+  auto options = postgres_options_for(schema);
+  options.start_timeout = 3s;
+  const auto b = storage::open_postgres_store(options);  // throws when it waits out start_timeout
+  BOOST_CHECK(info(*b, r.digest).has_value());
+  reader.exec("COMMIT");
 }
 
 BOOST_AUTO_TEST_SUITE_END()
