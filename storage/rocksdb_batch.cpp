@@ -72,28 +72,28 @@ boost::system::result<std::uint64_t> batch_builder::create(const core::token_rec
   if (!state) return state.error();
   // Digests of random 224-bit keys do not collide: this is a caller bug, and overwriting would hand
   // someone else's token to this owner.
-  if (state->has_value()) return error(core::errc::internal);
+  if (state->exists) return error(core::errc::internal);
   if (!encodable(record)) return error(core::errc::bad_request);
   return insert(record);
 }
 
 boost::system::result<core::key_digest> batch_builder::remove(const token_ref& ref) {
-  const auto found = resolve(ref);
-  if (!found) return found.error();
-  if (!found->has_value()) return error(core::errc::not_found);
-  erase((*found)->digest, (*found)->head);
-  return (*found)->digest;
+  const auto target = resolve(ref);
+  if (!target) return target.error();
+  if (!target->state.exists) return error(core::errc::not_found);
+  erase(target->digest, target->state.head);
+  return target->digest;
 }
 
 boost::system::result<rolled_token> batch_builder::roll(const roll_request& request) {
-  const auto found = resolve(request.old);
-  if (!found) return found.error();
-  if (!found->has_value() || core::expired((*found)->head.expires_at, request.now))
+  const auto target = resolve(request.old);
+  if (!target) return target.error();
+  if (!target->state.exists || core::expired(target->state.head.expires_at, request.now))
     return error(core::errc::not_found);
   const auto clash = current(request.digest);
   if (!clash) return clash.error();
-  if (clash->has_value()) return error(core::errc::internal);  // as for a create
-  auto old = whole((*found)->digest);
+  if (clash->exists) return error(core::errc::internal);  // as for a create
+  auto old = whole(target->digest);
   if (!old) return old.error();
 
   rolled_token out;
@@ -106,7 +106,7 @@ boost::system::result<rolled_token> batch_builder::roll(const roll_request& requ
 
   // The old key's life only ever shortens.
   if (old->expires_at == 0 || request.old_expires_at < old->expires_at) {
-    const std::uint64_t sequence = (*found)->head.sequence;
+    const std::uint64_t sequence = target->state.head.sequence;
     if (old->expires_at != 0) batch_.Delete(expiry_key(old->expires_at, sequence));
     old->expires_at = request.old_expires_at;
     put(*old, sequence);
@@ -128,8 +128,8 @@ error_code batch_builder::record_uses(const std::vector<key_use>& uses) {
   for (const key_use& use : uses) {
     const auto state = current(use.digest);
     if (!state) return state.error();
-    if (!state->has_value()) continue;  // gone: ignored
-    const record_head& head = **state;
+    if (!state->exists) continue;  // gone: ignored
+    const record_head& head = state->head;
     if (const auto it = updates.find(head.sequence); it != updates.end()) {
       it->second.minute = std::max(it->second.minute, use.minute);
       continue;
@@ -164,39 +164,36 @@ boost::system::result<std::vector<removed_token>> batch_builder::remove_expired(
     if (entry->expires_at >= cutoff) break;
     const auto state = current(*digest);
     if (!state) return state.error();
-    if (!state->has_value() || (*state)->sequence != entry->sequence ||
-        (*state)->expires_at != entry->expires_at) {
+    if (!state->exists || state->head.sequence != entry->sequence ||
+        state->head.expires_at != entry->expires_at) {
       // An entry its token does not match: nothing writes one, but it must not stop the sweep.
       stale.push_back(it->key().ToString());
       continue;
     }
-    expired.push_back({*digest, **state});
+    expired.push_back({*state, *digest});
   }
   if (!it->status().ok()) return error(core::errc::unavailable);
 
   std::vector<removed_token> removed;
   removed.reserve(expired.size());
   for (const resolved& r : expired) {
-    erase(r.digest, r.head);
-    removed.push_back({r.head.owner, r.digest});
+    erase(r.digest, r.state.head);
+    removed.push_back({r.state.head.owner, r.digest});
   }
   for (const std::string& key : stale) batch_.Delete(key);
   return removed;
 }
 
-boost::system::result<std::optional<record_head>> batch_builder::current(const core::key_digest& digest) {
-  if (const auto it = records_.find(digest); it != records_.end()) {
-    if (!it->second.exists) return std::optional<record_head>{};
-    return std::optional<record_head>{it->second.head};
-  }
+boost::system::result<batch_builder::found> batch_builder::current(const core::key_digest& digest) {
+  if (const auto it = records_.find(digest); it != records_.end()) return it->second.state;
   rocksdb::PinnableSlice value;
   const rocksdb::Status status =
       db_.Get(rocksdb::ReadOptions{}, db_.DefaultColumnFamily(), record_key(digest), &value);
-  if (status.IsNotFound()) return std::optional<record_head>{};
+  if (status.IsNotFound()) return found{};
   if (!status.ok()) return error(core::errc::unavailable);
   const auto head = decode_record_head(value.ToStringView());
   if (!head) return error(core::errc::internal);
-  return std::optional<record_head>{*head};
+  return found{true, *head};
 }
 
 boost::system::result<core::token_record> batch_builder::whole(const core::key_digest& digest) {
@@ -214,37 +211,39 @@ boost::system::result<core::token_record> batch_builder::whole(const core::key_d
   return std::move(*record);
 }
 
-boost::system::result<std::optional<batch_builder::resolved>> batch_builder::resolve(const token_ref& ref) {
-  core::key_digest digest{};
+boost::system::result<batch_builder::resolved> batch_builder::resolve(const token_ref& ref) {
+  resolved out;
   std::optional<std::uint64_t> sequence;  // when the ref is an id
   if (const auto* by_digest = std::get_if<core::key_digest>(&ref.which)) {
-    digest = *by_digest;
+    out.digest = *by_digest;
   } else {
     const std::uint64_t id = std::get<std::uint64_t>(ref.which);
-    if (id == 0) return std::optional<resolved>{};
+    if (id == 0) return out;
     sequence = sequence_of(id);
     if (*sequence >= first_sequence_) {
       // Created by this batch, if at all.
-      if (*sequence - first_sequence_ >= created_.size()) return std::optional<resolved>{};
-      digest = created_[*sequence - first_sequence_];
+      if (*sequence - first_sequence_ >= created_.size()) return out;
+      out.digest = created_[*sequence - first_sequence_];
     } else {
       rocksdb::PinnableSlice value;
       const rocksdb::Status status =
           db_.Get(rocksdb::ReadOptions{}, db_.DefaultColumnFamily(), index_key(ref.owner, *sequence), &value);
-      if (status.IsNotFound()) return std::optional<resolved>{};
+      if (status.IsNotFound()) return out;
       if (!status.ok()) return error(core::errc::unavailable);
       const auto indexed = decode_index_digest(value.ToStringView());
       if (!indexed) return error(core::errc::internal);
-      digest = *indexed;
+      out.digest = *indexed;
     }
   }
-  const auto state = current(digest);
+  const auto state = current(out.digest);
   if (!state) return state.error();
   // Someone else's token is "not found" too: a caller must not learn which tokens exist. An id
   // whose token went in this batch may name a digest created again since, under another id.
-  if (!state->has_value() || (*state)->owner != ref.owner || (sequence && (*state)->sequence != *sequence))
-    return std::optional<resolved>{};
-  return std::optional<resolved>{resolved{digest, **state}};
+  out.state = *state;
+  if (out.state.head.owner != ref.owner || (sequence && out.state.head.sequence != *sequence)) {
+    out.state.exists = false;
+  }
+  return out;
 }
 
 boost::system::result<std::int64_t> batch_builder::last_use(core::user_id owner, std::uint64_t sequence) {
@@ -265,8 +264,7 @@ void batch_builder::put(const core::token_record& r, std::uint64_t sequence) {
   batch_.Put(index_key(r.owner, sequence), encode_index(r));
   if (r.expires_at != 0) batch_.Put(expiry_key(r.expires_at, sequence), encode_digest(r.digest));
   overlay_entry& entry = records_[r.digest];
-  entry.exists = true;
-  entry.head = record_head{r.owner, sequence, r.expires_at, r.type == core::operator_type};
+  entry.state = found{true, record_head{r.owner, sequence, r.expires_at, r.type == core::operator_type}};
   entry.value = std::move(value);
 }
 
@@ -283,7 +281,7 @@ void batch_builder::erase(const core::key_digest& digest, const record_head& hea
   batch_.Delete(use_key(head.owner, head.sequence));
   if (head.expires_at != 0) batch_.Delete(expiry_key(head.expires_at, head.sequence));
   overlay_entry& entry = records_[digest];
-  entry.exists = false;
+  entry.state = found{};
   entry.value.clear();
   last_uses_.erase(head.sequence);
 }

@@ -51,15 +51,17 @@ class batch_builder {
   using result = boost::system::result<T>;
 
   // A record as the earlier writes of this batch left it.
-  struct overlay_entry {
+  struct found {
     bool exists = false;
-    codec::record_head head;
+    codec::record_head head;  // when it exists
+  };
+  struct overlay_entry {
+    found state;
     std::string value;  // its 'k' value, while it exists
   };
-
   struct resolved {
+    found state;
     core::key_digest digest{};
-    codec::record_head head;
   };
 
   [[nodiscard]] result<std::uint64_t> create(const core::token_record& record);
@@ -68,12 +70,12 @@ class batch_builder {
   [[nodiscard]] error_code record_uses(const std::vector<key_use>& uses);
   [[nodiscard]] result<std::vector<removed_token>> remove_expired(std::int64_t cutoff, std::size_t limit);
 
-  // The head of the record with this digest, or nullopt when there is none.
-  [[nodiscard]] result<std::optional<codec::record_head>> current(const core::key_digest& digest);
+  // The record with this digest.
+  [[nodiscard]] result<found> current(const core::key_digest& digest);
   // The whole record with this digest, which exists.
   [[nodiscard]] result<core::token_record> whole(const core::key_digest& digest);
-  // `ref`'s token when `ref.owner` has it, else nullopt.
-  [[nodiscard]] result<std::optional<resolved>> resolve(const token_ref& ref);
+  // `ref`'s token, which exists only when `ref.owner` has it.
+  [[nodiscard]] result<resolved> resolve(const token_ref& ref);
   // The last use recorded for the token with this sequence, 0 when none.
   [[nodiscard]] result<std::int64_t> last_use(core::user_id owner, std::uint64_t sequence);
 
