@@ -72,7 +72,7 @@ class rocksdb_store final : public token_store {
   }
 
   void async_remove(token_ref ref, remove_handler handler) override {
-    submit(remove_write{std::move(ref), std::move(handler)});
+    submit(remove_write{ref, std::move(handler)});
   }
 
   void async_roll(roll_request request, roll_handler handler) override {
