@@ -7,6 +7,13 @@
 namespace tokend::storage::codec {
 namespace {
 
+// Flipping the sign bit maps signed order onto unsigned byte order.
+constexpr std::uint64_t sign_bit = std::uint64_t{1} << 63;
+
+constexpr std::size_t owner_key_length = 1 + 8;
+constexpr std::size_t sequence_key_length = owner_key_length + 8;
+constexpr std::size_t expiry_key_length = 1 + 8 + 8;
+
 void put_u64(std::string& out, std::uint64_t v) {
   for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<char>((v >> shift) & 0xff));
 }
@@ -30,16 +37,20 @@ class decoder {
   explicit decoder(std::string_view in) noexcept : in_(in) {}
 
   [[nodiscard]] std::uint64_t u64() noexcept { return read_be(8); }
+  [[nodiscard]] std::int64_t i64() noexcept { return static_cast<std::int64_t>(read_be(8)); }
   [[nodiscard]] std::uint32_t u32() noexcept { return static_cast<std::uint32_t>(read_be(4)); }
   [[nodiscard]] std::uint8_t u8() noexcept { return static_cast<std::uint8_t>(read_be(1)); }
 
-  [[nodiscard]] std::string bytes() {
+  // A length-prefixed string, valid as long as the input is.
+  [[nodiscard]] std::string_view view() noexcept {
     const std::uint32_t n = u32();
     if (!need(n)) return {};
-    std::string s(in_.substr(0, n));
+    const std::string_view s = in_.substr(0, n);
     in_.remove_prefix(n);
     return s;
   }
+
+  [[nodiscard]] std::string bytes() { return std::string(view()); }
 
   [[nodiscard]] core::key_digest digest() noexcept {
     core::key_digest d{};
@@ -47,6 +58,12 @@ class decoder {
     std::copy_n(in_.begin(), d.size(), reinterpret_cast<char*>(d.data()));
     in_.remove_prefix(d.size());
     return d;
+  }
+
+  // Reads the version byte: true for a format this code reads.
+  [[nodiscard]] bool version(std::uint8_t& out) noexcept {
+    out = u8();
+    return ok_ && (out == format_v1 || out == format_version);
   }
 
   [[nodiscard]] bool ok() const noexcept { return ok_; }
@@ -71,6 +88,19 @@ class decoder {
   bool ok_ = true;
 };
 
+[[nodiscard]] std::string owner_key(char tag, core::user_id owner) {
+  std::string key;
+  key.reserve(sequence_key_length);
+  key.push_back(tag);
+  put_u64(key, owner);
+  return key;
+}
+
+[[nodiscard]] std::string owner_upper_bound(char tag, core::user_id owner) {
+  if (owner == std::numeric_limits<core::user_id>::max()) return std::string(1, static_cast<char>(tag + 1));
+  return owner_key(tag, owner + 1);
+}
+
 }  // namespace
 
 std::string record_key(const core::key_digest& digest) {
@@ -81,23 +111,46 @@ std::string record_key(const core::key_digest& digest) {
   return key;
 }
 
-std::string index_prefix(core::user_id owner) {
-  std::string key;
-  key.reserve(17);
-  key.push_back(index_tag);
-  put_u64(key, owner);
-  return key;
-}
+std::string index_prefix(core::user_id owner) { return owner_key(index_tag, owner); }
 
 std::string index_key(core::user_id owner, std::uint64_t sequence) {
-  std::string key = index_prefix(owner);
+  std::string key = owner_key(index_tag, owner);
   put_u64(key, sequence);
   return key;
 }
 
-std::string index_upper_bound(core::user_id owner) {
-  if (owner == std::numeric_limits<core::user_id>::max()) return std::string(1, index_tag + 1);
-  return index_prefix(owner + 1);
+std::string index_upper_bound(core::user_id owner) { return owner_upper_bound(index_tag, owner); }
+
+std::string use_key(core::user_id owner, std::uint64_t sequence) {
+  std::string key = owner_key(use_tag, owner);
+  put_u64(key, sequence);
+  return key;
+}
+
+std::string use_upper_bound(core::user_id owner) { return owner_upper_bound(use_tag, owner); }
+
+std::string expiry_key(std::int64_t expires_at, std::uint64_t sequence) {
+  std::string key;
+  key.reserve(expiry_key_length);
+  key.push_back(expiry_tag);
+  put_u64(key, static_cast<std::uint64_t>(expires_at) ^ sign_bit);
+  put_u64(key, sequence);
+  return key;
+}
+
+std::optional<std::uint64_t> sequence_in(std::string_view key) noexcept {
+  if (key.size() != sequence_key_length || (key[0] != index_tag && key[0] != use_tag)) return std::nullopt;
+  decoder d(key.substr(owner_key_length));
+  return d.u64();
+}
+
+std::optional<expiry_entry> decode_expiry_key(std::string_view key) noexcept {
+  if (key.size() != expiry_key_length || key[0] != expiry_tag) return std::nullopt;
+  decoder d(key.substr(1));
+  expiry_entry e;
+  e.expires_at = static_cast<std::int64_t>(d.u64() ^ sign_bit);
+  e.sequence = d.u64();
+  return e;
 }
 
 bool encodable(const core::token_record& r) noexcept {
@@ -107,11 +160,12 @@ bool encodable(const core::token_record& r) noexcept {
 
 std::string encode_record(const core::token_record& r, std::uint64_t sequence) {
   std::string v;
-  v.reserve(1 + 8 + 8 + 8 + 12 + r.display_prefix.size() + r.type.size() + r.description.size());
+  v.reserve(1 + 8 + 8 + 8 + 8 + 12 + r.display_prefix.size() + r.type.size() + r.description.size());
   v.push_back(format_version);
   put_u64(v, r.owner);
   put_u64(v, static_cast<std::uint64_t>(r.created_at));
   put_u64(v, sequence);
+  put_u64(v, static_cast<std::uint64_t>(r.expires_at));
   put_bytes(v, r.display_prefix);
   put_bytes(v, r.type);
   put_bytes(v, r.description);
@@ -120,41 +174,102 @@ std::string encode_record(const core::token_record& r, std::uint64_t sequence) {
 
 std::string encode_index(const core::token_record& r) {
   std::string v;
-  v.reserve(1 + 32 + 8 + 12 + r.display_prefix.size() + r.type.size() + r.description.size());
+  v.reserve(1 + 32 + 8 + 8 + 12 + r.display_prefix.size() + r.type.size() + r.description.size());
   v.push_back(format_version);
   put_digest(v, r.digest);
   put_u64(v, static_cast<std::uint64_t>(r.created_at));
+  put_u64(v, static_cast<std::uint64_t>(r.expires_at));
   put_bytes(v, r.display_prefix);
   put_bytes(v, r.type);
   put_bytes(v, r.description);
   return v;
 }
 
-// What lookups and removals need from a record: only its head is decoded.
-
 std::optional<record_head> decode_record_head(std::string_view value) noexcept {
   decoder d(value);
-  if (d.u8() != format_version) return std::nullopt;
+  std::uint8_t version = 0;
+  if (!d.version(version)) return std::nullopt;
   record_head head;
   head.owner = d.u64();
   (void)d.u64();  // created_at
   head.sequence = d.u64();
-  if (!d.ok()) return std::nullopt;
+  if (version != format_v1) head.expires_at = d.i64();
+  (void)d.view();  // display prefix
+  head.operator_key = d.view() == core::operator_type;
+  (void)d.view();  // description
+  if (!d.done()) return std::nullopt;
   return head;
 }
 
-std::optional<core::token_record> decode_index(core::user_id owner, std::string_view value) {
+std::optional<core::token_record> decode_record(const core::key_digest& digest, std::string_view value) {
   decoder d(value);
-  if (d.u8() != format_version) return std::nullopt;
+  std::uint8_t version = 0;
+  if (!d.version(version)) return std::nullopt;
   core::token_record r;
-  r.owner = owner;
-  r.digest = d.digest();
-  r.created_at = static_cast<std::int64_t>(d.u64());
+  r.digest = digest;
+  r.owner = d.u64();
+  r.created_at = d.i64();
+  r.id = id_of(d.u64());
+  if (version != format_v1) r.expires_at = d.i64();
   r.display_prefix = d.bytes();
   r.type = d.bytes();
   r.description = d.bytes();
   if (!d.done()) return std::nullopt;
   return r;
+}
+
+std::optional<core::token_record> decode_index(std::string_view key, std::string_view value) {
+  const auto sequence = sequence_in(key);
+  if (!sequence || key[0] != index_tag) return std::nullopt;
+  decoder d(value);
+  std::uint8_t version = 0;
+  if (!d.version(version)) return std::nullopt;
+  core::token_record r;
+  r.owner = decoder(key.substr(1)).u64();
+  r.id = id_of(*sequence);
+  r.digest = d.digest();
+  r.created_at = d.i64();
+  if (version != format_v1) r.expires_at = d.i64();
+  r.display_prefix = d.bytes();
+  r.type = d.bytes();
+  r.description = d.bytes();
+  if (!d.done()) return std::nullopt;
+  return r;
+}
+
+std::optional<core::key_digest> decode_index_digest(std::string_view value) noexcept {
+  decoder d(value);
+  std::uint8_t version = 0;
+  if (!d.version(version)) return std::nullopt;
+  const core::key_digest digest = d.digest();
+  if (!d.ok()) return std::nullopt;
+  return digest;
+}
+
+std::string encode_last_use(std::int64_t minute) {
+  std::string out;
+  put_u64(out, static_cast<std::uint64_t>(minute));
+  return out;
+}
+
+std::optional<std::int64_t> decode_last_use(std::string_view value) noexcept {
+  decoder d(value);
+  const std::int64_t minute = d.i64();
+  if (!d.done()) return std::nullopt;
+  return minute;
+}
+
+std::string encode_digest(const core::key_digest& digest) {
+  std::string out;
+  put_digest(out, digest);
+  return out;
+}
+
+std::optional<core::key_digest> decode_digest(std::string_view value) noexcept {
+  decoder d(value);
+  const core::key_digest digest = d.digest();
+  if (!d.done()) return std::nullopt;
+  return digest;
 }
 
 std::string encode_sequence(std::uint64_t next) {

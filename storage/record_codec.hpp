@@ -1,14 +1,21 @@
-// The byte layout of the RocksDB store: keys and values of token records, the per-user index and
-// the sequence counter. Pure functions, no RocksDB types.
+// The byte layout of the RocksDB store: keys and values of token records, the per-user index, last
+// uses, the expiry index and the sequence counter. Pure functions, no RocksDB types.
 //
 // Layout (all integers big-endian, so byte order is numeric order and range scans follow it):
-//   'k' + digest(32)          → v1 | owner u64 | created_at i64 | sequence u64 | prefix | type | description
-//   'u' + owner u64 + seq u64 → v1 | digest(32) | created_at i64 | prefix | type | description
+//   'k' + digest(32)          → v2 | owner u64 | created_at i64 | sequence u64 | expires_at i64
+//                                  | prefix | type | description
+//   'u' + owner u64 + seq u64 → v2 | digest(32) | created_at i64 | expires_at i64 | prefix | type
+//                                  | description
+//   't' + owner u64 + seq u64 → last use i64 (the minute), only once a use is recorded
+//   'e' + expires_at + seq u64 → digest(32), only for tokens that expire (expires_at != 0)
 //   's'                       → next sequence u64
-// Strings are u32-length-prefixed. Values start with a format version byte so a later layout can
-// be told apart from this one. The per-user index repeats what a list shows, so a list is a single
-// range scan with no point lookups; the sequence (global, persisted with every batch that creates)
-// gives creation order even when two tokens share a created_at second.
+// Strings are u32-length-prefixed. Values start with a format version byte: format 1 (written
+// before expiry existed) has no expires_at field and reads as never expiring; only format 2 is
+// written. The per-user index repeats what a list shows, so a list is a range scan with no point
+// lookups, merged with the same user's last uses, kept apart so that a use does not rewrite the
+// record. The sequence (global, persisted with every batch that creates) gives creation order even
+// when two tokens share a created_at second, and a token's id is its sequence + 1. The expiry in
+// an 'e' key has its sign bit flipped, so that byte order is the order of signed values.
 #pragma once
 
 #include "core/key.hpp"
@@ -23,13 +30,21 @@ namespace tokend::storage::codec {
 
 inline constexpr char record_tag = 'k';
 inline constexpr char index_tag = 'u';
+inline constexpr char use_tag = 't';
+inline constexpr char expiry_tag = 'e';
 inline constexpr std::string_view sequence_key = "s";
-inline constexpr char format_version = 1;
+inline constexpr char format_v1 = 1;
+inline constexpr char format_version = 2;  // the format written
 
-// What a write needs to know of an existing record.
+[[nodiscard]] constexpr std::uint64_t id_of(std::uint64_t sequence) noexcept { return sequence + 1; }
+[[nodiscard]] constexpr std::uint64_t sequence_of(std::uint64_t id) noexcept { return id - 1; }
+
+// What a lookup or a write needs to know of an existing record.
 struct record_head {
   core::user_id owner = 0;
   std::uint64_t sequence = 0;
+  std::int64_t expires_at = 0;
+  bool operator_key = false;
 };
 
 [[nodiscard]] std::string record_key(const core::key_digest& digest);
@@ -37,13 +52,41 @@ struct record_head {
 [[nodiscard]] std::string index_key(core::user_id owner, std::uint64_t sequence);
 // Exclusive upper bound of `owner`'s index entries.
 [[nodiscard]] std::string index_upper_bound(core::user_id owner);
+[[nodiscard]] std::string use_key(core::user_id owner, std::uint64_t sequence);
+// Exclusive upper bound of `owner`'s last uses.
+[[nodiscard]] std::string use_upper_bound(core::user_id owner);
+[[nodiscard]] std::string expiry_key(std::int64_t expires_at, std::uint64_t sequence);
+// The sequence at the end of an 'u' or 't' key, or nullopt when `key` is not one.
+[[nodiscard]] std::optional<std::uint64_t> sequence_in(std::string_view key) noexcept;
+
+struct expiry_entry {
+  std::int64_t expires_at = 0;
+  std::uint64_t sequence = 0;
+};
+[[nodiscard]] std::optional<expiry_entry> decode_expiry_key(std::string_view key) noexcept;
 
 // Whether every string fits its u32 length prefix.
 [[nodiscard]] bool encodable(const core::token_record& r) noexcept;
+// The 'k' value of `r` (its digest and id are in the key and `sequence`).
 [[nodiscard]] std::string encode_record(const core::token_record& r, std::uint64_t sequence);
+// The 'u' value of `r`.
 [[nodiscard]] std::string encode_index(const core::token_record& r);
+// Reads only the numbers and the type of a 'k' value, without copying a string.
 [[nodiscard]] std::optional<record_head> decode_record_head(std::string_view value) noexcept;
-[[nodiscard]] std::optional<core::token_record> decode_index(core::user_id owner, std::string_view value);
+// The whole record of a 'k' value, its id included (no last use: that is kept apart).
+[[nodiscard]] std::optional<core::token_record> decode_record(const core::key_digest& digest,
+                                                              std::string_view value);
+// The record of an 'u' entry, owner and id from its key (no last use: that is kept apart).
+[[nodiscard]] std::optional<core::token_record> decode_index(std::string_view key, std::string_view value);
+// Only the digest of an 'u' value.
+[[nodiscard]] std::optional<core::key_digest> decode_index_digest(std::string_view value) noexcept;
+
+[[nodiscard]] std::string encode_last_use(std::int64_t minute);
+[[nodiscard]] std::optional<std::int64_t> decode_last_use(std::string_view value) noexcept;
+
+// The 'e' value.
+[[nodiscard]] std::string encode_digest(const core::key_digest& digest);
+[[nodiscard]] std::optional<core::key_digest> decode_digest(std::string_view value) noexcept;
 
 [[nodiscard]] std::string encode_sequence(std::uint64_t next);
 [[nodiscard]] std::optional<std::uint64_t> decode_sequence(std::string_view value) noexcept;

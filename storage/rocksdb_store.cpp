@@ -6,6 +6,7 @@
 #include "core/error.hpp"
 #include "storage/pending_write.hpp"
 #include "storage/record_codec.hpp"
+#include "storage/rocksdb_batch.hpp"
 #include "storage/rocksdb_open.hpp"
 #include "storage/store_lifecycle.hpp"
 #include "storage/store_stats.hpp"
@@ -14,6 +15,7 @@
 #include <rocksdb/iterator.h>
 #include <rocksdb/options.h>
 #include <rocksdb/slice.h>
+#include <rocksdb/snapshot.h>
 #include <rocksdb/write_batch.h>
 
 #include <boost/asio/post.hpp>
@@ -26,10 +28,10 @@
 #include <deque>
 #include <iterator>
 #include <mutex>
+#include <span>
 #include <stdexcept>
 #include <string_view>
 #include <thread>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -70,7 +72,7 @@ class rocksdb_store final : public token_store {
   }
 
   void async_remove(token_ref ref, remove_handler handler) override {
-    submit(remove_write{std::move(ref), std::move(handler)});
+    submit(remove_write{ref, std::move(handler)});
   }
 
   void async_roll(roll_request request, roll_handler handler) override {
@@ -118,13 +120,6 @@ class rocksdb_store final : public token_store {
   }
 
  private:
-  // The state of a key as earlier writes of the batch being built left it.
-  struct overlay_entry {
-    bool exists = false;
-    record_head head;
-  };
-  using overlay = std::unordered_map<core::key_digest, overlay_entry, core::key_digest_hash>;
-
   [[nodiscard]] static rocksdb_options sanitized(rocksdb_options o) {
     o.reader_threads = std::max<std::size_t>(o.reader_threads, 1);
     o.max_batch = std::max<std::size_t>(o.max_batch, 1);
@@ -176,29 +171,54 @@ class rocksdb_store final : public token_store {
     if (!status.ok()) return error(core::errc::unavailable);
     const auto head = decode_record_head(value.ToStringView());
     if (!head) return error(core::errc::internal);
-    return std::optional<key_info>{key_info{head->owner, false, 0}};  // STUB: type and expiry
+    return std::optional<key_info>{key_info{head->owner, head->operator_key, head->expires_at}};
   }
 
+  // The owner's index entries, merged with the owner's last uses: both are ordered by sequence.
   [[nodiscard]] boost::system::result<list_page> list(core::user_id owner, std::size_t offset,
                                                       std::size_t limit) {
-    const std::string lower = index_prefix(owner);
+    rocksdb::ManagedSnapshot snapshot(db_.get());  // both iterators see the same writes
     const std::string upper = index_upper_bound(owner);
     const rocksdb::Slice upper_slice(upper);
     rocksdb::ReadOptions read;
+    read.snapshot = snapshot.snapshot();
     read.iterate_upper_bound = &upper_slice;  // lets RocksDB stop at the user's last entry
     const std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read));
+    const std::string uses_upper = use_upper_bound(owner);
+    const rocksdb::Slice uses_upper_slice(uses_upper);
+    rocksdb::ReadOptions read_uses = read;
+    read_uses.iterate_upper_bound = &uses_upper_slice;
+    std::unique_ptr<rocksdb::Iterator> uses;  // from the first token listed on
 
     list_page page;
     page.tokens.reserve(std::min<std::size_t>(limit, 1024));
-    it->Seek(lower);
+    it->Seek(index_prefix(owner));
     for (std::size_t skipped = 0; skipped < offset && it->Valid(); ++skipped) it->Next();
     while (it->Valid() && page.tokens.size() < limit) {
-      auto record = decode_index(owner, it->value().ToStringView());
+      auto record = decode_index(it->key().ToStringView(), it->value().ToStringView());
       if (!record) return error(core::errc::internal);
+      const std::uint64_t sequence = sequence_of(record->id);
+      if (!uses) {
+        uses.reset(db_->NewIterator(read_uses));
+        uses->Seek(use_key(owner, sequence));
+      }
+      const auto at = [&uses] {
+        return uses->Valid() ? sequence_in(uses->key().ToStringView()) : std::nullopt;
+      };
+      std::optional<std::uint64_t> used = at();
+      while (used && *used < sequence) {
+        uses->Next();
+        used = at();
+      }
+      if (used == sequence) {
+        const auto minute = decode_last_use(uses->value().ToStringView());
+        if (!minute) return error(core::errc::internal);
+        record->last_used_at = *minute;
+      }
       page.tokens.push_back(std::move(*record));
       it->Next();
     }
-    if (!it->status().ok()) return error(core::errc::unavailable);
+    if (!it->status().ok() || (uses && !uses->status().ok())) return error(core::errc::unavailable);
     page.has_more = it->Valid();
     return page;
   }
@@ -251,23 +271,6 @@ class rocksdb_store final : public token_store {
     }
   }
 
-  // The state of `digest` after the writes already put in this batch.
-  [[nodiscard]] boost::system::result<std::optional<record_head>> current(const overlay& pending,
-                                                                          const core::key_digest& digest) {
-    if (const auto it = pending.find(digest); it != pending.end()) {
-      if (!it->second.exists) return std::optional<record_head>{};
-      return std::optional<record_head>{it->second.head};
-    }
-    rocksdb::PinnableSlice value;
-    const rocksdb::Status status =
-        db_->Get(rocksdb::ReadOptions{}, db_->DefaultColumnFamily(), record_key(digest), &value);
-    if (status.IsNotFound()) return std::optional<record_head>{};
-    if (!status.ok()) return error(core::errc::unavailable);
-    const auto head = decode_record_head(value.ToStringView());
-    if (!head) return error(core::errc::internal);
-    return head;
-  }
-
   // Writer thread. After RocksDB failed a write (disk full, I/O error) it stays read-only until
   // Resume(), which flushes the memtables to new files and switches to a new WAL, leaving any torn
   // record behind. A synced write then proves the disk takes writes again before ready() says so.
@@ -291,74 +294,28 @@ class rocksdb_store final : public token_store {
   }
 
   void commit(std::vector<pending_write>& batch) {
+    std::span<pending_write> rest(batch);
+    while (!rest.empty()) {
+      // A sweep reads the expiry index from the database, not from a batch being built, so it
+      // starts a batch: the writes before it are written first.
+      std::size_t n = 1;
+      while (n < rest.size() && !std::holds_alternative<sweep_write>(rest[n])) ++n;
+      commit_part(rest.first(n));
+      rest = rest.subspan(n);
+    }
+  }
+
+  void commit_part(std::span<pending_write> writes) {
     if (write_failed_.load(std::memory_order_relaxed)) {
       // After a failed write RocksDB may refuse every write until told to recover; if the fault is
       // gone this brings the store back, otherwise the Write below fails again.
       (void)db_->Resume();
     }
 
-    std::vector<error_code> results(batch.size());
-    std::vector<std::uint64_t> ids(batch.size());
-    std::vector<core::key_digest> digests(batch.size());
-    overlay pending;
-    rocksdb::WriteBatch write_batch;
-    bool created = false;
-    for (std::size_t i = 0; i < batch.size(); ++i) {
-      // STUB: roll, uses, sweep and removal by id are not written yet.
-      if (!std::holds_alternative<create_write>(batch[i]) &&
-          !std::holds_alternative<remove_write>(batch[i])) {
-        results[i] = error(core::errc::internal);
-        continue;
-      }
-      if (const auto* removal = std::get_if<remove_write>(&batch[i]);
-          removal && !std::holds_alternative<core::key_digest>(removal->ref.which)) {
-        results[i] = error(core::errc::not_found);
-        continue;
-      }
-      const core::key_digest digest =
-          std::holds_alternative<create_write>(batch[i])
-              ? std::get<create_write>(batch[i]).record.digest
-              : std::get<core::key_digest>(std::get<remove_write>(batch[i]).ref.which);
-      digests[i] = digest;
-      const auto state = current(pending, digest);
-      if (!state) {
-        results[i] = state.error();
-        continue;
-      }
-      if (const auto* creation = std::get_if<create_write>(&batch[i])) {
-        const core::token_record& r = creation->record;
-        if (state->has_value()) {
-          // Digests of random 224-bit keys do not collide: this is a caller bug, and overwriting
-          // would hand someone else's token to this owner.
-          results[i] = error(core::errc::internal);
-          continue;
-        }
-        if (!encodable(r)) {
-          results[i] = error(core::errc::bad_request);
-          continue;
-        }
-        const std::uint64_t sequence = next_sequence_++;
-        ids[i] = sequence + 1;
-        write_batch.Put(record_key(r.digest), encode_record(r, sequence));
-        write_batch.Put(index_key(r.owner, sequence), encode_index(r));
-        pending[r.digest] = overlay_entry{true, record_head{r.owner, sequence}};
-        created = true;
-      } else {
-        const core::user_id owner = std::get<remove_write>(batch[i]).ref.owner;
-        // Someone else's key is "not found" too: a caller must not learn which keys exist.
-        if (!state->has_value() || (*state)->owner != owner) {
-          results[i] = error(core::errc::not_found);
-          continue;
-        }
-        write_batch.Delete(record_key(digest));
-        write_batch.Delete(index_key(owner, (*state)->sequence));
-        pending[digest] = overlay_entry{false, {}};
-      }
-    }
-    if (created) {
-      // The counter advances even if this write fails: gaps are harmless, reuse would not be.
-      write_batch.Put(rocksdb::Slice(sequence_key), encode_sequence(next_sequence_));
-    }
+    batch_builder builder(*db_, next_sequence_);
+    answers_.clear();
+    for (const pending_write& w : writes) answers_.push_back(builder.add(w));
+    rocksdb::WriteBatch& write_batch = builder.finish();
 
     bool ok = true;
     if (options_.test_before_write && !options_.test_before_write()) {
@@ -374,25 +331,19 @@ class rocksdb_store final : public token_store {
     if (!ok) {
       write_failed_.store(true, std::memory_order_release);
       counters_.count_failure();
-      for (auto& w : batch) fail(w, core::errc::unavailable);
+      for (auto& w : writes) fail(w, core::errc::unavailable);
+      answers_.clear();
       return;
     }
     if (write_batch.Count() > 0) {
       disk_error_ = false;
       write_failed_.store(false, std::memory_order_release);
     }
-    counters_.count_batch(batch.size());
+    counters_.count_batch(writes.size());
     // Completed here, on the writer thread: handlers are expected to re-dispatch at once, which is
     // cheaper than a post per waiter, and the next batch is already filling the queue meanwhile.
-    for (std::size_t i = 0; i < batch.size(); ++i) {
-      if (results[i]) {
-        fail(batch[i], static_cast<core::errc>(results[i].value()));
-      } else if (auto* creation = std::get_if<create_write>(&batch[i])) {
-        creation->handler(ids[i]);
-      } else {
-        std::get<remove_write>(batch[i]).handler(digests[i]);
-      }
-    }
+    for (std::size_t i = 0; i < writes.size(); ++i) deliver(writes[i], std::move(answers_[i]));
+    answers_.clear();
   }
 
   const rocksdb_options options_;
@@ -407,7 +358,8 @@ class rocksdb_store final : public token_store {
   std::deque<pending_write> queue_;
   bool stopping_ = false;
 
-  std::uint64_t next_sequence_ = 0;  // writer thread only (and the constructor, before it starts)
+  std::uint64_t next_sequence_ = 0;    // writer thread only (and the constructor, before it starts)
+  std::vector<write_answer> answers_;  // writer thread only: those of the batch being written
 
   std::atomic<bool> write_failed_{false};
   bool disk_error_ = false;  // writer thread only: RocksDB itself failed the last write

@@ -640,6 +640,265 @@ BOOST_AUTO_TEST_CASE(open_failure_names_the_path) {
                         names_path(options.data_dir));
 }
 
+namespace {
+
+using create_result = boost::system::result<std::uint64_t>;
+using remove_result = boost::system::result<core::key_digest>;
+using roll_result = boost::system::result<storage::rolled_token>;
+using sweep_result = boost::system::result<std::vector<storage::removed_token>>;
+
+// Started, not waited for: writes started together while the writer is held share its next batch.
+[[nodiscard]] std::future<outcome<create_result>> start_create_id(token_store& s,
+                                                                  const core::token_record& r) {
+  return start<create_result>([&](auto handler) { s.async_create(r, std::move(handler)); });
+}
+
+[[nodiscard]] std::future<outcome<remove_result>> start_remove_ref(token_store& s, storage::token_ref ref) {
+  return start<remove_result>([&](auto handler) { s.async_remove(ref, std::move(handler)); });
+}
+
+[[nodiscard]] std::future<outcome<roll_result>> start_roll(token_store& s, storage::token_ref old,
+                                                           std::int64_t now, std::int64_t old_expires_at) {
+  const std::string key = core::generate_key();
+  storage::roll_request request;
+  request.old = old;
+  request.digest = core::digest_key(key);
+  request.display_prefix = key.substr(0, core::display_prefix_length);
+  request.now = now;
+  request.old_expires_at = old_expires_at;
+  return start<roll_result>([&](auto handler) { s.async_roll(request, std::move(handler)); });
+}
+
+[[nodiscard]] std::future<outcome<error_code>> start_uses(token_store& s,
+                                                          std::vector<storage::key_use> uses) {
+  return start<error_code>([&](auto handler) { s.async_record_uses(uses, std::move(handler)); });
+}
+
+[[nodiscard]] std::future<outcome<sweep_result>> start_sweep(token_store& s, std::int64_t cutoff,
+                                                             std::size_t limit) {
+  return start<sweep_result>(
+      [&](auto handler) { s.async_remove_expired(cutoff, limit, std::move(handler)); });
+}
+
+[[nodiscard]] storage::key_info info_of(token_store& s, const core::key_digest& d) {
+  const lookup_result r = finish(start_lookup(s, d));
+  BOOST_REQUIRE(r.has_value());
+  BOOST_REQUIRE(r->has_value());
+  return **r;
+}
+
+}  // namespace
+
+// What format 2 adds (ids, expiry, operator type, last use, the expiry index) is on disk, not
+// only in the writer's memory.
+BOOST_AUTO_TEST_CASE(expiry_last_use_and_ids_persist_across_reopen) {
+  temp_dir dir;
+  auto expiring = make_record(5, 1);
+  expiring.expires_at = 1'900'000'000;
+  auto op = make_record(5, 2);
+  op.type = std::string(core::operator_type);
+  const auto doomed = make_record(6, 3);
+  std::uint64_t expiring_id = 0;
+  std::uint64_t op_id = 0;
+  core::key_digest rolled{};
+  {
+    const auto store = storage::open_rocksdb_store(rocksdb_options_in(dir));
+    expiring_id = *finish(start_create_id(*store, expiring));
+    op_id = *finish(start_create_id(*store, op));
+    BOOST_REQUIRE(finish(start_create_id(*store, doomed)).has_value());
+    BOOST_REQUIRE_EQUAL(finish(start_uses(*store, {{op.digest, 5, 1'700'000'040}})), error_code{});
+    // The operator key rolled: the old one now expires at 1'800'000'000, before `doomed`'s cutoff.
+    const auto done = finish(start_roll(*store, {5, op_id}, 1'700'000'100, 1'800'000'000));
+    BOOST_REQUIRE(done.has_value());
+    rolled = done->fresh.digest;
+  }
+
+  const auto store = storage::open_rocksdb_store(rocksdb_options_in(dir));
+  const auto page = list(*store, 5, 0, 10);
+  BOOST_REQUIRE_EQUAL(page.tokens.size(), 3u);
+  BOOST_TEST(page.tokens[0].id == expiring_id);
+  BOOST_TEST(page.tokens[0].expires_at == 1'900'000'000);
+  BOOST_TEST(page.tokens[0].last_used_at == 0);
+  BOOST_TEST(page.tokens[1].id == op_id);
+  BOOST_TEST(page.tokens[1].expires_at == 1'800'000'000);
+  BOOST_TEST(page.tokens[1].last_used_at == 1'700'000'040);
+  BOOST_TEST(page.tokens[2].id > op_id);
+  BOOST_TEST((page.tokens[2].digest == rolled));
+  BOOST_TEST(page.tokens[2].type == core::operator_type);
+  BOOST_TEST(info_of(*store, op.digest).operator_key);
+  BOOST_TEST(info_of(*store, op.digest).expires_at == 1'800'000'000);
+  BOOST_TEST(info_of(*store, expiring.digest).expires_at == 1'900'000'000);
+  BOOST_TEST(!info_of(*store, expiring.digest).operator_key);
+
+  // The expiry index survived: the sweep finds the rolled key's new expiry, oldest first.
+  const auto swept = finish(start_sweep(*store, 2'000'000'000, 10));
+  BOOST_REQUIRE(swept.has_value());
+  BOOST_REQUIRE_EQUAL(swept->size(), 2u);
+  BOOST_TEST(((*swept)[0].digest == op.digest));
+  BOOST_TEST(((*swept)[1].digest == expiring.digest));
+  BOOST_TEST(list(*store, 5, 0, 10).tokens.size() == 1u);
+  BOOST_TEST(list(*store, 6, 0, 10).tokens.size() == 1u);
+  // And the sequence: ids keep increasing.
+  BOOST_TEST(*finish(start_create_id(*store, make_record(5, 4))) > page.tokens[2].id);
+}
+
+// Writes of one batch see one another through ids too: a token created earlier in the batch can
+// be rolled, used and removed by its id (predictable here: ids are given in submission order).
+BOOST_AUTO_TEST_CASE(one_batch_rolls_uses_and_removes_by_id_what_it_created) {
+  temp_dir dir;
+  gate blocker;
+  auto options = rocksdb_options_in(dir);
+  options.test_before_write = [&] { return blocker.hold_first(); };
+  const auto store = storage::open_rocksdb_store(options);
+
+  const auto x = make_record(9, 0);
+  auto held = start_create_id(*store, x);  // id 1, alone in the first batch
+  BOOST_REQUIRE(blocker.entered());
+
+  const auto a = make_record(1, 1);
+  const auto b = make_record(1, 2);
+  auto create_a = start_create_id(*store, a);                                      // id 2
+  auto roll_a_by_other = start_roll(*store, {2, std::uint64_t{2}}, 1'000, 1'500);  // not theirs
+  auto roll_a = start_roll(*store, {1, std::uint64_t{2}}, 1'000, 1'500);           // new key: id 3
+  auto use_a = start_uses(*store, {{a.digest, 1, 1'700'000'040}});
+  auto remove_fresh = start_remove_ref(*store, {1, std::uint64_t{3}});  // the rolled key
+  auto remove_fresh_again = start_remove_ref(*store, {1, std::uint64_t{3}});
+  auto create_b = start_create_id(*store, b);  // id 4
+  auto remove_b_by_digest = start_remove_ref(*store, {1, b.digest});
+  auto recreate_b = start_create_id(*store, b);                               // id 5
+  auto remove_b_by_old_id = start_remove_ref(*store, {1, std::uint64_t{4}});  // gone with the first b
+  auto remove_unborn = start_remove_ref(*store, {1, std::uint64_t{6}});       // no such id yet
+  BOOST_CHECK_EQUAL(store->stats().queue_depth, 11u);
+  blocker.open();
+
+  BOOST_TEST(*finish(std::move(held)) == 1u);
+  BOOST_TEST(*finish(std::move(create_a)) == 2u);
+  const auto other = finish(std::move(roll_a_by_other));
+  BOOST_REQUIRE(other.has_error());
+  BOOST_TEST(other.error() == err(core::errc::not_found));
+  const auto rolled = finish(std::move(roll_a));
+  BOOST_REQUIRE(rolled.has_value());
+  BOOST_TEST(rolled->fresh.id == 3u);
+  BOOST_TEST(rolled->old_id == 2u);
+  BOOST_TEST(rolled->old_expires_at == 1'500);
+  BOOST_TEST(rolled->fresh.description == a.description);
+  BOOST_CHECK_EQUAL(finish(std::move(use_a)), error_code{});
+  const auto gone = finish(std::move(remove_fresh));
+  BOOST_REQUIRE(gone.has_value());
+  BOOST_TEST((*gone == rolled->fresh.digest));
+  BOOST_TEST(finish(std::move(remove_fresh_again)).error() == err(core::errc::not_found));
+  BOOST_TEST(*finish(std::move(create_b)) == 4u);
+  BOOST_TEST(finish(std::move(remove_b_by_digest)).has_value());
+  BOOST_TEST(*finish(std::move(recreate_b)) == 5u);
+  BOOST_TEST(finish(std::move(remove_b_by_old_id)).error() == err(core::errc::not_found));
+  BOOST_TEST(finish(std::move(remove_unborn)).error() == err(core::errc::not_found));
+
+  // a (rolled: expiry 1500, used) and the second b remain; the rolled key is gone.
+  const auto page = list(*store, 1, 0, 10);
+  BOOST_REQUIRE_EQUAL(page.tokens.size(), 2u);
+  check_same(page.tokens[0], a);
+  BOOST_TEST(page.tokens[0].id == 2u);
+  BOOST_TEST(page.tokens[0].expires_at == 1'500);
+  BOOST_TEST(page.tokens[0].last_used_at == 1'700'000'040);
+  check_same(page.tokens[1], b);
+  BOOST_TEST(page.tokens[1].id == 5u);
+  BOOST_TEST(!lookup(*store, rolled->fresh.digest).has_value());
+  BOOST_TEST(info_of(*store, a.digest).expires_at == 1'500);
+  BOOST_CHECK_EQUAL(store->stats().batches, 2u);
+}
+
+// A sweep queued behind other writes sees them: they are written first, in a batch of their own,
+// and the writes queued after the sweep see what it removed.
+BOOST_AUTO_TEST_CASE(a_sweep_in_a_batch_sees_the_writes_before_it) {
+  temp_dir dir;
+  gate blocker;
+  auto options = rocksdb_options_in(dir);
+  options.test_before_write = [&] { return blocker.hold_first(); };
+  const auto store = storage::open_rocksdb_store(options);
+
+  auto held = start_create_id(*store, make_record(9, 0));
+  BOOST_REQUIRE(blocker.entered());
+  auto a = make_record(1, 1);
+  a.expires_at = 100;
+  const auto b = make_record(1, 2);
+  auto create_a = start_create_id(*store, a);
+  auto create_b = start_create_id(*store, b);
+  auto roll_b = start_roll(*store, {1, b.digest}, 50, 200);  // b now expires at 200
+  auto sweep = start_sweep(*store, 1'000, 10);
+  auto use_a = start_uses(*store, {{a.digest, 1, 1'700'000'040}});  // gone: ignored
+  auto remove_b = start_remove_ref(*store, {1, b.digest});          // gone: not found
+  blocker.open();
+
+  BOOST_TEST(finish(std::move(held)).has_value());
+  BOOST_TEST(finish(std::move(create_a)).has_value());
+  BOOST_TEST(finish(std::move(create_b)).has_value());
+  const auto rolled = finish(std::move(roll_b));
+  BOOST_REQUIRE(rolled.has_value());
+  const auto swept = finish(std::move(sweep));
+  BOOST_REQUIRE(swept.has_value());
+  BOOST_REQUIRE_EQUAL(swept->size(), 2u);
+  BOOST_TEST(((*swept)[0].digest == a.digest));
+  BOOST_TEST(((*swept)[1].digest == b.digest));
+  BOOST_CHECK_EQUAL(finish(std::move(use_a)), error_code{});
+  BOOST_TEST(finish(std::move(remove_b)).error() == err(core::errc::not_found));
+  const auto page = list(*store, 1, 0, 10);
+  BOOST_REQUIRE_EQUAL(page.tokens.size(), 1u);
+  BOOST_TEST((page.tokens[0].digest == rolled->fresh.digest));
+  BOOST_TEST(page.tokens[0].last_used_at == 0);
+  BOOST_CHECK_EQUAL(store->stats().batches, 3u);  // the held create, the writes before the sweep, the rest
+}
+
+// With far more expired tokens than a sweep's limit, each sweep is one bounded write of the oldest
+// expiries, and repeated sweeps take them all, never one that has not expired before the cutoff.
+BOOST_AUTO_TEST_CASE(remove_expired_is_bounded_by_its_limit) {
+  temp_dir dir;
+  auto options = rocksdb_options_in(dir);
+  options.sync = false;  // many creates; durability is not what this tests
+  const auto store = storage::open_rocksdb_store(options);
+  constexpr int expiring = 2'500;
+  std::vector<core::token_record> records;
+  std::vector<std::future<outcome<create_result>>> creates;
+  for (int i = 0; i < expiring + 10; ++i) {
+    records.push_back(make_record(static_cast<core::user_id>(1 + i % 3), i));
+    // Expiries in reverse creation order, so that expiry order is not creation order; the last
+    // ten never expire.
+    if (i < expiring) records.back().expires_at = 10'000 - i;
+  }
+  for (const auto& r : records) creates.push_back(start_create_id(*store, r));
+  for (auto& c : creates) BOOST_REQUIRE(finish(std::move(c)).has_value());
+
+  const std::int64_t cutoff = 10'000 - 100;  // the 100 latest expiries are not before it
+  std::vector<storage::removed_token> removed;
+  for (int call = 0;; ++call) {
+    BOOST_REQUIRE(call < 10);
+    const auto batches = store->stats().batches;
+    const auto some = finish(start_sweep(*store, cutoff, 1'000));
+    BOOST_REQUIRE(some.has_value());
+    BOOST_TEST(some->size() <= 1'000u);
+    BOOST_TEST(store->stats().batches == batches + 1);
+    removed.insert(removed.end(), some->begin(), some->end());
+    if (some->size() < 1'000) break;
+  }
+  BOOST_REQUIRE_EQUAL(removed.size(), static_cast<std::size_t>(expiring - 101));
+  for (std::size_t n = 0; n < removed.size(); ++n) {
+    // Oldest expiry first: the last expiring record created comes first.
+    const auto& want = records[static_cast<std::size_t>(expiring) - 1 - n];
+    BOOST_TEST_CONTEXT("removed #" << n) {
+      BOOST_TEST((removed[n].digest == want.digest));
+      BOOST_TEST(removed[n].owner == want.owner);
+    }
+  }
+  std::size_t left = 0;
+  for (core::user_id owner = 1; owner <= 3; ++owner) {
+    for (const auto& t : list(*store, owner, 0, 10'000).tokens) {
+      BOOST_TEST((t.expires_at == 0 || t.expires_at >= cutoff));
+      ++left;
+    }
+  }
+  BOOST_TEST(left == 101u + 10u);
+  BOOST_TEST(finish(start_sweep(*store, cutoff, 1'000))->empty());
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(faulty)
