@@ -94,7 +94,7 @@ class memory_store final : public token_store {
                 if (old.expires_at == 0 || request.old_expires_at < old.expires_at) {
                   expiries_.erase({old.expires_at, old.id});
                   old.expires_at = request.old_expires_at;
-                  expiries_.emplace(std::pair{old.expires_at, old.id}, old.digest);
+                  if (old.expires_at != 0) expiries_.emplace(std::pair{old.expires_at, old.id}, old.digest);
                 }
                 rolled_token out;
                 out.old_digest = old.digest;
