@@ -1518,9 +1518,14 @@ BOOST_AUTO_TEST_CASE(operator_may_create_operator_keys) {
   const auto made = token_of(
       api(port, http::verb::post, as_user(op, 9), R"({"type":"operator","description":"second operator"})"));
   BOOST_TEST(str(made.at("type")) == "operator");
-  // The new operator key crosses users too.
+  // The new operator key crosses users too, and /verify names its type.
   const auto other = api(port, http::verb::get, as_user(str(made.at("token")), 42));
   BOOST_TEST(other.status == 200u, other.body);
+  const auto verified =
+      api(port, http::verb::get, "/verify", {}, {{"Authorization", "Bearer " + str(made.at("token"))}});
+  BOOST_TEST(verified.status == 200u);
+  BOOST_TEST(verified.header("x-tokend-token-type") == "operator");
+  BOOST_TEST(verified.header("x-tokend-user-id") == "9");
 }
 
 // An admin key keeps today's rules: its own user only, whatever it asks.
