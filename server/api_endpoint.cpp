@@ -62,7 +62,7 @@ net::awaitable<http_response> api_endpoint::respond(http_request& request, respo
   const std::string request_id = request_id_for(request[request_id_header]);
   api_reply reply;
   try {
-    reply = co_await handle_api(request, service_, &responses_);
+    reply = co_await handle_api(request, service_, &responses_, settings_.expiry);
   } catch (const std::exception& e) {
     log::error("request failed", {{"error", loggable_text(e.what())}, {"request_id", request_id}});
     reply = error_reply(500, "Internal server error");
@@ -71,7 +71,8 @@ net::awaitable<http_response> api_endpoint::respond(http_request& request, respo
   res.set(http::field::content_type, "application/json");
   res.set(http::field::cache_control, "no-store");
   res.set(request_id_header, request_id);
-  if (reply.method_not_allowed) res.set(http::field::allow, allowed_methods);
+  if (reply.method_not_allowed)
+    res.set(http::field::allow, reply.allow.empty() ? allowed_methods : reply.allow);
   if (reply.retry_after_seconds) res.set(http::field::retry_after, std::to_string(reply.retry_after_seconds));
   add_verify_headers(reply, res);
   res.body() = std::move(reply.body);

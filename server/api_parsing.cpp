@@ -11,6 +11,9 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <cstdint>
+#include <string>
+#include <utility>
 
 namespace tokend::server {
 namespace {
@@ -68,6 +71,51 @@ const boost::json::string* string_member(const boost::json::object& obj, std::st
     return nullptr;
   }
   return &member->as_string();
+}
+
+// The optional integer member `name` into `out` (untouched when absent); false, with `problem`
+// set, when it is there but not an integer that fits 64 signed bits.
+bool read_integer(const boost::json::object& obj, std::string_view name, std::optional<std::int64_t>& out,
+                  std::string& problem) {
+  const auto* member = obj.if_contains(name);
+  if (!member) return true;
+  if (member->is_int64()) {
+    out = member->get_int64();
+    return true;
+  }
+  problem = "Field '" + std::string(name) + (member->is_uint64() ? "' is too large" : "' must be an integer");
+  return false;
+}
+
+bool read_expiry(const boost::json::object& obj, core::expiry_request& out, std::string& problem) {
+  return read_integer(obj, "expiresAt", out.expires_at, problem) &&
+         read_integer(obj, "expiresIn", out.expires_in, problem);
+}
+
+// `token` or `id`, exactly one of them.
+std::optional<token_selector> read_selector(const boost::json::object& obj, std::string& problem) {
+  const auto* id = obj.if_contains("id");
+  if (obj.contains("token") && id) {
+    problem = "Give either 'token' or 'id', not both";
+    return std::nullopt;
+  }
+  if (!id) {
+    const auto* token = string_member(obj, "token", problem);
+    if (!token) {
+      if (!obj.contains("token")) problem = "Field 'token' or 'id' is required";
+      return std::nullopt;
+    }
+    if (token->empty()) {
+      problem = "Field 'token' must not be empty";
+      return std::nullopt;
+    }
+    return token_selector{std::string(token->data(), token->size()), 0};
+  }
+  if (id->is_int64() && id->get_int64() > 0)
+    return token_selector{std::nullopt, static_cast<std::uint64_t>(id->get_int64())};
+  if (id->is_uint64()) return token_selector{std::nullopt, id->get_uint64()};
+  problem = "Field 'id' must be a positive integer";
+  return std::nullopt;
 }
 
 // The value of a media-type parameter: a token, or a quoted string with its escapes undone;
@@ -155,28 +203,64 @@ parsed<page_request> parse_paging(const boost::urls::url_view& target) {
   return {req, {}};
 }
 
+parsed<acting_user> parse_user_id(const boost::urls::url_view& target) {
+  acting_user acting;
+  for (const auto& param : target.params()) {
+    if (param.key != "userId") continue;
+    if (acting.user) return {std::nullopt, "Query parameter 'userId' must be given at most once"};
+    const auto v = parse_index(param.value, max_user_id);
+    if (!v || *v == 0) {
+      return {std::nullopt,
+              "Query parameter 'userId' must be an integer from 1 to " + std::to_string(max_user_id)};
+    }
+    acting.user = v;
+  }
+  return {acting, {}};
+}
+
 parsed<create_body> parse_create_body(std::string_view body) {
   std::string problem;
   const auto obj = parse_object(body, problem);
   if (!obj) return {std::nullopt, problem};
   const auto* type = string_member(*obj, "type", problem);
   if (!type) return {std::nullopt, problem};
-  if (*type != "admin") return {std::nullopt, "Field 'type' must be \"admin\" (the only supported type)"};
+  if (*type != core::admin_type && *type != core::operator_type) {
+    return {std::nullopt, "Field 'type' must be \"admin\" or \"operator\""};
+  }
   const auto* description = string_member(*obj, "description", problem);
   if (!description) return {std::nullopt, problem};
   const std::string_view text(description->data(), description->size());
   if (const char* why = core::description_problem(text)) return {std::nullopt, why};
-  return {create_body{"admin", std::string(text)}, {}};
+  create_body out{std::string(type->data(), type->size()), std::string(text), {}};
+  if (!read_expiry(*obj, out.expiry, problem)) return {std::nullopt, problem};
+  return {std::move(out), {}};
 }
 
-parsed<std::string> parse_delete_body(std::string_view body) {
+parsed<token_selector> parse_delete_body(std::string_view body) {
   std::string problem;
   const auto obj = parse_object(body, problem);
   if (!obj) return {std::nullopt, problem};
-  const auto* token = string_member(*obj, "token", problem);
-  if (!token) return {std::nullopt, problem};
-  if (token->empty()) return {std::nullopt, "Field 'token' must not be empty"};
-  return {std::string(token->data(), token->size()), {}};
+  auto selector = read_selector(*obj, problem);
+  if (!selector) return {std::nullopt, problem};
+  return {std::move(selector), {}};
+}
+
+parsed<roll_body> parse_roll_body(std::string_view body) {
+  std::string problem;
+  const auto obj = parse_object(body, problem);
+  if (!obj) return {std::nullopt, problem};
+  auto selector = read_selector(*obj, problem);
+  if (!selector) return {std::nullopt, problem};
+  roll_body out{std::move(*selector), 0, {}};
+  std::optional<std::int64_t> overlap;
+  if (!read_integer(*obj, "overlap", overlap, problem)) return {std::nullopt, problem};
+  if (overlap && (*overlap < 0 || *overlap > max_overlap_seconds)) {
+    return {std::nullopt, "Field 'overlap' must be an integer from 0 to " +
+                              std::to_string(max_overlap_seconds) + " (seconds)"};
+  }
+  out.overlap = overlap.value_or(0);
+  if (!read_expiry(*obj, out.expiry, problem)) return {std::nullopt, problem};
+  return {std::move(out), {}};
 }
 
 bool is_json_content_type(std::string_view content_type) {

@@ -1,10 +1,14 @@
-// Pure parsing of API requests: the caller's key, list paging, and the JSON bodies of create and
-// delete. No I/O here, so every rule is unit-tested without a socket.
+// Pure parsing of API requests: the caller's key, list paging, the user acted for, and the JSON
+// bodies of create, delete and roll. No I/O here, so every rule is unit-tested without a socket.
 #pragma once
+
+#include "core/expiry_policy.hpp"
+#include "core/token.hpp"
 
 #include <boost/url/url_view.hpp>
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <span>
 #include <string>
@@ -40,15 +44,42 @@ struct page_request {
 };
 [[nodiscard]] parsed<page_request> parse_paging(const boost::urls::url_view& target);
 
-struct create_body {
-  std::string type;
-  std::string description;
+// The largest user id the `userId` parameter names: 2^53, the largest integer every JSON reader
+// (a JavaScript client's included) holds exactly.
+inline constexpr core::user_id max_user_id = core::user_id{1} << 53;
+
+// The `userId` query parameter: the user a request acts for, absent when not given (the caller's
+// own). Refused when given twice or not an integer from 1 to max_user_id.
+struct acting_user {
+  std::optional<core::user_id> user;
 };
-// Both bodies are refused when not a JSON object or when an object names a member twice.
+[[nodiscard]] parsed<acting_user> parse_user_id(const boost::urls::url_view& target);
+
+struct create_body {
+  std::string type;  // core::admin_type or core::operator_type (who may ask for which is the router's)
+  std::string description;
+  core::expiry_request expiry;  // optional `expiresAt` / `expiresIn`, judged by core::decide_expiry
+};
+// Every body is refused when not a JSON object or when an object names a member twice.
 [[nodiscard]] parsed<create_body> parse_create_body(std::string_view body);
 
-// The key to delete, as given (format is checked by the service: a malformed key is "not found").
-[[nodiscard]] parsed<std::string> parse_delete_body(std::string_view body);
+// The token a delete or roll names: by its key (`token`, format checked by the service: a
+// malformed key is "not found") or by the `id` a list shows; exactly one of them.
+struct token_selector {
+  std::optional<std::string> key;
+  std::uint64_t id = 0;  // when key is absent: >= 1
+};
+[[nodiscard]] parsed<token_selector> parse_delete_body(std::string_view body);
+
+// How long a rolled key may keep working at most: 30 days.
+inline constexpr std::int64_t max_overlap_seconds = std::int64_t{30} * 86'400;
+
+struct roll_body {
+  token_selector old;
+  std::int64_t overlap = 0;     // seconds the old key keeps working, 0 to max_overlap_seconds
+  core::expiry_request expiry;  // the new key's
+};
+[[nodiscard]] parsed<roll_body> parse_roll_body(std::string_view body);
 
 // Whether a Content-Type names JSON in UTF-8: application/json, or any application/*+json, with
 // any parameters but a charset other than utf-8 (any case, quoted or not).

@@ -8,6 +8,9 @@
 #include <boost/json/string_view.hpp>
 
 #include <algorithm>
+#include <array>
+#include <charconv>
+#include <cstdint>
 #include <string>
 
 namespace tokend::server {
@@ -29,6 +32,26 @@ void append_json_string(std::string& out, std::string_view s) {
   }
 }
 
+// Digits written in place: a list writes several numbers per token, and std::to_string would
+// build a string for each.
+template <class Integer>
+void append_integer(std::string& out, Integer value) {
+  std::array<char, 24> digits{};
+  const auto end = std::to_chars(digits.data(), digits.data() + digits.size(), value).ptr;
+  out.append(digits.data(), end);
+}
+
+// Unix seconds as a string, like `timestamp`, or null for 0 (never / not yet).
+void append_optional_time(std::string& out, std::int64_t seconds) {
+  if (seconds == 0) {
+    out += "null";
+    return;
+  }
+  out += '"';
+  append_integer(out, seconds);
+  out += '"';
+}
+
 void append_token_json(std::string& out, std::string_view token, const core::token_record& r) {
   out += R"({"token":)";
   append_json_string(out, token);
@@ -37,9 +60,15 @@ void append_token_json(std::string& out, std::string_view token, const core::tok
   out += R"(,"type":)";
   append_json_string(out, r.type);
   out += R"(,"timestamp":")";  // a string, as the public API has it
-  out += std::to_string(r.created_at);
+  append_integer(out, r.created_at);
   out += R"(","userId":)";
-  out += std::to_string(r.owner);
+  append_integer(out, r.owner);
+  out += R"(,"id":)";
+  append_integer(out, r.id);
+  out += R"(,"expiresAt":)";
+  append_optional_time(out, r.expires_at);
+  out += R"(,"lastUsedAt":)";
+  append_optional_time(out, r.last_used_at);
   out += '}';
 }
 
@@ -86,7 +115,7 @@ std::string created_body(const token_service::created& token) {
 
 std::string list_body(const storage::list_page& page, const page_request& paging) {
   std::string body;
-  body.reserve(64 + page.tokens.size() * 160);
+  body.reserve(64 + page.tokens.size() * 240);
   body += R"({"success":true,"message":"Success","tokens":[)";
   for (std::size_t i = 0; i < page.tokens.size(); ++i) {
     if (i > 0) body += ',';
@@ -96,13 +125,24 @@ std::string list_body(const storage::list_page& page, const page_request& paging
   body += ']';
   if (paging.explicit_paging) {
     body += R"(,"page":)";
-    body += std::to_string(paging.page);
+    append_integer(body, paging.page);
     body += R"(,"pageSize":)";
-    body += std::to_string(paging.page_size);
+    append_integer(body, paging.page_size);
     body += R"(,"hasMore":)";
     body += page.has_more ? "true" : "false";
   }
   body += '}';
+  return body;
+}
+
+std::string rolled_body(const token_service::rolled& token) {
+  std::string body = R"({"success":true,"message":"Token rolled successfully","token":)";
+  append_token_json(body, token.fresh.key, token.fresh.record);
+  body += R"(,"previous":{"id":)";
+  append_integer(body, token.old_id);
+  body += R"(,"expiresAt":)";
+  append_optional_time(body, token.old_expires_at);
+  body += "}}";
   return body;
 }
 

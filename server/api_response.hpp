@@ -25,7 +25,8 @@ struct api_reply {
   unsigned status = 200;
   std::string body;
   route route_label = route::other;
-  bool method_not_allowed = false;   // adds `Allow`
+  bool method_not_allowed = false;   // adds `Allow: <allow>`
+  std::string_view allow;            // the path's methods, when method_not_allowed
   unsigned retry_after_seconds = 0;  // adds `Retry-After` when not 0
   response_budget::lease hold;       // the body's share of the response budget, until it is written
   // /verify only: the verified key's owner on a 200 (X-Tokend-User-Id, X-Tokend-Token-Type), or
@@ -35,6 +36,11 @@ struct api_reply {
 };
 
 inline constexpr std::string_view allowed_methods = "GET, POST, DELETE";
+inline constexpr std::string_view roll_allowed_methods = "POST";
+
+// The two refusals of a key acting beyond its rights (403).
+inline constexpr std::string_view other_user_refusal = "Only an operator key may act for another user";
+inline constexpr std::string_view operator_create_refusal = "Only an operator key may create an operator key";
 
 [[nodiscard]] unsigned status_for(const boost::system::error_code& ec) noexcept;
 
@@ -45,6 +51,8 @@ inline constexpr std::string_view allowed_methods = "GET, POST, DELETE";
 
 [[nodiscard]] std::string created_body(const token_service::created& token);
 [[nodiscard]] std::string list_body(const storage::list_page& page, const page_request& paging);
+// The new key (shown once, as in created_body) and what became of the old one.
+[[nodiscard]] std::string rolled_body(const token_service::rolled& token);
 [[nodiscard]] std::string deleted_body();
 
 }  // namespace tokend::server

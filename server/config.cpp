@@ -62,6 +62,11 @@ config parse_config(const std::vector<std::string>& args, const env_lookup& env)
     throw config_error("--store postgres needs --postgres-url (or TOKEND_POSTGRES_URL)");
   }
   if (c.threads == 0) c.threads = std::max(1u, std::thread::hardware_concurrency());
+  if (c.token_max_ttl.count() != 0 && c.token_ttl > c.token_max_ttl) {
+    throw config_error("--token-ttl (" + std::to_string(c.token_ttl.count()) +
+                       "s) must not exceed --token-max-ttl (" + std::to_string(c.token_max_ttl.count()) +
+                       "s)");
+  }
   if (c.drain_idle_grace && *c.drain_idle_grace >= c.drain_timeout) {
     throw config_error("--drain-idle-grace (" + std::to_string(c.drain_idle_grace->count()) +
                        "ms) must be shorter than --drain-timeout (" +

@@ -55,8 +55,10 @@ struct config {
   // (answered with `Connection: close`); unset: drain_idle_grace() picks it. Below drain_timeout.
   std::optional<std::chrono::milliseconds> drain_idle_grace;
   log::level log_level{};
-  bool access_log = false;      // one JSON line per API request (never the query string or a key)
-  std::string test_fault_file;  // testing only: see storage/faulty_store.hpp
+  bool access_log = false;               // one JSON line per API request (never the query string or a key)
+  std::chrono::seconds token_ttl{};      // lifetime of a key created without one; 0: none
+  std::chrono::seconds token_max_ttl{};  // longest lifetime a key may get; 0: no maximum
+  std::string test_fault_file;           // testing only: see storage/faulty_store.hpp
 };
 
 // The drain's idle grace in effect: the configured one, or 2s but at most half the drain timeout.

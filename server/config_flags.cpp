@@ -96,6 +96,18 @@ void drain_idle_grace(config& c, value f, value v) {
       (v == "0" || v == "0s" || v == "0ms") ? std::chrono::milliseconds(0) : parse_duration(f, v);
 }
 
+// A key lifetime: 0 for none, else a duration of whole seconds.
+template <auto member>
+void lifetime(config& c, value f, value v) {
+  if (v == "0" || v == "0s") {
+    c.*member = std::chrono::seconds(0);
+    return;
+  }
+  const auto d = parse_duration(f, v);
+  if (d.count() % 1000 != 0) throw config_error("invalid value for " + f + ": '" + v + "' (whole seconds)");
+  c.*member = std::chrono::duration_cast<std::chrono::seconds>(d);
+}
+
 void log_level(config& c, value f, value v) {
   const auto lvl = log::parse_level(v);
   if (!lvl)
@@ -106,7 +118,7 @@ void log_level(config& c, value f, value v) {
 // At least two of the largest list answers (1000 tokens of the longest descriptions, ~1.8 MB).
 constexpr std::size_t min_response_bytes = std::size_t{4} << 20;
 
-constexpr std::array<flag_spec, 25> table = {{
+constexpr std::array<flag_spec, 27> table = {{
     {"--listen", "TOKEND_LISTEN", "HOST:PORT", "0.0.0.0:8080", "", "", endpoint<&config::listen>,
      "API address"},
     {"--admin-listen", "TOKEND_ADMIN_LISTEN", "HOST:PORT", "0.0.0.0:9090", "", "",
@@ -170,6 +182,12 @@ constexpr std::array<flag_spec, 25> table = {{
      "with `Connection: close`); must be below `--drain-timeout`; 0: idle connections close at once"},
     {"--access-log", "TOKEND_ACCESS_LOG", "", "false", "", "--no-access-log", boolean<&config::access_log>,
      "one JSON line per API request, never with a key (see docs/OPERATIONS.md, access log)"},
+    {"--token-ttl", "TOKEND_TOKEN_TTL", "D", "0", "", "", lifetime<&config::token_ttl>,
+     "lifetime of a key created or rolled without `expiresAt`/`expiresIn` (0: none, keys never expire "
+     "unless asked; with a `--token-max-ttl`, that maximum)"},
+    {"--token-max-ttl", "TOKEND_TOKEN_MAX_TTL", "D", "0", "", "", lifetime<&config::token_max_ttl>,
+     "longest lifetime a key may be given (0: no maximum); a request past it gets 400 naming it; "
+     "at least `--token-ttl`"},
     {"--log-level", "TOKEND_LOG_LEVEL", "LEVEL", "info", "", "", log_level,
      "`debug`, `info`, `warn` or `error`: lines below it are dropped"},
     {"--test-fault-file", "TOKEND_TEST_FAULT_FILE", "PATH", "", "off", "", text<&config::test_fault_file>,

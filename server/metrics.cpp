@@ -13,7 +13,7 @@
 namespace tokend::server {
 namespace {
 
-constexpr const char* route_names[route_count] = {"create", "list", "delete", "verify", "other"};
+constexpr const char* route_names[route_count] = {"create", "list", "delete", "roll", "verify", "other"};
 
 std::string number(double v) {
   char buf[64];

@@ -47,7 +47,7 @@ class metrics {
                                    const response_figures& responses = {}) const;
 
   // Statuses we count individually; anything else lands in the last slot.
-  static constexpr std::array<unsigned, 14> statuses = {200, 400, 401, 404, 405, 408, 413,
+  static constexpr std::array<unsigned, 15> statuses = {200, 400, 401, 403, 404, 405, 408, 413,
                                                         415, 429, 431, 500, 503, 505, 0};
   // Latency bucket upper bounds in seconds.
   static constexpr std::array<double, 16> latency_bounds = {

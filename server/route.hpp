@@ -6,7 +6,8 @@
 namespace tokend::server {
 
 // verify: the gateway endpoint /verify, counted apart because it carries a whole API's traffic.
-enum class route { create, list, remove, verify, other };
-inline constexpr std::size_t route_count = 5;
+// roll: POST /api/v2/tokens/roll.
+enum class route { create, list, remove, roll, verify, other };
+inline constexpr std::size_t route_count = 6;
 
 }  // namespace tokend::server

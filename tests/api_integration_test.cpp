@@ -109,6 +109,8 @@ struct server_options {
   std::optional<std::chrono::milliseconds> drain_idle_grace;  // unset: the app's default
   server::app_test_hooks hooks;                               // faults injected into the app
   bool faulty = false;  // wrap the memory store in the fault injector, controlled by fault_file()
+  std::chrono::seconds token_ttl{};      // --token-ttl
+  std::chrono::seconds token_max_ttl{};  // --token-max-ttl
 };
 
 // A running app on ephemeral ports with one bootstrap key (user 1) stored through the store.
@@ -123,6 +125,8 @@ class test_server {
     cfg.request_timeout = options.request_timeout;
     cfg.drain_timeout = options.drain_timeout;
     cfg.drain_idle_grace = options.drain_idle_grace;
+    cfg.token_ttl = options.token_ttl;
+    cfg.token_max_ttl = options.token_max_ttl;
     std::unique_ptr<storage::token_store> store = open_store();
     if (options.faulty) {
       cfg.test_fault_file = fault_file_.string();
@@ -151,6 +155,13 @@ class test_server {
   std::string add_user_key(core::user_id owner, const std::string& description = "other user") {
     std::string key = core::generate_key();
     store_key(store(), key, owner, description);
+    return key;
+  }
+
+  // An operator key, stored directly as bootstrap would store it.
+  std::string add_operator_key(core::user_id owner) {
+    std::string key = core::generate_key();
+    test::store_record(store(), core::make_token_record(key, owner, "operator", "operator", unix_now()));
     return key;
   }
 
@@ -296,7 +307,11 @@ BOOST_AUTO_TEST_CASE(returns_the_documented_shape) {
   BOOST_TEST(str(o.at("message")) == "Token created successfully");
   BOOST_REQUIRE(o.at("token").is_object());
   const auto& t = o.at("token").as_object();
-  BOOST_TEST(t.size() == 5u, r.body);
+  // Vida's five fields, then id, expiresAt and lastUsedAt.
+  BOOST_TEST(t.size() == 8u, r.body);
+  BOOST_TEST(t.at("id").is_int64());
+  BOOST_TEST(t.at("expiresAt").is_null());
+  BOOST_TEST(t.at("lastUsedAt").is_null());
   const std::string key = str(t.at("token"));
   BOOST_TEST(key.size() == 64u);
   BOOST_TEST(is_lower_hex(key));
@@ -458,9 +473,15 @@ BOOST_AUTO_TEST_CASE(creation_order_and_masked_keys) {
   for (std::size_t i = 0; i < tokens.size(); ++i) {
     BOOST_TEST_CONTEXT("token " << i) {
       const auto& t = tokens[i].as_object();
-      BOOST_TEST(t.size() == 5u);
-      const std::set<std::string> fields{"token", "description", "type", "timestamp", "userId"};
-      for (const auto& kv : t) BOOST_TEST(fields.count(std::string(kv.key())) == 1u, kv.key());
+      // Vida's five fields, then (in this order) the three beyond it.
+      BOOST_TEST(t.size() == 8u);
+      const std::vector<std::string> fields{"token",  "description", "type",      "timestamp",
+                                            "userId", "id",          "expiresAt", "lastUsedAt"};
+      std::vector<std::string> names;
+      for (const auto& kv : t) names.emplace_back(kv.key());
+      BOOST_TEST(names == fields, boost::test_tools::per_element());
+      if (i > 0)
+        BOOST_TEST(t.at("id").to_number<std::uint64_t>() > tokens[i - 1].at("id").to_number<std::uint64_t>());
       BOOST_TEST(str(t.at("token")) == test::masked(keys[i]));
       BOOST_TEST(str(t.at("token")).size() == 10u);
       BOOST_TEST(str(t.at("token")).find(keys[i].substr(6)) == std::string::npos);
@@ -1411,3 +1432,373 @@ BOOST_AUTO_TEST_CASE(store_faults_are_503_and_store_nothing) {
              boost::test_tools::per_element());
   BOOST_TEST(api(srv.admin_port, http::verb::get, "/readyz").status == 200u);
 }
+
+// =============================================================================================
+// Operator keys, expiry, delete by id and roll: the API beyond Vida's. Helpers first.
+namespace {
+
+constexpr std::string_view other_user_body =
+    R"({"success":false,"message":"Only an operator key may act for another user"})";
+constexpr std::string_view operator_create_body =
+    R"({"success":false,"message":"Only an operator key may create an operator key"})";
+
+std::string as_user(const std::string& key, core::user_id user) {
+  return tokens_target(key) + "&userId=" + std::to_string(user);
+}
+
+std::string roll_target(const std::string& key, const std::string& query = {}) {
+  return "/api/v2/tokens/roll?token=" + key + query;
+}
+
+std::string id_json(std::uint64_t id) { return json::serialize(json::object{{"id", id}}); }
+
+// The token object of a 200 create or roll answer.
+json::object token_of(const test::reply& r) {
+  BOOST_REQUIRE_MESSAGE(r.status == 200, r.status << " " << r.body << " " << r.error);
+  return r.json().at("token").as_object();
+}
+
+std::uint64_t id_of(const json::object& token) { return token.at("id").to_number<std::uint64_t>(); }
+
+// The listed token with this id, or null when there is none.
+json::value listed(const json::array& tokens, std::uint64_t id) {
+  for (const auto& t : tokens) {
+    if (t.at("id").to_number<std::uint64_t>() == id) return t;
+  }
+  return nullptr;
+}
+
+std::int64_t seconds_of(const json::value& v) { return v.is_string() ? std::stoll(str(v)) : 0; }
+
+}  // namespace
+
+BOOST_FIXTURE_TEST_SUITE(api_operator, api_fixture)
+
+// The onboarding an operator does: an admin key for a new customer, then that customer's tokens
+// listed, rolled and deleted, all through the same endpoints with userId.
+BOOST_AUTO_TEST_CASE(operator_manages_another_users_tokens) {
+  const auto op = add_operator_key(1);
+  const auto made = token_of(api(port, http::verb::post, as_user(op, 42), create_json("customer 42")));
+  BOOST_TEST(made.at("userId").to_number<std::uint64_t>() == 42u);
+  BOOST_TEST(str(made.at("type")) == "admin");
+  const std::string key42 = str(made.at("token"));
+  // The customer's key works for the customer, and sees only the customer's tokens.
+  const auto own = list_tokens(port, key42);
+  BOOST_REQUIRE_EQUAL(own.size(), 1u);
+  BOOST_TEST(own[0].at("id").to_number<std::uint64_t>() == id_of(made));
+
+  const auto second = token_of(api(port, http::verb::post, as_user(op, 42), create_json("second")));
+  const auto theirs = api(port, http::verb::get, as_user(op, 42));
+  BOOST_REQUIRE_EQUAL(theirs.status, 200u);
+  BOOST_TEST(descriptions_of(theirs.json().at("tokens").as_array()) ==
+                 (std::vector<std::string>{"customer 42", "second"}),
+             boost::test_tools::per_element());
+  // Without userId the operator acts for its own user.
+  BOOST_TEST(descriptions_of(list_tokens(port, op)) == (std::vector<std::string>{"bootstrap", "operator"}),
+             boost::test_tools::per_element());
+
+  const auto rolled = api(port, http::verb::post, roll_target(op, "&userId=42"), id_json(id_of(second)));
+  const auto fresh = token_of(rolled);
+  BOOST_TEST(fresh.at("userId").to_number<std::uint64_t>() == 42u);
+  BOOST_TEST(str(fresh.at("description")) == "second");
+  BOOST_TEST(api(port, http::verb::get, tokens_target(str(fresh.at("token")))).status == 200u);
+
+  const auto gone = api(port, http::verb::delete_, as_user(op, 42), id_json(id_of(made)));
+  BOOST_REQUIRE_EQUAL(gone.status, 200u);
+  BOOST_TEST(gone.body == deleted_body);
+  check_error(api(port, http::verb::get, tokens_target(key42)), 401, "Unauthorized Request");
+  // And by key, for another user.
+  const auto by_key = api(port, http::verb::delete_, as_user(op, 42), delete_json(str(fresh.at("token"))));
+  BOOST_TEST(by_key.status == 200u, by_key.body);
+  BOOST_TEST(api(port, http::verb::get, as_user(op, 42)).json().at("tokens").as_array().size() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(operator_may_create_operator_keys) {
+  const auto op = add_operator_key(1);
+  const auto made = token_of(
+      api(port, http::verb::post, as_user(op, 9), R"({"type":"operator","description":"second operator"})"));
+  BOOST_TEST(str(made.at("type")) == "operator");
+  // The new operator key crosses users too, and /verify names its type.
+  const auto other = api(port, http::verb::get, as_user(str(made.at("token")), 42));
+  BOOST_TEST(other.status == 200u, other.body);
+  const auto verified =
+      api(port, http::verb::get, "/verify", {}, {{"Authorization", "Bearer " + str(made.at("token"))}});
+  BOOST_TEST(verified.status == 200u);
+  BOOST_TEST(verified.header("x-tokend-token-type") == "operator");
+  BOOST_TEST(verified.header("x-tokend-user-id") == "9");
+}
+
+// An admin key keeps today's rules: its own user only, whatever it asks.
+BOOST_AUTO_TEST_CASE(admin_key_never_crosses_users) {
+  const auto b_key = add_user_key(2, "b's key");
+  const auto b_token = token_of(api(port, http::verb::post, tokens_target(b_key), create_json("b's token")));
+  const std::uint64_t b_id = id_of(b_token);
+  const std::string b_new_key = str(b_token.at("token"));
+  const auto a_listed = list_tokens(port, admin_key);
+
+  // userId naming B: 403 on every operation, before the body is read.
+  for (const auto method : {http::verb::get, http::verb::post, http::verb::delete_}) {
+    const auto r = api(port, method, as_user(admin_key, 2),
+                       method == http::verb::post ? create_json("x") : id_json(b_id));
+    check_error(r, 403);
+    BOOST_TEST(r.body == other_user_body);
+  }
+  const auto roll_b = api(port, http::verb::post, roll_target(admin_key, "&userId=2"), id_json(b_id));
+  check_error(roll_b, 403);
+  BOOST_TEST(roll_b.body == other_user_body);
+  // userId naming itself: as without it.
+  BOOST_TEST(api(port, http::verb::get, as_user(admin_key, 1)).json().at("tokens").as_array().size() ==
+             a_listed.size());
+
+  // B's token by id or key without userId: the same 404 as an id nobody has.
+  for (const std::string& body :
+       {id_json(b_id), delete_json(b_key), delete_json(b_new_key), id_json(999'999)}) {
+    const auto del = api(port, http::verb::delete_, tokens_target(admin_key), body);
+    check_error(del, 404);
+    BOOST_TEST(del.body == not_found_body);
+    const auto roll = api(port, http::verb::post, roll_target(admin_key), body);
+    check_error(roll, 404);
+    BOOST_TEST(roll.body == not_found_body);
+  }
+  // A's list never shows B's tokens, and B's keys all still work.
+  for (const auto& t : list_tokens(port, admin_key))
+    BOOST_TEST(t.at("userId").to_number<std::uint64_t>() == 1u);
+  BOOST_TEST(list_tokens(port, admin_key).size() == a_listed.size());
+  BOOST_TEST(api(port, http::verb::get, tokens_target(b_key)).status == 200u);
+  BOOST_TEST(api(port, http::verb::get, tokens_target(b_new_key)).status == 200u);
+
+  // And from B's side: the same holds for A's tokens.
+  const std::uint64_t a_id = a_listed[0].at("id").to_number<std::uint64_t>();
+  check_error(api(port, http::verb::delete_, tokens_target(b_key), id_json(a_id)), 404);
+  check_error(api(port, http::verb::post, roll_target(b_key), id_json(a_id)), 404);
+  check_error(api(port, http::verb::get, as_user(b_key, 1)), 403);
+  BOOST_TEST(api(port, http::verb::get, tokens_target(admin_key)).status == 200u);
+}
+
+BOOST_AUTO_TEST_CASE(admin_key_cannot_create_or_obtain_operator_keys) {
+  const auto r =
+      api(port, http::verb::post, tokens_target(admin_key), R"({"type":"operator","description":"x"})");
+  check_error(r, 403);
+  BOOST_TEST(r.body == operator_create_body);
+  // Nor by rolling an operator key of its own user, which would hand it a new operator key.
+  const auto op = add_operator_key(1);
+  const auto rolled = api(port, http::verb::post, roll_target(admin_key), delete_json(op));
+  check_error(rolled, 403);
+  BOOST_TEST(rolled.body == operator_create_body);
+  BOOST_TEST(api(port, http::verb::get, tokens_target(op)).status == 200u);  // left as it was
+  // Other types stay a 400.
+  check_error(api(port, http::verb::post, tokens_target(admin_key), R"({"type":"root","description":"x"})"),
+              400);
+}
+
+BOOST_AUTO_TEST_CASE(malformed_user_id_is_400) {
+  const auto op = add_operator_key(1);
+  for (const std::string query : {"&userId=", "&userId=0", "&userId=-3", "&userId=abc",
+                                  "&userId=9007199254740993", "&userId=4&userId=4"}) {
+    const auto r = api(port, http::verb::get, tokens_target(op) + query);
+    check_error(r, 400);
+    BOOST_TEST(r.body.find("userId") != std::string::npos, r.body);
+  }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// =============================================================================================
+BOOST_FIXTURE_TEST_SUITE(api_expiry, api_fixture)
+
+BOOST_AUTO_TEST_CASE(expiry_is_shown_and_vida_bodies_never_expire) {
+  const auto now = unix_now();
+  const auto in = token_of(api(port, http::verb::post, tokens_target(admin_key),
+                               R"({"type":"admin","description":"a day","expiresIn":86400})"));
+  BOOST_TEST(seconds_of(in.at("expiresAt")) >= now + 86'400);
+  BOOST_TEST(seconds_of(in.at("expiresAt")) <= unix_now() + 86'400);
+  const auto at = token_of(api(port, http::verb::post, tokens_target(admin_key),
+                               R"({"type":"admin","description":"fixed","expiresAt":4102444800})"));
+  BOOST_TEST(str(at.at("expiresAt")) == "4102444800");
+  const auto vida = token_of(api(port, http::verb::post, tokens_target(admin_key), create_json("vida")));
+  BOOST_TEST(vida.at("expiresAt").is_null());
+
+  const auto tokens = list_tokens(port, admin_key);
+  BOOST_TEST(listed(tokens, id_of(in)).at("expiresAt") == in.at("expiresAt"));
+  BOOST_TEST(str(listed(tokens, id_of(at)).at("expiresAt")) == "4102444800");
+  BOOST_TEST(listed(tokens, id_of(vida)).at("expiresAt").is_null());
+  for (const auto& t : tokens) {
+    BOOST_TEST(t.as_object().size() == 8u);
+    BOOST_TEST((t.at("lastUsedAt").is_null() || is_digits(str(t.at("lastUsedAt")))));
+  }
+  BOOST_TEST(api(port, http::verb::get, tokens_target(str(in.at("token")))).status == 200u);
+}
+
+BOOST_AUTO_TEST_CASE(bad_expiry_requests_are_400) {
+  const auto past = std::to_string(unix_now() - 10);
+  for (const std::string& body :
+       {R"({"type":"admin","description":"x","expiresAt":)" + past + "}",
+        std::string(R"({"type":"admin","description":"x","expiresIn":0})"),
+        std::string(R"({"type":"admin","description":"x","expiresIn":-5})"),
+        std::string(R"({"type":"admin","description":"x","expiresIn":60,"expiresAt":4102444800})"),
+        std::string(R"({"type":"admin","description":"x","expiresIn":"60"})"),
+        std::string(R"({"type":"admin","description":"x","expiresAt":1.5})")}) {
+    check_error(api(port, http::verb::post, tokens_target(admin_key), body), 400);
+  }
+  BOOST_TEST(list_tokens(port, admin_key).size() == 1u);  // nothing stored
+}
+
+// An expired key is refused like an unknown one, with no delete: its record is still listed.
+BOOST_AUTO_TEST_CASE(expired_key_is_401_and_still_listed) {
+  const std::string key = core::generate_key();
+  test::store_record(store(),
+                     core::make_token_record(key, 1, "expired", "admin", unix_now() - 100, unix_now() - 1));
+  const auto r = api(port, http::verb::get, tokens_target(key));
+  check_error(r, 401);
+  BOOST_TEST(r.body == unauthorized_body);
+  check_error(api(port, http::verb::get, "/verify", {}, {{"Authorization", "Bearer " + key}}), 401);
+  const auto tokens = list_tokens(port, admin_key);
+  BOOST_REQUIRE_EQUAL(tokens.size(), 2u);
+  BOOST_TEST(seconds_of(tokens[1].at("expiresAt")) <= unix_now() - 1);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_CASE(expiry_policies) {
+  server_options options;
+  options.token_ttl = 3600s;
+  options.token_max_ttl = 86'400s;
+  test_server srv(options);
+  // The default applies to a body without expiry (a Vida client's).
+  const auto before = unix_now();
+  const auto d =
+      token_of(api(srv.port, http::verb::post, tokens_target(srv.admin_key), create_json("default")));
+  BOOST_TEST(seconds_of(d.at("expiresAt")) >= before + 3600);
+  BOOST_TEST(seconds_of(d.at("expiresAt")) <= unix_now() + 3600);
+  // Up to the maximum is allowed, beyond it refused naming it.
+  BOOST_TEST(api(srv.port, http::verb::post, tokens_target(srv.admin_key),
+                 R"({"type":"admin","description":"max","expiresIn":86400})")
+                 .status == 200u);
+  const auto beyond = api(srv.port, http::verb::post, tokens_target(srv.admin_key),
+                          R"({"type":"admin","description":"x","expiresIn":86401})");
+  check_error(beyond, 400);
+  BOOST_TEST(beyond.body.find("86400") != std::string::npos, beyond.body);
+  check_error(api(srv.port, http::verb::post, tokens_target(srv.admin_key),
+                  R"({"type":"admin","description":"x","expiresAt":4102444800})"),
+              400);
+  // A roll asks the same policy for the new key.
+  const auto roll_beyond = api(srv.port, http::verb::post, roll_target(srv.admin_key), id_json(id_of(d)));
+  BOOST_TEST(roll_beyond.status == 200u, roll_beyond.body);
+  BOOST_TEST(seconds_of(token_of(roll_beyond).at("expiresAt")) <= unix_now() + 3600);
+  check_error(api(srv.port, http::verb::post, roll_target(srv.admin_key),
+                  R"({"id":)" + std::to_string(id_of(token_of(roll_beyond))) + R"(,"expiresIn":90000})"),
+              400);
+}
+
+BOOST_AUTO_TEST_CASE(maximum_without_default_is_the_default) {
+  server_options options;
+  options.token_max_ttl = 600s;
+  test_server srv(options);
+  const auto before = unix_now();
+  const auto d = token_of(api(srv.port, http::verb::post, tokens_target(srv.admin_key), create_json("vida")));
+  BOOST_TEST(seconds_of(d.at("expiresAt")) >= before + 600);
+  BOOST_TEST(seconds_of(d.at("expiresAt")) <= unix_now() + 600);
+}
+
+// =============================================================================================
+BOOST_FIXTURE_TEST_SUITE(api_roll, api_fixture)
+
+BOOST_AUTO_TEST_CASE(roll_returns_a_new_key_and_the_old_ends) {
+  const auto old = token_of(api(port, http::verb::post, tokens_target(admin_key), create_json("deploy")));
+  const std::string old_key = str(old.at("token"));
+  BOOST_REQUIRE_EQUAL(api(port, http::verb::get, tokens_target(old_key)).status, 200u);  // cached
+  const auto before = unix_now();
+  const auto r = api(port, http::verb::post, roll_target(admin_key), delete_json(old_key));
+  BOOST_REQUIRE_MESSAGE(r.status == 200, r.body);
+  const json::value answer = r.json();
+  const auto& o = answer.as_object();
+  BOOST_TEST(o.size() == 4u, r.body);
+  BOOST_TEST(o.at("success").as_bool() == true);
+  BOOST_TEST(str(o.at("message")) == "Token rolled successfully");
+  const auto& fresh = o.at("token").as_object();
+  BOOST_TEST(fresh.size() == 8u);
+  const std::string new_key = str(fresh.at("token"));
+  BOOST_TEST(core::is_well_formed_key(new_key));
+  BOOST_TEST(new_key != old_key);
+  BOOST_TEST(str(fresh.at("description")) == "deploy");
+  BOOST_TEST(str(fresh.at("type")) == "admin");
+  BOOST_TEST(fresh.at("userId").to_number<std::uint64_t>() == 1u);
+  BOOST_TEST(id_of(fresh) != id_of(old));
+  const auto& previous = o.at("previous").as_object();
+  BOOST_TEST(previous.size() == 2u);
+  BOOST_TEST(previous.at("id").to_number<std::uint64_t>() == id_of(old));
+  BOOST_TEST(seconds_of(previous.at("expiresAt")) >= before);
+  BOOST_TEST(seconds_of(previous.at("expiresAt")) <= unix_now());
+
+  // overlap 0 (the default): the old key is refused at once, the new one works.
+  check_error(api(port, http::verb::get, tokens_target(old_key)), 401, "Unauthorized Request");
+  BOOST_TEST(api(port, http::verb::get, tokens_target(new_key)).status == 200u);
+  // A second roll of the old key: it has ended, so there is nothing to roll.
+  check_error(api(port, http::verb::post, roll_target(admin_key), delete_json(old_key)), 404);
+  const auto tokens = list_tokens(port, admin_key);
+  BOOST_TEST(!listed(tokens, id_of(fresh)).is_null());
+  BOOST_TEST(listed(tokens, id_of(fresh)).at("token") == json::value(new_key.substr(0, 6) + "...."));
+}
+
+BOOST_AUTO_TEST_CASE(old_key_works_during_the_overlap) {
+  const auto old = token_of(api(port, http::verb::post, tokens_target(admin_key),
+                                R"({"type":"admin","description":"ci","expiresIn":7200})"));
+  const std::string old_key = str(old.at("token"));
+  const auto before = unix_now();
+  const auto r = api(port, http::verb::post, roll_target(admin_key),
+                     R"({"id":)" + std::to_string(id_of(old)) + R"(,"overlap":3600,"expiresIn":600})");
+  const auto fresh = token_of(r);
+  const json::value previous = r.json().at("previous");
+  BOOST_TEST(seconds_of(previous.at("expiresAt")) >= before + 3600);
+  BOOST_TEST(seconds_of(previous.at("expiresAt")) <= unix_now() + 3600);
+  BOOST_TEST(seconds_of(fresh.at("expiresAt")) <= unix_now() + 600);
+  BOOST_TEST(api(port, http::verb::get, tokens_target(old_key)).status == 200u);
+  BOOST_TEST(api(port, http::verb::get, tokens_target(str(fresh.at("token")))).status == 200u);
+  // The overlap never lengthens a key: an old key ending sooner keeps its own end.
+  const auto soon = token_of(api(port, http::verb::post, tokens_target(admin_key),
+                                 R"({"type":"admin","description":"soon","expiresIn":60})"));
+  const auto kept = api(port, http::verb::post, roll_target(admin_key),
+                        R"({"id":)" + std::to_string(id_of(soon)) + R"(,"overlap":3600})");
+  BOOST_REQUIRE_EQUAL(kept.status, 200u);
+  BOOST_TEST(kept.json().at("previous").at("expiresAt") == soon.at("expiresAt"));
+}
+
+BOOST_AUTO_TEST_CASE(bad_roll_requests) {
+  check_error(api(port, http::verb::post, roll_target(admin_key), "{}"), 400);
+  check_error(api(port, http::verb::post, roll_target(admin_key), R"({"id":1,"overlap":2592001})"), 400);
+  check_error(api(port, http::verb::post, roll_target(admin_key), R"({"id":1,"token":"x"})"), 400);
+  check_error(api(port, http::verb::post, roll_target(admin_key), delete_json("not-a-key")), 404);
+  check_error(api(port, http::verb::post, "/api/v2/tokens/roll", id_json(1)), 401);
+  check_error(
+      api(port, http::verb::post, roll_target(admin_key), id_json(1), {{"Content-Type", "text/plain"}}), 415);
+  for (const auto method : {http::verb::get, http::verb::delete_, http::verb::put}) {
+    const auto r = api(port, method, roll_target(admin_key));
+    check_error(r, 405);
+    BOOST_TEST(r.header("allow") == "POST");
+  }
+  check_error(api(port, http::verb::post, "/api/v2/tokens/roll/x?token=" + admin_key, id_json(1)), 404);
+  BOOST_TEST(list_tokens(port, admin_key).size() == 1u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// =============================================================================================
+BOOST_FIXTURE_TEST_SUITE(api_delete_by_id, api_fixture)
+
+BOOST_AUTO_TEST_CASE(delete_by_id_as_listed) {
+  const auto victim = token_of(api(port, http::verb::post, tokens_target(admin_key), create_json("victim")));
+  const std::string key = str(victim.at("token"));
+  BOOST_REQUIRE_EQUAL(api(port, http::verb::get, tokens_target(key)).status, 200u);  // cached
+  const auto r = api(port, http::verb::delete_, tokens_target(admin_key), id_json(id_of(victim)));
+  BOOST_REQUIRE_EQUAL(r.status, 200u);
+  BOOST_TEST(r.body == deleted_body);
+  check_error(api(port, http::verb::get, tokens_target(key)), 401);
+  check_error(api(port, http::verb::delete_, tokens_target(admin_key), id_json(id_of(victim))), 404);
+  for (const std::string bad : {R"({"id":0})", R"({"id":"3"})", R"({"id":3,"token":"x"})", "{}"}) {
+    check_error(api(port, http::verb::delete_, tokens_target(admin_key), bad), 400);
+  }
+  BOOST_TEST(descriptions_of(list_tokens(port, admin_key)) == std::vector<std::string>{"bootstrap"},
+             boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -287,6 +287,78 @@ BOOST_AUTO_TEST_CASE(bootstrap_from_environment) {
   check_no_secrets(box, {key, made});
 }
 
+// The operator's part of the README walk-through on the real binary and its default store: an
+// operator key from the bootstrap creates an expiring key for user 42, lists it, rolls it with an
+// overlap; the key ends at its time with no delete, and everything survives a restart.
+BOOST_AUTO_TEST_CASE(operator_onboards_a_customer_with_expiry_and_roll) {
+  sandbox box;
+  const std::string op = keygen(box);
+  const std::vector<std::string> env{"TOKEND_BOOTSTRAP_TOKEN=" + op, "TOKEND_BOOTSTRAP_TYPE=operator"};
+  const std::string as_op = std::string(tokens_path) + "?token=" + op + "&userId=42";
+  std::string customer;
+  std::string fresh;
+  std::int64_t fresh_id = 0;
+  {
+    tokend_server server(box, {"--token-max-ttl=86400"}, env);
+    connection c(server.api_port());
+    // Past the maximum: refused, naming it.
+    const auto beyond =
+        c.request(http::verb::post, as_op, R"({"type":"admin","description":"x","expiresIn":90000})");
+    BOOST_TEST(beyond.status == 400u, beyond.body);
+    BOOST_TEST(contains(beyond.body, "86400"), beyond.body);
+    // A key for user 42 that ends in two seconds, and one for a day.
+    const auto brief =
+        c.request(http::verb::post, as_op, R"({"type":"admin","description":"brief","expiresIn":2})");
+    BOOST_REQUIRE_MESSAGE(brief.status == 200u, brief.status << " " << brief.body);
+    BOOST_TEST(created_user(brief) == 42);
+    const std::string brief_key = created_key(brief);
+    const auto made = c.request(http::verb::post, as_op, R"({"type":"admin","description":"customer 42"})");
+    BOOST_REQUIRE_MESSAGE(made.status == 200u, made.status << " " << made.body);
+    customer = created_key(made);
+    const json::value made_token = made.json().at("token");
+    BOOST_TEST(made_token.at("expiresAt").is_string(), "the maximum is the default lifetime");
+    // The customer's own key is an admin key of user 42: its user only.
+    BOOST_TEST(list_tokens(c, customer).status == 200u);
+    BOOST_TEST(
+        c.request(http::verb::get, std::string(tokens_path) + "?token=" + customer + "&userId=1").status ==
+        403u);
+    // The brief key is refused from its expiry on, on the API and /verify, and still listed.
+    BOOST_TEST(tokend::test::eventually([&] { return list_tokens(c, brief_key).status == 401u; }, 10s));
+    BOOST_TEST(c.request(http::verb::get, "/verify", {}, {{"Authorization", "Bearer " + brief_key}}).status ==
+               401u);
+    const auto listed = c.request(http::verb::get, as_op);
+    BOOST_REQUIRE_MESSAGE(listed.status == 200u, listed.body);
+    BOOST_TEST(count_description(list_entries(listed), "brief") == 1u);
+    // Roll the customer's key with an hour of overlap: both work.
+    const auto rolled = c.request(
+        http::verb::post, "/api/v2/tokens/roll?token=" + op + "&userId=42",
+        R"({"id":)" + std::to_string(made_token.at("id").to_number<std::int64_t>()) + R"(,"overlap":3600})");
+    BOOST_REQUIRE_MESSAGE(rolled.status == 200u, rolled.status << " " << rolled.body);
+    fresh = created_key(rolled);
+    fresh_id = rolled.json().at("token").at("id").to_number<std::int64_t>();
+    BOOST_TEST(list_tokens(c, customer).status == 200u);
+    BOOST_TEST(list_tokens(c, fresh).status == 200u);
+    BOOST_TEST(server.terminate(10s).value_or(exit_status{}).success());
+  }
+  // After a restart: ids, expiries and the overlap are what was written.
+  {
+    tokend_server server(box, {}, env);
+    connection c(server.api_port());
+    BOOST_TEST(list_tokens(c, customer).status == 200u);
+    const auto listed = list_tokens(c, fresh);
+    BOOST_REQUIRE_MESSAGE(listed.status == 200u, listed.body);
+    bool found = false;
+    for (const auto& t : list_entries(listed)) {
+      if (t.at("id").to_number<std::int64_t>() != fresh_id) continue;
+      found = true;
+      BOOST_TEST(t.at("description").as_string() == "customer 42");
+    }
+    BOOST_TEST(found, "the rolled key is listed under its id after a restart");
+    BOOST_TEST(server.terminate(10s).value_or(exit_status{}).success());
+  }
+  check_no_secrets(box, {op, customer, fresh});
+}
+
 // The release binary is linked with jemalloc unless the build says otherwise (sanitizer builds keep
 // the system malloc); /metrics names the allocator actually serving malloc in the process.
 BOOST_AUTO_TEST_CASE(the_binary_runs_on_the_allocator_it_was_built_with) {

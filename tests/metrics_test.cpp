@@ -302,8 +302,8 @@ server::metrics& busy_metrics() {
   static bool filled = false;
   if (!filled) {
     filled = true;
-    const server::route routes[] = {server::route::create, server::route::list, server::route::remove,
-                                    server::route::verify, server::route::other};
+    const server::route routes[] = {server::route::create, server::route::list,   server::route::remove,
+                                    server::route::roll,   server::route::verify, server::route::other};
     unsigned statuses[] = {200, 400, 401, 404, 503, 418};
     std::chrono::nanoseconds latency = 50us;
     for (const auto r : routes) {
@@ -314,6 +314,7 @@ server::metrics& busy_metrics() {
       }
     }
     m.observe(server::route::list, 200, 100s);  // beyond the last bound: +Inf only
+    m.observe(server::route::roll, 403, 1ms);   // a key acting beyond its rights
     m.connection_opened();
     m.connection_opened();
     m.connection_closed();
@@ -392,6 +393,8 @@ BOOST_AUTO_TEST_CASE(figures_are_rendered_faithfully) {
   BOOST_TEST(value("tokend_http_requests_total", {{"route", "create"}, {"status", "200"}}) == 1);
   BOOST_TEST(value("tokend_http_requests_total", {{"route", "list"}, {"status", "200"}}) == 2);
   BOOST_TEST(value("tokend_http_requests_total", {{"route", "other"}, {"status", "other"}}) == 1);  // 418
+  BOOST_TEST(value("tokend_http_requests_total", {{"route", "roll"}, {"status", "200"}}) == 1);
+  BOOST_TEST(value("tokend_http_requests_total", {{"route", "roll"}, {"status", "403"}}) == 1);
   BOOST_TEST(value("tokend_http_request_duration_seconds_count", {{"route", "list"}}) == 7);
   BOOST_TEST(value("tokend_http_request_duration_seconds_bucket", {{"route", "list"}, {"le", "10"}}) == 6);
   BOOST_TEST(value("tokend_http_request_duration_seconds_bucket", {{"route", "list"}, {"le", "+Inf"}}) == 7);

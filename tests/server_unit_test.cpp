@@ -100,7 +100,7 @@ void check_token_json(const json::value& v, const std::string& token, const std:
                       const std::string& timestamp, std::uint64_t user) {
   BOOST_REQUIRE(v.is_object());
   const auto& o = v.as_object();
-  BOOST_TEST(o.size() == 5u);
+  BOOST_TEST(o.size() == 8u);
   BOOST_REQUIRE(o.contains("token") && o.at("token").is_string());
   BOOST_TEST(o.at("token").as_string() == token);
   BOOST_REQUIRE(o.contains("description") && o.at("description").is_string());
@@ -113,6 +113,12 @@ void check_token_json(const json::value& v, const std::string& token, const std:
   BOOST_REQUIRE(o.contains("userId"));
   BOOST_TEST((o.at("userId").is_uint64() || o.at("userId").is_int64()));  // a number, not a string
   if (o.at("userId").is_number()) BOOST_TEST(o.at("userId").to_number<std::uint64_t>() == user);
+  BOOST_REQUIRE(o.contains("id"));
+  BOOST_TEST(o.at("id").is_int64());
+  BOOST_REQUIRE(o.contains("expiresAt"));
+  BOOST_TEST((o.at("expiresAt").is_null() || o.at("expiresAt").is_string()));
+  BOOST_REQUIRE(o.contains("lastUsedAt"));
+  BOOST_TEST((o.at("lastUsedAt").is_null() || o.at("lastUsedAt").is_string()));
 }
 
 }  // namespace
@@ -246,6 +252,43 @@ BOOST_AUTO_TEST_CASE(invalid_values) {
 BOOST_AUTO_TEST_SUITE_END()
 
 // ---------------------------------------------------------------------------------------------
+BOOST_AUTO_TEST_SUITE(parse_user_id)
+
+server::parsed<server::acting_user> user_of(std::string_view target) {
+  return server::parse_user_id(*boost::urls::parse_origin_form(target));
+}
+
+BOOST_AUTO_TEST_CASE(absent_means_the_caller) {
+  for (const char* t : {"/api/v2/tokens", "/api/v2/tokens?page=1", "/api/v2/tokens?userid=5&user=3"}) {
+    const auto u = user_of(t);
+    BOOST_REQUIRE(u);
+    BOOST_TEST(!u.value->user, t);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(valid_values) {
+  BOOST_TEST(*user_of("/api/v2/tokens?userId=42").value->user == 42u);
+  BOOST_TEST(*user_of("/api/v2/tokens?page=0&userId=1&pageSize=5").value->user == 1u);
+  BOOST_TEST(*user_of("/api/v2/tokens?userId=9007199254740992").value->user == 9007199254740992u);
+  BOOST_TEST(*user_of("/api/v2/tokens?userId=%34%32").value->user == 42u);  // percent-decoded
+}
+
+BOOST_AUTO_TEST_CASE(malformed_or_repeated_refused) {
+  for (const char* bad : {"/api/v2/tokens?userId=", "/api/v2/tokens?userId", "/api/v2/tokens?userId=0",
+                          "/api/v2/tokens?userId=-1", "/api/v2/tokens?userId=+4", "/api/v2/tokens?userId=4x",
+                          "/api/v2/tokens?userId=1.0", "/api/v2/tokens?userId=9007199254740993",
+                          "/api/v2/tokens?userId=99999999999999999999999", "/api/v2/tokens?userId=%2042",
+                          "/api/v2/tokens?userId=4&userId=4", "/api/v2/tokens?userId=4&userId=5"}) {
+    const auto u = user_of(bad);
+    BOOST_TEST(!u, bad);
+    BOOST_TEST(mentions(u.problem, "userId"), bad << " -> " << u.problem);
+  }
+  BOOST_TEST(mentions(user_of("/api/v2/tokens?userId=1&userId=1").problem, "once"));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// ---------------------------------------------------------------------------------------------
 BOOST_AUTO_TEST_SUITE(parse_create_body)
 
 BOOST_AUTO_TEST_CASE(valid) {
@@ -286,6 +329,44 @@ BOOST_AUTO_TEST_CASE(type_rules) {
   BOOST_TEST(mentions(user.problem, "type"));
   const auto upper = server::parse_create_body(R"({"type":"ADMIN","description":"x"})");
   BOOST_TEST(!upper);
+  // Whether the caller may ask for an operator key is the router's decision.
+  const auto op = server::parse_create_body(R"({"type":"operator","description":"x"})");
+  BOOST_REQUIRE(op);
+  BOOST_TEST(op.value->type == "operator");
+}
+
+// A Vida body (type and description only) asks for no expiry.
+BOOST_AUTO_TEST_CASE(no_expiry_unless_asked) {
+  const auto b = server::parse_create_body(R"({"type":"admin","description":"Main app"})");
+  BOOST_REQUIRE(b);
+  BOOST_TEST(!b.value->expiry.expires_at);
+  BOOST_TEST(!b.value->expiry.expires_in);
+}
+
+BOOST_AUTO_TEST_CASE(expiry_fields) {
+  const auto at = server::parse_create_body(R"({"type":"admin","description":"x","expiresAt":1900000000})");
+  BOOST_REQUIRE(at);
+  BOOST_TEST(*at.value->expiry.expires_at == 1900000000);
+  BOOST_TEST(!at.value->expiry.expires_in);
+  const auto in = server::parse_create_body(R"({"type":"admin","description":"x","expiresIn":3600})");
+  BOOST_REQUIRE(in);
+  BOOST_TEST(*in.value->expiry.expires_in == 3600);
+  // Values are judged by core::decide_expiry (past, zero, both given), not here.
+  const auto both =
+      server::parse_create_body(R"({"type":"admin","description":"x","expiresIn":-1,"expiresAt":0})");
+  BOOST_REQUIRE(both);
+  BOOST_TEST(*both.value->expiry.expires_in == -1);
+  BOOST_TEST(*both.value->expiry.expires_at == 0);
+  for (const char* bad : {R"({"type":"admin","description":"x","expiresAt":"1900000000"})",
+                          R"({"type":"admin","description":"x","expiresAt":1.9e9})",
+                          R"({"type":"admin","description":"x","expiresAt":null})",
+                          R"({"type":"admin","description":"x","expiresIn":36.5})",
+                          R"({"type":"admin","description":"x","expiresIn":true})",
+                          R"({"type":"admin","description":"x","expiresIn":18446744073709551615})"}) {
+    const auto refused = server::parse_create_body(bad);
+    BOOST_TEST(!refused, bad);
+    BOOST_TEST(mentions(refused.problem, "expires"), bad << " -> " << refused.problem);
+  }
 }
 
 BOOST_AUTO_TEST_CASE(description_rules) {
@@ -409,11 +490,39 @@ BOOST_AUTO_TEST_CASE(valid) {
   const std::string key = core::generate_key();
   const auto b = server::parse_delete_body(R"({"token":")" + key + R"("})");
   BOOST_REQUIRE(b);
-  BOOST_TEST(*b.value == key);
+  BOOST_TEST(b.value->key.value_or("") == key);
   // any string is passed on as given: the service decides that a malformed key is "not found"
   const auto odd = server::parse_delete_body(R"({"token":"nope","other":1})");
   BOOST_REQUIRE(odd);
-  BOOST_TEST(*odd.value == "nope");
+  BOOST_TEST(odd.value->key.value_or("") == "nope");
+}
+
+BOOST_AUTO_TEST_CASE(by_id) {
+  const auto b = server::parse_delete_body(R"({"id":17})");
+  BOOST_REQUIRE(b);
+  BOOST_TEST(!b.value->key);
+  BOOST_TEST(b.value->id == 17u);
+  const auto big = server::parse_delete_body(R"({"id":18446744073709551615})");
+  BOOST_REQUIRE(big);
+  BOOST_TEST(big.value->id == 18446744073709551615u);
+  for (const char* bad :
+       {R"({"id":0})", R"({"id":-1})", R"({"id":1.5})", R"({"id":1e3})", R"({"id":"17"})", R"({"id":null})",
+        R"({"id":true})", R"({"id":[1]})", R"({"id":18446744073709551616})"}) {
+    const auto refused = server::parse_delete_body(bad);
+    BOOST_TEST(!refused, bad);
+    BOOST_TEST(mentions(refused.problem, "'id'"), bad << " -> " << refused.problem);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(exactly_one_of_token_and_id) {
+  const auto both = server::parse_delete_body(R"({"token":"abc","id":3})");
+  BOOST_TEST(!both);
+  BOOST_TEST(mentions(both.problem, "'token'"));
+  BOOST_TEST(mentions(both.problem, "'id'"));
+  const auto neither = server::parse_delete_body(R"({"other":3})");
+  BOOST_TEST(!neither);
+  BOOST_TEST(mentions(neither.problem, "'token'"));
+  BOOST_TEST(mentions(neither.problem, "'id'"));
 }
 
 BOOST_AUTO_TEST_CASE(invalid) {
@@ -433,6 +542,51 @@ BOOST_AUTO_TEST_CASE(duplicate_members_refused) {
     const auto b = server::parse_delete_body(bad);
     BOOST_TEST(!b, bad);
     BOOST_TEST(mentions(b.problem, "twice"), bad << " -> " << b.problem);
+  }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// ---------------------------------------------------------------------------------------------
+BOOST_AUTO_TEST_SUITE(parse_roll_body)
+
+BOOST_AUTO_TEST_CASE(by_token_or_id_with_defaults) {
+  const auto by_key = server::parse_roll_body(R"({"token":"abc"})");
+  BOOST_REQUIRE(by_key);
+  BOOST_TEST(by_key.value->old.key.value_or("") == "abc");
+  BOOST_TEST(by_key.value->overlap == 0);
+  BOOST_TEST(!by_key.value->expiry.expires_at);
+  BOOST_TEST(!by_key.value->expiry.expires_in);
+  const auto by_id = server::parse_roll_body(R"({"id":5,"overlap":3600,"expiresIn":86400})");
+  BOOST_REQUIRE(by_id);
+  BOOST_TEST(!by_id.value->old.key);
+  BOOST_TEST(by_id.value->old.id == 5u);
+  BOOST_TEST(by_id.value->overlap == 3600);
+  BOOST_TEST(*by_id.value->expiry.expires_in == 86400);
+  const auto at = server::parse_roll_body(R"({"id":5,"expiresAt":1900000000})");
+  BOOST_REQUIRE(at);
+  BOOST_TEST(*at.value->expiry.expires_at == 1900000000);
+}
+
+BOOST_AUTO_TEST_CASE(overlap_range) {
+  BOOST_TEST(server::parse_roll_body(R"({"id":1,"overlap":0})").value->overlap == 0);
+  BOOST_TEST(server::parse_roll_body(R"({"id":1,"overlap":2592000})").value->overlap == 2592000);
+  for (const char* bad :
+       {R"({"id":1,"overlap":2592001})", R"({"id":1,"overlap":-1})", R"({"id":1,"overlap":1.5})",
+        R"({"id":1,"overlap":"60"})", R"({"id":1,"overlap":null})"}) {
+    const auto refused = server::parse_roll_body(bad);
+    BOOST_TEST(!refused, bad);
+    BOOST_TEST(mentions(refused.problem, "overlap"), bad << " -> " << refused.problem);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(invalid) {
+  for (const char* bad :
+       {"", "{", "[]", "{}", R"({"token":"a","id":1})", R"({"id":0})", R"({"token":""})", R"({"token":1})",
+        R"({"id":1,"expiresIn":"1"})", R"({"id":1,"id":2})", R"({"id":1,"overlap":1,"overlap":2})"}) {
+    const auto b = server::parse_roll_body(bad);
+    BOOST_TEST(!b, bad);
+    BOOST_TEST(!b.problem.empty(), bad);
   }
 }
 
@@ -582,6 +736,48 @@ BOOST_AUTO_TEST_CASE(list_body_without_paging) {
   BOOST_REQUIRE(tokens.size() == 2u);
   check_token_json(tokens[0], "abcdef....", "first", "100", 7);
   check_token_json(tokens[1], "9fe4f9....", "second", "200", 7);
+}
+
+// The fields beyond Vida's come after userId, in this order: id, expiresAt, lastUsedAt (strings of
+// Unix seconds like timestamp, or null for never / not yet).
+BOOST_AUTO_TEST_CASE(token_fields_after_user_id) {
+  storage::list_page page;
+  page.tokens.push_back(record("abcdef0123456789", 7, "plain", 100));
+  page.tokens[0].id = 17;
+  auto used = record("9fe4f9aaaaaaaaaa", 7, "ends", 200);
+  used.id = 18;
+  used.expires_at = 1900000000;
+  used.last_used_at = 1700000040;
+  page.tokens.push_back(used);
+  BOOST_TEST(server::list_body(page, server::page_request{}) ==
+             R"({"success":true,"message":"Success","tokens":[)"
+             R"({"token":"abcdef....","description":"plain","type":"admin","timestamp":"100","userId":7,)"
+             R"("id":17,"expiresAt":null,"lastUsedAt":null},)"
+             R"({"token":"9fe4f9....","description":"ends","type":"admin","timestamp":"200","userId":7,)"
+             R"("id":18,"expiresAt":"1900000000","lastUsedAt":"1700000040"}]})");
+}
+
+BOOST_AUTO_TEST_CASE(rolled_body_shape) {
+  const std::string key = core::generate_key();
+  server::token_service::rolled rolled;
+  rolled.fresh = {key, record(key, 42, "deploy", 1700000000)};
+  rolled.fresh.record.id = 9;
+  rolled.fresh.record.type = "operator";
+  rolled.old_id = 4;
+  rolled.old_expires_at = 1700003600;
+  BOOST_TEST(
+      server::rolled_body(rolled) ==
+      R"({"success":true,"message":"Token rolled successfully","token":{"token":")" + key +
+          R"(","description":"deploy","type":"operator","timestamp":"1700000000","userId":42,)"
+          R"("id":9,"expiresAt":null,"lastUsedAt":null},"previous":{"id":4,"expiresAt":"1700003600"}})");
+}
+
+BOOST_AUTO_TEST_CASE(forbidden_is_a_json_error) {
+  const auto reply = server::error_reply(403, server::other_user_refusal, server::route::list);
+  BOOST_TEST(reply.status == 403u);
+  BOOST_TEST(reply.body == R"({"success":false,"message":"Only an operator key may act for another user"})");
+  BOOST_TEST(server::error_reply(403, server::operator_create_refusal).body ==
+             R"({"success":false,"message":"Only an operator key may create an operator key"})");
 }
 
 BOOST_AUTO_TEST_CASE(list_body_with_paging) {
@@ -811,6 +1007,24 @@ BOOST_AUTO_TEST_CASE(drain_idle_grace) {
   BOOST_TEST(config_refused({"--drain-idle-grace=3s", "--drain-timeout=2s"}));
   BOOST_TEST(config_refused({"--drain-idle-grace=-1s"}));
   BOOST_TEST(config_refused({"--drain-idle-grace=soon"}));
+}
+
+BOOST_AUTO_TEST_CASE(token_lifetimes) {
+  BOOST_TEST(configure({}).token_ttl.count() == 0);
+  BOOST_TEST(configure({}).token_max_ttl.count() == 0);
+  const auto set = configure({"--token-ttl=3600", "--token-max-ttl", "86400s"});
+  BOOST_TEST(set.token_ttl.count() == 3600);
+  BOOST_TEST(set.token_max_ttl.count() == 86'400);
+  const auto env = configure({}, {{"TOKEND_TOKEN_TTL", "60s"}, {"TOKEND_TOKEN_MAX_TTL", "120"}});
+  BOOST_TEST(env.token_ttl.count() == 60);
+  BOOST_TEST(env.token_max_ttl.count() == 120);
+  BOOST_TEST(configure({"--token-max-ttl=60", "--token-ttl=0"}).token_ttl.count() == 0);
+  BOOST_TEST(configure({"--token-ttl=90", "--token-max-ttl=0"}).token_ttl.count() == 90);
+  // A default past the maximum could never be given: a configuration mistake.
+  BOOST_TEST(config_refused({"--token-ttl=3600", "--token-max-ttl=60"}));
+  BOOST_TEST(config_refused({"--token-ttl=1500ms"}));
+  BOOST_TEST(config_refused({"--token-ttl=-1"}));
+  BOOST_TEST(config_refused({"--token-max-ttl=soon"}));
 }
 
 BOOST_AUTO_TEST_CASE(usage_mentions_every_flag) {

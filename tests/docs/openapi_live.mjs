@@ -97,7 +97,7 @@ const tokend = startTokend(
   binary,
   ["serve", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--data-dir", join(root, "data"),
     "--threads", "1", "--test-fault-file", faultFile],
-  { env: { ...inherited, TOKEND_BOOTSTRAP_TOKEN: key } },
+  { env: { ...inherited, TOKEND_BOOTSTRAP_TOKEN: key, TOKEND_BOOTSTRAP_TYPE: "operator" } },
 );
 process.on("exit", () => rmSync(root, { recursive: true, force: true }));
 failAt(overallDeadline, "the OpenAPI live check ran out of time (90s)");
@@ -293,6 +293,69 @@ await exercise("delete, missing key", { method: "DELETE", path: tokens, headers:
 await exercise("delete", { method: "DELETE", path: tokens, query: q, headers: json, body: JSON.stringify({ token: newKey }), expect: 200 });
 await exercise("list with the deleted key", { method: "GET", path: tokens, query: `?token=${newKey}`, expect: 401 });
 
+// Operator keys (the bootstrap key is one), userId, expiry, delete by id and roll.
+const tokenOf = (res) => {
+  try {
+    return JSON.parse(res.body).token ?? {};
+  } catch {
+    return {};  // reported by the exercise
+  }
+};
+const customer = tokenOf(await exercise("create for another user, operator key", {
+  method: "POST", path: tokens, query: `${q}&userId=42`, headers: json,
+  body: JSON.stringify({ type: "admin", description: "customer 42", expiresIn: 86400 }), expect: 200,
+}));
+check("an operator creates a key for user 42 with an expiry",
+  customer.userId === 42 && /^[0-9]+$/.test(customer.expiresAt ?? ""), JSON.stringify({ ...customer, token: "[key]" }));
+const customerKey = customer.token ?? "";
+await exercise("list another user's tokens, operator key", { method: "GET", path: tokens, query: `${q}&userId=42`, expect: 200 });
+await exercise("list, userId twice", { method: "GET", path: tokens, query: `${q}&userId=42&userId=42`, expect: 400 });
+// The customer's key is an admin key: it never reaches another user, nor makes operator keys.
+const cq = `?token=${customerKey}`;
+const crossing = await exercise("list another user's tokens, admin key", {
+  method: "GET", path: tokens, query: `${cq}&userId=1`, expect: 403,
+});
+check("an admin key naming another user is refused as such",
+  crossing.body === '{"success":false,"message":"Only an operator key may act for another user"}', crossing.body);
+const elevating = await exercise("create an operator key, admin key", {
+  method: "POST", path: tokens, query: cq, headers: json, body: '{"type":"operator","description":"x"}', expect: 403,
+});
+check("an admin key asking for an operator key is refused as such",
+  elevating.body === '{"success":false,"message":"Only an operator key may create an operator key"}', elevating.body);
+await exercise("delete another user's token, admin key", {
+  method: "DELETE", path: tokens, query: `${cq}&userId=1`, headers: json, body: '{"id":1}', expect: 403,
+});
+const roll = "/api/v2/tokens/roll";
+const rolled = await exercise("roll for another user, operator key", {
+  method: "POST", path: roll, query: `${q}&userId=42`, headers: json, body: JSON.stringify({ id: customer.id, overlap: 60 }),
+  expect: 200,
+});
+const rolledToken = tokenOf(rolled);
+const rolledKey = rolledToken.token ?? "";
+await exercise("the old key during the overlap", { method: "GET", path: tokens, query: cq, expect: 200 });
+await exercise("the new key", { method: "GET", path: tokens, query: `?token=${rolledKey}`, expect: 200 });
+await exercise("roll, overlap out of range", {
+  method: "POST", path: roll, query: q, headers: json, body: '{"id":1,"overlap":2592001}', expect: 400,
+});
+await exercise("roll, no key", { method: "POST", path: roll, headers: json, body: '{"id":1}', expect: 401 });
+await exercise("roll another user's token, admin key", {
+  method: "POST", path: roll, query: `?token=${rolledKey}&userId=1`, headers: json, body: '{"id":1}', expect: 403,
+});
+await exercise("roll, unknown key", {
+  method: "POST", path: roll, query: q, headers: json, body: JSON.stringify({ token: unknownKey }), expect: 404,
+});
+await exercise("roll, text body", {
+  method: "POST", path: roll, query: q, headers: { "Content-Type": "text/plain" }, body: "x", expect: 415,
+});
+const rollNotAllowed = await exercise("other method on roll", { method: "GET", path: roll, query: q, expect: 405 });
+check("405 on roll allows POST", rollNotAllowed.headers?.allow === "POST");
+const throwaway = tokenOf(await exercise("create, to delete by id", {
+  method: "POST", path: tokens, query: q, headers: json, body: '{"type":"admin","description":"by id"}', expect: 200,
+}));
+await exercise("delete by id", {
+  method: "DELETE", path: tokens, query: q, headers: json, body: JSON.stringify({ id: throwaway.id }), expect: 200,
+});
+
 const echoed = await exercise("list with a request id", {
   method: "GET", path: tokens, query: q, headers: { "X-Request-Id": "docs.check-1" }, expect: 200,
 });
@@ -395,6 +458,9 @@ await exercise("create, store failing", {
 await exercise("delete, store failing", {
   method: "DELETE", path: tokens, query: q, headers: json, body: JSON.stringify({ token: unknownKey }), expect: 503,
 });
+await exercise("roll, store failing", {
+  method: "POST", path: roll, query: `${q}&userId=42`, headers: json, body: JSON.stringify({ id: rolledToken.id }), expect: 503,
+});
 await exercise("readiness, store failing", { method: "GET", path: "/readyz", expect: 503 });
 writeFileSync(faultFile, "");
 
@@ -442,6 +508,8 @@ for (const [why, ids] of skipped) console.log(`skip ${ids.length} documented, no
 tokend.child.kill("SIGTERM");
 const status = await Promise.race([tokend.exited, sleep(15_000).then(() => null)]);
 check("tokend stops on SIGTERM with exit code 0", status?.code === 0, JSON.stringify(status));
-check("no key reaches the output", !(tokend.out + tokend.err).includes(key) && (newKey === "" || !(tokend.out + tokend.err).includes(newKey)));
+const output = tokend.out + tokend.err;
+check("no key reaches the output",
+  [key, newKey, customerKey, rolledKey].every((k) => k === "" || !output.includes(k)));
 
 finish();

@@ -1,4 +1,4 @@
-// Fuzz target: request bodies as the router reads them. The create and delete body parsers (no
+// Fuzz target: request bodies as the router reads them. The create, delete and roll body parsers (no
 // member named twice, checked against a plain scanner), the description rules (cross-checked
 // against an independent RFC 3629 decoder and tables of the refused characters), the JSON round
 // trip of a description through the response body, and the Content-Type check (JSON, no charset
@@ -160,6 +160,8 @@ void check_duplicates(std::string_view body) {
              "create: accepted a repeated member");
   const auto del = server::parse_delete_body(body);
   FUZZ_CHECK(!del && del.problem.find("twice") != std::string::npos, "delete: accepted a repeated member");
+  const auto roll = server::parse_roll_body(body);
+  FUZZ_CHECK(!roll && roll.problem.find("twice") != std::string::npos, "roll: accepted a repeated member");
 }
 
 // A description the service accepted must come back unchanged in the create response: the JSON
@@ -178,11 +180,24 @@ void check_round_trip(const std::string& description) {
              "description changed on its way through JSON");
 }
 
+// Accepted expiry fields are the body's integers, unchanged.
+void check_expiry_fields(std::string_view body, const tokend::core::expiry_request& e) {
+  const auto v = boost::json::parse(body).as_object();
+  for (const auto& [name, field] :
+       {std::pair{"expiresAt", e.expires_at}, std::pair{"expiresIn", e.expires_in}}) {
+    const auto* member = v.if_contains(name);
+    FUZZ_CHECK(member ? (member->is_int64() && field == member->as_int64()) : !field,
+               "an expiry field accepted as something other than the body's integer");
+  }
+}
+
 void check_create(std::string_view body) {
   const auto parsed = server::parse_create_body(body);
   FUZZ_CHECK(bool(parsed) == parsed.problem.empty(), "create: a refusal must say why, and only a refusal");
   if (!parsed) return;
-  FUZZ_CHECK(parsed.value->type == "admin", "create: accepted a type other than admin");
+  FUZZ_CHECK(parsed.value->type == "admin" || parsed.value->type == "operator",
+             "create: accepted a type other than admin or operator");
+  check_expiry_fields(body, parsed.value->expiry);
   const std::string& d = parsed.value->description;
   FUZZ_CHECK(core::description_problem(d) == nullptr, "create: accepted a description the rules refuse");
   const auto length = reference_utf8_length(d);
@@ -193,12 +208,34 @@ void check_create(std::string_view body) {
   check_round_trip(d);
 }
 
+// An accepted selector names exactly the token or the id of the body, never both.
+void check_selector(std::string_view body, const server::token_selector& s, const char* what) {
+  const auto v = boost::json::parse(body).as_object();
+  FUZZ_CHECK(v.contains("token") != v.contains("id"), what);
+  if (s.key) {
+    FUZZ_CHECK(!s.key->empty() && v.contains("token") && v.at("token").as_string() == *s.key, what);
+  } else {
+    FUZZ_CHECK(s.id >= 1 && v.contains("id") && v.at("id").to_number<std::uint64_t>() == s.id, what);
+  }
+}
+
 void check_delete(std::string_view body) {
   const auto parsed = server::parse_delete_body(body);
   FUZZ_CHECK(bool(parsed) == parsed.problem.empty(), "delete: a refusal must say why, and only a refusal");
   if (!parsed) return;
-  FUZZ_CHECK(!parsed.value->empty(), "delete: accepted an empty token");
+  check_selector(body, *parsed.value, "delete: accepted a body not naming one token or one positive id");
   FUZZ_CHECK(!reference_has_duplicates(body), "delete: accepted a body naming a member twice");
+}
+
+void check_roll(std::string_view body) {
+  const auto parsed = server::parse_roll_body(body);
+  FUZZ_CHECK(bool(parsed) == parsed.problem.empty(), "roll: a refusal must say why, and only a refusal");
+  if (!parsed) return;
+  check_selector(body, parsed.value->old, "roll: accepted a body not naming one token or one positive id");
+  FUZZ_CHECK(parsed.value->overlap >= 0 && parsed.value->overlap <= server::max_overlap_seconds,
+             "roll: accepted an overlap out of range");
+  check_expiry_fields(body, parsed.value->expiry);
+  FUZZ_CHECK(!reference_has_duplicates(body), "roll: accepted a body naming a member twice");
 }
 
 void check_description_rules(std::string_view raw) {
@@ -259,6 +296,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string_view input(reinterpret_cast<const char*>(data), size);
   check_create(input);
   check_delete(input);
+  check_roll(input);
   check_description_rules(input);
   check_duplicates(input);
   check_content_type(input);

@@ -12,9 +12,11 @@
 // - no 5xx and no exception: the store never fails here, so any of them is a bug;
 // - the body is a JSON object with `success` true exactly on 200, and errors carry only a message;
 // - no full key of the store ever appears in a response, except a new key in its create response;
-// - authentication follows a model of which keys are live: live keys pass, deleted and unknown
-//   keys get 401, including right after a delete (the cache must not remember a deleted key);
-// - create, list and delete responses have the documented shape for the caller's user.
+// - authentication follows a model of which keys are live: live keys pass, deleted, rolled (without
+//   overlap) and unknown keys get 401, including right after a delete (the cache must not remember
+//   a deleted key); a key with an expiry, or an old key in its overlap, may go either way;
+// - create, list, delete and roll responses have the documented shape for the caller's user, and
+//   no key reaches another user (`userId` naming another user is 403: no key here is an operator).
 #include "fuzz_check.hpp"
 
 #include "core/description.hpp"
@@ -70,8 +72,10 @@ constexpr int max_requests = 8;
 
 struct key_state {
   core::user_id owner = 0;
-  bool live = true;
-  std::uint64_t created = 0;  // creation order: lists come back in it
+  bool live = true;        // authenticates (unless uncertain)
+  std::uint64_t id = 0;    // the store's: lists come back in its order
+  bool listed = true;      // still in the store (a rolled key stays until it is swept)
+  bool uncertain = false;  // has an expiry the run may reach: authentication may go either way
 };
 
 // A fresh service for every input, so that a crash reproduces from its input alone.
@@ -80,7 +84,15 @@ struct world {
   std::unique_ptr<storage::token_store> store = storage::make_memory_store();
   server::token_service service{*store, 64, 64};       // both caches on, small: eviction paths too
   std::map<std::string, key_state, std::less<>> keys;  // what the store should hold
-  std::uint64_t creations = 0;
+  std::uint64_t creations = 0;                         // the memory store numbers from 1
+
+  // The key a delete or roll names, by key or id; nullptr when it is none of the model's.
+  const std::string* named(const server::token_selector& s) const {
+    for (const auto& [key, state] : keys) {
+      if (s.key ? key == *s.key : state.id == s.id) return &key;
+    }
+    return nullptr;
+  }
 
   world() {
     seed(user1_key, 1);
@@ -93,7 +105,7 @@ struct world {
     store->async_create(core::make_token_record(key, owner, "seed", "admin", 1678829070),
                         [&done](boost::system::result<std::uint64_t> id) { done.set_value(id.has_value()); });
     FUZZ_CHECK(done.get_future().get(), "seeding the memory store failed");
-    keys[std::string(key)] = {owner, true, creations++};
+    keys[std::string(key)] = {owner, true, ++creations, true, false};
   }
 };
 
@@ -122,6 +134,15 @@ void check_token_json(const boost::json::object& t, core::user_id owner, bool ma
       core::description_problem(string_field(t, "description", "token without description")) == nullptr,
       "token with a description the rules refuse");
   FUZZ_CHECK(string_field(t, "type", "token without type") == "admin", "token of a type other than admin");
+  const auto* id = t.if_contains("id");
+  FUZZ_CHECK(id && id->is_int64() && id->as_int64() >= 1, "token without a positive integer id");
+  for (const char* name : {"expiresAt", "lastUsedAt"}) {
+    const auto* v = t.if_contains(name);
+    FUZZ_CHECK(v && (v->is_null() || (v->is_string() && !v->as_string().empty() &&
+                                      std::string_view(v->as_string()).find_first_not_of("0123456789") ==
+                                          std::string_view::npos)),
+               "expiresAt or lastUsedAt is neither null nor a decimal string");
+  }
   const auto& timestamp = string_field(t, "timestamp", "token without a timestamp string");
   FUZZ_CHECK(
       !timestamp.empty() && std::string_view(timestamp).find_first_not_of("0123456789") == std::string::npos,
@@ -134,9 +155,9 @@ void check_token_json(const boost::json::object& t, core::user_id owner, bool ma
 // This is what catches a list cache that missed a create or a delete.
 void check_list_contents(const world& w, core::user_id caller, const server::page_request& paging,
                          const boost::json::object& body) {
-  std::map<std::uint64_t, std::string> live;  // creation order -> masked key
+  std::map<std::uint64_t, std::string> live;  // id (creation order) -> masked key
   for (const auto& [key, state] : w.keys) {
-    if (state.live && state.owner == caller) live[state.created] = core::masked_key(key);
+    if (state.listed && state.owner == caller) live[state.id] = core::masked_key(key);
   }
   std::vector<std::string> expected;
   for (const auto& [order, masked] : live) expected.push_back(masked);
@@ -261,8 +282,10 @@ bool ambiguous_authorization(const server::http_request& request) {
 
 // What the model expects of one request that reached the router.
 struct expectation {
-  bool routed = false;                  // the path and method are the token endpoint's
+  bool routed = false;                  // the path and method are the token endpoints'
   bool verify = false;                  // a /verify request (then routed too)
+  bool roll = false;                    // POST /api/v2/tokens/roll (then routed too)
+  bool uncertain = false;               // the key may or may not authenticate (see key_state)
   std::optional<core::user_id> caller;  // authenticated as this user, when routed
 };
 
@@ -274,19 +297,33 @@ expectation expect(const server::http_request& request, const world& w) {
     if (!key) return e;
     const auto it = w.keys.find(key.key());
     if (it != w.keys.end() && it->second.live) e.caller = it->second.owner;
+    if (it != w.keys.end() && it->second.uncertain) e.uncertain = true;
     return e;
   }
   const auto target = boost::urls::parse_origin_form(request.target());
-  if (!target || target->encoded_path() != server::tokens_path) return e;
+  if (!target) return e;
   const auto m = request.method();
-  if (m != http::verb::get && m != http::verb::post && m != http::verb::delete_) return e;
+  if (target->encoded_path() == server::roll_path) {
+    if (m != http::verb::post) return e;
+    e.roll = true;
+  } else if (target->encoded_path() != server::tokens_path ||
+             (m != http::verb::get && m != http::verb::post && m != http::verb::delete_)) {
+    return e;
+  }
   e.routed = true;
   const auto authorization = server::authorization_headers(request);
   const auto key = server::caller_key(*target, {authorization.data(), authorization.size()});
   if (!key) return e;
   const auto it = w.keys.find(*key);
   if (it != w.keys.end() && it->second.live) e.caller = it->second.owner;
+  if (it != w.keys.end() && it->second.uncertain) e.uncertain = true;
   return e;
+}
+
+// Whether the new key of a create or roll answer has an expiry (which the run may reach).
+bool expires(const boost::json::object& token) {
+  const auto* v = token.if_contains("expiresAt");
+  return v && !v->is_null();
 }
 
 server::api_reply run(world& w, const server::http_request& request) {
@@ -309,8 +346,8 @@ server::api_reply run(world& w, const server::http_request& request) {
 
 void check_reply(world& w, const server::http_request& request, const server::api_reply& reply) {
   const auto s = reply.status;
-  FUZZ_CHECK(s == 200 || s == 400 || s == 401 || s == 404 || s == 405 || s == 415,
-             "status outside 200/400/401/404/405/415 (no 5xx with a healthy store)");
+  FUZZ_CHECK(s == 200 || s == 400 || s == 401 || s == 403 || s == 404 || s == 405 || s == 415,
+             "status outside 200/400/401/403/404/405/415 (no 5xx with a healthy store)");
   FUZZ_CHECK(reply.method_not_allowed == (s == 405), "Allow must come with 405 and only with it");
   FUZZ_CHECK(reply.verified.has_value() == (reply.route_label == server::route::verify && s == 200),
              "a verified user on anything but a 200 from /verify");
@@ -341,6 +378,7 @@ void check_reply(world& w, const server::http_request& request, const server::ap
     FUZZ_CHECK(s == 400 || s == 404 || s == 405, "a request outside the endpoint got past routing");
     return;
   }
+  if (e.uncertain) return;  // its key may have expired by now: either answer is right
   // /verify reads Authorization by its own rule (gateway_key_of: another scheme carries no key of
   // ours there, since a gateway forwards the client's header as it is); the API refuses it.
   if (!e.caller || (!e.verify && ambiguous_authorization(request))) {
@@ -348,12 +386,45 @@ void check_reply(world& w, const server::http_request& request, const server::ap
     return;
   }
   FUZZ_CHECK(s != 401, "a live key was refused");
+  // No key here is an operator key: naming another user is refused, naming none or its own is not.
+  const auto acting = e.verify ? server::parsed<server::acting_user>{}
+                               : server::parse_user_id(*boost::urls::parse_origin_form(request.target()));
+  const bool other_user = acting.value && acting.value->user && *acting.value->user != *e.caller;
+  if (other_user) FUZZ_CHECK(s == 400 || s == 403 || s == 415, "an admin key acted for another user");
+  if (s == 403) {
+    const auto asked = server::parse_create_body(request.body());
+    FUZZ_CHECK(other_user || e.roll || (asked && asked.value->type == "operator"),
+               "403 without another user or an operator key asked for");
+  }
   if (s != 200) return;
   if (e.verify) {
     FUZZ_CHECK(reply.verified && reply.verified->user == e.caller, "/verify named another user");
     const auto* user = body.if_contains("userId");
     FUZZ_CHECK(user && user->is_number() && user->to_number<core::user_id>() == *e.caller,
                "/verify body userId");
+    return;
+  }
+
+  if (e.roll) {
+    const auto& t = as_object(*body.if_contains("token"), "roll response token is not an object");
+    check_token_json(t, *e.caller, false);
+    const auto asked = server::parse_roll_body(request.body());
+    FUZZ_CHECK(asked.value.has_value(), "rolled from a body that does not parse");
+    const auto* old = w.named(asked.value->old);
+    FUZZ_CHECK(old != nullptr, "rolled a key the model does not know");
+    auto& was = w.keys[*old];
+    FUZZ_CHECK(was.listed && was.live && was.owner == *e.caller,
+               "rolled a key that is not a live key of the caller");
+    const auto& previous = as_object(*body.if_contains("previous"), "roll response without previous");
+    FUZZ_CHECK(previous.at("id").to_number<std::uint64_t>() == was.id, "previous names another token");
+    // Without overlap the old key is refused at once; with one, it ends during or after the run.
+    if (asked.value->overlap == 0)
+      was.live = false;
+    else
+      was.uncertain = true;
+    const std::string key(string_field(t, "token", ""));
+    FUZZ_CHECK(!w.keys.contains(key), "a new key collides with a known one");
+    w.keys[key] = {*e.caller, true, t.at("id").to_number<std::uint64_t>(), true, expires(t)};
     return;
   }
 
@@ -368,7 +439,9 @@ void check_reply(world& w, const server::http_request& request, const server::ap
                  "created with a description other than the one asked for");
       const std::string key(string_field(t, "token", ""));
       FUZZ_CHECK(!w.keys.contains(key), "a new key collides with a known one");
-      w.keys[key] = {*e.caller, true, w.creations++};
+      const auto id = t.at("id").to_number<std::uint64_t>();
+      FUZZ_CHECK(id == ++w.creations, "ids are not given in creation order");
+      w.keys[key] = {*e.caller, true, id, true, expires(t)};
       break;
     }
     case http::verb::get: {
@@ -385,25 +458,41 @@ void check_reply(world& w, const server::http_request& request, const server::ap
     }
     default: {
       const auto victim = server::parse_delete_body(request.body());
-      FUZZ_CHECK(victim, "deleted from a body that does not parse");
-      const auto it = w.keys.find(*victim.value);
-      FUZZ_CHECK(it != w.keys.end() && it->second.live && it->second.owner == *e.caller,
-                 "deleted a key that is not a live key of the caller");
-      it->second.live = false;
+      FUZZ_CHECK(victim.value.has_value(), "deleted from a body that does not parse");
+      const auto* named = w.named(*victim.value);
+      FUZZ_CHECK(named != nullptr, "deleted a key the model does not know");
+      auto& state = w.keys[*named];
+      FUZZ_CHECK(state.listed && state.owner == *e.caller, "deleted a key that is not a key of the caller");
+      state.live = false;
+      state.listed = false;
+      state.uncertain = false;
       break;
     }
   }
 }
 
-// A 404 to a delete whose victim is a live key of the caller would be a lost delete.
+// A 404 to a delete whose victim is a key of the caller would be a lost delete; to a roll of a
+// live one, a lost roll.
 void check_not_found(const world& w, const server::http_request& request, const server::api_reply& reply,
                      const expectation& e) {
-  if (reply.status != 404 || !e.caller || request.method() != http::verb::delete_) return;
-  const auto victim = server::parse_delete_body(request.body());
+  if (reply.status != 404 || !e.caller || e.uncertain) return;
+  if (!e.roll && request.method() != http::verb::delete_) return;
+  std::optional<server::token_selector> victim;
+  if (e.roll) {
+    if (auto asked = server::parse_roll_body(request.body()); asked.value) victim = asked.value->old;
+  } else {
+    victim = server::parse_delete_body(request.body()).value;
+  }
   if (!victim) return;
-  const auto it = w.keys.find(*victim.value);
-  FUZZ_CHECK(it == w.keys.end() || !it->second.live || it->second.owner != *e.caller,
-             "404 to the delete of a live key of the caller");
+  const auto acting = server::parse_user_id(*boost::urls::parse_origin_form(request.target()));
+  if (!acting.value || (acting.value->user && *acting.value->user != *e.caller)) return;
+  const auto* named = w.named(*victim);
+  if (named == nullptr) return;
+  const auto& state = w.keys.at(*named);
+  const bool found =
+      state.listed && state.owner == *e.caller && (!e.roll || (state.live && !state.uncertain));
+  FUZZ_CHECK(!found, e.roll ? "404 to the roll of a live key of the caller"
+                            : "404 to the delete of a key of the caller");
 }
 
 }  // namespace

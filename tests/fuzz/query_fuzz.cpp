@@ -1,7 +1,7 @@
 // Fuzz target: the request target's query string as the router reads it. The input is a request
 // target, optionally followed by a newline and an Authorization header value. Checked: Boost.URL's
-// percent-decoding of each parameter against a decoder of our own, then caller_key and
-// parse_paging against the rules of API.md restated independently here.
+// percent-decoding of each parameter against a decoder of our own, then caller_key, parse_paging and
+// parse_user_id against the rules of API.md restated independently here.
 #include "fuzz_check.hpp"
 
 #include "server/api_parsing.hpp"
@@ -132,6 +132,24 @@ void check_paging(const boost::urls::url_view& url, const std::vector<param>& pa
   FUZZ_CHECK(paging.value->page <= SIZE_MAX / paging.value->page_size, "paging: page * pageSize overflows");
 }
 
+// userId: absent, or given once as an integer from 1 to 2^53.
+void check_user_id(const boost::urls::url_view& url, const std::vector<param>& params) {
+  const auto acting = server::parse_user_id(url);
+  FUZZ_CHECK(bool(acting) == acting.problem.empty(), "userId: a refusal must say why, and only a refusal");
+  std::size_t given = 0;
+  std::size_t expected = 0;  // the user when given once and valid, else 0
+  for (const auto& p : params) {
+    if (p.key != "userId") continue;
+    ++given;
+    expected = reference_index(p.value, std::size_t{1} << 53).value_or(0);
+  }
+  const bool valid = given == 0 || (given == 1 && expected >= 1);
+  FUZZ_CHECK(bool(acting) == valid, "userId: accepted or refused against the rules");
+  if (!acting) return;
+  FUZZ_CHECK(acting.value->user.has_value() == (given == 1), "userId: given but not taken, or back");
+  if (given == 1) FUZZ_CHECK(acting.value->user.value_or(0) == expected, "userId: wrong user");
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -165,5 +183,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   FUZZ_CHECK(key == reference_caller_key(params, header),
              "caller_key disagrees with the rules of docs/API.md");
   check_paging(*url, params);
+  check_user_id(*url, params);
   return 0;
 }
