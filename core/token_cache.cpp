@@ -7,11 +7,28 @@
 namespace tokend::core {
 
 struct alignas(64) token_cache::shard {
+  // An entry's fields, packed with the CLOCK bit and the use marker into 24 bytes: an entry as
+  // such would pad its two flags to 32 before either atomic was added.
   struct slot_value {
-    entry value;
+    user_id owner = 0;
+    std::int64_t expires_at = 0;
+    mutable std::atomic<std::uint32_t> used_minute{0};
+    bool known = false;
+    bool operator_key = false;
     mutable std::atomic<bool> referenced{false};
-    explicit slot_value(entry v) : value(v) {}
+
+    explicit slot_value(const entry& v) { assign(v); }
+    void assign(const entry& v) noexcept {
+      owner = v.owner;
+      expires_at = v.expires_at;
+      known = v.known;
+      operator_key = v.operator_key;
+    }
+    [[nodiscard]] entry value() const noexcept {
+      return {known, owner, expires_at, operator_key, used_minute.load(std::memory_order_relaxed)};
+    }
   };
+  static_assert(sizeof(slot_value) <= 24, "a cached key's memory would grow");
 
   mutable std::shared_mutex mutex;
   std::unordered_map<key_digest, slot_value, key_digest_hash> map;
@@ -25,7 +42,7 @@ struct alignas(64) token_cache::shard {
   // Caller holds the unique lock. Adds or overwrites `digest`.
   void put(const key_digest& digest, entry value) {
     if (auto it = map.find(digest); it != map.end()) {
-      it->second.value = value;
+      it->second.assign(value);  // the same key: its use marker stays
       return;
     }
     if (ring.size() < capacity) {
@@ -80,7 +97,21 @@ std::optional<token_cache::entry> token_cache::find(const key_digest& digest) co
     it->second.referenced.store(true, std::memory_order_relaxed);
   }
   s.hits.fetch_add(1, std::memory_order_relaxed);
-  return it->second.value;
+  return it->second.value();
+}
+
+token_cache::use_mark token_cache::mark_used(const key_digest& digest, std::uint32_t minute) const noexcept {
+  shard& s = shard_for(digest);
+  std::shared_lock lock(s.mutex);
+  const auto it = s.map.find(digest);
+  if (it == s.map.end() || !it->second.known) return use_mark::not_cached;
+  std::atomic<std::uint32_t>& marker = it->second.used_minute;
+  std::uint32_t seen = marker.load(std::memory_order_relaxed);
+  // Only the caller whose exchange moves the marker forward records the use.
+  while (seen < minute) {
+    if (marker.compare_exchange_weak(seen, minute, std::memory_order_relaxed)) return use_mark::first;
+  }
+  return use_mark::repeat;
 }
 
 token_cache::fill_ticket token_cache::ticket(const key_digest& digest) const noexcept {

@@ -6,6 +6,9 @@
 //
 // Reads take a shared lock on one of many shards and never allocate. Eviction is CLOCK
 // (second chance), which approximates LRU without writing on the read path beyond one relaxed bit.
+//
+// Each positive entry also carries the last minute its key was marked used (mark_used), so that a
+// key's uses reach the store at most once a minute without a write per request.
 #pragma once
 
 #include "core/key.hpp"
@@ -29,6 +32,15 @@ class token_cache {
     user_id owner = 0;
     std::int64_t expires_at = 0;  // Unix seconds; 0: never
     bool operator_key = false;
+    // The last minute (Unix seconds / 60) mark_used recorded for the key, 0 for none. Filled in by
+    // find(); fill() and insert_known() ignore it: only mark_used moves a key's marker.
+    std::uint32_t used_minute = 0;
+  };
+
+  enum class use_mark {
+    first,       // the key's first marking in that minute: the caller records the use
+    repeat,      // already marked in that minute (or a later one): nothing to record
+    not_cached,  // no positive entry for the key: the cache cannot tell
   };
 
   // Fill tickets guard against a lookup that raced with a delete: a value read from the store
@@ -49,6 +61,10 @@ class token_cache {
   // A key just created and durable.
   void insert_known(const key_digest& digest, entry value);
   void insert_known(const key_digest& digest, user_id owner) { insert_known(digest, entry{true, owner}); }
+
+  // Marks the key used in `minute` (Unix seconds / 60, at least 1). Markers only move forward, and
+  // a repeat costs one relaxed load, so concurrent uses of a key in one minute answer `first` once.
+  [[nodiscard]] use_mark mark_used(const key_digest& digest, std::uint32_t minute) const noexcept;
 
   // A key just deleted: leaves the cache, and any fill that started earlier is dropped.
   void erase(const key_digest& digest);

@@ -49,6 +49,8 @@ app::app(config cfg, std::unique_ptr<storage::token_store> store)
       contexts_(make_contexts(config_.threads)),
       store_(std::move(store)),
       service_(*store_, config_.cache_capacity, config_.list_cache_tokens),
+      jobs_(*contexts_.front(), service_,
+            {config_.last_used_interval, config_.expired_sweep_interval, config_.expired_retention}),
       api_endpoint_({session_options_of(config_),
                      config_.max_connections,
                      config_.access_log,
@@ -79,6 +81,7 @@ void app::start(bool handle_signals) {
   net::co_spawn(first, api_listener_.accept_loop(), log_exception);
   net::co_spawn(first, admin_listener_.accept_loop(), log_exception);
   net::co_spawn(first, close_expired_loop(), log_exception);
+  jobs_.start();
   if (handle_signals) {
     auto signals = std::make_shared<net::signal_set>(first, SIGTERM, SIGINT);
     signals->async_wait([this, signals](const boost::system::error_code& ec, int signo) {
@@ -136,6 +139,7 @@ void app::drain_finished() noexcept {
 }
 
 net::awaitable<void> app::drain() {
+  jobs_.stop();  // wait() flushes the last uses, once no request can mark one any more
   // The accept loop closes the listener once it has taken what the kernel already queued.
   api_listener_.begin_close();
   api_connections_.begin_drain(drain_idle_grace(config_));
@@ -188,6 +192,11 @@ void app::wait() {
   for (auto& ctx : contexts_) ctx->stop();
   for (auto& t : threads_) t.join();
   threads_.clear();
+  try {
+    jobs_.final_flush();  // queued before the close, which commits it
+  } catch (const std::exception& e) {
+    log::error("writing the last key uses failed", {{"error", e.what()}});
+  }
   store_->close();
   stopped_ = true;
   log::info("stopped");
@@ -202,7 +211,8 @@ std::string app::metrics_text() const {
   const response_figures responses{responses_.in_flight(), responses_.peak(), responses_.limit(),
                                    responses_.refused()};
   const metrics::cache_figures cached{cache.hits(), cache.misses(), cache.size(), cache.capacity()};
-  return metrics_.render(cached, store_->stats(), ready(), responses);
+  const maintenance_figures maintenance{service_.uses_recorded(), service_.expired_removed()};
+  return metrics_.render(cached, store_->stats(), ready(), responses, maintenance);
 }
 
 }  // namespace tokend::server

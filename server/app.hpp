@@ -4,6 +4,7 @@
 
 #include "server/admin.hpp"
 #include "server/api_endpoint.hpp"
+#include "server/background_jobs.hpp"
 #include "server/config.hpp"
 #include "server/http_session.hpp"
 #include "server/listener.hpp"
@@ -54,8 +55,8 @@ class app {
   // finish until the drain deadline, which closes what is left. Thread-safe, idempotent.
   void request_stop();
 
-  // Blocks until the drain has finished (or failed: it is logged), then stops the io threads and
-  // closes the store.
+  // Blocks until the drain has finished (or failed: it is logged), then stops the io threads, hands
+  // the key uses marked since the last flush to the store, and closes the store.
   void wait();
 
   [[nodiscard]] bool ready() const noexcept;
@@ -82,6 +83,8 @@ class app {
   std::vector<std::unique_ptr<boost::asio::io_context>> contexts_;
   std::unique_ptr<storage::token_store> store_;
   token_service service_;
+  // After the io_contexts, whose threads run its timers.
+  background_jobs jobs_;
   metrics metrics_;
   api_endpoint api_endpoint_;
   admin_endpoint admin_endpoint_;

@@ -10,6 +10,8 @@
 #include <filesystem>
 #include <future>
 #include <stdexcept>
+#include <string>
+#include <string_view>
 
 namespace tokend::server {
 namespace {
@@ -28,9 +30,10 @@ Value wait_for_store(Start start) {
   return future.get();
 }
 
-void store_key(storage::token_store& store, const std::string& key, core::user_id owner) {
+void store_key(storage::token_store& store, const std::string& key, core::user_id owner,
+               std::string_view type = core::admin_type) {
   const auto now = std::chrono::system_clock::now().time_since_epoch();
-  auto record = core::make_token_record(key, owner, "bootstrap", "admin",
+  auto record = core::make_token_record(key, owner, "bootstrap", std::string(type),
                                         std::chrono::duration_cast<std::chrono::seconds>(now).count());
   const auto id =
       wait_for_store<boost::system::result<std::uint64_t>>([&](storage::token_store::create_handler done) {
@@ -39,9 +42,19 @@ void store_key(storage::token_store& store, const std::string& key, core::user_i
   if (!id) throw std::runtime_error("cannot store the bootstrap key: " + id.error().message());
 }
 
+// TOKEND_BOOTSTRAP_TYPE: the type of TOKEND_BOOTSTRAP_TOKEN's key, admin unless set.
+std::string_view bootstrap_type(const env_lookup& env) {
+  const auto type = env("TOKEND_BOOTSTRAP_TYPE");
+  if (!type || type->empty() || *type == core::admin_type) return core::admin_type;
+  if (*type == core::operator_type) return core::operator_type;
+  throw config_error("TOKEND_BOOTSTRAP_TYPE must be admin or operator");
+}
+
 }  // namespace
 
 void bootstrap(storage::token_store& store, const config& cfg, const env_lookup& env) {
+  // Checked even without a bootstrap key: a mistyped deployment should hear of it.
+  const std::string_view type = bootstrap_type(env);
   if (const auto key = env("TOKEND_BOOTSTRAP_TOKEN"); key && !key->empty()) {
     if (!core::is_well_formed_key(*key)) {
       throw config_error(
@@ -63,8 +76,8 @@ void bootstrap(storage::token_store& store, const config& cfg, const env_lookup&
       log::info("bootstrap key already present", {{"userId", present->owner}});
       return;
     }
-    store_key(store, *key, owner);
-    log::info("bootstrap key stored", {{"userId", owner}});
+    store_key(store, *key, owner, type);
+    log::info("bootstrap key stored", {{"userId", owner}, {"type", type}});
     return;
   }
   const auto empty = store.empty();

@@ -7,7 +7,9 @@
 
 namespace tokend::server {
 
-// Throws config_error for a malformed bootstrap key or user id, std::runtime_error when the store
+// TOKEND_BOOTSTRAP_TYPE (admin, the default, or operator) is the type of TOKEND_BOOTSTRAP_TOKEN's
+// key; the generated admin-token key is always an admin key.
+// Throws config_error for a malformed bootstrap key, user id or type, std::runtime_error when the store
 // or the admin-token file cannot be written. Never logs a key.
 void bootstrap(storage::token_store& store, const config& cfg, const env_lookup& env);
 

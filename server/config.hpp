@@ -54,6 +54,12 @@ struct config {
   // How long a drain leaves idle keep-alive connections open for a request already on its way
   // (answered with `Connection: close`); unset: drain_idle_grace() picks it. Below drain_timeout.
   std::optional<std::chrono::milliseconds> drain_idle_grace;
+  // Expired tokens are removed once expired for longer than expired_retention (0: at once), by a
+  // sweep every expired_sweep_interval.
+  std::chrono::milliseconds expired_retention{};
+  std::chrono::milliseconds expired_sweep_interval{};
+  // How often marked key uses are written to the store; 0: uses are not even marked.
+  std::chrono::milliseconds last_used_interval{};
   log::level log_level{};
   bool access_log = false;               // one JSON line per API request (never the query string or a key)
   std::chrono::seconds token_ttl{};      // lifetime of a key created without one; 0: none

@@ -8,6 +8,8 @@
 #include <array>
 #include <charconv>
 #include <chrono>
+#include <cstdint>
+#include <string_view>
 
 namespace tokend::server {
 namespace {
@@ -29,22 +31,36 @@ bool parse_bool(const std::string& flag, const std::string& text) {
   throw config_error("invalid value for " + flag + ": '" + text + "' (expected true or false)");
 }
 
-// "250ms", "10s", or a bare number of seconds.
-std::chrono::milliseconds parse_duration(const std::string& flag, const std::string& text) {
-  std::string digits = text;
-  std::size_t scale = 1000;
-  if (digits.size() > 2 && digits.ends_with("ms")) {
-    digits.resize(digits.size() - 2);
-    scale = 1;
-  } else if (digits.size() > 1 && digits.ends_with("s")) {
-    digits.resize(digits.size() - 1);
+// "250ms", "10s", "5m", "2h", "30d", or a bare number of seconds; at most 1000 days. 0 (in any
+// unit) only when `zero_allowed`.
+std::chrono::milliseconds parse_duration(const std::string& flag, const std::string& text,
+                                         bool zero_allowed = false) {
+  struct unit {
+    std::string_view suffix;
+    std::uint64_t milliseconds;
+  };
+  // "ms" before "m" and "s", which it ends with.
+  constexpr std::array<unit, 5> units = {
+      {{"ms", 1}, {"s", 1000}, {"m", 60'000}, {"h", 3'600'000}, {"d", 86'400'000}}};
+  constexpr std::uint64_t max_milliseconds = std::uint64_t{1000} * 86'400'000;
+  std::string_view digits = text;
+  std::uint64_t scale = 1000;
+  for (const unit& u : units) {
+    if (digits.size() > u.suffix.size() && digits.ends_with(u.suffix)) {
+      digits.remove_suffix(u.suffix.size());
+      scale = u.milliseconds;
+      break;
+    }
   }
-  try {
-    return std::chrono::milliseconds(parse_count(flag, digits, 1, 86'400'000) * scale);
-  } catch (const config_error&) {
+  std::uint64_t count = 0;
+  const auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), count);
+  if (digits.empty() || ec != std::errc{} || ptr != digits.data() + digits.size() ||
+      count > max_milliseconds / scale || (count == 0 && !zero_allowed)) {
     throw config_error("invalid value for " + flag + ": '" + text +
-                       "' (expected a duration such as 10s or 500ms)");
+                       "' (expected a duration such as 500ms, 10s, 5m, 2h or 30d" +
+                       (zero_allowed ? ", or 0" : "") + ")");
   }
+  return std::chrono::milliseconds(count * scale);
 }
 
 using value = const std::string&;
@@ -57,6 +73,10 @@ void count(config& c, value f, value v) {
 template <auto member>
 void duration(config& c, value f, value v) {
   c.*member = parse_duration(f, v);
+}
+template <auto member>
+void duration_or_zero(config& c, value f, value v) {
+  c.*member = parse_duration(f, v, true);
 }
 template <auto member>
 void boolean(config& c, value f, value v) {
@@ -91,19 +111,12 @@ void postgres_schema(config& c, value f, value v) {
   c.postgres_schema = v;
 }
 
-void drain_idle_grace(config& c, value f, value v) {
-  c.drain_idle_grace =
-      (v == "0" || v == "0s" || v == "0ms") ? std::chrono::milliseconds(0) : parse_duration(f, v);
-}
+void drain_idle_grace(config& c, value f, value v) { c.drain_idle_grace = parse_duration(f, v, true); }
 
 // A key lifetime: 0 for none, else a duration of whole seconds.
 template <auto member>
 void lifetime(config& c, value f, value v) {
-  if (v == "0" || v == "0s") {
-    c.*member = std::chrono::seconds(0);
-    return;
-  }
-  const auto d = parse_duration(f, v);
+  const auto d = parse_duration(f, v, true);
   if (d.count() % 1000 != 0) throw config_error("invalid value for " + f + ": '" + v + "' (whole seconds)");
   c.*member = std::chrono::duration_cast<std::chrono::seconds>(d);
 }
@@ -118,7 +131,7 @@ void log_level(config& c, value f, value v) {
 // At least two of the largest list answers (1000 tokens of the longest descriptions, ~1.8 MB).
 constexpr std::size_t min_response_bytes = std::size_t{4} << 20;
 
-constexpr std::array<flag_spec, 27> table = {{
+constexpr std::array<flag_spec, 30> table = {{
     {"--listen", "TOKEND_LISTEN", "HOST:PORT", "0.0.0.0:8080", "", "", endpoint<&config::listen>,
      "API address"},
     {"--admin-listen", "TOKEND_ADMIN_LISTEN", "HOST:PORT", "0.0.0.0:9090", "", "",
@@ -180,6 +193,18 @@ constexpr std::array<flag_spec, 27> table = {{
      drain_idle_grace,
      "while draining, how long an idle keep-alive connection waits for a last request (answered "
      "with `Connection: close`); must be below `--drain-timeout`; 0: idle connections close at once"},
+    {"--expired-retention", "TOKEND_EXPIRED_RETENTION", "D", "30d", "", "",
+     duration_or_zero<&config::expired_retention>,
+     "how long an expired token stays (listed, refused) before the sweep removes it; 0: at the first "
+     "sweep after its expiry"},
+    {"--expired-sweep-interval", "TOKEND_EXPIRED_SWEEP_INTERVAL", "D", "60s", "", "",
+     duration<&config::expired_sweep_interval>,
+     "how often expired tokens past `--expired-retention` are removed, in store writes of at most 1000 "
+     "tokens each"},
+    {"--last-used-interval", "TOKEND_LAST_USED_INTERVAL", "D", "60s", "", "",
+     duration_or_zero<&config::last_used_interval>,
+     "how often the keys' uses (marked in memory, at most one per key per minute) are written to the "
+     "store in one batch, for lists' `lastUsedAt`; 0: last use is not recorded"},
     {"--access-log", "TOKEND_ACCESS_LOG", "", "false", "", "--no-access-log", boolean<&config::access_log>,
      "one JSON line per API request, never with a key (see docs/OPERATIONS.md, access log)"},
     {"--token-ttl", "TOKEND_TOKEN_TTL", "D", "0", "", "", lifetime<&config::token_ttl>,

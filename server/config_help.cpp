@@ -93,11 +93,12 @@ Usage:
 
 Flags of serve (each also read from the environment variable shown; a flag wins):
 )" + flags_help() +
-         R"(Durations: 10s, 500ms, or a number of seconds. BOOL: true, false, 1, 0, on, off, yes or no.
+         R"(Durations: 500ms, 10s, 5m, 2h, 30d, or a number of seconds. BOOL: true, false, 1, 0, on, off, yes or no.
 
 Bootstrap (environment only):
   TOKEND_BOOTSTRAP_TOKEN    a key to store at start if absent (description "bootstrap")
   TOKEND_BOOTSTRAP_USER_ID  its owner (default 1)
+  TOKEND_BOOTSTRAP_TYPE     its type: admin (the default) or operator (acts for any user)
   With neither and an empty store, tokend creates a key for user 1 and writes it to
   <data-dir>/admin-token (mode 0600; a symbolic link there is replaced, never followed).
   The data directory is created 0700 (an existing one open to others is tightened, with a

@@ -40,7 +40,7 @@ void metrics::observe(route r, unsigned status, std::chrono::nanoseconds latency
 }
 
 std::string metrics::render(const cache_figures& cache, const storage::store_stats& store, bool ready,
-                            const response_figures& responses) const {
+                            const response_figures& responses, const maintenance_figures& maintenance) const {
   std::string out;
   out.reserve(8192);
   const auto line = [&out](const std::string& l) {
@@ -149,6 +149,14 @@ std::string metrics::render(const cache_figures& cache, const storage::store_sta
   line("# HELP tokend_store_queue_depth Writes waiting for the group-commit writer.");
   line("# TYPE tokend_store_queue_depth gauge");
   line("tokend_store_queue_depth " + std::to_string(store.queue_depth));
+  line(
+      "# HELP tokend_key_uses_recorded_total Key uses written to the store (at most one per key per "
+      "minute).");
+  line("# TYPE tokend_key_uses_recorded_total counter");
+  line("tokend_key_uses_recorded_total " + std::to_string(maintenance.uses_recorded));
+  line("# HELP tokend_expired_tokens_removed_total Expired tokens removed by the sweep after the retention.");
+  line("# TYPE tokend_expired_tokens_removed_total counter");
+  line("tokend_expired_tokens_removed_total " + std::to_string(maintenance.expired_removed));
   line("# HELP tokend_ready 1 while the service accepts traffic (store open, not draining).");
   line("# TYPE tokend_ready gauge");
   line(std::string("tokend_ready ") + (ready ? "1" : "0"));

@@ -20,6 +20,12 @@ struct response_figures {
   std::uint64_t in_flight_bytes = 0, peak_bytes = 0, limit_bytes = 0, refused = 0;
 };
 
+// What the token service did in the background (token_service.hpp), handed in at scrape time.
+struct maintenance_figures {
+  std::uint64_t uses_recorded = 0;    // key uses the store accepted (at most one per key per minute)
+  std::uint64_t expired_removed = 0;  // expired tokens the sweep removed
+};
+
 class metrics {
  public:
   void observe(route r, unsigned status, std::chrono::nanoseconds latency) noexcept;
@@ -44,7 +50,8 @@ class metrics {
   };
   // Text exposition format 0.0.4.
   [[nodiscard]] std::string render(const cache_figures& cache, const storage::store_stats& store, bool ready,
-                                   const response_figures& responses = {}) const;
+                                   const response_figures& responses = {},
+                                   const maintenance_figures& maintenance = {}) const;
 
   // Statuses we count individually; anything else lands in the last slot.
   static constexpr std::array<unsigned, 15> statuses = {200, 400, 401, 403, 404, 405, 408, 413,

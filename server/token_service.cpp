@@ -10,7 +10,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <memory>
+#include <mutex>
+#include <vector>
 
 namespace tokend::server {
 namespace net = boost::asio;
@@ -43,6 +46,15 @@ net::awaitable<carried<Value>> on_store(Start start) {
       net::use_awaitable);
 }
 
+// The minute a use at `now` (Unix seconds) falls in, as the cache's markers count it: never 0,
+// which means "unmarked".
+[[nodiscard]] std::uint32_t minute_of(std::int64_t now) noexcept {
+  return static_cast<std::uint32_t>(std::clamp<std::int64_t>(now / 60, 1, UINT32_MAX));
+}
+
+// Room in the use queue whatever the cache's size.
+constexpr std::size_t min_pending_bound = 1024;
+
 }  // namespace
 
 std::int64_t system_seconds() {
@@ -61,19 +73,28 @@ token_service::token_service(storage::token_store& store, std::size_t cache_capa
     : store_(store),
       clock_(std::move(clock)),
       cache_(cache_capacity),
-      lists_(store.shared() ? 0 : list_cache_records) {
+      lists_(store.shared() ? 0 : list_cache_records),
+      max_pending_(std::max<std::size_t>(2 * cache_capacity, min_pending_bound)) {
   // Deletes made by any process (a shared store) leave this cache; erase() also drops any fill
   // that read the key before the delete, so the key cannot come back.
   store_.on_revoked([this](const core::key_digest& digest) { cache_.erase(digest); });
 }
 
-token_service::~token_service() { store_.on_revoked({}); }
+token_service::~token_service() {
+  store_.on_revoked({});
+  std::unique_lock lock(flush_mutex_);
+  flush_done_.wait(lock, [this] { return flushes_in_flight_ == 0; });
+}
 
 net::awaitable<result<caller>> token_service::authenticate(std::string_view key) {
   if (!core::is_well_formed_key(key)) co_return core::errc::unauthorized;
   const core::key_digest digest = core::digest_key(key);
   if (auto hit = cache_.find(digest)) {
-    if (!hit->known || core::expired(hit->expires_at, now())) co_return core::errc::unauthorized;
+    if (!hit->known) co_return core::errc::unauthorized;
+    const std::int64_t at = now();
+    if (core::expired(hit->expires_at, at)) co_return core::errc::unauthorized;
+    // Already marked this minute, the common case: nothing more than the marker's load in find().
+    if (recording_uses_ && hit->used_minute < minute_of(at)) mark_used(digest, hit->owner, at);
     co_return caller{hit->owner, hit->operator_key};
   }
   const auto ticket = cache_.ticket(digest);
@@ -89,8 +110,18 @@ net::awaitable<result<caller>> token_service::authenticate(std::string_view key)
     co_return core::errc::unauthorized;
   }
   cache_.fill(digest, ticket, {true, info->owner, info->expires_at, info->operator_key});
-  if (core::expired(info->expires_at, now())) co_return core::errc::unauthorized;
+  const std::int64_t at = now();
+  if (core::expired(info->expires_at, at)) co_return core::errc::unauthorized;
+  if (recording_uses_) mark_used(digest, info->owner, at);
   co_return caller{info->owner, info->operator_key};
+}
+
+void token_service::mark_used(const core::key_digest& digest, core::user_id owner, std::int64_t now) {
+  const std::uint32_t minute = minute_of(now);
+  // A key the cache does not hold (evicted, or a fill dropped) is queued all the same.
+  if (cache_.mark_used(digest, minute) == core::token_cache::use_mark::repeat) return;
+  const std::lock_guard lock(pending_mutex_);
+  if (pending_.size() < max_pending_) pending_.push_back({digest, owner, std::int64_t{minute} * 60});
 }
 
 net::awaitable<result<token_service::created>> token_service::create(core::user_id owner,
@@ -140,7 +171,7 @@ net::awaitable<error_code> token_service::remove(storage::token_ref ref) {
   const core::user_id owner = ref.owner;
   const auto removed =
       (co_await on_store<result<core::key_digest>>([this, &ref](storage::token_store::remove_handler done) {
-        store_.async_remove(std::move(ref), std::move(done));
+        store_.async_remove(ref, std::move(done));
       })).value;
   if (!removed) co_return removed.error();
   cache_.erase(*removed);
@@ -155,7 +186,7 @@ net::awaitable<result<token_service::rolled>> token_service::roll(storage::token
   rolled out;
   out.fresh.key = core::generate_key();
   storage::roll_request request;
-  request.old = std::move(old);
+  request.old = old;
   request.digest = core::digest_key(out.fresh.key);
   request.display_prefix = out.fresh.key.substr(0, core::display_prefix_length);
   request.now = now();
@@ -178,11 +209,81 @@ net::awaitable<result<token_service::rolled>> token_service::roll(storage::token
   co_return out;
 }
 
-void token_service::flush_uses() {}  // STUB: uses are not marked yet
+void token_service::flush_uses(std::function<void(error_code)> done) {
+  std::vector<storage::key_use> uses;
+  {
+    const std::lock_guard lock(pending_mutex_);
+    uses.swap(pending_);
+  }
+  if (uses.empty()) {
+    if (done) done({});
+    return;
+  }
+  // The write takes the uses; a copy stays here in case it fails, with the owners to invalidate.
+  struct in_flight {
+    std::vector<storage::key_use> uses;
+    std::vector<core::user_id> owners;
+  };
+  auto flight = std::make_shared<in_flight>();
+  flight->uses = uses;
+  flight->owners.reserve(uses.size());
+  for (const storage::key_use& use : uses) flight->owners.push_back(use.owner);
+  std::sort(flight->owners.begin(), flight->owners.end());
+  flight->owners.erase(std::unique(flight->owners.begin(), flight->owners.end()), flight->owners.end());
+  auto written = [this, flight, done = std::move(done)](error_code ec) {
+    if (ec) {
+      requeue(flight->uses);
+    } else {
+      uses_recorded_.fetch_add(flight->uses.size(), std::memory_order_relaxed);
+      for (const core::user_id owner : flight->owners) lists_.invalidate(owner);  // they show the uses now
+    }
+    if (done) done(ec);
+    // Last: once the count is down, the destructor may run.
+    const std::lock_guard lock(flush_mutex_);
+    --flushes_in_flight_;
+    flush_done_.notify_all();
+  };
+  {
+    const std::lock_guard lock(flush_mutex_);
+    ++flushes_in_flight_;
+  }
+  try {
+    store_.async_record_uses(std::move(uses), std::move(written));
+  } catch (...) {
+    // Not started: nothing will call back.
+    const std::lock_guard lock(flush_mutex_);
+    --flushes_in_flight_;
+    throw;
+  }
+}
+
+void token_service::requeue(const std::vector<storage::key_use>& uses) {
+  const std::lock_guard lock(pending_mutex_);
+  const std::size_t room = max_pending_ - std::min(max_pending_, pending_.size());
+  pending_.insert(pending_.end(), uses.begin(),
+                  uses.begin() + static_cast<std::ptrdiff_t>(std::min(room, uses.size())));
+}
 
 net::awaitable<result<std::size_t>> token_service::remove_expired(std::int64_t retention_seconds) {
-  (void)retention_seconds;  // STUB
-  co_return std::size_t{0};
+  const std::int64_t cutoff = now() - std::max<std::int64_t>(retention_seconds, 0);
+  std::size_t total = 0;
+  for (;;) {
+    auto removed = (co_await on_store<result<std::vector<storage::removed_token>>>(
+                        [this, cutoff](storage::token_store::sweep_handler done) {
+                          store_.async_remove_expired(cutoff, sweep_batch, std::move(done));
+                        }))
+                       .value;
+    if (!removed) co_return removed.error();
+    for (const storage::removed_token& token : *removed) {
+      cache_.erase(token.digest);
+      lists_.invalidate(token.owner);
+    }
+    total += removed->size();
+    expired_removed_.fetch_add(removed->size(), std::memory_order_relaxed);
+    // A short batch: nothing expired before the cutoff is left.
+    if (removed->size() < sweep_batch) break;
+  }
+  co_return total;
 }
 
 }  // namespace tokend::server

@@ -10,11 +10,15 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/system/result.hpp>
 
+#include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace tokend::server {
 
@@ -45,7 +49,8 @@ class token_service {
 
   // The key's owner, or core::errc::unauthorized (also from its expiry on). A malformed key never
   // reaches the cache or store; a cached key is answered without suspending on storage. A success
-  // marks the key used this minute (see flush_uses).
+  // marks the key used this minute when recording (see flush_uses): a key already marked costs one
+  // relaxed load, its first use in a minute one append to a queue under a mutex.
   [[nodiscard]] boost::asio::awaitable<boost::system::result<caller>> authenticate(std::string_view key);
 
   struct created {
@@ -80,23 +85,62 @@ class token_service {
                                                                            std::int64_t expires_at,
                                                                            std::int64_t overlap_seconds);
 
-  // Hands the uses marked since the last call (at most one per key per minute) to the store in one
-  // write. Called by a timer, never on a request's path.
-  void flush_uses();
+  // Whether authenticate marks uses (off until turned on: nothing then accumulates for a flush that
+  // never comes). Call before the service is used from several threads.
+  void set_recording_uses(bool on) noexcept { recording_uses_ = on; }
 
-  // Removes tokens that expired more than `retention_seconds` ago, in bounded store writes; the
-  // number removed.
+  // Hands the uses marked since the last call (at most one per key per minute) to the store in one
+  // write, without waiting for it. Once written, the affected owners' cached lists are dropped;
+  // a failed write's uses are kept for the next call. `done`, if any, then runs on a storage thread
+  // (at once, here, when there is nothing to write).
+  // Called by a timer, and once more at shutdown before the store closes; never on a request's path.
+  void flush_uses(std::function<void(boost::system::error_code)> done = {});
+
+  // Removes tokens that expired more than `retention_seconds` ago, in bounded store writes (while a
+  // full batch comes back); they leave the key cache and their owners' cached lists. The number
+  // removed.
   [[nodiscard]] boost::asio::awaitable<boost::system::result<std::size_t>> remove_expired(
       std::int64_t retention_seconds);
+
+  // Tokens async_remove_expired removes per write.
+  static constexpr std::size_t sweep_batch = 1000;
 
   [[nodiscard]] const core::token_cache& cache() const noexcept { return cache_; }
   [[nodiscard]] storage::token_store& store() noexcept { return store_; }
 
+  // Uses the store accepted, and expired tokens removed, since start (for /metrics).
+  [[nodiscard]] std::uint64_t uses_recorded() const noexcept {
+    return uses_recorded_.load(std::memory_order_relaxed);
+  }
+  [[nodiscard]] std::uint64_t expired_removed() const noexcept {
+    return expired_removed_.load(std::memory_order_relaxed);
+  }
+
  private:
+  // A successful authentication at `now`: queues the use unless the key was marked this minute.
+  void mark_used(const core::key_digest& digest, core::user_id owner, std::int64_t now);
+  // Puts uses back in the queue, as far as its bound allows.
+  void requeue(const std::vector<storage::key_use>& uses);
+
   storage::token_store& store_;
   clock_function clock_;
   core::token_cache cache_;
   core::list_cache lists_;
+
+  bool recording_uses_ = false;
+  std::mutex pending_mutex_;
+  std::vector<storage::key_use> pending_;  // guarded by pending_mutex_
+  // A key is queued once a minute while cached; one the cache cannot hold is queued at every use,
+  // so the queue is bounded: past it, uses wait for the key's next minute.
+  std::size_t max_pending_;
+
+  // The destructor waits for flushes in flight, whose completions use this service.
+  std::mutex flush_mutex_;
+  std::condition_variable flush_done_;
+  std::size_t flushes_in_flight_ = 0;  // guarded by flush_mutex_
+
+  std::atomic<std::uint64_t> uses_recorded_{0};
+  std::atomic<std::uint64_t> expired_removed_{0};
 };
 
 // The reference to `key` among `owner`'s tokens, or nullopt for a malformed key (which names no

@@ -91,11 +91,8 @@ class memory_store final : public token_store {
                   return error(core::errc::not_found);
                 if (records_.contains(request.digest)) return error(core::errc::internal);
                 core::token_record& old = (*found)->second;
-                if (old.expires_at == 0 || request.old_expires_at < old.expires_at) {
-                  expiries_.erase({old.expires_at, old.id});
-                  old.expires_at = request.old_expires_at;
-                  if (old.expires_at != 0) expiries_.emplace(std::pair{old.expires_at, old.id}, old.digest);
-                }
+                if (old.expires_at == 0 || request.old_expires_at < old.expires_at)
+                  set_expiry(old, request.old_expires_at);
                 rolled_token out;
                 out.old_digest = old.digest;
                 out.old_id = old.id;
@@ -223,6 +220,13 @@ class memory_store final : public token_store {
     // Someone else's token is "not found" too: a caller must not learn which tokens exist.
     if (it == records_.end() || it->second.owner != ref.owner) return std::nullopt;
     return it;
+  }
+
+  // Caller holds data_mutex_. Keeps the expiry index in step: the sweep finds tokens only there.
+  void set_expiry(core::token_record& r, std::int64_t expires_at) {
+    if (r.expires_at != 0) expiries_.erase({r.expires_at, r.id});
+    r.expires_at = expires_at;
+    if (expires_at != 0) expiries_.emplace(std::pair{expires_at, r.id}, r.digest);
   }
 
   // Caller holds data_mutex_.

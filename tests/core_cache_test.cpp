@@ -120,6 +120,70 @@ BOOST_AUTO_TEST_CASE(hit_and_miss_counters) {
   BOOST_TEST(c.misses() == 2u);
 }
 
+BOOST_AUTO_TEST_CASE(mark_used_answers_first_once_per_minute) {
+  using mark = token_cache::use_mark;
+  token_cache c(100);
+  const auto d = digest_of(1);
+  BOOST_TEST((c.mark_used(d, 100) == mark::not_cached));  // absent
+  c.fill(d, c.ticket(d), token_cache::entry{false, 0});
+  BOOST_TEST((c.mark_used(d, 100) == mark::not_cached));  // a negative entry is no key to mark
+  c.insert_known(d, 7);
+  BOOST_TEST(c.find(d)->used_minute == 0u);
+  BOOST_TEST((c.mark_used(d, 100) == mark::first));
+  BOOST_TEST(c.find(d)->used_minute == 100u);
+  for (int i = 0; i < 1000; ++i) BOOST_REQUIRE((c.mark_used(d, 100) == mark::repeat));
+  BOOST_TEST((c.mark_used(d, 101) == mark::first));
+  // A late caller with an earlier minute never moves the marker back.
+  BOOST_TEST((c.mark_used(d, 100) == mark::repeat));
+  BOOST_TEST(c.find(d)->used_minute == 101u);
+  // Markers are per key.
+  c.insert_known(digest_of(2), 7);
+  BOOST_TEST((c.mark_used(digest_of(2), 101) == mark::first));
+}
+
+BOOST_AUTO_TEST_CASE(marker_survives_overwrite_and_resets_on_erase) {
+  using mark = token_cache::use_mark;
+  token_cache c(100);
+  const auto d = digest_of(1);
+  c.insert_known(d, 7);
+  BOOST_TEST((c.mark_used(d, 100) == mark::first));
+  // A refill of the same key (a new expiry, say) keeps its marker, whatever the value passed says.
+  c.fill(d, c.ticket(d), token_cache::entry{true, 7, 5000, false, 0});
+  BOOST_TEST(c.find(d)->expires_at == 5000);
+  BOOST_TEST(c.find(d)->used_minute == 100u);
+  BOOST_TEST((c.mark_used(d, 100) == mark::repeat));
+  // An erased key starts over.
+  c.erase(d);
+  c.insert_known(d, token_cache::entry{true, 7, 0, true, 100});
+  BOOST_TEST(c.find(d)->used_minute == 0u);
+  BOOST_TEST(c.find(d)->operator_key);
+  BOOST_TEST((c.mark_used(d, 100) == mark::first));
+}
+
+BOOST_AUTO_TEST_CASE(concurrent_marks_answer_first_once) {
+  token_cache c(100);
+  const auto d = digest_of(1);
+  c.insert_known(d, 7);
+  constexpr int threads = 4;
+  constexpr std::uint32_t minutes = 200;
+  std::atomic<int> firsts{0};
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t) {
+    pool.emplace_back([&] {
+      for (std::uint32_t m = 1; m <= minutes; ++m) {
+        for (int i = 0; i < 50; ++i) {
+          if (c.mark_used(d, m) == token_cache::use_mark::first) firsts.fetch_add(1);
+        }
+      }
+    });
+  }
+  for (auto& t : pool) t.join();
+  // Each minute is won by one thread at most (a thread behind may find a later minute marked).
+  BOOST_TEST(firsts.load() <= static_cast<int>(minutes));
+  BOOST_TEST(firsts.load() >= 1);
+  BOOST_TEST(c.find(d)->used_minute == minutes);
+}
+
 BOOST_AUTO_TEST_CASE(capacity_is_respected) {
   struct shape {
     std::size_t capacity;

@@ -236,10 +236,10 @@ void check_conventions(const std::string& text) {
       } else {
         BOOST_TEST(!name.ends_with("_total"), "only counters end in _total");
       }
-      // Base units: time in seconds, never milliseconds and friends.
+      // Base units: time in seconds, never milliseconds and friends (whole words: "_uses" is no "_us").
       for (const char* unit :
            {"_milliseconds", "_ms", "_microseconds", "_us", "_nanoseconds", "_minutes", "_bytes_kb"}) {
-        BOOST_TEST(name.find(unit) == std::string::npos, "non-base unit " << unit);
+        BOOST_TEST((name + "_").find(std::string(unit) + "_") == std::string::npos, "non-base unit " << unit);
       }
       if (name.find("duration") != std::string::npos || name.find("latency") != std::string::npos ||
           name.find("_time") != std::string::npos) {
@@ -332,7 +332,9 @@ storage::store_stats busy_store() {
   return st;
 }
 
-std::string busy_text() { return busy_metrics().render({90, 10, 50, 1000}, busy_store(), true); }
+std::string busy_text() {
+  return busy_metrics().render({90, 10, 50, 1000}, busy_store(), true, {}, {120, 7});
+}
 
 std::string read_text(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -412,6 +414,8 @@ BOOST_AUTO_TEST_CASE(figures_are_rendered_faithfully) {
   BOOST_TEST(value("tokend_store_batch_size_bucket", {{"le", "2"}}) == 6);
   BOOST_TEST(value("tokend_store_batch_size_bucket", {{"le", "+Inf"}}) == 10);
   BOOST_TEST(value("tokend_store_batch_size_count") == 10);
+  BOOST_TEST(value("tokend_key_uses_recorded_total") == 120);
+  BOOST_TEST(value("tokend_expired_tokens_removed_total") == 7);
   BOOST_TEST(value("tokend_ready") == 1);
   BOOST_TEST(value("tokend_start_time_seconds") > 1.6e9);
   const auto& build = e.families.at("tokend_build_info").samples;
@@ -433,7 +437,8 @@ BOOST_AUTO_TEST_CASE(the_running_service_exposes_every_documented_family) {
         "tokend_http_connections_total", "tokend_cache_hits_total", "tokend_cache_misses_total",
         "tokend_cache_entries", "tokend_cache_capacity", "tokend_store_write_batches_total",
         "tokend_store_batched_writes_total", "tokend_store_write_failures_total", "tokend_store_batch_size",
-        "tokend_store_queue_depth", "tokend_ready", "tokend_start_time_seconds", "tokend_build_info"}) {
+        "tokend_store_queue_depth", "tokend_key_uses_recorded_total", "tokend_expired_tokens_removed_total",
+        "tokend_ready", "tokend_start_time_seconds", "tokend_build_info"}) {
     BOOST_TEST(e.families.contains(name), name);
   }
 }

@@ -986,12 +986,45 @@ BOOST_AUTO_TEST_CASE(durations) {
   BOOST_TEST(configure({"--idle-timeout=10"}).idle_timeout.count() == 10'000);
   BOOST_TEST(configure({"--request-timeout=1ms"}).request_timeout.count() == 1);
   BOOST_TEST(configure({"--drain-timeout=2s"}).drain_timeout.count() == 2'000);
-  BOOST_TEST(config_refused({"--idle-timeout=10m"}));
+  BOOST_TEST(configure({"--idle-timeout=10m"}).idle_timeout.count() == 600'000);
+  BOOST_TEST(configure({"--idle-timeout=2h"}).idle_timeout.count() == 7'200'000);
+  BOOST_TEST(configure({"--idle-timeout=30d"}).idle_timeout.count() == 2'592'000'000);
+  BOOST_TEST(configure({"--idle-timeout=1000d"}).idle_timeout.count() == 86'400'000'000);
+  BOOST_TEST(configure({"--idle-timeout=86400000"}).idle_timeout.count() == 86'400'000'000);
+  BOOST_TEST(config_refused({"--idle-timeout=1001d"}));  // at most 1000 days, whatever the unit
+  BOOST_TEST(config_refused({"--idle-timeout=24001h"}));
+  BOOST_TEST(config_refused({"--idle-timeout=86400001s"}));
+  BOOST_TEST(config_refused({"--idle-timeout=99999999999999999999ms"}));
+  BOOST_TEST(config_refused({"--idle-timeout=m"}));
+  BOOST_TEST(config_refused({"--idle-timeout=d"}));
+  BOOST_TEST(config_refused({"--idle-timeout=5w"}));
+  BOOST_TEST(config_refused({"--idle-timeout=5 m"}));
+  BOOST_TEST(config_refused({"--idle-timeout=1.5h"}));
+  BOOST_TEST(config_refused({"--idle-timeout=0m"}));
   BOOST_TEST(config_refused({"--idle-timeout=ms"}));
   BOOST_TEST(config_refused({"--idle-timeout=s"}));
   BOOST_TEST(config_refused({"--idle-timeout=abc"}));
   BOOST_TEST(config_refused({"--idle-timeout=0"}));
   BOOST_TEST(config_refused({"--idle-timeout=-5s"}));
+}
+
+BOOST_AUTO_TEST_CASE(expiry_and_last_use_durations) {
+  const auto defaults = configure({});
+  BOOST_TEST(defaults.expired_retention.count() == 30LL * 86'400'000);
+  BOOST_TEST(defaults.expired_sweep_interval.count() == 60'000);
+  BOOST_TEST(defaults.last_used_interval.count() == 60'000);
+  const auto set = configure({"--expired-retention=7d", "--expired-sweep-interval", "5m"},
+                             {{"TOKEND_LAST_USED_INTERVAL", "0"}});
+  BOOST_TEST(set.expired_retention.count() == 7LL * 86'400'000);
+  BOOST_TEST(set.expired_sweep_interval.count() == 300'000);
+  BOOST_TEST(set.last_used_interval.count() == 0);  // off
+  BOOST_TEST(configure({}, {{"TOKEND_EXPIRED_RETENTION", "0"}}).expired_retention.count() == 0);
+  BOOST_TEST(configure({"--last-used-interval=2h"}).last_used_interval.count() == 7'200'000);
+  BOOST_TEST(configure({"--last-used-interval=0s"}).last_used_interval.count() == 0);
+  BOOST_TEST(config_refused({"--expired-sweep-interval=0"}));  // a sweep needs a period
+  BOOST_TEST(config_refused({"--expired-retention=-1d"}));
+  BOOST_TEST(config_refused({"--last-used-interval=often"}));
+  BOOST_TEST(config_refused({}, {{"TOKEND_EXPIRED_SWEEP_INTERVAL", "1y"}}));
 }
 
 BOOST_AUTO_TEST_CASE(drain_idle_grace) {
@@ -1032,7 +1065,8 @@ BOOST_AUTO_TEST_CASE(usage_mentions_every_flag) {
   for (const char* flag :
        {"--listen", "--admin-listen", "--data-dir", "--threads", "--cache-capacity", "--max-body-bytes",
         "--max-header-bytes", "--sync", "--no-sync", "--write-queue", "--idle-timeout", "--request-timeout",
-        "--drain-timeout", "--drain-idle-grace", "--test-fault-file"}) {
+        "--drain-timeout", "--drain-idle-grace", "--expired-retention", "--expired-sweep-interval",
+        "--last-used-interval", "TOKEND_BOOTSTRAP_TYPE", "--test-fault-file"}) {
     BOOST_TEST(mentions(usage, flag), flag);
   }
 }

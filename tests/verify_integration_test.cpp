@@ -15,6 +15,7 @@
 #include "support/http_client.hpp"
 #include "support/in_process_app.hpp"
 #include "support/temp_dir.hpp"
+#include "support/timing.hpp"
 
 #include <boost/json.hpp>
 
@@ -92,11 +93,15 @@ class lookup_fault_store : public storage::token_store {
   std::unique_ptr<storage::token_store> inner_;
 };
 
-void store_key(storage::token_store& store, const std::string& key, core::user_id owner) {
-  const auto now = std::chrono::system_clock::now().time_since_epoch();
-  test::store_record(store,
-                     core::make_token_record(key, owner, "verify test", "admin",
-                                             std::chrono::duration_cast<std::chrono::seconds>(now).count()));
+std::int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+void store_key(storage::token_store& store, const std::string& key, core::user_id owner,
+               std::int64_t expires_at = 0, std::string_view type = core::admin_type) {
+  test::store_record(
+      store, core::make_token_record(key, owner, "verify test", std::string(type), unix_now(), expires_at));
 }
 
 struct verify_server {
@@ -447,6 +452,54 @@ BOOST_AUTO_TEST_CASE(its_own_route_in_the_metrics) {
   const auto m = test::request(admin_port, http::verb::get, "/metrics").body;
   BOOST_TEST(m.find(key.substr(0, 16)) == std::string::npos);
   BOOST_TEST(m.find("api/items") == std::string::npos);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_FIXTURE_TEST_SUITE(expiry_and_types, verify_server)
+
+BOOST_AUTO_TEST_CASE(an_expired_key_is_refused_on_both_cache_paths) {
+  const std::string expired = core::generate_key();
+  const std::string valid = core::generate_key();
+  store_key(*store, expired, 1, unix_now() - 1);
+  store_key(*store, valid, 1, unix_now() + 3600);
+  for (const auto& s : shapes()) {  // the first request is a miss, the others hit the cache
+    test::connection c(port);
+    check_refused(send_raw(c, s.request(expired, false)), s.name + ", expired key in the URI");
+    check_refused(send_raw(c, s.request(expired, true)), s.name + ", expired key in Authorization");
+    check_allowed(send_raw(c, s.request(valid, true)), "1", s.name + ", a key expiring in an hour");
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_cached_key_is_refused_from_its_expiry_on_without_a_delete) {
+  const std::string soon = core::generate_key();
+  const std::int64_t expiry = unix_now() + 3;
+  store_key(*store, soon, 1, expiry);
+  test::connection c(port);
+  check_allowed(send_raw(c, shapes()[0].request(soon, true)), "1", "before its expiry");  // now cached
+  BOOST_REQUIRE_MESSAGE(unix_now() < expiry, "too slow to check the key before its expiry");
+  BOOST_TEST(
+      test::eventually([&] { return send_raw(c, shapes()[0].request(soon, true)).status == 401u; }, 10s),
+      "still allowed after its expiry");
+  BOOST_TEST(unix_now() >= expiry);
+  for (const auto& s : shapes())
+    check_refused(send_raw(c, s.request(soon, false)), s.name + " after its expiry");
+}
+
+BOOST_AUTO_TEST_CASE(an_operator_key_says_operator) {
+  const std::string op = core::generate_key();
+  store_key(*store, op, 9, 0, core::operator_type);
+  for (const auto& s : shapes()) {
+    for (const bool bearer : {false, true}) {
+      const auto r = send_raw(port, s.request(op, bearer));
+      BOOST_TEST(r.status == 200u, s.name << ": " << r.status << " " << r.body);
+      BOOST_TEST(r.header("x-tokend-user-id") == "9", s.name);
+      BOOST_TEST(r.header("x-tokend-token-type") == "operator", s.name);
+      BOOST_TEST(r.body == R"({"success":true,"message":"Authorized","userId":9,"type":"operator"})", s.name);
+    }
+  }
+  // An admin key still says admin beside it.
+  check_allowed(send_raw(port, shapes()[0].request(key, true)), "1", "an admin key");
 }
 
 BOOST_AUTO_TEST_SUITE_END()
