@@ -144,11 +144,15 @@ void check_list(connection& c, const cycle_log& log, int cycle) {
       for (const auto& t : v.at("tokens").as_array()) {
         const auto& o = t.as_object();
         // Complete: exactly the documented fields, each of its type and shape.
-        const bool complete = o.size() == 5 && o.contains("token") && o.at("token").is_string() &&
+        const auto string_or_null = [&o](const char* name) {
+          return o.contains(name) && (o.at(name).is_string() || o.at(name).is_null());
+        };
+        const bool complete = o.size() == 8 && o.contains("token") && o.at("token").is_string() &&
                               o.contains("description") && o.at("description").is_string() &&
                               o.contains("type") && o.at("type").is_string() && o.contains("timestamp") &&
                               o.at("timestamp").is_string() && o.contains("userId") &&
-                              o.at("userId").is_number();
+                              o.at("userId").is_number() && o.contains("id") && o.at("id").is_number() &&
+                              string_or_null("expiresAt") && string_or_null("lastUsedAt");
         BOOST_REQUIRE_MESSAGE(complete, "incomplete record: " << json::serialize(o));
         const std::string token(o.at("token").as_string());
         const std::string description(o.at("description").as_string());
