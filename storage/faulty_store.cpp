@@ -55,7 +55,7 @@ class faulty_store final : public token_store {
   }
 
   void async_remove(token_ref ref, remove_handler handler) override {
-    enqueue(remove_write{std::move(ref), std::move(handler)});
+    enqueue(remove_write{ref, std::move(handler)});
   }
 
   void async_roll(roll_request request, roll_handler handler) override {
