@@ -1,6 +1,7 @@
 // The flag table and the value parsers its entries use; see config_flags.hpp.
 #include "server/config_flags.hpp"
 
+#include "core/duration.hpp"
 #include "storage/postgres_store.hpp"
 
 #include <boost/asio/ip/address.hpp>
@@ -31,36 +32,16 @@ bool parse_bool(const std::string& flag, const std::string& text) {
   throw config_error("invalid value for " + flag + ": '" + text + "' (expected true or false)");
 }
 
-// "250ms", "10s", "5m", "2h", "30d", or a bare number of seconds; at most 1000 days. 0 (in any
-// unit) only when `zero_allowed`.
+// A duration of core::parse_duration's syntax; 0 (in any unit) only when `zero_allowed`.
 std::chrono::milliseconds parse_duration(const std::string& flag, const std::string& text,
                                          bool zero_allowed = false) {
-  struct unit {
-    std::string_view suffix;
-    std::uint64_t milliseconds;
-  };
-  // "ms" before "m" and "s", which it ends with.
-  constexpr std::array<unit, 5> units = {
-      {{"ms", 1}, {"s", 1000}, {"m", 60'000}, {"h", 3'600'000}, {"d", 86'400'000}}};
-  constexpr std::uint64_t max_milliseconds = std::uint64_t{1000} * 86'400'000;
-  std::string_view digits = text;
-  std::uint64_t scale = 1000;
-  for (const unit& u : units) {
-    if (digits.size() > u.suffix.size() && digits.ends_with(u.suffix)) {
-      digits.remove_suffix(u.suffix.size());
-      scale = u.milliseconds;
-      break;
-    }
-  }
-  std::uint64_t count = 0;
-  const auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), count);
-  if (digits.empty() || ec != std::errc{} || ptr != digits.data() + digits.size() ||
-      count > max_milliseconds / scale || (count == 0 && !zero_allowed)) {
+  const auto d = core::parse_duration(text);
+  if (!d || (d->count() == 0 && !zero_allowed)) {
     throw config_error("invalid value for " + flag + ": '" + text +
                        "' (expected a duration such as 500ms, 10s, 5m, 2h or 30d" +
                        (zero_allowed ? ", or 0" : "") + ")");
   }
-  return std::chrono::milliseconds(count * scale);
+  return *d;
 }
 
 using value = const std::string&;

@@ -1,6 +1,7 @@
 // The operator CLI; see token_cli.hpp.
 #include "server/token_cli.hpp"
 
+#include "core/duration.hpp"
 #include "core/key.hpp"
 #include "server/cli_table.hpp"
 
@@ -215,58 +216,12 @@ int single(const options& o, const std::string& key, const transport& send, std:
 }  // namespace
 
 std::int64_t parse_duration_seconds(std::string_view flag, std::string_view text, std::int64_t min) {
-  // A century bounds every product below; the server has its own, tighter, limits.
-  constexpr std::uint64_t max_seconds = 100ULL * 366 * 86'400;
-  std::string_view digits = text;
-  std::uint64_t scale = 1;
-  bool millis = false;
-  if (digits.ends_with("ms")) {
-    digits.remove_suffix(2);
-    millis = true;
-  } else if (!digits.empty()) {
-    switch (digits.back()) {
-      case 's':
-        scale = 1;
-        break;
-      case 'm':
-        scale = 60;
-        break;
-      case 'h':
-        scale = 3'600;
-        break;
-      case 'd':
-        scale = 86'400;
-        break;
-      default:
-        scale = 0;
-        break;
-    }
-    if (scale != 0) digits.remove_suffix(1);
-    if (scale == 0) scale = 1;
-  }
-  std::uint64_t value = 0;
-  const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
-  const bool number = !digits.empty() && ec == std::errc{} && end == digits.data() + digits.size();
-  const std::string expected = " (expected a duration such as 30d, 12h, 15m, 90s or 90)";
-  if (!number || value > max_seconds * 1000) {
-    throw usage_error("invalid value for " + std::string(flag) + ": " + quoted(text) + expected);
-  }
-  if (millis) {
-    if (value % 1000 != 0) {
-      throw usage_error("invalid value for " + std::string(flag) + ": " + quoted(text) +
-                        " (the server takes whole seconds)");
-    }
-    value /= 1000;
-  }
-  if (value > max_seconds / scale) {
-    throw usage_error("invalid value for " + std::string(flag) + ": " + quoted(text) +
-                      " (at most 100 years)");
-  }
-  const auto seconds = static_cast<std::int64_t>(value * scale);
-  if (seconds < min) {
-    throw usage_error("invalid value for " + std::string(flag) + ": " + quoted(text) + " (at least " +
-                      std::to_string(min) + " s)");
-  }
+  const auto d = core::parse_duration(text);
+  const std::string invalid = "invalid value for " + std::string(flag) + ": " + quoted(text);
+  if (!d) throw usage_error(invalid + " (expected a duration such as 30d, 12h, 15m, 90s or 90)");
+  if (d->count() % 1000 != 0) throw usage_error(invalid + " (the server takes whole seconds)");
+  const std::int64_t seconds = d->count() / 1000;
+  if (seconds < min) throw usage_error(invalid + " (at least " + std::to_string(min) + " s)");
   return seconds;
 }
 

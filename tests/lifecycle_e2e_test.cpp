@@ -9,8 +9,7 @@
 #include "support/postgres.hpp"
 #include "support/timing.hpp"
 #include "support/tokend_server.hpp"
-
-#include <libpq-fe.h>
+#include "support/v1_fixtures.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -37,8 +36,6 @@ using tokend::test::sandbox;
 using tokend::test::tokend_server;
 
 constexpr const char* tokens = "/api/v2/tokens";
-const fs::path fixtures = fs::path(TOKEND_SOURCE_DIR) / "tests" / "fixtures";
-
 std::int64_t unix_now() { return static_cast<std::int64_t>(std::time(nullptr)); }
 
 reply call(connection& c, http::verb method, const std::string& target, const std::string& key,
@@ -160,8 +157,9 @@ void operator_story(const Store& store) {
   BOOST_TEST(call(c, http::verb::get, "/verify", short_lived).status == 401u);
 
   // Last use: the minute the customer's key was used shows in the list.
-  BOOST_REQUIRE(accepted(c, customer));
+  // The minute taken before the use: a use in a later minute only makes lastUsedAt later.
   const std::int64_t minute = unix_now() / 60 * 60;
+  BOOST_REQUIRE(accepted(c, customer));
   std::optional<std::int64_t> last_used;
   BOOST_TEST(eventually(
       [&] {
@@ -202,24 +200,8 @@ void operator_story(const Store& store) {
   BOOST_TEST(!accepted(c, successor));
 }
 
-struct v1_key {
-  std::string key;
-  std::string description;
-};
-
-std::vector<v1_key> v1_keys(const char* store_name) {
-  std::ifstream in(fixtures / "v1-keys.json");
-  const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-  const json::value parsed = json::parse(text);
-  std::vector<v1_key> out;
-  for (const auto& k : parsed.at(store_name).as_array()) {
-    out.push_back({std::string(k.at("key").as_string()), std::string(k.at("description").as_string())});
-  }
-  return out;
-}
-
 // Every key the previous version stored works, lists as never expiring, and can be rolled.
-void check_upgraded(tokend_server& server, const std::vector<v1_key>& keys) {
+void check_upgraded(tokend_server& server, const std::vector<tokend::test::v1_key>& keys) {
   connection c(server.api_port());
   for (const auto& k : keys) BOOST_TEST(accepted(c, k.key), "lost: " << k.description);
   const auto list = listed(c, keys[0].key);
@@ -239,10 +221,10 @@ BOOST_AUTO_TEST_CASE(operator_story_on_rocksdb) { operator_story(rocksdb_store{}
 
 BOOST_AUTO_TEST_CASE(rocksdb_data_of_the_previous_version_loads) {
   sandbox box;
-  fs::copy(fixtures / "rocksdb-v1", box.data_dir());
+  fs::copy(tokend::test::v1_fixtures / "rocksdb-v1", box.data_dir());
   fs::permissions(box.data_dir(), fs::perms::owner_all, fs::perm_options::replace);
   tokend_server server(box, {}, {});
-  check_upgraded(server, v1_keys("rocksdb-v1"));
+  check_upgraded(server, tokend::test::v1_keys("rocksdb-v1"));
 }
 
 BOOST_AUTO_TEST_SUITE(postgres, *boost::unit_test::label("postgres"))
@@ -278,22 +260,12 @@ BOOST_AUTO_TEST_CASE(a_key_expires_on_every_instance_at_its_time) {
 }
 
 BOOST_AUTO_TEST_CASE(postgres_data_of_the_previous_version_loads) {
-  const std::string schema = tokend::test::fresh_postgres_schema();
-  {
-    std::ifstream in(fixtures / "postgres-v1.sql");
-    const std::string sql{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-    PGconn* conn = PQconnectdb(tokend::test::postgres_url().c_str());
-    BOOST_REQUIRE(PQstatus(conn) == CONNECTION_OK);
-    const std::string setup = "CREATE SCHEMA " + schema + "; SET search_path TO " + schema + ";\n" + sql;
-    PGresult* r = PQexec(conn, setup.c_str());
-    const bool ok = PQresultStatus(r) == PGRES_TUPLES_OK || PQresultStatus(r) == PGRES_COMMAND_OK;
-    PQclear(r);
-    PQfinish(conn);
-    BOOST_REQUIRE_MESSAGE(ok, "loading the fixture failed");
-  }
+  std::string error;
+  const std::string schema = tokend::test::load_postgres_v1(error);
+  BOOST_REQUIRE_MESSAGE(!schema.empty(), "loading the fixture failed: " << error);
   sandbox box;
   tokend_server server(box, {}, postgres_env(schema, {}));
-  check_upgraded(server, v1_keys("postgres-v1"));
+  check_upgraded(server, tokend::test::v1_keys("postgres-v1"));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -6,8 +6,7 @@
 
 #include "storage/pg_connection.hpp"
 #include "support/store_calls.hpp"
-
-#include <libpq-fe.h>
+#include "support/v1_fixtures.hpp"
 
 #include <boost/json.hpp>
 
@@ -319,27 +318,9 @@ BOOST_AUTO_TEST_SUITE(upgrade)
 
 namespace {
 
-const fs::path fixtures = fs::path(TOKEND_SOURCE_DIR) / "tests" / "fixtures";
-
-struct v1_key {
-  std::string key;
-  std::string description;
-};
-
-[[nodiscard]] std::vector<v1_key> v1_keys(const char* store_name) {
-  std::ifstream in(fixtures / "v1-keys.json");
-  const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-  const json::value parsed = json::parse(text);
-  std::vector<v1_key> out;
-  for (const auto& k : parsed.at(store_name).as_array()) {
-    out.push_back({std::string(k.at("key").as_string()), std::string(k.at("description").as_string())});
-  }
-  return out;
-}
-
 // Opened on the fixture: every key authenticates as user 7's admin key that never expires, the list
 // shows them in order, and every new operation works on them.
-void check_v1_store(token_store& store, const std::vector<v1_key>& keys) {
+void check_v1_store(token_store& store, const std::vector<tokend::test::v1_key>& keys) {
   BOOST_REQUIRE_EQUAL(keys.size(), 4u);
   for (const auto& k : keys) {
     const auto i = info(store, core::digest_key(k.key));
@@ -377,11 +358,11 @@ void check_v1_store(token_store& store, const std::vector<v1_key>& keys) {
 BOOST_AUTO_TEST_CASE(rocksdb_data_of_the_previous_format_loads) {
   temp_dir dir;
   const fs::path db = dir.path() / "db";
-  fs::copy(fixtures / "rocksdb-v1", db);
+  fs::copy(tokend::test::v1_fixtures / "rocksdb-v1", db);
   auto options = rocksdb_options_in(dir);
   {
     const auto store = storage::open_rocksdb_store(options);
-    check_v1_store(*store, v1_keys("rocksdb-v1"));
+    check_v1_store(*store, tokend::test::v1_keys("rocksdb-v1"));
   }
   // And again after the upgrade wrote to it.
   const auto store = storage::open_rocksdb_store(options);
@@ -389,23 +370,12 @@ BOOST_AUTO_TEST_CASE(rocksdb_data_of_the_previous_format_loads) {
 }
 
 BOOST_AUTO_TEST_CASE(postgres_data_of_the_previous_format_loads) {
-  const std::string schema = tokend::test::fresh_postgres_schema();
-  {
-    std::ifstream in(fixtures / "postgres-v1.sql");
-    const std::string sql{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-    PGconn* conn = PQconnectdb(tokend::test::postgres_url().c_str());
-    BOOST_REQUIRE(PQstatus(conn) == CONNECTION_OK);
-    const std::string setup = "CREATE SCHEMA " + schema + "; SET search_path TO " + schema + ";\n" + sql;
-    PGresult* r = PQexec(conn, setup.c_str());
-    const bool ok = PQresultStatus(r) == PGRES_TUPLES_OK || PQresultStatus(r) == PGRES_COMMAND_OK;
-    BOOST_CHECK_MESSAGE(ok, "loading the fixture failed: " << PQerrorMessage(conn));
-    PQclear(r);
-    PQfinish(conn);
-    BOOST_REQUIRE(ok);
-  }
+  std::string error;
+  const std::string schema = tokend::test::load_postgres_v1(error);
+  BOOST_REQUIRE_MESSAGE(!schema.empty(), "loading the fixture failed: " << error);
   {
     const auto store = storage::open_postgres_store(postgres_options_for(schema));
-    check_v1_store(*store, v1_keys("postgres-v1"));
+    check_v1_store(*store, tokend::test::v1_keys("postgres-v1"));
   }
   const auto store = storage::open_postgres_store(postgres_options_for(schema));
   BOOST_TEST(list(*store, 7, 0, 10).tokens.size() == 5u);
