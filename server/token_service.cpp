@@ -62,6 +62,12 @@ std::int64_t system_seconds() {
       .count();
 }
 
+std::int64_t steady_nanoseconds() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
 std::optional<storage::token_ref> token_ref_of_key(core::user_id owner, std::string_view key) {
   if (!core::is_well_formed_key(key)) return std::nullopt;
   return storage::token_ref{owner, core::digest_key(key)};
@@ -73,6 +79,7 @@ token_service::token_service(storage::token_store& store, std::size_t cache_capa
     : store_(store),
       clock_(std::move(clock)),
       cache_(cache_capacity),
+      limiter_(cache_capacity),
       lists_(store.shared() ? 0 : list_cache_records),
       max_pending_(std::max<std::size_t>(2 * cache_capacity, min_pending_bound)) {
   // Deletes made by any process (a shared store) leave this cache; erase() also drops any fill
@@ -95,7 +102,7 @@ net::awaitable<result<caller>> token_service::authenticate(std::string_view key)
     if (core::expired(hit->expires_at, at)) co_return core::errc::unauthorized;
     // Already marked this minute, the common case: nothing more than the marker's load in find().
     if (recording_uses_ && hit->used_minute < minute_of(at)) mark_used(digest, hit->owner, at);
-    co_return caller{hit->owner, hit->operator_key};
+    co_return caller{hit->owner, hit->operator_key, std::nullopt};
   }
   const auto ticket = cache_.ticket(digest);
   auto found = (co_await on_store<result<std::optional<storage::key_info>>>(
@@ -113,7 +120,7 @@ net::awaitable<result<caller>> token_service::authenticate(std::string_view key)
   const std::int64_t at = now();
   if (core::expired(info->expires_at, at)) co_return core::errc::unauthorized;
   if (recording_uses_) mark_used(digest, info->owner, at);
-  co_return caller{info->owner, info->operator_key};
+  co_return caller{info->owner, info->operator_key, std::nullopt};
 }
 
 void token_service::mark_used(const core::key_digest& digest, core::user_id owner, std::int64_t now) {
@@ -127,11 +134,12 @@ void token_service::mark_used(const core::key_digest& digest, core::user_id owne
 net::awaitable<result<token_service::created>> token_service::create(core::user_id owner,
                                                                      std::string description,
                                                                      std::string type,
-                                                                     std::int64_t expires_at) {
+                                                                     std::int64_t expires_at,
+                                                                     std::optional<core::rate_limit> limit) {
   created out;
   out.key = core::generate_key();
-  out.record =
-      core::make_token_record(out.key, owner, std::move(description), std::move(type), now(), expires_at);
+  out.record = core::make_token_record(out.key, owner, std::move(description), std::move(type), now(),
+                                       expires_at, limit);
   // Captured by reference, not by init-capture (see docs/ARCHITECTURE.md#coroutine-rules).
   core::token_record to_store = out.record;
   const auto id =
@@ -144,6 +152,27 @@ net::awaitable<result<token_service::created>> token_service::create(core::user_
                       {true, owner, out.record.expires_at, out.record.type == core::operator_type});
   lists_.invalidate(owner);
   co_return out;
+}
+
+// STUB: rate limits are not stored or enforced yet.
+net::awaitable<error_code> token_service::set_rate_limit(storage::token_ref ref,
+                                                         std::optional<core::rate_limit> limit) {
+  (void)ref;
+  (void)limit;
+  co_return core::make_error_code(core::errc::internal);
+}
+
+void token_service::set_rate_limits(rate_limit_settings settings) { rate_settings_ = std::move(settings); }
+
+// STUB
+void token_service::share_admits(std::function<void(error_code)> done) {
+  if (done) done({});
+}
+
+// STUB
+net::awaitable<result<std::vector<token_service::limited_key>>> token_service::top_limited(std::size_t n) {
+  (void)n;
+  co_return std::vector<limited_key>{};
 }
 
 net::awaitable<result<storage::list_page>> token_service::list(core::user_id owner, std::size_t offset,
@@ -181,7 +210,8 @@ net::awaitable<error_code> token_service::remove(storage::token_ref ref) {
 
 net::awaitable<result<token_service::rolled>> token_service::roll(storage::token_ref old,
                                                                   std::int64_t expires_at,
-                                                                  std::int64_t overlap_seconds) {
+                                                                  std::int64_t overlap_seconds,
+                                                                  core::rate_limit_update limit) {
   const core::user_id owner = old.owner;
   rolled out;
   out.fresh.key = core::generate_key();
@@ -192,6 +222,7 @@ net::awaitable<result<token_service::rolled>> token_service::roll(storage::token
   request.now = now();
   request.expires_at = expires_at;
   request.old_expires_at = request.now + std::max<std::int64_t>(overlap_seconds, 0);
+  request.rate_limit = std::move(limit);
   auto done =
       (co_await on_store<result<storage::rolled_token>>([this, &request](
                                                             storage::token_store::roll_handler handler) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "core/list_cache.hpp"
+#include "core/rate_limiter.hpp"
 #include "core/token.hpp"
 #include "core/token_cache.hpp"
 #include "storage/token_store.hpp"
@@ -22,15 +23,34 @@
 
 namespace tokend::server {
 
+// A limited key's limit and what it said of this request.
+struct rate_state {
+  core::rate_limit limit;  // the effective one (the key's own or the default), never unlimited
+  core::rate_decision decision;
+};
+
 // Who a key belongs to, once authenticated.
 struct caller {
   core::user_id user = 0;
-  bool operator_key = false;  // may act for any user
+  bool operator_key = false;         // may act for any user
+  std::optional<rate_state> rate{};  // set when the key is limited
+  // Over its rate limit: the request must be answered 429 (or /verify's configured status) and
+  // nothing else done for it.
+  [[nodiscard]] bool rate_limited() const noexcept { return rate && !rate->decision.allowed; }
 };
 
 // Unix seconds now; tests pass a clock they control.
 using clock_function = std::function<std::int64_t()>;
 [[nodiscard]] std::int64_t system_seconds();
+// Nanoseconds of a monotonic clock, for rate limits; tests pass one they control.
+using monotonic_function = std::function<std::int64_t()>;
+[[nodiscard]] std::int64_t steady_nanoseconds();
+
+// How keys are rate limited.
+struct rate_limit_settings {
+  core::rate_limit default_limit;  // for keys without their own; unlimited by default
+  monotonic_function clock = steady_nanoseconds;
+};
 
 class token_service {
  public:
@@ -51,6 +71,8 @@ class token_service {
   // reaches the cache or store; a cached key is answered without suspending on storage. A success
   // marks the key used this minute when recording (see flush_uses): a key already marked costs one
   // relaxed load, its first use in a minute one append to a queue under a mutex.
+  // A limited key (its own limit or the default) takes one request from its bucket: the caller's
+  // `rate` says whether it was admitted, and a refused one must not be served.
   [[nodiscard]] boost::asio::awaitable<boost::system::result<caller>> authenticate(std::string_view key);
 
   struct created {
@@ -59,10 +81,9 @@ class token_service {
   };
   // Durable before it returns success. expires_at: Unix seconds, 0 for never (policies are the
   // caller's: see core/expiry_policy.hpp).
-  [[nodiscard]] boost::asio::awaitable<boost::system::result<created>> create(core::user_id owner,
-                                                                              std::string description,
-                                                                              std::string type,
-                                                                              std::int64_t expires_at = 0);
+  [[nodiscard]] boost::asio::awaitable<boost::system::result<created>> create(
+      core::user_id owner, std::string description, std::string type, std::int64_t expires_at = 0,
+      std::optional<core::rate_limit> limit = std::nullopt);
 
   // From the list cache when the caller's complete list is there, else from the store.
   [[nodiscard]] boost::asio::awaitable<boost::system::result<storage::list_page>> list(core::user_id owner,
@@ -81,9 +102,43 @@ class token_service {
   // Replaces `old` by a new key (same owner, type, description) expiring at `expires_at` (0: never);
   // the old key keeps working for `overlap_seconds` more (0: refused at once), or less if it
   // expired earlier anyway. core::errc::not_found as for remove, or when the old key has expired.
-  [[nodiscard]] boost::asio::awaitable<boost::system::result<rolled>> roll(storage::token_ref old,
-                                                                           std::int64_t expires_at,
-                                                                           std::int64_t overlap_seconds);
+  [[nodiscard]] boost::asio::awaitable<boost::system::result<rolled>> roll(
+      storage::token_ref old, std::int64_t expires_at, std::int64_t overlap_seconds,
+      core::rate_limit_update limit = {});
+
+  // Sets the token's own rate limit (nullopt: the default). core::errc::not_found as for remove.
+  // The key leaves the cache, so its next request reads the new limit.
+  [[nodiscard]] boost::asio::awaitable<boost::system::error_code> set_rate_limit(
+      storage::token_ref ref, std::optional<core::rate_limit> limit);
+
+  // Call before the service is used from several threads.
+  void set_rate_limits(rate_limit_settings settings);
+  [[nodiscard]] const core::rate_limit& default_rate_limit() const noexcept {
+    return rate_settings_.default_limit;
+  }
+
+  // Shares with the other processes of a shared store what this one admitted since the last call,
+  // and applies theirs as they arrive (registered at construction). While sharing fails, this
+  // process holds itself to 1/n of every limit, n being the processes heard from in the last
+  // `peer_memory_seconds` (itself included); the whole limit again once sharing works. Called by a
+  // timer; `done`, if any, runs on a storage thread. Also drops the buckets no longer needed.
+  void share_admits(std::function<void(boost::system::error_code)> done = {});
+  static constexpr std::int64_t peer_memory_seconds = 10;
+
+  // The keys refused most, most first, for the operator's view (resolved to id and masked prefix
+  // through the store, never showing a key).
+  struct limited_key {
+    core::user_id owner = 0;
+    std::uint64_t id = 0;
+    std::string display_prefix;
+    core::rate_limit limit;
+    std::uint64_t refused = 0;
+    std::uint64_t admitted = 0;
+  };
+  [[nodiscard]] boost::asio::awaitable<boost::system::result<std::vector<limited_key>>> top_limited(
+      std::size_t n);
+
+  [[nodiscard]] const core::rate_limiter& limiter() const noexcept { return limiter_; }
 
   // Whether authenticate marks uses (off until turned on: nothing then accumulates for a flush that
   // never comes). Call before the service is used from several threads.
@@ -125,6 +180,8 @@ class token_service {
   storage::token_store& store_;
   clock_function clock_;
   core::token_cache cache_;
+  core::rate_limiter limiter_;
+  rate_limit_settings rate_settings_;
   core::list_cache lists_;
 
   bool recording_uses_ = false;

@@ -62,6 +62,11 @@ class faulty_store final : public token_store {
     enqueue(roll_write{std::move(request), std::move(handler)});
   }
 
+  void async_set_rate_limit(token_ref ref, std::optional<core::rate_limit> limit,
+                            remove_handler handler) override {
+    enqueue(limit_write{ref, limit, std::move(handler)});
+  }
+
   void async_record_uses(std::vector<key_use> uses, write_handler handler) override {
     enqueue(uses_write{std::move(uses), std::move(handler)});
   }

@@ -43,7 +43,8 @@ class memory_store final : public token_store {
       const auto it = records_.find(digest);
       if (it == records_.end()) return std::optional<key_info>{};
       const core::token_record& r = it->second;
-      return std::optional<key_info>{key_info{r.owner, r.type == core::operator_type, r.expires_at}};
+      return std::optional<key_info>{key_info{r.owner, r.type == core::operator_type, r.expires_at,
+                                              r.rate_limit, r.id, r.display_prefix}};
     });
   }
 
@@ -103,9 +104,22 @@ class memory_store final : public token_store {
                 out.fresh.created_at = request.now;
                 out.fresh.expires_at = request.expires_at;
                 out.fresh.last_used_at = 0;
+                if (request.rate_limit.replace) out.fresh.rate_limit = request.rate_limit.limit;
                 out.fresh.id = insert(out.fresh);
                 return out;
               });
+  }
+
+  void async_set_rate_limit(token_ref ref, std::optional<core::rate_limit> limit,
+                            remove_handler handler) override {
+    run_write(std::move(handler), [this, ref, limit]() -> boost::system::result<core::key_digest> {
+      const std::lock_guard lock(data_mutex_);
+      count_write();
+      const auto found = find(ref);
+      if (!found) return error(core::errc::not_found);
+      (*found)->second.rate_limit = limit;
+      return (*found)->first;
+    });
   }
 
   void async_record_uses(std::vector<key_use> uses, write_handler handler) override {

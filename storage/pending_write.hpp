@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <type_traits>
 #include <utility>
 #include <variant>
@@ -30,6 +31,12 @@ struct roll_write {
   token_store::roll_handler handler;
 };
 
+struct limit_write {
+  token_ref ref;
+  std::optional<core::rate_limit> limit;
+  token_store::remove_handler handler;
+};
+
 struct uses_write {
   std::vector<key_use> uses;
   token_store::write_handler handler;
@@ -41,7 +48,8 @@ struct sweep_write {
   token_store::sweep_handler handler;
 };
 
-using pending_write = std::variant<create_write, remove_write, roll_write, uses_write, sweep_write>;
+using pending_write =
+    std::variant<create_write, remove_write, roll_write, limit_write, uses_write, sweep_write>;
 
 // Answers a write with an error.
 inline void fail(pending_write& write, core::errc e) {
@@ -59,6 +67,8 @@ inline void forward(pending_write write, token_store& store) {
           store.async_remove(std::move(w.ref), std::move(w.handler));
         } else if constexpr (std::is_same_v<type, roll_write>) {
           store.async_roll(std::move(w.request), std::move(w.handler));
+        } else if constexpr (std::is_same_v<type, limit_write>) {
+          store.async_set_rate_limit(std::move(w.ref), std::move(w.limit), std::move(w.handler));
         } else if constexpr (std::is_same_v<type, uses_write>) {
           store.async_record_uses(std::move(w.uses), std::move(w.handler));
         } else {

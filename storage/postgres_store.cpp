@@ -114,6 +114,14 @@ class postgres_store final : public token_store {
     submit(pg::roll_job{std::move(request), std::move(handler)});
   }
 
+  // STUB: the PostgreSQL store does not keep rate limits yet.
+  void async_set_rate_limit(token_ref ref, std::optional<core::rate_limit> limit,
+                            remove_handler handler) override {
+    (void)ref;
+    (void)limit;
+    handler(core::make_error_code(core::errc::internal));
+  }
+
   void async_record_uses(std::vector<key_use> uses, write_handler handler) override {
     submit(pg::record_uses_job{std::move(uses), std::move(handler)});
   }

@@ -51,6 +51,8 @@ write_answer batch_builder::add(const pending_write& write) {
           return remove(w.ref);
         } else if constexpr (std::is_same_v<type, roll_write>) {
           return roll(w.request);
+        } else if constexpr (std::is_same_v<type, limit_write>) {
+          return set_rate_limit(w.ref, w.limit);
         } else if constexpr (std::is_same_v<type, uses_write>) {
           return record_uses(w.uses);
         } else {
@@ -65,6 +67,14 @@ rocksdb::WriteBatch& batch_builder::finish() {
   if (next_sequence_ != first_sequence_)
     batch_.Put(rocksdb::Slice(sequence_key), encode_sequence(next_sequence_));
   return batch_;
+}
+
+// STUB: the RocksDB store does not keep rate limits yet.
+boost::system::result<core::key_digest> batch_builder::set_rate_limit(
+    const token_ref& ref, const std::optional<core::rate_limit>& limit) {
+  (void)ref;
+  (void)limit;
+  return error(core::errc::internal);
 }
 
 boost::system::result<std::uint64_t> batch_builder::create(const core::token_record& record) {

@@ -67,6 +67,8 @@ class batch_builder {
   [[nodiscard]] result<std::uint64_t> create(const core::token_record& record);
   [[nodiscard]] result<core::key_digest> remove(const token_ref& ref);
   [[nodiscard]] result<rolled_token> roll(const roll_request& request);
+  [[nodiscard]] result<core::key_digest> set_rate_limit(const token_ref& ref,
+                                                        const std::optional<core::rate_limit>& limit);
   [[nodiscard]] error_code record_uses(const std::vector<key_use>& uses);
   [[nodiscard]] result<std::vector<removed_token>> remove_expired(std::int64_t cutoff, std::size_t limit);
 

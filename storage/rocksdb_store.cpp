@@ -79,6 +79,11 @@ class rocksdb_store final : public token_store {
     submit(roll_write{std::move(request), std::move(handler)});
   }
 
+  void async_set_rate_limit(token_ref ref, std::optional<core::rate_limit> limit,
+                            remove_handler handler) override {
+    submit(limit_write{ref, limit, std::move(handler)});
+  }
+
   void async_record_uses(std::vector<key_use> uses, write_handler handler) override {
     submit(uses_write{std::move(uses), std::move(handler)});
   }
@@ -171,7 +176,9 @@ class rocksdb_store final : public token_store {
     if (!status.ok()) return error(core::errc::unavailable);
     const auto head = decode_record_head(value.ToStringView());
     if (!head) return error(core::errc::internal);
-    return std::optional<key_info>{key_info{head->owner, head->operator_key, head->expires_at}};
+    // STUB: no rate limit, id or prefix yet.
+    return std::optional<key_info>{
+        key_info{head->owner, head->operator_key, head->expires_at, std::nullopt, 0, {}}};
   }
 
   // The owner's index entries, merged with the owner's last uses: both are ordered by sequence.

@@ -32,7 +32,10 @@ struct list_page {
 struct key_info {
   core::user_id owner = 0;
   bool operator_key = false;
-  std::int64_t expires_at = 0;  // 0: never
+  std::int64_t expires_at = 0;                   // 0: never
+  std::optional<core::rate_limit> rate_limit{};  // the key's own; nullopt: the server's default
+  std::uint64_t id = 0;
+  std::string display_prefix{};  // for the operator's view of limited keys, which never shows a key
 };
 
 // One of `owner`'s tokens: by its key's digest (the caller holds the key) or by the id a list
@@ -45,11 +48,12 @@ struct token_ref {
 // Replaces a token by a new key with the same owner, type and description, in one atomic write.
 struct roll_request {
   token_ref old;
-  core::key_digest digest{};        // the new key's
-  std::string display_prefix;       // the new key's
-  std::int64_t now = 0;             // the new key's created_at; an old key expired by then is not found
-  std::int64_t expires_at = 0;      // the new key's; 0: never
-  std::int64_t old_expires_at = 0;  // the old key then expires at the earlier of its own and this
+  core::key_digest digest{};             // the new key's
+  std::string display_prefix;            // the new key's
+  std::int64_t now = 0;                  // the new key's created_at; an old key expired by then is not found
+  std::int64_t expires_at = 0;           // the new key's; 0: never
+  std::int64_t old_expires_at = 0;       // the old key then expires at the earlier of its own and this
+  core::rate_limit_update rate_limit{};  // the new key's own limit: the old key's unless replaced
 };
 
 struct rolled_token {
@@ -69,6 +73,12 @@ struct key_use {
 struct removed_token {
   core::user_id owner = 0;
   core::key_digest digest{};
+};
+
+// Requests one process admitted under a key's rate limit since it last shared its counts.
+struct admitted_requests {
+  std::uint64_t tag = 0;  // core::key_tag of the key's digest
+  std::uint32_t count = 0;
 };
 
 // Upper bounds of the batch-size histogram: 1, 2, 4, ..., 1024, then +Inf.
@@ -91,6 +101,8 @@ class token_store {
   using roll_handler = std::function<void(boost::system::result<rolled_token>)>;
   using sweep_handler = std::function<void(boost::system::result<std::vector<removed_token>>)>;
   using list_handler = std::function<void(boost::system::result<list_page>)>;
+  using peer_admits_handler =
+      std::function<void(std::uint64_t sender, const std::vector<admitted_requests>&)>;
 
   virtual ~token_store() = default;
 
@@ -115,6 +127,13 @@ class token_store {
   // Success only once durable; on a shared store, other processes drop the old key from their
   // caches as after a delete (on_revoked), so they read its new expiry.
   virtual void async_roll(roll_request request, roll_handler handler) = 0;
+
+  // Sets the token's own rate limit (nullopt: back to the server's default) and answers its digest;
+  // core::errc::not_found as for async_remove. Success only once durable; on a shared store, other
+  // processes drop the key from their caches as after a delete (on_revoked), so they read the new
+  // limit.
+  virtual void async_set_rate_limit(token_ref ref, std::optional<core::rate_limit> limit,
+                                    remove_handler handler) = 0;
 
   // Records uses: a token's last_used_at becomes the latest of its own and the use's minute (the
   // latest use wins, whichever process records it first). Uses of tokens gone are ignored.
@@ -142,6 +161,22 @@ class token_store {
   // that is not shared never calls it: this process's own deletes are all there is.
   // NOLINTNEXTLINE(performance-unnecessary-value-param): a sink, which the stores that keep it move
   virtual void on_revoked(std::function<void(const core::key_digest&)> callback) { (void)callback; }
+
+  // A shared store: sends the counts this process admitted to every other process of the store
+  // (never back to this one), at most once per call, without storing them. The handler's error
+  // says they may not have reached the others, or that this process is not hearing theirs: the
+  // caller then holds itself to its share of each limit. A store that is not shared answers success
+  // at once and sends nothing.
+  // NOLINTNEXTLINE(performance-unnecessary-value-param): a sink, which shared stores move
+  virtual void async_share_admits(std::vector<admitted_requests> counts, write_handler handler) {
+    (void)counts;
+    handler({});
+  }
+
+  // Registers the one callback told of the counts every other process shares, with an id of that
+  // process (stable while it runs). Runs on a storage thread; must be quick and not throw.
+  // NOLINTNEXTLINE(performance-unnecessary-value-param): a sink, which shared stores move
+  virtual void on_peer_admits(peer_admits_handler callback) { (void)callback; }
 
   // Blocking: refuses new operations with core::errc::unavailable from now on, finishes the queued
   // writes and waits for in-flight handlers. Idempotent.

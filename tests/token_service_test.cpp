@@ -69,6 +69,10 @@ class counting_store final : public storage::token_store {
   void async_roll(storage::roll_request request, roll_handler handler) override {
     inner_->async_roll(std::move(request), std::move(handler));
   }
+  void async_set_rate_limit(storage::token_ref ref, std::optional<core::rate_limit> limit,
+                            remove_handler handler) override {
+    inner_->async_set_rate_limit(ref, limit, std::move(handler));
+  }
   void async_record_uses(std::vector<storage::key_use> uses, write_handler handler) override {
     {
       const std::lock_guard lock(mutex_);

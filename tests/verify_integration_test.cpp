@@ -71,6 +71,10 @@ class lookup_fault_store : public storage::token_store {
   void async_roll(storage::roll_request request, roll_handler handler) override {
     inner_->async_roll(std::move(request), std::move(handler));
   }
+  void async_set_rate_limit(storage::token_ref ref, std::optional<core::rate_limit> limit,
+                            remove_handler handler) override {
+    inner_->async_set_rate_limit(ref, limit, std::move(handler));
+  }
   void async_record_uses(std::vector<storage::key_use> uses, write_handler handler) override {
     inner_->async_record_uses(std::move(uses), std::move(handler));
   }

@@ -263,7 +263,7 @@ BOOST_AUTO_TEST_SUITE(response_headers)
 
 BOOST_AUTO_TEST_CASE(allowed_and_refused_headers) {
   server::api_reply ok;
-  ok.verified = server::caller{42, false};
+  ok.verified = server::caller{42, false, std::nullopt};
   server::http_response res;
   server::add_verify_headers(ok, res);
   BOOST_TEST(res["X-Tokend-User-Id"] == "42");
