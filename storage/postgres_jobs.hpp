@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <optional>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -46,6 +47,12 @@ struct roll_job {
   token_store::roll_handler handler;
 };
 
+struct set_rate_limit_job {
+  token_ref ref;
+  std::optional<core::rate_limit> limit;
+  token_store::remove_handler handler;
+};
+
 // Already a batch of its own: every use a flush collected, written by one statement.
 struct record_uses_job {
   std::vector<key_use> uses;
@@ -63,8 +70,8 @@ struct empty_job {
   std::function<void(boost::system::result<bool>)> handler;
 };
 
-using job = std::variant<lookup_job, create_job, remove_job, list_job, roll_job, record_uses_job,
-                         remove_expired_job, empty_job>;
+using job = std::variant<lookup_job, create_job, remove_job, list_job, roll_job, set_rate_limit_job,
+                         record_uses_job, remove_expired_job, empty_job>;
 
 // Calls a job's handler, emptied first: the worker's exception boundary can then tell which jobs
 // still wait for an answer, and no job is ever answered twice.

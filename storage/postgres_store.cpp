@@ -114,12 +114,9 @@ class postgres_store final : public token_store {
     submit(pg::roll_job{std::move(request), std::move(handler)});
   }
 
-  // STUB: the PostgreSQL store does not keep rate limits yet.
   void async_set_rate_limit(token_ref ref, std::optional<core::rate_limit> limit,
                             remove_handler handler) override {
-    (void)ref;
-    (void)limit;
-    handler(core::make_error_code(core::errc::internal));
+    submit(pg::set_rate_limit_job{ref, limit, std::move(handler)});
   }
 
   void async_record_uses(std::vector<key_use> uses, write_handler handler) override {

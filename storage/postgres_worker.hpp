@@ -38,6 +38,7 @@ class worker {
   [[nodiscard]] boost::asio::awaitable<void> run_creates();
   [[nodiscard]] boost::asio::awaitable<void> run_remove();
   [[nodiscard]] boost::asio::awaitable<void> run_roll();
+  [[nodiscard]] boost::asio::awaitable<void> run_set_rate_limit();
   [[nodiscard]] boost::asio::awaitable<void> run_record_uses();
   [[nodiscard]] boost::asio::awaitable<void> run_remove_expired();
   [[nodiscard]] boost::asio::awaitable<void> run_list();

@@ -807,6 +807,63 @@ BOOST_AUTO_TEST_CASE(one_batch_rolls_uses_and_removes_by_id_what_it_created) {
   BOOST_CHECK_EQUAL(store->stats().batches, 2u);
 }
 
+// A limit set in the batch that created the token, by its id, and a roll in the same batch that
+// copies it: each write sees the ones before it.
+BOOST_AUTO_TEST_CASE(one_batch_sets_the_limit_of_what_it_created) {
+  temp_dir dir;
+  gate blocker;
+  auto options = rocksdb_options_in(dir);
+  options.test_before_write = [&] { return blocker.hold_first(); };
+  const auto store = storage::open_rocksdb_store(options);
+  const auto set = [&](storage::token_ref ref, std::optional<core::rate_limit> limit) {
+    return start<remove_result>(
+        [&](auto handler) { store->async_set_rate_limit(ref, limit, std::move(handler)); });
+  };
+
+  auto held = start_create_id(*store, make_record(9, 0));  // id 1, alone in the first batch
+  BOOST_REQUIRE(blocker.entered());
+  const auto a = make_record(1, 1);
+  auto create_a = start_create_id(*store, a);                                 // id 2
+  auto set_by_other = set({2, std::uint64_t{2}}, core::rate_limit{1, 1, 1});  // not theirs
+  auto set_a = set({1, std::uint64_t{2}}, core::rate_limit{40, 1, 80});
+  auto roll_a = start_roll(*store, {1, a.digest}, 1'000, 1'500);  // new key: id 3, a's limit
+  auto set_a_again = set({1, a.digest}, core::rate_limit{3, 1, 0});
+  auto set_unborn = set({1, std::uint64_t{4}}, core::rate_limit{1, 1, 1});
+  blocker.open();
+
+  BOOST_TEST(*finish(std::move(held)) == 1u);
+  BOOST_TEST(*finish(std::move(create_a)) == 2u);
+  BOOST_TEST(finish(std::move(set_by_other)).error() == err(core::errc::not_found));
+  const auto done = finish(std::move(set_a));
+  BOOST_REQUIRE(done.has_value());
+  BOOST_TEST((*done == a.digest));
+  const auto rolled = finish(std::move(roll_a));
+  BOOST_REQUIRE(rolled.has_value());
+  BOOST_TEST((rolled->fresh.rate_limit == std::optional<core::rate_limit>{core::rate_limit{40, 1, 80}}));
+  BOOST_TEST(finish(std::move(set_a_again)).has_value());
+  BOOST_TEST(finish(std::move(set_unborn)).error() == err(core::errc::not_found));
+
+  BOOST_TEST(
+      (info_of(*store, a.digest).rate_limit == std::optional<core::rate_limit>{core::rate_limit{3, 1, 0}}));
+  BOOST_TEST(info_of(*store, a.digest).expires_at == 1'500);
+  BOOST_TEST((info_of(*store, rolled->fresh.digest).rate_limit ==
+              std::optional<core::rate_limit>{core::rate_limit{40, 1, 80}}));
+  const auto page = list(*store, 1, 0, 10);
+  BOOST_REQUIRE_EQUAL(page.tokens.size(), 2u);
+  BOOST_TEST((page.tokens[0].rate_limit == std::optional<core::rate_limit>{core::rate_limit{3, 1, 0}}));
+  BOOST_TEST(page.tokens[0].expires_at == 1'500);
+  BOOST_TEST((page.tokens[1].rate_limit == std::optional<core::rate_limit>{core::rate_limit{40, 1, 80}}));
+  BOOST_CHECK_EQUAL(store->stats().batches, 2u);
+
+  // On disk, not only in the writer's memory.
+  store->close();
+  const auto reopened = storage::open_rocksdb_store(rocksdb_options_in(dir));
+  BOOST_TEST((info_of(*reopened, a.digest).rate_limit ==
+              std::optional<core::rate_limit>{core::rate_limit{3, 1, 0}}));
+  BOOST_TEST(info_of(*reopened, a.digest).id == 2u);
+  BOOST_TEST(info_of(*reopened, a.digest).display_prefix == a.display_prefix);
+}
+
 // A sweep queued behind other writes sees them: they are written first, in a batch of their own,
 // and the writes queued after the sweep see what it removed.
 BOOST_AUTO_TEST_CASE(a_sweep_in_a_batch_sees_the_writes_before_it) {
@@ -1573,6 +1630,67 @@ BOOST_AUTO_TEST_CASE(a_roll_reaches_the_other_store_through_on_revoked) {
   const auto fresh_on_b = info(*b, request.digest);
   BOOST_REQUIRE(fresh_on_b.has_value());
   BOOST_CHECK_EQUAL(fresh_on_b->owner, 21u);
+  b->on_revoked({});
+}
+
+// A rate limit set through A is a revocation of the key on B, whose next lookup reads the new limit.
+BOOST_AUTO_TEST_CASE(a_rate_limit_change_reaches_the_other_store_through_on_revoked) {
+  const std::string schema = tokend::test::fresh_postgres_schema();
+  const auto a = storage::open_postgres_store(postgres_options_for(schema));
+  const auto b = storage::open_postgres_store(postgres_options_for(schema));
+  std::mutex mutex;
+  std::condition_variable cv;
+  std::vector<core::key_digest> revoked;  // a digest may come twice: notified, then polled
+  b->on_revoked([&](const core::key_digest& d) {
+    const std::lock_guard lock(mutex);
+    revoked.push_back(d);
+    cv.notify_all();
+  });
+  const auto heard = [&](const core::key_digest& d) {
+    std::unique_lock lock(mutex);
+    return cv.wait_for(lock, deadline,
+                       [&] { return std::find(revoked.begin(), revoked.end(), d) != revoked.end(); });
+  };
+  side_session side(tokend::test::postgres_url());
+  const auto revocations = [&] {
+    return side.exec("SELECT count(*) FROM " + schema + ".tokend_revocations");
+  };
+
+  auto r = make_record(27, 1);
+  r.rate_limit = core::rate_limit{100, 1, 0};
+  const auto bystander = make_record(27, 2);
+  const std::uint64_t id = create_id(*a, r);
+  (void)create_id(*a, bystander);
+  BOOST_CHECK(info(*b, r.digest)->rate_limit == r.rate_limit);
+
+  const auto set = [&](storage::token_ref ref, std::optional<core::rate_limit> limit) {
+    return finish(start<boost::system::result<core::key_digest>>(
+        [&](auto handler) { a->async_set_rate_limit(ref, limit, std::move(handler)); }));
+  };
+  const auto changed = set({27, id}, core::rate_limit{5, 60, 10});
+  BOOST_REQUIRE_MESSAGE(changed.has_value(), "set failed: " << changed.error().message());
+  BOOST_CHECK(*changed == r.digest);
+  BOOST_REQUIRE(heard(r.digest));
+  BOOST_CHECK_EQUAL(revocations(), "1");
+  BOOST_CHECK(info(*b, r.digest)->rate_limit == (std::optional<core::rate_limit>{{5, 60, 10}}));
+  BOOST_CHECK_EQUAL(info(*b, r.digest)->owner, 27u);  // revoked from caches, not deleted
+
+  // Back to the default, by digest: revoked again. A refused change revokes nothing.
+  BOOST_REQUIRE(set({27, r.digest}, std::nullopt).has_value());
+  BOOST_CHECK_EQUAL(revocations(), "2");
+  BOOST_CHECK(!info(*b, r.digest)->rate_limit.has_value());
+  BOOST_CHECK(set({28, id}, core::rate_limit{1, 1, 1}).error() == err(core::errc::not_found));
+  BOOST_CHECK(set({28, r.digest}, core::rate_limit{1, 1, 1}).error() == err(core::errc::not_found));
+  BOOST_CHECK_EQUAL(revocations(), "2");
+
+  // Only that key was revoked: the bystander is heard of when it is deleted, not before.
+  BOOST_REQUIRE_EQUAL(remove(*a, 27, bystander.digest), error_code{});
+  BOOST_REQUIRE(heard(bystander.digest));
+  {
+    const std::lock_guard lock(mutex);
+    for (const auto& d : revoked) BOOST_CHECK(d == r.digest || d == bystander.digest);
+    BOOST_CHECK(revoked.front() == r.digest);
+  }
   b->on_revoked({});
 }
 
