@@ -1807,6 +1807,44 @@ BOOST_AUTO_TEST_CASE(malformed_payloads_are_ignored_and_the_next_good_one_arrive
   for (const auto& line : logged) BOOST_TEST_MESSAGE("logged: " << line);
 }
 
+// An on_peer_admits callback that throws loses those counts only: the listener goes on hearing
+// (and shares go on succeeding), unlike a revocation, which the poll would find again.
+BOOST_AUTO_TEST_CASE(a_throwing_peer_callback_loses_only_its_counts) {
+  const std::string schema = tokend::test::fresh_postgres_schema();
+  std::atomic<int> errors_logged{0};
+  auto options = postgres_options_for(schema);
+  options.log = [&](bool error, std::string_view) {
+    if (error) ++errors_logged;
+  };
+  const auto a = storage::open_postgres_store(postgres_options_for(schema));
+  const auto b = storage::open_postgres_store(options);
+  std::mutex mutex;
+  std::condition_variable cv;
+  tag_sums heard;
+  bool thrown = false;
+  b->on_peer_admits([&](std::uint64_t, const admit_counts& counts) {
+    const std::lock_guard lock(mutex);
+    if (!thrown) {
+      thrown = true;
+      throw std::runtime_error("callback failure");
+    }
+    for (const auto& c : counts) heard[c.tag] += c.count;
+    cv.notify_all();
+  });
+  BOOST_REQUIRE_EQUAL(share(*a, {{1, 1}}), error_code{});
+  BOOST_REQUIRE_EQUAL(share(*a, {{2, 2}}), error_code{});
+  {
+    std::unique_lock lock(mutex);
+    BOOST_CHECK(cv.wait_for(lock, deadline, [&] { return heard.contains(2); }));
+    BOOST_CHECK(thrown);
+    BOOST_CHECK(heard == (tag_sums{{2, 2}}));
+  }
+  BOOST_CHECK_EQUAL(share(*b, {}), error_code{});
+  BOOST_CHECK(b->ready());
+  BOOST_CHECK_GT(errors_logged.load(), 0);
+  b->on_peer_admits({});
+}
+
 // While the database is down a share answers an error (the caller then holds to its share of each
 // limit), an empty one too; once it is back, shares succeed and counts flow again.
 BOOST_AUTO_TEST_CASE(sharing_fails_while_the_database_is_down_and_recovers) {
