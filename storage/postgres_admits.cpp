@@ -67,8 +67,7 @@ std::uint64_t random_sender_id() {
 }
 
 std::optional<peer_admits> parse_admits(std::string_view payload) {
-  if (payload.size() > admits_payload_bytes || payload.size() < header_bytes + 1 ||
-      payload[hex_width] != ' ')
+  if (payload.size() > admits_payload_bytes || payload.size() < header_bytes + 1 || payload[hex_width] != ' ')
     return std::nullopt;
   peer_admits out;
   if (!parse_hex(payload.substr(0, hex_width), out.sender)) return std::nullopt;
@@ -101,8 +100,9 @@ std::vector<std::string> admits_outbox::take(const std::vector<admitted_requests
       continue;
     }
     std::uint32_t& sum = all[it->second].count;
-    sum = c.count > std::numeric_limits<std::uint32_t>::max() - sum ? std::numeric_limits<std::uint32_t>::max()
-                                                                     : sum + c.count;
+    sum = c.count > std::numeric_limits<std::uint32_t>::max() - sum
+              ? std::numeric_limits<std::uint32_t>::max()
+              : sum + c.count;
   }
 
   std::vector<std::string> payloads;
