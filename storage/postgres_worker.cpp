@@ -186,6 +186,8 @@ net::awaitable<bool> worker::connect() {
        " last_used_at, id, rate_limit, coalesce(rate_window, 1), coalesce(rate_burst, 0) FROM " +
            tokens + " WHERE owner = $1 ORDER BY id OFFSET $2 LIMIT $3"},
       {"empty", "SELECT NOT EXISTS (SELECT 1 FROM " + tokens + ")"},
+      // Every payload in one statement: one round trip, and delivered together at its commit.
+      {"share_admits", "SELECT pg_notify($1::text, p) FROM unnest($2::text[]) AS p"},
   };
   co_return (co_await conn.prepare_all(statements)).ok();
 }
@@ -211,6 +213,8 @@ net::awaitable<void> worker::run() {
           return run_record_uses();
         } else if constexpr (std::is_same_v<type, remove_expired_job>) {
           return run_remove_expired();
+        } else if constexpr (std::is_same_v<type, share_admits_job>) {
+          return run_share_admits();
         } else {
           static_assert(std::is_same_v<type, empty_job>);
           return run_empty();
@@ -515,6 +519,15 @@ net::awaitable<void> worker::run_empty() {
     co_return;
   }
   answer(std::get<empty_job>(batch.front()).handler, r.cell(0, 0) == "t");
+}
+
+net::awaitable<void> worker::run_share_admits() {
+  auto& j = std::get<share_admits_job>(batch.front());
+  array_builder payloads;
+  for (const auto& p : j.payloads) payloads.add(p);
+  const std::vector<std::string> params{names_.rate_channel(), payloads.str()};
+  const reply r = co_await conn.exec_prepared("share_admits", params);
+  answer(j.handler, r.ok() ? error_code{} : error(core::errc::unavailable));
 }
 
 }  // namespace tokend::storage::pg

@@ -43,6 +43,7 @@ class worker {
   [[nodiscard]] boost::asio::awaitable<void> run_remove_expired();
   [[nodiscard]] boost::asio::awaitable<void> run_list();
   [[nodiscard]] boost::asio::awaitable<void> run_empty();
+  [[nodiscard]] boost::asio::awaitable<void> run_share_admits();
 
   const postgres_options& options_;
   const postgres_names& names_;
