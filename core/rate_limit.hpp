@@ -23,8 +23,8 @@ struct rate_limit {
   friend constexpr bool operator==(const rate_limit&, const rate_limit&) = default;
 };
 
-inline constexpr std::uint32_t max_rate_limit = 1'000'000'000;       // for limit and burst
-inline constexpr std::uint32_t max_rate_window_seconds = 86'400;     // one day
+inline constexpr std::uint32_t max_rate_limit = 1'000'000'000;    // for limit and burst
+inline constexpr std::uint32_t max_rate_window_seconds = 86'400;  // one day
 
 // Why a limit is out of bounds (a sentence for a 400), or nullopt when it is within them.
 [[nodiscard]] std::optional<std::string_view> rate_limit_problem(const rate_limit& limit) noexcept;
