@@ -60,6 +60,8 @@ struct config {
   std::chrono::milliseconds expired_sweep_interval{};
   // How often marked key uses are written to the store; 0: uses are not even marked.
   std::chrono::milliseconds last_used_interval{};
+  // How often rate-limit counts are shared with the other processes of a shared store; 0: never.
+  std::chrono::milliseconds rate_limit_sync_interval{};
   log::level log_level{};
   bool access_log = false;               // one JSON line per API request (never the query string or a key)
   std::chrono::seconds token_ttl{};      // lifetime of a key created without one; 0: none

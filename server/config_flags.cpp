@@ -112,7 +112,7 @@ void log_level(config& c, value f, value v) {
 // At least two of the largest list answers (1000 tokens of the longest descriptions, ~1.8 MB).
 constexpr std::size_t min_response_bytes = std::size_t{4} << 20;
 
-constexpr std::array<flag_spec, 30> table = {{
+constexpr std::array<flag_spec, 31> table = {{
     {"--listen", "TOKEND_LISTEN", "HOST:PORT", "0.0.0.0:8080", "", "", endpoint<&config::listen>,
      "API address"},
     {"--admin-listen", "TOKEND_ADMIN_LISTEN", "HOST:PORT", "0.0.0.0:9090", "", "",
@@ -186,6 +186,11 @@ constexpr std::array<flag_spec, 30> table = {{
      duration_or_zero<&config::last_used_interval>,
      "how often the keys' uses (marked in memory, at most one per key per minute) are written to the "
      "store in one batch, for lists' `lastUsedAt`; 0: last use is not recorded"},
+    {"--rate-limit-sync-interval", "TOKEND_RATE_LIMIT_SYNC_INTERVAL", "D", "200ms", "", "",
+     duration_or_zero<&config::rate_limit_sync_interval>,
+     "with `--store postgres`, how often each instance sends the others the requests it admitted "
+     "under rate limits (one NOTIFY round trip), which bounds how far several instances together "
+     "can exceed a limit; 0: never, each instance limits on its own"},
     {"--access-log", "TOKEND_ACCESS_LOG", "", "false", "", "--no-access-log", boolean<&config::access_log>,
      "one JSON line per API request, never with a key (see docs/OPERATIONS.md, access log)"},
     {"--token-ttl", "TOKEND_TOKEN_TTL", "D", "0", "", "", lifetime<&config::token_ttl>,

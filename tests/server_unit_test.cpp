@@ -1027,6 +1027,17 @@ BOOST_AUTO_TEST_CASE(expiry_and_last_use_durations) {
   BOOST_TEST(config_refused({}, {{"TOKEND_EXPIRED_SWEEP_INTERVAL", "1y"}}));
 }
 
+BOOST_AUTO_TEST_CASE(rate_limit_sync_interval) {
+  BOOST_TEST(configure({}).rate_limit_sync_interval.count() == 200);
+  BOOST_TEST(configure({"--rate-limit-sync-interval=1s"}).rate_limit_sync_interval.count() == 1000);
+  BOOST_TEST(configure({"--rate-limit-sync-interval", "50ms"}).rate_limit_sync_interval.count() == 50);
+  BOOST_TEST(configure({}, {{"TOKEND_RATE_LIMIT_SYNC_INTERVAL", "0"}}).rate_limit_sync_interval.count() == 0);
+  BOOST_TEST(config_refused({"--rate-limit-sync-interval=fast"}));
+  BOOST_TEST(config_refused({"--rate-limit-sync-interval=-1s"}));
+  BOOST_TEST(mentions(server::usage_text(), "--rate-limit-sync-interval"));
+  BOOST_TEST(mentions(server::usage_text(), "TOKEND_RATE_LIMIT_SYNC_INTERVAL"));
+}
+
 BOOST_AUTO_TEST_CASE(drain_idle_grace) {
   // Unset: 2s, but at most half the drain timeout, so the deadline still has time for busy requests.
   BOOST_TEST(!configure({}).drain_idle_grace.has_value());
