@@ -211,34 +211,21 @@ net::awaitable<api_reply> limited(const boost::urls::url_view& target, token_ser
   co_return api_reply{200, limited_body(*keys), route::limited, false};
 }
 
-// The operation `r` once the caller is known and admitted.
-net::awaitable<api_reply> operate(const http_request& request, const boost::urls::url_view& target, route r,
-                                  const caller& who, token_service& service, response_budget* budget,
-                                  core::expiry_policy policy) {
+// The refusals every operation shares once its caller is admitted: a body that is not JSON (415),
+// a bad `userId` (400), or another user named by a key that may not act for them (403). Otherwise
+// nullopt, and `a` acts for the user named. Not a coroutine: the common path costs no frame.
+std::optional<api_reply> refusal_before_operation(const http_request& request,
+                                                  const boost::urls::url_view& target, route r, acting& a) {
   if (r != route::list && r != route::limited && !content_type_acceptable(request)) {
-    co_return error_reply(415, "Content-Type must be application/json (with no charset other than utf-8)", r);
+    return error_reply(415, "Content-Type must be application/json (with no charset other than utf-8)", r);
   }
   const auto user = parse_user_id(target);
-  if (!user.value) co_return error_reply(400, user.problem, r);
-  acting a{who.user, who};
+  if (!user.value) return error_reply(400, user.problem, r);
   if (const auto asked = user.value->user; asked && *asked != a.owner) {
-    if (!a.who.operator_key) co_return error_reply(403, other_user_refusal, r);
+    if (!a.who.operator_key) return error_reply(403, other_user_refusal, r);
     a.owner = *asked;
   }
-  switch (r) {
-    case route::create:
-      co_return co_await create(request, service, a, policy);
-    case route::list:
-      co_return co_await list(target, service, a, budget);
-    case route::roll:
-      co_return co_await roll(request, service, a, policy);
-    case route::update:
-      co_return co_await update(request, service, a);
-    case route::limited:
-      co_return co_await limited(target, service, a);
-    default:
-      co_return co_await remove(request, service, a);
-  }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -280,8 +267,33 @@ net::awaitable<api_reply> handle_api(const http_request& request, token_service&
   if (!authenticated) co_return error_reply(authenticated.error(), r);
   // Nothing else is done for a key over its limit: no body is read, no store asked.
   if (authenticated->rate_limited()) co_return rate_limited_reply(429, authenticated->rate, r);
-  api_reply reply = co_await operate(request, *target, r, *authenticated, service, budget, options.expiry);
-  reply.rate = authenticated->rate;
+  acting a{authenticated->user, *authenticated};
+  api_reply reply;
+  if (auto refused = refusal_before_operation(request, *target, r, a)) {
+    reply = std::move(*refused);
+  } else {
+    switch (r) {
+      case route::create:
+        reply = co_await create(request, service, a, options.expiry);
+        break;
+      case route::list:
+        reply = co_await list(*target, service, a, budget);
+        break;
+      case route::roll:
+        reply = co_await roll(request, service, a, options.expiry);
+        break;
+      case route::update:
+        reply = co_await update(request, service, a);
+        break;
+      case route::limited:
+        reply = co_await limited(*target, service, a);
+        break;
+      default:
+        reply = co_await remove(request, service, a);
+        break;
+    }
+  }
+  reply.rate = authenticated->rate;  // the headers of a limited key, on whatever the answer is
   co_return reply;
 }
 
