@@ -36,6 +36,17 @@ inline constexpr std::uint32_t max_rate_window_seconds = 86'400;  // one day
   return own ? *own : server_default;
 }
 
+// Whether a key's own limit `own` (nullopt: it follows the default) is no more generous than
+// `bound`: neither its rate (limit per window) nor its bucket is higher, and it is limited when
+// `bound` is. Anything is within an unlimited bound.
+[[nodiscard]] constexpr bool within_rate_limit(const std::optional<rate_limit>& own,
+                                               const rate_limit& bound) noexcept {
+  if (bound.unlimited() || !own) return true;
+  if (own->unlimited()) return false;
+  return std::uint64_t{own->limit} * bound.window_seconds <= std::uint64_t{bound.limit} * own->window_seconds &&
+         own->bucket() <= bound.bucket();
+}
+
 // What a roll does to the key's own limit: the new key keeps the old one's, or gets `limit`
 // (nullopt: the server's default) when `replace`.
 struct rate_limit_update {

@@ -182,6 +182,19 @@ rate_decision rate_limiter::admit(const key_digest& digest, user_id owner, const
   return d;
 }
 
+void rate_limiter::reconfigure(const key_digest& digest, const rate_limit& limit, std::int64_t now_ns) {
+  const std::uint64_t tag = key_tag(digest);
+  shard& s = shard_for(tag);
+  const std::lock_guard lock(s.mutex);
+  const auto it = s.map.find(tag);
+  if (it == s.map.end() || !it->second.seen() || it->second.digest != digest) return;
+  if (limit.unlimited()) {
+    s.map.erase(it);
+    return;
+  }
+  it->second.run_under(limit, share_.load(std::memory_order_relaxed), now_ns);
+}
+
 void rate_limiter::debit(std::uint64_t tag, std::uint32_t count, std::int64_t now_ns) {
   if (count == 0) return;
   shard& s = shard_for(tag);

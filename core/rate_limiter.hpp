@@ -38,6 +38,11 @@ class rate_limiter {
   [[nodiscard]] rate_decision admit(const key_digest& digest, user_id owner, const rate_limit& limit,
                                     std::int64_t now_ns);
 
+  // The key's limit changed at `now_ns`: its bucket, if it has one, runs under `limit` from then on
+  // (keeping how full it was; an unlimited limit drops it), so the time until its next request
+  // refills at the new pace.
+  void reconfigure(const key_digest& digest, const rate_limit& limit, std::int64_t now_ns);
+
   // Other instances admitted `count` requests of the key tagged `tag` (key_tag): its bucket here
   // is debited as if they had been admitted here, into debt if need be.
   void debit(std::uint64_t tag, std::uint32_t count, std::int64_t now_ns);

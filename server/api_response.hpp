@@ -49,6 +49,8 @@ inline constexpr std::string_view limited_allowed_methods = "GET";
 inline constexpr std::string_view other_user_refusal = "Only an operator key may act for another user";
 inline constexpr std::string_view operator_create_refusal = "Only an operator key may create an operator key";
 // Operator-only operations of rate limits (403 to an admin key).
+inline constexpr std::string_view generous_limit_refusal =
+    "Only an operator key may give a key a more generous rate limit than the default";
 inline constexpr std::string_view rate_limit_change_refusal = "Only an operator key may change a rate limit";
 inline constexpr std::string_view limited_view_refusal = "Only an operator key may see limited keys";
 // The answer to a request over its key's rate limit (429 on the API; /verify's status is set).

@@ -98,6 +98,10 @@ net::awaitable<api_reply> create(const http_request& request, token_service& ser
   if (body.value->type == core::operator_type && !a.who.operator_key) {
     co_return error_reply(403, operator_create_refusal, route::create);
   }
+  // A user may tighten a key's limit; loosening the operator's default is the operator's call.
+  if (!a.who.operator_key && !core::within_rate_limit(body.value->rate_limit, service.default_rate_limit())) {
+    co_return error_reply(403, generous_limit_refusal, route::create);
+  }
   const auto expiry = core::decide_expiry(policy, body.value->expiry, service.now());
   if (!expiry.ok()) co_return error_reply(400, expiry.problem, route::create);
   auto made = co_await service.create(a.owner, body.value->description, body.value->type, expiry.expires_at,
@@ -169,6 +173,10 @@ net::awaitable<api_reply> roll(const http_request& request, token_service& servi
   if (!ref) co_return error_reply(core::errc::not_found, route::roll);
   const auto expiry = core::decide_expiry(policy, body.value->expiry, service.now());
   if (!expiry.ok()) co_return error_reply(400, expiry.problem, route::roll);
+  const auto& asked = body.value->rate_limit;
+  if (!a.who.operator_key && asked.replace && !core::within_rate_limit(asked.limit, service.default_rate_limit())) {
+    co_return error_reply(403, generous_limit_refusal, route::roll);
+  }
   if (!a.who.operator_key) {
     const auto named = co_await key_named_by(service, *ref);
     if (!named) co_return error_reply(named.error(), route::roll);

@@ -185,8 +185,11 @@ net::awaitable<error_code> token_service::set_rate_limit(storage::token_ref ref,
         store_.async_set_rate_limit(ref, limit, std::move(done));
       })).value;
   if (!changed) co_return changed.error();
-  // Its next request reads the new limit; the bucket re-scales to it without refilling.
+  // Its next request reads the new limit; its bucket runs under it from now, so the time until
+  // that request refills at the new pace.
   cache_.erase(*changed);
+  limiter_.reconfigure(*changed, core::effective_rate_limit(limit, rate_settings_.default_limit),
+                       rate_settings_.clock());
   lists_.invalidate(owner);  // they show the limit
   co_return error_code{};
 }

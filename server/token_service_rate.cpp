@@ -32,7 +32,9 @@ void token_service::share_admits(std::function<void(error_code)> done) {
   const std::int64_t now_ns = rate_settings_.clock();
   const std::vector<core::rate_limiter::admitted> drained = limiter_.drain_admitted();
   limiter_.trim(now_ns);      // after the drain: buckets full again go even if they just admitted
-  (void)peers_heard(now_ns);  // forgets the processes gone, so the map stays small
+  // Processes gone are forgotten only while sharing works: during an outage nothing is heard from
+  // anyone, and forgetting them would hand each survivor the whole limit again.
+  if (limiter_.share() == 1) (void)peers_heard(now_ns);
   std::vector<storage::admitted_requests> counts;
   counts.reserve(drained.size());
   for (const auto& a : drained) counts.push_back({a.tag, a.count});
@@ -64,7 +66,11 @@ void token_service::shared(error_code ec) {
   }
   shares_failed_.fetch_add(1, std::memory_order_relaxed);
   // The others may not hear this process's admits, nor it theirs: each holds to its share.
-  const std::size_t others = peers_heard(rate_settings_.clock());
+  std::size_t others = 0;
+  {
+    const std::lock_guard lock(peers_mutex_);
+    others = peers_.size();  // everyone heard within peer_memory_seconds of the last working share
+  }
   limiter_.set_share(static_cast<std::uint32_t>(std::min<std::size_t>(others + 1, core::rate_limiter::max_share)));
 }
 

@@ -2122,20 +2122,22 @@ BOOST_AUTO_TEST_CASE(the_default_limits_keys_without_their_own) {
   server_options options;
   options.rate_limit = core::rate_limit{3, 3600, 0};
   test_server srv(options);
+  // An operator's key: only an operator may exempt a key, or give it more than the default.
+  const std::string op = srv.add_operator_key(1);
   const auto admitted = [](const test::reply& r, long long remaining) {
     BOOST_TEST(r.status == 200u, r.status << " " << r.body);
     check_rate_headers(r, 3, 3600, remaining, 1200 * (3 - remaining) - 1, 1200 * (3 - remaining));
   };
-  const auto exempt_reply = api(srv.port, http::verb::post, tokens_target(srv.admin_key),
+  const auto exempt_reply = api(srv.port, http::verb::post, tokens_target(op),
                                 limited_create_json("exempt", R"({"limit":0})"));
   admitted(exempt_reply, 2);
-  const auto own_reply = api(srv.port, http::verb::post, tokens_target(srv.admin_key),
+  const auto own_reply = api(srv.port, http::verb::post, tokens_target(op),
                              limited_create_json("own", R"({"limit":10,"window":60})"));
   admitted(own_reply, 1);
   const auto plain_reply =
-      api(srv.port, http::verb::post, tokens_target(srv.admin_key), limited_create_json("plain", "null"));
+      api(srv.port, http::verb::post, tokens_target(op), limited_create_json("plain", "null"));
   admitted(plain_reply, 0);
-  check_rate_refusal(api(srv.port, http::verb::get, tokens_target(srv.admin_key)), 429, 3, 3600);
+  check_rate_refusal(api(srv.port, http::verb::get, tokens_target(op)), 429, 3, 3600);
 
   const std::string exempt = str(token_of(exempt_reply).at("token"));
   for (int i = 0; i < 10; ++i) {
@@ -2156,6 +2158,47 @@ BOOST_AUTO_TEST_CASE(the_default_limits_keys_without_their_own) {
     check_rate_headers(r, 3, 3600, remaining, 1200 * (3 - remaining) - 1, 1200 * (3 - remaining));
   }
   check_rate_refusal(verify_as(srv.port, plain), 429, 3, 3600);
+}
+
+// An admin key may give a key a tighter limit than the default, never a looser one or none (at
+// create and at roll); an operator key may; without a default there is nothing to loosen.
+BOOST_AUTO_TEST_CASE(only_an_operator_loosens_the_default) {
+  server_options options;
+  options.rate_limit = core::rate_limit{100, 60, 0};
+  test_server srv(options);
+  const std::string op = srv.add_operator_key(1);
+  for (const char* looser : {R"({"limit":0})", R"({"limit":101,"window":60})", R"({"limit":2,"window":1})",
+                             R"({"limit":100,"window":60,"burst":101})", R"({"limit":1,"window":1,"burst":200})"}) {
+    BOOST_TEST_CONTEXT(looser) {
+      const auto r =
+          api(srv.port, http::verb::post, tokens_target(srv.admin_key), limited_create_json("looser", looser));
+      check_error(r, 403);
+      BOOST_TEST(r.body.find("more generous rate limit") != std::string::npos, r.body);
+      BOOST_TEST(api(srv.port, http::verb::post, tokens_target(op), limited_create_json("looser", looser)).status ==
+                 200u);
+    }
+  }
+  for (const char* tighter : {R"({"limit":100,"window":60})", R"({"limit":1,"window":1,"burst":100})",
+                              R"({"limit":50,"window":3600,"burst":10})", "null"}) {
+    BOOST_TEST_CONTEXT(tighter) {
+      BOOST_TEST(
+          api(srv.port, http::verb::post, tokens_target(srv.admin_key), limited_create_json("tighter", tighter))
+              .status == 200u);
+    }
+  }
+  const auto mine = create_limited(srv.port, srv.admin_key, R"({"limit":10,"window":60})");
+  const auto roll_with = [&](const std::string& limit) {
+    return api(srv.port, http::verb::post, roll_target(srv.admin_key),
+               R"({"id":)" + std::to_string(id_of(mine)) + R"(,"rateLimit":)" + limit + "}");
+  };
+  check_error(roll_with(R"({"limit":0})"), 403);
+  const auto rolled = roll_with("null");  // back to the default: never looser than it
+  BOOST_TEST(rolled.status == 200u, rolled.body);
+
+  test_server unlimited;  // no default: an admin key may set any limit, or none
+  BOOST_TEST(api(unlimited.port, http::verb::post, tokens_target(unlimited.admin_key),
+                 limited_create_json("exempt", R"({"limit":0})"))
+                 .status == 200u);
 }
 
 // /verify's refusal status is the configured one (403 behind nginx auth_request), never with a

@@ -171,6 +171,13 @@ BOOST_AUTO_TEST_CASE(a_changed_limit_keeps_how_full_the_bucket_was) {
   BOOST_TEST(!allowed(limiter, digest(2), per(20, 1), t0));
   BOOST_TEST(!allowed(limiter, digest(2), per(20, 1), t0 + 50 * ms - 1));
   BOOST_TEST(allowed(limiter, digest(2), per(20, 1), t0 + 50 * ms));
+  // Changed at the time of the change, an empty bucket refills at the new pace from then on.
+  BOOST_TEST(admit_times(limiter, digest(4), per(1, 86400), t0, 1) == 1);
+  limiter.reconfigure(digest(4), per(1000, 1), t0 + ms);
+  BOOST_TEST(!allowed(limiter, digest(4), per(1000, 1), t0 + 2 * ms - 100));
+  BOOST_TEST(allowed(limiter, digest(4), per(1000, 1), t0 + 2 * ms));
+  limiter.reconfigure(digest(4), core::rate_limit{}, t0 + 2 * ms);  // unlimited: the bucket goes
+  BOOST_TEST(limiter.size() == 2u);
   // A lower limit does not hand out the old bucket.
   BOOST_TEST(admit_times(limiter, digest(3), per(100, 1), t0, 1) == 1);
   BOOST_TEST(admit_times(limiter, digest(3), per(2, 1), t0, 10) == 1);  // 99% of 2

@@ -16,6 +16,7 @@
 
 #include "core/key.hpp"
 #include "support/http_client.hpp"
+#include "support/token_shape.hpp"
 #include "support/keys.hpp"
 #include "support/tokend_server.hpp"
 
@@ -143,16 +144,7 @@ void check_list(connection& c, const cycle_log& log, int cycle) {
       const json::value v = r.json();
       for (const auto& t : v.at("tokens").as_array()) {
         const auto& o = t.as_object();
-        // Complete: exactly the documented fields, each of its type and shape.
-        const auto string_or_null = [&o](const char* name) {
-          return o.contains(name) && (o.at(name).is_string() || o.at(name).is_null());
-        };
-        const bool complete = o.size() == 8 && o.contains("token") && o.at("token").is_string() &&
-                              o.contains("description") && o.at("description").is_string() &&
-                              o.contains("type") && o.at("type").is_string() && o.contains("timestamp") &&
-                              o.at("timestamp").is_string() && o.contains("userId") &&
-                              o.at("userId").is_number() && o.contains("id") && o.at("id").is_number() &&
-                              string_or_null("expiresAt") && string_or_null("lastUsedAt");
+        const bool complete = tokend::test::is_listed_token(o);
         BOOST_REQUIRE_MESSAGE(complete, "incomplete record: " << json::serialize(o));
         const std::string token(o.at("token").as_string());
         const std::string description(o.at("description").as_string());

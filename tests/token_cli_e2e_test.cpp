@@ -355,7 +355,8 @@ BOOST_AUTO_TEST_CASE(rate_limits_set_shown_changed_and_watched) {
                               "1/1d:2", "--output", "json"});
   BOOST_TEST_REQUIRE(created.status.success(), describe(created));
   const made partner = made_of(created);
-  const auto& limit = parsed(created).at("token").as_object().at("rateLimit");
+  const json::value answer = parsed(created);  // kept: `limit` refers into it
+  const auto& limit = answer.at("token").as_object().at("rateLimit");
   BOOST_TEST(json::serialize(limit) == R"({"limit":1,"window":86400,"burst":2})");
 
   auto list = f.cli({"list", "--user-id", "42"});
@@ -387,7 +388,8 @@ BOOST_AUTO_TEST_CASE(rate_limits_set_shown_changed_and_watched) {
   const auto raised = f.cli({"limit", "--user-id", "42", id, "--rate-limit", "1000/1s"});
   BOOST_TEST_REQUIRE(raised.status.success(), describe(raised));
   BOOST_TEST(raised.out == "Rate limit of key " + id + ": 1000/1s\n");
-  BOOST_TEST(f.cli_with({"list"}, {"TOKEND_KEY=" + partner.key}).status.success());
+  const auto after_raise = f.cli_with({"list"}, {"TOKEND_KEY=" + partner.key});
+  BOOST_TEST(after_raise.status.success(), describe(after_raise));
   const auto back = f.cli({"limit", "--user-id", "42", "--id", id, "--default"});
   BOOST_TEST_REQUIRE(back.status.success(), describe(back));
   BOOST_TEST(back.out == "Rate limit of key " + id + ": default\n");
