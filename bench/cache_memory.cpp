@@ -1,5 +1,6 @@
 // tokend-cache-memory: resident memory per cached key of core::token_cache, against the target of
-// 150 bytes of resident memory per key at 1M keys, with the expiry and last-use state in the entry.
+// 150 bytes of resident memory per key at 1M keys, with the expiry, last-use and rate-limit state in
+// the entry.
 // Exits 1 above the target.
 //
 //   tokend-cache-memory [--keys N]     # N defaults to 1000000; the cache's capacity is N too

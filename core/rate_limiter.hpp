@@ -16,6 +16,7 @@
 #include "core/rate_limit.hpp"
 #include "core/token.hpp"
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -49,11 +50,13 @@ class rate_limiter {
   // restart from zero.
   [[nodiscard]] std::vector<admitted> drain_admitted();
 
-  // Holds this instance to 1/instances of every limit (1: the whole limit). Any thread.
+  // Holds this instance to 1/instances of every limit (1: the whole limit; at most max_share). A
+  // bucket keeps how full it was when its share changes. Any thread.
   void set_share(std::uint32_t instances) noexcept;
   [[nodiscard]] std::uint32_t share() const noexcept;
 
-  // Drops the buckets that are full again and have nothing left to share.
+  // Drops the buckets that are full again and have nothing left to share, and the counts other
+  // instances sent for keys not seen here once they are a day old (the longest window).
   void trim(std::int64_t now_ns);
 
   struct refused_key {
@@ -63,16 +66,22 @@ class rate_limiter {
     std::uint64_t refused = 0;   // since the bucket was created
     std::uint64_t admitted = 0;  // since the bucket was created
   };
-  // The `n` keys with the most refusals among the buckets held, most first.
+  // The `n` keys with the most refusals among the buckets held, most first; keys never refused are
+  // not listed.
   [[nodiscard]] std::vector<refused_key> top_refused(std::size_t n) const;
 
   [[nodiscard]] std::size_t size() const noexcept;
 
+  static constexpr std::uint32_t max_share = 1U << 16;
+
  private:
   struct shard;
+  [[nodiscard]] shard& shard_for(std::uint64_t tag) const noexcept;
+
   std::size_t capacity_;
   std::size_t shard_count_;
   std::unique_ptr<shard[]> shards_;
+  std::atomic<std::uint32_t> share_{1};
 };
 
 }  // namespace tokend::core

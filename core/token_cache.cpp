@@ -7,12 +7,14 @@
 namespace tokend::core {
 
 struct alignas(64) token_cache::shard {
-  // An entry's fields, packed with the CLOCK bit and the use marker into 24 bytes: an entry as
-  // such would pad its two flags to 32 before either atomic was added.
+  // An entry's fields, packed with the CLOCK bit and the use marker into 40 bytes (an entry as
+  // such would pad its flags to 48 before either atomic was added): with the key and the map's
+  // link, a node of 80 bytes, one of jemalloc's size classes.
   struct slot_value {
     user_id owner = 0;
     std::int64_t expires_at = 0;
     mutable std::atomic<std::uint32_t> used_minute{0};
+    std::optional<rate_limit> own_limit;
     bool known = false;
     bool operator_key = false;
     mutable std::atomic<bool> referenced{false};
@@ -21,14 +23,15 @@ struct alignas(64) token_cache::shard {
     void assign(const entry& v) noexcept {
       owner = v.owner;
       expires_at = v.expires_at;
+      own_limit = v.own_limit;
       known = v.known;
       operator_key = v.operator_key;
     }
     [[nodiscard]] entry value() const noexcept {
-      return {known, owner, expires_at, operator_key, used_minute.load(std::memory_order_relaxed)};
+      return {known, owner, expires_at, operator_key, used_minute.load(std::memory_order_relaxed), own_limit};
     }
   };
-  static_assert(sizeof(slot_value) <= 24, "a cached key's memory would grow");
+  static_assert(sizeof(slot_value) <= 40, "a cached key's memory would grow");
 
   mutable std::shared_mutex mutex;
   std::unordered_map<key_digest, slot_value, key_digest_hash> map;

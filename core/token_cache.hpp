@@ -8,10 +8,12 @@
 // (second chance), which approximates LRU without writing on the read path beyond one relaxed bit.
 //
 // Each positive entry also carries the last minute its key was marked used (mark_used), so that a
-// key's uses reach the store at most once a minute without a write per request.
+// key's uses reach the store at most once a minute without a write per request, and the key's own
+// rate limit, so that a cached key is limited without a store read.
 #pragma once
 
 #include "core/key.hpp"
+#include "core/rate_limit.hpp"
 #include "core/token.hpp"
 
 #include <atomic>
@@ -35,6 +37,7 @@ class token_cache {
     // The last minute (Unix seconds / 60) mark_used recorded for the key, 0 for none. Filled in by
     // find(); fill() and insert_known() ignore it: only mark_used moves a key's marker.
     std::uint32_t used_minute = 0;
+    std::optional<rate_limit> own_limit{};  // the key's own rate limit; nullopt: the server's default
   };
 
   enum class use_mark {

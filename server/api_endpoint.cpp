@@ -8,7 +8,12 @@
 
 #include <boost/beast/http/field.hpp>
 
+#include <algorithm>
+#include <array>
+#include <charconv>
 #include <chrono>
+#include <cstdint>
+#include <cstring>
 #include <exception>
 #include <string>
 
@@ -19,6 +24,42 @@ namespace http = boost::beast::http;
 namespace {
 
 constexpr std::string_view request_id_header = "X-Request-Id";
+constexpr std::string_view rate_limit_policy_header = "RateLimit-Policy";
+constexpr std::string_view rate_limit_header = "RateLimit";
+
+// A header value built in place, on the stack: no stream, no intermediate strings. Room for the
+// longest value written here, `"key";q=4294967295;w=4294967295`.
+class header_text {
+ public:
+  header_text& operator<<(std::string_view text) noexcept {
+    const std::size_t n = std::min(text.size(), buf_.size() - size_);
+    std::memcpy(buf_.data() + size_, text.data(), n);
+    size_ += n;
+    return *this;
+  }
+  header_text& operator<<(std::uint32_t value) noexcept {
+    std::array<char, 10> digits{};
+    const auto end = std::to_chars(digits.data(), digits.data() + digits.size(), value).ptr;
+    return *this << std::string_view(digits.data(), static_cast<std::size_t>(end - digits.data()));
+  }
+  [[nodiscard]] std::string_view view() const noexcept { return {buf_.data(), size_}; }
+
+ private:
+  std::array<char, 48> buf_{};
+  std::size_t size_ = 0;
+};
+
+// The headers of the IETF HTTPAPI rate-limit draft, on every answer to a limited key's request:
+// one policy, named "key" (the limit is per key). Retry-After, on a refusal, comes with the reply's
+// retry_after_seconds.
+void add_rate_limit_headers(const rate_state& rate, http_response& res) {
+  header_text policy;
+  policy << R"("key";q=)" << rate.limit.limit << ";w=" << rate.limit.window_seconds;
+  res.set(rate_limit_policy_header, policy.view());
+  header_text state;
+  state << R"("key";r=)" << rate.decision.remaining << ";t=" << rate.decision.reset_seconds;
+  res.set(rate_limit_header, state.view());
+}
 
 }  // namespace
 
@@ -62,7 +103,7 @@ net::awaitable<http_response> api_endpoint::respond(http_request& request, respo
   const std::string request_id = request_id_for(request[request_id_header]);
   api_reply reply;
   try {
-    reply = co_await handle_api(request, service_, &responses_, settings_.expiry);
+    reply = co_await handle_api(request, service_, &responses_, settings_.api);
   } catch (const std::exception& e) {
     log::error("request failed", {{"error", loggable_text(e.what())}, {"request_id", request_id}});
     reply = error_reply(500, "Internal server error");
@@ -73,12 +114,18 @@ net::awaitable<http_response> api_endpoint::respond(http_request& request, respo
   res.set(request_id_header, request_id);
   if (reply.method_not_allowed)
     res.set(http::field::allow, reply.allow.empty() ? allowed_methods : reply.allow);
-  if (reply.retry_after_seconds) res.set(http::field::retry_after, std::to_string(reply.retry_after_seconds));
+  if (reply.retry_after_seconds) {
+    header_text seconds;
+    seconds << reply.retry_after_seconds;
+    res.set(http::field::retry_after, seconds.view());
+  }
+  if (reply.rate) add_rate_limit_headers(*reply.rate, res);
   add_verify_headers(reply, res);
   res.body() = std::move(reply.body);
   hold = std::move(reply.hold);
   const auto elapsed = std::chrono::steady_clock::now() - started;
   metrics_.observe(reply.route_label, reply.status, elapsed);
+  if (reply.rate_limited) metrics_.rate_limited(reply.route_label);
   if (after_response_) after_response_(request.target());
   if (settings_.access_log) {
     log::access(access_fields({request.method_string(), request.target(), reply.status,

@@ -3,7 +3,7 @@
 // holds the API's connection cap.
 #pragma once
 
-#include "core/expiry_policy.hpp"
+#include "server/api_router.hpp"
 #include "server/endpoint.hpp"
 #include "server/metrics.hpp"
 #include "server/response_budget.hpp"
@@ -19,7 +19,7 @@ struct api_endpoint_settings {
   session_options session;
   std::size_t max_connections = 0;  // open API connections; more are closed at once
   bool access_log = false;          // one line per request
-  core::expiry_policy expiry;       // of the keys created and rolled
+  api_options api;                  // expiry of new keys, /verify's rate-limit status
 };
 
 class api_endpoint final : public endpoint {

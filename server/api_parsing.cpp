@@ -6,12 +6,15 @@
 #include "server/json_members.hpp"
 
 #include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/string_view.hpp>
 #include <boost/json/value.hpp>
 
 #include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <utility>
 
@@ -118,6 +121,70 @@ std::optional<token_selector> read_selector(const boost::json::object& obj, std:
   return std::nullopt;
 }
 
+// One integer member of a `rateLimit` object into `out` (untouched when absent); false, with
+// `problem` naming it, when it is not a non-negative integer. A value too large for 32 bits is
+// kept as the largest one, which is out of bounds, for rate_limit_problem to name.
+bool read_rate_member(const boost::json::object& obj, std::string_view name, std::uint32_t& out,
+                      std::string& problem) {
+  const auto* member = obj.if_contains(name);
+  if (!member) return true;
+  std::uint64_t value = 0;
+  if (member->is_uint64()) {
+    value = member->get_uint64();
+  } else if (member->is_int64() && member->get_int64() >= 0) {
+    value = static_cast<std::uint64_t>(member->get_int64());
+  } else {
+    problem = "Field 'rateLimit." + std::string(name) + "' must be a non-negative integer";
+    return false;
+  }
+  out = static_cast<std::uint32_t>(std::min<std::uint64_t>(value, std::numeric_limits<std::uint32_t>::max()));
+  return true;
+}
+
+// The longest member name a message repeats: far shorter than a key.
+constexpr std::size_t max_echoed_name = 24;
+
+// The member `rateLimit` of a body, which must be there: null (nullopt) or a limit within bounds.
+// Nullopt with `problem` set when it is refused.
+std::optional<std::optional<core::rate_limit>> read_rate_limit(const boost::json::value& member,
+                                                               std::string& problem) {
+  if (member.is_null()) return std::optional<core::rate_limit>{};
+  if (!member.is_object()) {
+    problem = "Field 'rateLimit' must be an object or null";
+    return std::nullopt;
+  }
+  const auto& obj = member.as_object();
+  for (const auto& field : obj) {
+    const std::string_view name(field.key().data(), field.key().size());
+    if (name != "limit" && name != "window" && name != "burst") {
+      // The name is the client's text: quoted as JSON, so nothing in it can break the message,
+      // and only when short, so that no key pasted there is ever echoed.
+      problem = "Field 'rateLimit' has an unknown member";
+      if (name.size() <= max_echoed_name) {
+        problem += ' ';
+        problem += boost::json::serialize(boost::json::string_view(name.data(), name.size()));
+      }
+      problem += " (its members are limit, window and burst)";
+      return std::nullopt;
+    }
+  }
+  if (!obj.contains("limit")) {
+    problem = "Field 'rateLimit.limit' is required";
+    return std::nullopt;
+  }
+  core::rate_limit limit;
+  if (!read_rate_member(obj, "limit", limit.limit, problem) ||
+      !read_rate_member(obj, "window", limit.window_seconds, problem) ||
+      !read_rate_member(obj, "burst", limit.burst, problem)) {
+    return std::nullopt;
+  }
+  if (const auto why = core::rate_limit_problem(limit)) {
+    problem = std::string(*why);
+    return std::nullopt;
+  }
+  return std::optional<core::rate_limit>{limit};
+}
+
 // The value of a media-type parameter: a token, or a quoted string with its escapes undone;
 // nullopt when a quoted string is not closed where the value ends.
 std::optional<std::string> parameter_value(std::string_view raw) {
@@ -218,6 +285,20 @@ parsed<acting_user> parse_user_id(const boost::urls::url_view& target) {
   return {acting, {}};
 }
 
+parsed<std::size_t> parse_limited_count(const boost::urls::url_view& target) {
+  std::optional<std::size_t> n;
+  for (const auto& param : target.params()) {
+    if (param.key != "n") continue;
+    const auto v = parse_index(param.value, max_limited_keys);
+    if (n || !v || *v == 0) {
+      return {std::nullopt, "Query parameter 'n' must be given at most once, as an integer from 1 to " +
+                                std::to_string(max_limited_keys)};
+    }
+    n = v;
+  }
+  return {n.value_or(default_limited_keys), {}};
+}
+
 parsed<create_body> parse_create_body(std::string_view body) {
   std::string problem;
   const auto obj = parse_object(body, problem);
@@ -231,8 +312,13 @@ parsed<create_body> parse_create_body(std::string_view body) {
   if (!description) return {std::nullopt, problem};
   const std::string_view text(description->data(), description->size());
   if (const char* why = core::description_problem(text)) return {std::nullopt, why};
-  create_body out{std::string(type->data(), type->size()), std::string(text), {}};
+  create_body out{std::string(type->data(), type->size()), std::string(text), {}, std::nullopt};
   if (!read_expiry(*obj, out.expiry, problem)) return {std::nullopt, problem};
+  if (const auto* member = obj->if_contains("rateLimit")) {
+    auto limit = read_rate_limit(*member, problem);
+    if (!limit) return {std::nullopt, problem};
+    out.rate_limit = *limit;
+  }
   return {std::move(out), {}};
 }
 
@@ -251,7 +337,7 @@ parsed<roll_body> parse_roll_body(std::string_view body) {
   if (!obj) return {std::nullopt, problem};
   auto selector = read_selector(*obj, problem);
   if (!selector) return {std::nullopt, problem};
-  roll_body out{std::move(*selector), 0, {}};
+  roll_body out{std::move(*selector), 0, {}, {}};
   std::optional<std::int64_t> overlap;
   if (!read_integer(*obj, "overlap", overlap, problem)) return {std::nullopt, problem};
   if (overlap && (*overlap < 0 || *overlap > max_overlap_seconds)) {
@@ -260,7 +346,25 @@ parsed<roll_body> parse_roll_body(std::string_view body) {
   }
   out.overlap = overlap.value_or(0);
   if (!read_expiry(*obj, out.expiry, problem)) return {std::nullopt, problem};
+  if (const auto* member = obj->if_contains("rateLimit")) {
+    auto limit = read_rate_limit(*member, problem);
+    if (!limit) return {std::nullopt, problem};
+    out.rate_limit = {true, *limit};
+  }
   return {std::move(out), {}};
+}
+
+parsed<rate_limit_body> parse_rate_limit_body(std::string_view body) {
+  std::string problem;
+  const auto obj = parse_object(body, problem);
+  if (!obj) return {std::nullopt, problem};
+  auto selector = read_selector(*obj, problem);
+  if (!selector) return {std::nullopt, problem};
+  const auto* member = obj->if_contains("rateLimit");
+  if (!member) return {std::nullopt, "Field 'rateLimit' is required (null: the server's default)"};
+  auto limit = read_rate_limit(*member, problem);
+  if (!limit) return {std::nullopt, problem};
+  return {rate_limit_body{std::move(*selector), *limit}, {}};
 }
 
 bool is_json_content_type(std::string_view content_type) {

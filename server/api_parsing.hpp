@@ -1,8 +1,10 @@
 // Pure parsing of API requests: the caller's key, list paging, the user acted for, and the JSON
-// bodies of create, delete and roll. No I/O here, so every rule is unit-tested without a socket.
+// bodies of create, delete, roll and rate-limit changes. No I/O here, so every rule is unit-tested without a
+// socket.
 #pragma once
 
 #include "core/expiry_policy.hpp"
+#include "core/rate_limit.hpp"
 #include "core/token.hpp"
 
 #include <boost/url/url_view.hpp>
@@ -55,10 +57,17 @@ struct acting_user {
 };
 [[nodiscard]] parsed<acting_user> parse_user_id(const boost::urls::url_view& target);
 
+// The `n` of GET /api/v2/tokens/limited: how many keys, 1 to max_limited_keys, default 20.
+inline constexpr std::size_t max_limited_keys = 100;
+inline constexpr std::size_t default_limited_keys = 20;
+[[nodiscard]] parsed<std::size_t> parse_limited_count(const boost::urls::url_view& target);
+
 struct create_body {
   std::string type;  // core::admin_type or core::operator_type (who may ask for which is the router's)
   std::string description;
   core::expiry_request expiry;  // optional `expiresAt` / `expiresIn`, judged by core::decide_expiry
+  // Optional `rateLimit` (see rate_limit_body): absent or null, the server's default applies.
+  std::optional<core::rate_limit> rate_limit;
 };
 // Every body is refused when not a JSON object or when an object names a member twice.
 [[nodiscard]] parsed<create_body> parse_create_body(std::string_view body);
@@ -78,8 +87,22 @@ struct roll_body {
   token_selector old;
   std::int64_t overlap = 0;     // seconds the old key keeps working, 0 to max_overlap_seconds
   core::expiry_request expiry;  // the new key's
+  // `rateLimit` absent: the new key keeps the old one's own limit; null or an object: replaced.
+  core::rate_limit_update rate_limit;
 };
 [[nodiscard]] parsed<roll_body> parse_roll_body(std::string_view body);
+
+// The body of PATCH /api/v2/tokens: the token (as a delete names it) and its new own limit, which
+// is required (null: back to the server's default).
+//
+// `rateLimit`, wherever it appears, is null or `{"limit":N}` with optional `window` (seconds,
+// default 1) and `burst` (0 or absent: the limit), integers within core/rate_limit.hpp's bounds,
+// and no other member; anything else is refused naming the member.
+struct rate_limit_body {
+  token_selector target;
+  std::optional<core::rate_limit> rate_limit;
+};
+[[nodiscard]] parsed<rate_limit_body> parse_rate_limit_body(std::string_view body);
 
 // Whether a Content-Type names JSON in UTF-8: application/json, or any application/*+json, with
 // any parameters but a charset other than utf-8 (any case, quoted or not).

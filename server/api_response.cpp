@@ -11,7 +11,9 @@
 #include <array>
 #include <charconv>
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <vector>
 
 namespace tokend::server {
 namespace {
@@ -52,6 +54,21 @@ void append_optional_time(std::string& out, std::int64_t seconds) {
   out += '"';
 }
 
+// A key's own rate limit, its burst written out, or null when it follows the server's default.
+void append_rate_limit(std::string& out, const std::optional<core::rate_limit>& limit) {
+  if (!limit) {
+    out += "null";
+    return;
+  }
+  out += R"({"limit":)";
+  append_integer(out, limit->limit);
+  out += R"(,"window":)";
+  append_integer(out, limit->window_seconds);
+  out += R"(,"burst":)";
+  append_integer(out, limit->bucket());
+  out += '}';
+}
+
 void append_token_json(std::string& out, std::string_view token, const core::token_record& r) {
   out += R"({"token":)";
   append_json_string(out, token);
@@ -69,6 +86,8 @@ void append_token_json(std::string& out, std::string_view token, const core::tok
   append_optional_time(out, r.expires_at);
   out += R"(,"lastUsedAt":)";
   append_optional_time(out, r.last_used_at);
+  out += R"(,"rateLimit":)";
+  append_rate_limit(out, r.rate_limit);
   out += '}';
 }
 
@@ -104,6 +123,14 @@ api_reply error_reply(const boost::system::error_code& ec, route r) {
   // Foreign categories (a bug, or a store passing through its own codes) must not leak their text.
   const bool ours = ec.category() == core::error_category();
   return error_reply(status_for(ec), ours ? ec.message() : "Internal server error", r);
+}
+
+api_reply rate_limited_reply(unsigned status, const std::optional<rate_state>& rate, route r) {
+  api_reply reply = error_reply(status, rate_limit_refusal, r);
+  reply.retry_after_seconds = std::max(1U, rate ? rate->decision.retry_after_seconds : 1U);
+  reply.rate = rate;
+  reply.rate_limited = true;
+  return reply;
 }
 
 std::string created_body(const token_service::created& token) {
@@ -147,5 +174,39 @@ std::string rolled_body(const token_service::rolled& token) {
 }
 
 std::string deleted_body() { return R"({"success":true,"message":"Token deleted successfully"})"; }
+
+std::string rate_limit_updated_body(std::uint64_t id, const std::optional<core::rate_limit>& limit) {
+  std::string body = R"({"success":true,"message":"Rate limit updated","id":)";
+  append_integer(body, id);
+  body += R"(,"rateLimit":)";
+  append_rate_limit(body, limit);
+  body += '}';
+  return body;
+}
+
+std::string limited_body(const std::vector<token_service::limited_key>& keys) {
+  std::string body;
+  body.reserve(32 + keys.size() * 160);
+  body += R"({"success":true,"keys":[)";
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    const auto& k = keys[i];
+    if (i > 0) body += ',';
+    body += R"({"userId":)";
+    append_integer(body, k.owner);
+    body += R"(,"id":)";
+    append_integer(body, k.id);
+    body += R"(,"token":)";
+    append_json_string(body, core::masked_key(k.display_prefix));
+    body += R"(,"rateLimit":)";
+    append_rate_limit(body, k.limit);
+    body += R"(,"refused":)";
+    append_integer(body, k.refused);
+    body += R"(,"admitted":)";
+    append_integer(body, k.admitted);
+    body += '}';
+  }
+  body += "]}";
+  return body;
+}
 
 }  // namespace tokend::server

@@ -9,10 +9,12 @@
 
 #include <boost/system/error_code.hpp>
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 namespace tokend::server {
 
@@ -33,14 +35,24 @@ struct api_reply {
   // the Bearer challenge on a 401 (WWW-Authenticate); see verify.hpp.
   std::optional<caller> verified;
   bool bearer_challenge = false;
+  // The caller's key is rate limited: RateLimit-Policy and RateLimit (and Retry-After on a
+  // refusal) go out with whatever the answer is. Unset for unlimited keys: no header, no work.
+  std::optional<rate_state> rate;
+  bool rate_limited = false;  // refused for its rate limit (counted by route in metrics)
 };
 
-inline constexpr std::string_view allowed_methods = "GET, POST, DELETE";
+inline constexpr std::string_view allowed_methods = "GET, POST, DELETE, PATCH";
 inline constexpr std::string_view roll_allowed_methods = "POST";
+inline constexpr std::string_view limited_allowed_methods = "GET";
 
 // The two refusals of a key acting beyond its rights (403).
 inline constexpr std::string_view other_user_refusal = "Only an operator key may act for another user";
 inline constexpr std::string_view operator_create_refusal = "Only an operator key may create an operator key";
+// Operator-only operations of rate limits (403 to an admin key).
+inline constexpr std::string_view rate_limit_change_refusal = "Only an operator key may change a rate limit";
+inline constexpr std::string_view limited_view_refusal = "Only an operator key may see limited keys";
+// The answer to a request over its key's rate limit (429 on the API; /verify's status is set).
+inline constexpr std::string_view rate_limit_refusal = "Rate limit exceeded";
 
 [[nodiscard]] unsigned status_for(const boost::system::error_code& ec) noexcept;
 
@@ -54,5 +66,13 @@ inline constexpr std::string_view operator_create_refusal = "Only an operator ke
 // The new key (shown once, as in created_body) and what became of the old one.
 [[nodiscard]] std::string rolled_body(const token_service::rolled& token);
 [[nodiscard]] std::string deleted_body();
+// PATCH /api/v2/tokens: the token's id and its own limit now (null: the server's default).
+[[nodiscard]] std::string rate_limit_updated_body(std::uint64_t id,
+                                                  const std::optional<core::rate_limit>& limit);
+// GET /api/v2/tokens/limited: each key by owner, id and masked prefix, never the key.
+[[nodiscard]] std::string limited_body(const std::vector<token_service::limited_key>& keys);
+// A request refused for its key's rate limit, with its headers' figures; `status` is 429 on the
+// API, /verify's configured one there.
+[[nodiscard]] api_reply rate_limited_reply(unsigned status, const std::optional<rate_state>& rate, route r);
 
 }  // namespace tokend::server

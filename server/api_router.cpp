@@ -1,16 +1,22 @@
-// Request handling for /api/v2/tokens and /api/v2/tokens/roll, and the hand-off of /verify (see
-// verify.hpp). Order of checks: path (404), method (405), key (401), content type (415), `userId`
-// (400, then 403 unless the caller may act for that user), body (400 or 403), then the operation.
+// Request handling for /api/v2/tokens, /api/v2/tokens/roll and /api/v2/tokens/limited, and the
+// hand-off of /verify (see verify.hpp). Order of checks: path (404), method (405), key (401), the
+// key's rate limit (429), content type (415), `userId` (400, then 403 unless the caller may act for
+// that user), operator-only operations (403), body (400 or 403), then the operation.
 #include "server/api_router.hpp"
 
 #include "core/error.hpp"
 #include "core/expiry_policy.hpp"
 #include "server/verify.hpp"
 
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/url/parse.hpp>
 
 #include <cstdint>
+#include <memory>
 #include <optional>
+#include <utility>
 #include <variant>
 
 namespace tokend::server {
@@ -27,6 +33,8 @@ route route_of(http::verb method) {
       return route::list;
     case http::verb::delete_:
       return route::remove;
+    case http::verb::patch:
+      return route::update;
     default:
       return route::other;
   }
@@ -58,6 +66,23 @@ std::optional<storage::token_ref> ref_of(core::user_id owner, const token_select
   return storage::token_ref{owner, selector.id};
 }
 
+// The store's answer to a lookup, resumed on the awaiting coroutine's executor, never on a storage
+// thread. In a wrapper, so that the result is handed over as it is. Not a coroutine itself.
+struct looked_up {
+  boost::system::result<std::optional<storage::key_info>> value;
+};
+net::awaitable<looked_up> look_up(storage::token_store& store, const core::key_digest& digest) {
+  return net::async_initiate<decltype(net::use_awaitable), void(looked_up)>(
+      [&store, digest](auto handler) {
+        auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+        store.async_lookup(digest, [shared](boost::system::result<std::optional<storage::key_info>> v) {
+          auto ex = net::get_associated_executor(*shared);
+          net::post(ex, [shared, v = std::move(v)]() mutable { (*shared)(looked_up{std::move(v)}); });
+        });
+      },
+      net::use_awaitable);
+}
+
 bool names(const core::token_record& r, const storage::token_ref& ref) {
   if (const auto* id = std::get_if<std::uint64_t>(&ref.which)) return r.id == *id;
   return r.digest == std::get<core::key_digest>(ref.which);
@@ -75,7 +100,8 @@ net::awaitable<api_reply> create(const http_request& request, token_service& ser
   }
   const auto expiry = core::decide_expiry(policy, body.value->expiry, service.now());
   if (!expiry.ok()) co_return error_reply(400, expiry.problem, route::create);
-  auto made = co_await service.create(a.owner, body.value->description, body.value->type, expiry.expires_at);
+  auto made = co_await service.create(a.owner, body.value->description, body.value->type, expiry.expires_at,
+                                      body.value->rate_limit);
   if (!made) co_return error_reply(made.error(), route::create);
   co_return api_reply{200, created_body(*made), route::create, false};
 }
@@ -148,9 +174,58 @@ net::awaitable<api_reply> roll(const http_request& request, token_service& servi
     if (!named) co_return error_reply(named.error(), route::roll);
     if (*named == named_key::operator_key) co_return error_reply(403, operator_create_refusal, route::roll);
   }
-  auto rolled = co_await service.roll(*ref, expiry.expires_at, body.value->overlap);
+  auto rolled = co_await service.roll(*ref, expiry.expires_at, body.value->overlap, body.value->rate_limit);
   if (!rolled) co_return error_reply(rolled.error(), route::roll);
   co_return api_reply{200, rolled_body(*rolled), route::roll, false};
+}
+
+// PATCH /api/v2/tokens: a token's own rate limit, set or cleared (operator keys only).
+net::awaitable<api_reply> update(const http_request& request, token_service& service, acting a) {
+  if (!a.who.operator_key) co_return error_reply(403, rate_limit_change_refusal, route::update);
+  const auto body = parse_rate_limit_body(request.body());
+  if (!body.value) co_return error_reply(400, body.problem, route::update);
+  const auto ref = ref_of(a.owner, body.value->target);
+  if (!ref) co_return error_reply(core::errc::not_found, route::update);
+  std::uint64_t id = body.value->target.id;
+  if (body.value->target.key) {
+    // The answer names the token by id, which a key does not give: one read of the store, on an
+    // operator's rare request.
+    const auto found = (co_await look_up(service.store(), std::get<core::key_digest>(ref->which))).value;
+    if (!found) co_return error_reply(found.error(), route::update);
+    const std::optional<storage::key_info>& info = *found;
+    if (!info || info->owner != a.owner) co_return error_reply(core::errc::not_found, route::update);
+    id = info->id;
+  }
+  const auto ec = co_await service.set_rate_limit(*ref, body.value->rate_limit);
+  if (ec) co_return error_reply(ec, route::update);
+  co_return api_reply{200, rate_limit_updated_body(id, body.value->rate_limit), route::update, false};
+}
+
+// GET /api/v2/tokens/limited: this instance's most refused keys (operator keys only).
+net::awaitable<api_reply> limited(const boost::urls::url_view& target, token_service& service, acting a) {
+  if (!a.who.operator_key) co_return error_reply(403, limited_view_refusal, route::limited);
+  const auto n = parse_limited_count(target);
+  if (!n.value) co_return error_reply(400, n.problem, route::limited);
+  auto keys = co_await service.top_limited(*n.value);
+  if (!keys) co_return error_reply(keys.error(), route::limited);
+  co_return api_reply{200, limited_body(*keys), route::limited, false};
+}
+
+// The refusals every operation shares once its caller is admitted: a body that is not JSON (415),
+// a bad `userId` (400), or another user named by a key that may not act for them (403). Otherwise
+// nullopt, and `a` acts for the user named. Not a coroutine: the common path costs no frame.
+std::optional<api_reply> refusal_before_operation(const http_request& request,
+                                                  const boost::urls::url_view& target, route r, acting& a) {
+  if (r != route::list && r != route::limited && !content_type_acceptable(request)) {
+    return error_reply(415, "Content-Type must be application/json (with no charset other than utf-8)", r);
+  }
+  const auto user = parse_user_id(target);
+  if (!user.value) return error_reply(400, user.problem, r);
+  if (const auto asked = user.value->user; asked && *asked != a.owner) {
+    if (!a.who.operator_key) return error_reply(403, other_user_refusal, r);
+    a.owner = *asked;
+  }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -163,9 +238,11 @@ authorization_values authorization_headers(const http_request& request) {
 }
 
 net::awaitable<api_reply> handle_api(const http_request& request, token_service& service,
-                                     response_budget* budget, core::expiry_policy policy) {
+                                     response_budget* budget, api_options options) {
   // Before the target is parsed: /verify reads its query itself, and refuses (401) what it cannot read.
-  if (is_verify_target(request.target())) co_return co_await handle_verify(request, service);
+  if (is_verify_target(request.target())) {
+    co_return co_await handle_verify(request, service, options.verify_rate_limited_status);
+  }
   const auto target = boost::urls::parse_origin_form(request.target());
   if (!target) co_return error_reply(400, "Malformed request target");
   const auto path = target->encoded_path();
@@ -176,6 +253,9 @@ net::awaitable<api_reply> handle_api(const http_request& request, token_service&
   } else if (path == roll_path) {
     if (request.method() != http::verb::post) co_return method_not_allowed(roll_allowed_methods);
     r = route::roll;
+  } else if (path == limited_path) {
+    if (request.method() != http::verb::get) co_return method_not_allowed(limited_allowed_methods);
+    r = route::limited;
   } else {
     co_return error_reply(404, "Not Found");
   }
@@ -185,27 +265,36 @@ net::awaitable<api_reply> handle_api(const http_request& request, token_service&
   if (!key) co_return error_reply(core::errc::unauthorized, r);
   const auto authenticated = co_await service.authenticate(*key);
   if (!authenticated) co_return error_reply(authenticated.error(), r);
-
-  if (r != route::list && !content_type_acceptable(request)) {
-    co_return error_reply(415, "Content-Type must be application/json (with no charset other than utf-8)", r);
-  }
-  const auto user = parse_user_id(*target);
-  if (!user.value) co_return error_reply(400, user.problem, r);
+  // Nothing else is done for a key over its limit: no body is read, no store asked.
+  if (authenticated->rate_limited()) co_return rate_limited_reply(429, authenticated->rate, r);
   acting a{authenticated->user, *authenticated};
-  if (const auto asked = user.value->user; asked && *asked != a.owner) {
-    if (!a.who.operator_key) co_return error_reply(403, other_user_refusal, r);
-    a.owner = *asked;
+  api_reply reply;
+  if (auto refused = refusal_before_operation(request, *target, r, a)) {
+    reply = std::move(*refused);
+  } else {
+    switch (r) {
+      case route::create:
+        reply = co_await create(request, service, a, options.expiry);
+        break;
+      case route::list:
+        reply = co_await list(*target, service, a, budget);
+        break;
+      case route::roll:
+        reply = co_await roll(request, service, a, options.expiry);
+        break;
+      case route::update:
+        reply = co_await update(request, service, a);
+        break;
+      case route::limited:
+        reply = co_await limited(*target, service, a);
+        break;
+      default:
+        reply = co_await remove(request, service, a);
+        break;
+    }
   }
-  switch (r) {
-    case route::create:
-      co_return co_await create(request, service, a, policy);
-    case route::list:
-      co_return co_await list(*target, service, a, budget);
-    case route::roll:
-      co_return co_await roll(request, service, a, policy);
-    default:
-      co_return co_await remove(request, service, a);
-  }
+  reply.rate = authenticated->rate;  // the headers of a limited key, on whatever the answer is
+  co_return reply;
 }
 
 // NOLINTEND(cppcoreguidelines-avoid-reference-coroutine-parameters)

@@ -50,18 +50,23 @@ app::app(config cfg, std::unique_ptr<storage::token_store> store)
       store_(std::move(store)),
       service_(*store_, config_.cache_capacity, config_.list_cache_tokens),
       jobs_(*contexts_.front(), service_,
-            {config_.last_used_interval, config_.expired_sweep_interval, config_.expired_retention}),
-      api_endpoint_({session_options_of(config_),
-                     config_.max_connections,
-                     config_.access_log,
-                     {config_.token_ttl.count(), config_.token_max_ttl.count()}},
-                    service_, responses_, metrics_, test_hooks_.after_api_handler),
+            {config_.last_used_interval, config_.expired_sweep_interval, config_.expired_retention,
+             config_.rate_limit_sync_interval}),
+      api_endpoint_(
+          {session_options_of(config_),
+           config_.max_connections,
+           config_.access_log,
+           {{config_.token_ttl.count(), config_.token_max_ttl.count()}, config_.verify_rate_limited_status}},
+          service_, responses_, metrics_, test_hooks_.after_api_handler),
       admin_endpoint_(admin_session_options(config_), config_.admin_max_connections,
                       admin_sources{[this] { return ready(); }, [this] { return metrics_text(); }}, metrics_),
       api_listener_(*contexts_.front(), api_endpoint_, api_connections_, metrics_,
                     [this]() -> net::io_context& { return next_context(); }),
       admin_listener_(*contexts_.front(), admin_endpoint_, admin_connections_, metrics_,
-                      [this]() -> net::io_context& { return next_context(); }) {}
+                      [this]() -> net::io_context& { return next_context(); }) {
+  // Before any io thread runs: the settings are read by every request without a lock.
+  service_.set_rate_limits({config_.rate_limit, steady_nanoseconds});
+}
 
 app::~app() {
   if (!threads_.empty() && !stopped_) {
@@ -212,7 +217,8 @@ std::string app::metrics_text() const {
                                    responses_.refused()};
   const metrics::cache_figures cached{cache.hits(), cache.misses(), cache.size(), cache.capacity()};
   const maintenance_figures maintenance{service_.uses_recorded(), service_.expired_removed()};
-  return metrics_.render(cached, store_->stats(), ready(), responses, maintenance);
+  const rate_limit_figures rate{service_.limiter().size(), service_.limiter().share(), service_.shares_failed()};
+  return metrics_.render(cached, store_->stats(), ready(), responses, maintenance, rate);
 }
 
 }  // namespace tokend::server

@@ -1,7 +1,8 @@
 // The token service's periodic work, on an io_context: writing the marked key uses every
-// --last-used-interval and removing tokens expired past --expired-retention every
-// --expired-sweep-interval. Neither blocks its io thread: a flush only hands one batch to the
-// store, and a sweep suspends on the store between its bounded writes.
+// --last-used-interval, removing tokens expired past --expired-retention every
+// --expired-sweep-interval, and sharing rate-limit counts with the other processes of a shared
+// store every --rate-limit-sync-interval. None blocks its io thread: a flush or a share only hands
+// one batch to the store, and a sweep suspends on the store between its bounded writes.
 #pragma once
 
 #include "server/token_service.hpp"
@@ -19,6 +20,9 @@ struct background_intervals {
   std::chrono::milliseconds last_used{};  // 0: uses are not recorded, and no flush runs
   std::chrono::milliseconds sweep{};
   std::chrono::milliseconds retention{};
+  // 0, or a store that is not shared: admits are not shared, and the buckets no longer needed are
+  // dropped every second.
+  std::chrono::milliseconds rate_sync{};
 };
 
 class background_jobs {
@@ -43,6 +47,7 @@ class background_jobs {
  private:
   boost::asio::awaitable<void> flush_loop();
   boost::asio::awaitable<void> sweep_loop();
+  boost::asio::awaitable<void> rate_loop();
 
   token_service& service_;
   background_intervals intervals_;
@@ -50,6 +55,7 @@ class background_jobs {
   // Used on context_'s thread only (stop() posts their cancellation there).
   boost::asio::steady_timer flush_timer_;
   boost::asio::steady_timer sweep_timer_;
+  boost::asio::steady_timer rate_timer_;
   std::atomic<bool> started_{false};
   std::atomic<bool> stopping_{false};
 };

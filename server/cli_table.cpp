@@ -1,6 +1,7 @@
 // Token objects to rows, rows to a table; see cli_table.hpp.
 #include "server/cli_table.hpp"
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <chrono>
@@ -9,14 +10,19 @@
 namespace tokend::server::cli {
 namespace {
 
-constexpr std::size_t columns = 8;
+constexpr std::size_t columns = 9;
 using cells = std::array<std::string_view, columns>;
 
 cells cells_of(const token_row& r) {
-  return {r.id, r.user, r.type, r.prefix, r.created, r.expires, r.last_used, r.description};
+  return {r.id, r.user, r.type, r.prefix, r.created, r.expires, r.last_used, r.rate_limit, r.description};
 }
 
-constexpr cells header = {"ID", "USER", "TYPE", "PREFIX", "CREATED", "EXPIRES", "LAST USED", "DESCRIPTION"};
+constexpr cells header = {"ID",      "USER",      "TYPE",       "PREFIX",     "CREATED",
+                          "EXPIRES", "LAST USED", "RATE LIMIT", "DESCRIPTION"};
+
+constexpr std::size_t limited_columns = 6;
+constexpr std::array<std::string_view, limited_columns> limited_header = {
+    "USER", "ID", "PREFIX", "RATE LIMIT", "REFUSED", "ADMITTED"};
 
 // Code points, not bytes, so that a description in another script keeps the columns aligned.
 std::size_t width(std::string_view s) {
@@ -56,6 +62,42 @@ std::string string_cell(const boost::json::object& token, std::string_view name)
     throw reply_error("the server's token has a \"" + std::string(name) + "\" that is not a string");
   }
   return std::string(v->get_string());
+}
+
+// "90s", "5m", "2h", "1d": the largest unit that divides the window.
+std::string window_text(std::uint64_t seconds) {
+  if (seconds % 86'400 == 0) return std::to_string(seconds / 86'400) + "d";
+  if (seconds % 3600 == 0) return std::to_string(seconds / 3600) + "h";
+  if (seconds % 60 == 0) return std::to_string(seconds / 60) + "m";
+  return std::to_string(seconds) + "s";
+}
+
+std::uint64_t count_member(const boost::json::object& limit, std::string_view name, std::uint64_t fallback) {
+  const auto* v = limit.if_contains(name);
+  if (v == nullptr) return fallback;
+  if (v->is_uint64()) return v->get_uint64();
+  if (v->is_int64() && v->get_int64() >= 0) return static_cast<std::uint64_t>(v->get_int64());
+  throw reply_error("the server's rateLimit has a \"" + std::string(name) +
+                    "\" that is not a non-negative integer");
+}
+
+// Rows of any width into aligned columns; see format_table.
+template <std::size_t N>
+std::string render(const std::vector<std::array<std::string_view, N>>& lines) {
+  std::array<std::size_t, N> widths{};
+  for (const auto& line : lines) {
+    for (std::size_t c = 0; c < N; ++c) widths.at(c) = std::max(widths.at(c), width(line.at(c)));
+  }
+  std::string out;
+  for (const auto& line : lines) {
+    for (std::size_t c = 0; c < N; ++c) {
+      append_printable(out, line.at(c));
+      if (c + 1 == N) break;
+      out.append(widths.at(c) - width(line.at(c)) + 2, ' ');
+    }
+    out += '\n';
+  }
+  return out;
 }
 
 // A new key is shown whole elsewhere; the table shows its first characters as a list would.
@@ -103,11 +145,28 @@ std::string time_cell(const boost::json::object& token, std::string_view name) {
   return iso_time(seconds);
 }
 
+std::string rate_limit_cell(const boost::json::object& token) {
+  const auto* v = token.if_contains("rateLimit");
+  if (v == nullptr) return "-";
+  if (v->is_null()) return "default";
+  if (!v->is_object()) throw reply_error("the server's token has a \"rateLimit\" that is not an object");
+  const auto& limit = v->get_object();
+  if (limit.if_contains("limit") == nullptr) throw reply_error("the server's rateLimit has no \"limit\"");
+  const std::uint64_t n = count_member(limit, "limit", 0);
+  if (n == 0) return "none";
+  const std::uint64_t burst = count_member(limit, "burst", 0);
+  std::string cell =
+      std::to_string(n) + "/" + window_text(std::max<std::uint64_t>(1, count_member(limit, "window", 1)));
+  if (burst != 0 && burst != n) cell += " burst " + std::to_string(burst);
+  return cell;
+}
+
 token_row row_of(const boost::json::object& token) {
-  return {integer_cell(token, "id"),      integer_cell(token, "userId"),
-          string_cell(token, "type"),     prefix_cell(token),
-          time_cell(token, "timestamp"),  time_cell(token, "expiresAt"),
-          time_cell(token, "lastUsedAt"), string_cell(token, "description")};
+  return {integer_cell(token, "id"),        integer_cell(token, "userId"),
+          string_cell(token, "type"),       prefix_cell(token),
+          time_cell(token, "timestamp"),    time_cell(token, "expiresAt"),
+          time_cell(token, "lastUsedAt"),   rate_limit_cell(token),
+          string_cell(token, "description")};
 }
 
 std::vector<token_row> rows_of(const boost::json::array& tokens) {
@@ -125,20 +184,23 @@ std::string format_table(const std::vector<token_row>& rows) {
   lines.reserve(rows.size() + 1);
   lines.push_back(header);
   for (const auto& r : rows) lines.push_back(cells_of(r));
-  std::array<std::size_t, columns> widths{};
-  for (const auto& line : lines) {
-    for (std::size_t c = 0; c < columns; ++c) widths.at(c) = std::max(widths.at(c), width(line.at(c)));
+  return render(lines);
+}
+
+std::string format_limited_table(const boost::json::array& keys) {
+  std::vector<std::array<std::string, limited_columns>> texts;
+  texts.reserve(keys.size());
+  for (const auto& k : keys) {
+    if (!k.is_object()) throw reply_error("the server's limited keys hold something that is not an object");
+    const auto& key = k.get_object();
+    texts.push_back({integer_cell(key, "userId"), integer_cell(key, "id"), string_cell(key, "token"),
+                     rate_limit_cell(key), integer_cell(key, "refused"), integer_cell(key, "admitted")});
   }
-  std::string out;
-  for (const auto& line : lines) {
-    for (std::size_t c = 0; c < columns; ++c) {
-      append_printable(out, line.at(c));
-      if (c + 1 == columns) break;
-      out.append(widths.at(c) - width(line.at(c)) + 2, ' ');
-    }
-    out += '\n';
-  }
-  return out;
+  std::vector<std::array<std::string_view, limited_columns>> lines;
+  lines.reserve(texts.size() + 1);
+  lines.push_back(limited_header);
+  for (const auto& t : texts) lines.push_back({t[0], t[1], t[2], t[3], t[4], t[5]});
+  return render(lines);
 }
 
 }  // namespace tokend::server::cli

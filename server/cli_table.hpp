@@ -27,6 +27,7 @@ struct token_row {
   std::string created;
   std::string expires;
   std::string last_used;
+  std::string rate_limit;  // see rate_limit_cell
   std::string description;
 };
 
@@ -36,6 +37,11 @@ struct token_row {
 // A time field of a token object (a string of Unix seconds, a number, null or absent) as a cell:
 // its ISO time, or "-" for null or absent. Throws reply_error for anything else.
 [[nodiscard]] std::string time_cell(const boost::json::object& token, std::string_view name);
+
+// The "rateLimit" member of a token object (or of a PATCH or limited answer): "100/1s",
+// "100/1s burst 200", "none" for {limit: 0}, "default" for null (the server's default), "-" when
+// absent. Throws reply_error for anything else.
+[[nodiscard]] std::string rate_limit_cell(const boost::json::object& token);
 
 // One token object of a create, list or roll answer. Fields the server does not send yet show "-";
 // a field of the wrong type throws reply_error.
@@ -48,5 +54,9 @@ struct token_row {
 // in code points); the last column unpadded; every line ends with '\n'. Control characters in a
 // cell are shown as '?', so that no server answer can drive the terminal.
 [[nodiscard]] std::string format_table(const std::vector<token_row>& rows);
+
+// The keys of a GET /api/v2/tokens/limited answer as a table like format_table's: USER, ID,
+// PREFIX, RATE LIMIT, REFUSED, ADMITTED. Throws reply_error for an element that is not an object.
+[[nodiscard]] std::string format_limited_table(const boost::json::array& keys);
 
 }  // namespace tokend::server::cli

@@ -1,6 +1,7 @@
 // tokend's configuration: command-line flags, each with a TOKEND_* environment variable.
 #pragma once
 
+#include "core/rate_limit.hpp"
 #include "server/log.hpp"
 
 #include <chrono>
@@ -60,11 +61,17 @@ struct config {
   std::chrono::milliseconds expired_sweep_interval{};
   // How often marked key uses are written to the store; 0: uses are not even marked.
   std::chrono::milliseconds last_used_interval{};
+  // How often rate-limit counts are shared with the other processes of a shared store; 0: never.
+  std::chrono::milliseconds rate_limit_sync_interval{};
   log::level log_level{};
   bool access_log = false;               // one JSON line per API request (never the query string or a key)
   std::chrono::seconds token_ttl{};      // lifetime of a key created without one; 0: none
   std::chrono::seconds token_max_ttl{};  // longest lifetime a key may get; 0: no maximum
-  std::string test_fault_file;           // testing only: see storage/faulty_store.hpp
+  // The rate limit of keys without their own (limit 0: none), and /verify's status for a key
+  // over its limit (429, or 403/401 behind gateways that turn anything else into a 500).
+  core::rate_limit rate_limit{};
+  unsigned verify_rate_limited_status = 429;
+  std::string test_fault_file;  // testing only: see storage/faulty_store.hpp
 };
 
 // The drain's idle grace in effect: the configured one, or 2s but at most half the drain timeout.

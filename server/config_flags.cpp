@@ -102,6 +102,40 @@ void lifetime(config& c, value f, value v) {
   c.*member = std::chrono::duration_cast<std::chrono::seconds>(d);
 }
 
+// `N/DURATION` (a limit of N requests per window, the window whole seconds up to a day), or `0`
+// or `off` for none. Sets the limit and window, never the burst (a flag of its own).
+void rate_limit(config& c, value f, value v) {
+  if (v == "0" || v == "off") {
+    c.rate_limit.limit = 0;
+    c.rate_limit.window_seconds = 1;
+    return;
+  }
+  const auto slash = v.find('/');
+  if (slash == std::string::npos) {
+    throw config_error("invalid value for " + f + ": '" + v +
+                       "' (expected N/DURATION such as 100/1s or 6000/1m, or off)");
+  }
+  const auto n = parse_count(f, v.substr(0, slash), 1, core::max_rate_limit);
+  const auto window = core::parse_duration(std::string_view(v).substr(slash + 1));
+  if (!window || window->count() % 1000 != 0 || window->count() < 1000 ||
+      window->count() > std::int64_t{core::max_rate_window_seconds} * 1000) {
+    throw config_error("invalid value for " + f + ": '" + v +
+                       "' (the window must be a duration of whole seconds from 1s to 1d)");
+  }
+  c.rate_limit.limit = static_cast<std::uint32_t>(n);
+  c.rate_limit.window_seconds = static_cast<std::uint32_t>(window->count() / 1000);
+}
+
+void rate_limit_burst(config& c, value f, value v) {
+  c.rate_limit.burst = static_cast<std::uint32_t>(parse_count(f, v, 0, core::max_rate_limit));
+}
+
+void verify_rate_limited_status(config& c, value f, value v) {
+  if (v != "429" && v != "403" && v != "401")
+    throw config_error("invalid value for " + f + ": '" + v + "' (expected 429, 403 or 401)");
+  c.verify_rate_limited_status = static_cast<unsigned>(parse_count(f, v, 401, 429));
+}
+
 void log_level(config& c, value f, value v) {
   const auto lvl = log::parse_level(v);
   if (!lvl)
@@ -112,7 +146,7 @@ void log_level(config& c, value f, value v) {
 // At least two of the largest list answers (1000 tokens of the longest descriptions, ~1.8 MB).
 constexpr std::size_t min_response_bytes = std::size_t{4} << 20;
 
-constexpr std::array<flag_spec, 30> table = {{
+constexpr std::array<flag_spec, 34> table = {{
     {"--listen", "TOKEND_LISTEN", "HOST:PORT", "0.0.0.0:8080", "", "", endpoint<&config::listen>,
      "API address"},
     {"--admin-listen", "TOKEND_ADMIN_LISTEN", "HOST:PORT", "0.0.0.0:9090", "", "",
@@ -186,6 +220,11 @@ constexpr std::array<flag_spec, 30> table = {{
      duration_or_zero<&config::last_used_interval>,
      "how often the keys' uses (marked in memory, at most one per key per minute) are written to the "
      "store in one batch, for lists' `lastUsedAt`; 0: last use is not recorded"},
+    {"--rate-limit-sync-interval", "TOKEND_RATE_LIMIT_SYNC_INTERVAL", "D", "200ms", "", "",
+     duration_or_zero<&config::rate_limit_sync_interval>,
+     "with `--store postgres`, how often each instance sends the others the requests it admitted "
+     "under rate limits (one NOTIFY round trip), which bounds how far several instances together "
+     "can exceed a limit; 0: never, each instance limits on its own"},
     {"--access-log", "TOKEND_ACCESS_LOG", "", "false", "", "--no-access-log", boolean<&config::access_log>,
      "one JSON line per API request, never with a key (see docs/OPERATIONS.md, access log)"},
     {"--token-ttl", "TOKEND_TOKEN_TTL", "D", "0", "", "", lifetime<&config::token_ttl>,
@@ -194,6 +233,17 @@ constexpr std::array<flag_spec, 30> table = {{
     {"--token-max-ttl", "TOKEND_TOKEN_MAX_TTL", "D", "0", "", "", lifetime<&config::token_max_ttl>,
      "longest lifetime a key may be given (0: no maximum); a request past it gets 400 naming it; "
      "at least `--token-ttl`"},
+    {"--rate-limit", "TOKEND_RATE_LIMIT", "N/D", "off", "", "", rate_limit,
+     "rate limit of the keys without one of their own: N requests per window D (whole seconds, 1s to "
+     "1d), e.g. `100/1s` or `6000/1m`; `0` or `off`: none. A key's own limit (`rateLimit`) wins, "
+     "and `{\"limit\":0}` exempts a key"},
+    {"--rate-limit-burst", "TOKEND_RATE_LIMIT_BURST", "N", "0", "", "", rate_limit_burst,
+     "requests the default limit's bucket holds, taken at once by a key idle long enough (0: N of "
+     "`--rate-limit`)"},
+    {"--verify-rate-limited-status", "TOKEND_VERIFY_RATE_LIMITED_STATUS", "STATUS", "429", "", "",
+     verify_rate_limited_status,
+     "`/verify`'s answer to a key over its rate limit: `429`, or `403` behind nginx `auth_request` "
+     "and ingress-nginx (which turn any other refusal into a 500), or `401`"},
     {"--log-level", "TOKEND_LOG_LEVEL", "LEVEL", "info", "", "", log_level,
      "`debug`, `info`, `warn` or `error`: lines below it are dropped"},
     {"--test-fault-file", "TOKEND_TEST_FAULT_FILE", "PATH", "", "off", "", text<&config::test_fault_file>,

@@ -13,7 +13,8 @@
 namespace tokend::server {
 namespace {
 
-constexpr const char* route_names[route_count] = {"create", "list", "delete", "roll", "verify", "other"};
+constexpr const char* route_names[route_count] = {"create", "list",   "delete",  "roll",
+                                                  "verify", "update", "limited", "other"};
 
 std::string number(double v) {
   char buf[64];
@@ -40,7 +41,8 @@ void metrics::observe(route r, unsigned status, std::chrono::nanoseconds latency
 }
 
 std::string metrics::render(const cache_figures& cache, const storage::store_stats& store, bool ready,
-                            const response_figures& responses, const maintenance_figures& maintenance) const {
+                            const response_figures& responses, const maintenance_figures& maintenance,
+                            const rate_limit_figures& rate) const {
   std::string out;
   out.reserve(8192);
   const auto line = [&out](const std::string& l) {
@@ -113,6 +115,28 @@ std::string metrics::render(const cache_figures& cache, const storage::store_sta
   line("# HELP tokend_response_budget_refusals_total List requests answered 503: the bound was reached.");
   line("# TYPE tokend_response_budget_refusals_total counter");
   line("tokend_response_budget_refusals_total " + std::to_string(responses.refused));
+
+  line("# HELP tokend_rate_limited_total Requests refused for their key's rate limit, by route.");
+  line("# TYPE tokend_rate_limited_total counter");
+  for (std::size_t r = 0; r < route_count; ++r) {
+    // Unknown paths and methods are answered before any key is read: never rate limited.
+    if (static_cast<route>(r) == route::other) continue;
+    line(std::string("tokend_rate_limited_total{route=\"") + route_names[r] + "\"} " +
+         std::to_string(rate_limited_[r].load(std::memory_order_relaxed)));
+  }
+  line("# HELP tokend_rate_limit_buckets Keys with a rate-limit bucket in this process.");
+  line("# TYPE tokend_rate_limit_buckets gauge");
+  line("tokend_rate_limit_buckets " + std::to_string(rate.buckets));
+  line(
+      "# HELP tokend_rate_limit_share 1, or n while counts cannot be shared and this process holds "
+      "itself to 1/n of every limit.");
+  line("# TYPE tokend_rate_limit_share gauge");
+  line("tokend_rate_limit_share " + std::to_string(rate.share));
+  line(
+      "# HELP tokend_rate_limit_shares_failed_total Rounds of sharing admitted counts with the other "
+      "processes that failed.");
+  line("# TYPE tokend_rate_limit_shares_failed_total counter");
+  line("tokend_rate_limit_shares_failed_total " + std::to_string(rate.shares_failed));
 
   line("# HELP tokend_cache_hits_total Key validations answered from the in-memory cache.");
   line("# TYPE tokend_cache_hits_total counter");

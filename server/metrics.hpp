@@ -26,6 +26,13 @@ struct maintenance_figures {
   std::uint64_t expired_removed = 0;  // expired tokens the sweep removed
 };
 
+// The rate limiter's figures (core/rate_limiter.hpp), handed in at scrape time.
+struct rate_limit_figures {
+  std::uint64_t buckets = 0;  // keys with a bucket in this process
+  std::uint64_t share = 1;    // 1, or n while this process holds itself to 1/n of every limit
+  std::uint64_t shares_failed = 0;  // sharing rounds that failed since start
+};
+
 class metrics {
  public:
   void observe(route r, unsigned status, std::chrono::nanoseconds latency) noexcept;
@@ -36,6 +43,10 @@ class metrics {
     accepted_connections_.fetch_add(1, std::memory_order_relaxed);
   }
   void connection_closed() noexcept { open_connections_.fetch_sub(1, std::memory_order_relaxed); }
+  // A request refused for its key's rate limit (counted besides observe()).
+  void rate_limited(route r) noexcept {
+    rate_limited_[static_cast<std::size_t>(r)].fetch_add(1, std::memory_order_relaxed);
+  }
   void connection_refused() noexcept { refused_connections_.fetch_add(1, std::memory_order_relaxed); }
   void admin_connection_refused() noexcept {
     refused_admin_connections_.fetch_add(1, std::memory_order_relaxed);
@@ -51,7 +62,8 @@ class metrics {
   // Text exposition format 0.0.4.
   [[nodiscard]] std::string render(const cache_figures& cache, const storage::store_stats& store, bool ready,
                                    const response_figures& responses = {},
-                                   const maintenance_figures& maintenance = {}) const;
+                                   const maintenance_figures& maintenance = {},
+                                   const rate_limit_figures& rate = {}) const;
 
   // Statuses we count individually; anything else lands in the last slot.
   static constexpr std::array<unsigned, 15> statuses = {200, 400, 401, 403, 404, 405, 408, 413,
@@ -68,6 +80,7 @@ class metrics {
     std::atomic<std::uint64_t> latency_sum_ns{0};
   };
   std::array<route_series, route_count> routes_{};
+  std::array<std::atomic<std::uint64_t>, route_count> rate_limited_{};
   std::atomic<std::int64_t> open_connections_{0};
   std::atomic<std::uint64_t> accepted_connections_{0};
   std::atomic<std::uint64_t> refused_connections_{0};        // closed at once: --max-connections reached

@@ -24,31 +24,41 @@ namespace json = boost::json;
 
 // Which subcommands take a flag, as bits of 1 << command.
 constexpr unsigned bit(command c) { return 1U << static_cast<unsigned>(c); }
-constexpr unsigned all =
-    bit(command::create) | bit(command::list) | bit(command::remove) | bit(command::roll);
+constexpr unsigned all = bit(command::create) | bit(command::list) | bit(command::remove) |
+                         bit(command::roll) | bit(command::limit) | bit(command::limited);
 
 struct flag_def {
   std::string_view name;
   unsigned commands;
+  bool takes_value = true;
 };
 
-constexpr std::array<flag_def, 10> flags = {{
+constexpr std::array<flag_def, 14> flags = {{
     {"--url", all},
     {"--output", all},
     {"--key-file", all},
-    {"--user-id", all},
+    // The view of limited keys spans every user.
+    {"--user-id", all & ~bit(command::limited)},
     {"--description", bit(command::create)},
     {"--type", bit(command::create)},
     {"--expires-in", bit(command::create) | bit(command::roll)},
     {"--expires-at", bit(command::create) | bit(command::roll)},
-    {"--id", bit(command::remove) | bit(command::roll)},
+    {"--id", bit(command::remove) | bit(command::roll) | bit(command::limit)},
     {"--overlap", bit(command::roll)},
+    {"--rate-limit", bit(command::create) | bit(command::roll) | bit(command::limit)},
+    {"--default", bit(command::roll) | bit(command::limit), false},
+    {"--token-file", bit(command::limit)},
+    {"-n", bit(command::limited)},
 }};
 
-constexpr std::array<std::pair<std::string_view, command>, 4> commands = {{{"create", command::create},
+constexpr std::array<std::pair<std::string_view, command>, 6> commands = {{{"create", command::create},
                                                                            {"list", command::list},
                                                                            {"delete", command::remove},
-                                                                           {"roll", command::roll}}};
+                                                                           {"roll", command::roll},
+                                                                           {"limit", command::limit},
+                                                                           {"limited", command::limited}}};
+
+constexpr std::string_view command_names = "create, list, delete, roll, limit or limited";
 
 // Keys are 64 characters: an argument that long is not repeated in a message, in case it is one.
 std::string quoted(std::string_view arg) {
@@ -110,6 +120,31 @@ std::string tokens_path(const options& o, std::string_view tail) {
 void add_expiry(json::object& body, const options& o) {
   if (o.expires_in) body["expiresIn"] = *o.expires_in;
   if (o.expires_at) body["expiresAt"] = *o.expires_at;
+}
+
+// The API's rateLimit object; burst only when given.
+json::object rate_limit_object(const core::rate_limit& limit) {
+  json::object o;
+  o["limit"] = limit.limit;
+  if (limit.unlimited()) return o;
+  o["window"] = limit.window_seconds;
+  if (limit.burst != 0) o["burst"] = limit.burst;
+  return o;
+}
+
+// `--rate-limit` as an object, `--default` as null, neither as no member.
+void add_rate_limit(json::object& body, const options& o) {
+  if (o.rate_limit) body["rateLimit"] = rate_limit_object(*o.rate_limit);
+  if (o.default_limit) body["rateLimit"] = nullptr;
+}
+
+// The first line of `path`, trimmed; `what` names the file in a message.
+std::string first_line_of(const std::string& path, std::string_view what) {
+  std::ifstream in(path);
+  if (!in) throw usage_error("cannot read " + std::string(what) + " " + path + ": " + std::strerror(errno));
+  std::string line;
+  std::getline(in, line);
+  return trimmed(line);
 }
 
 json::object parse_object(std::string_view body) {
@@ -181,7 +216,21 @@ int list_all(const options& o, const std::string& key, const transport& send, st
   return 0;
 }
 
-// Create, delete and roll: one request, one answer.
+// The answer of limit (the key's id and its limit now) or limited (a table of keys).
+void print_limits(const options& o, const json::object& answer, std::ostream& out) {
+  if (o.cmd == command::limited) {
+    const auto* keys = answer.if_contains("keys");
+    if (keys == nullptr || !keys->is_array()) throw reply_error("the server's answer has no \"keys\" array");
+    out << format_limited_table(keys->get_array());
+    return;
+  }
+  const auto* id = answer.if_contains("id");
+  out << "Rate limit of key"
+      << (id != nullptr && id->is_number() ? " " + json::serialize(*id) : std::string()) << ": "
+      << rate_limit_cell(answer) << "\n";
+}
+
+// Create, delete, roll, limit and limited: one request, one answer.
 int single(const options& o, const std::string& key, const transport& send, std::ostream& out,
            std::ostream& err) {
   const auto plan = plan_request(o);
@@ -193,6 +242,10 @@ int single(const options& o, const std::string& key, const transport& send, std:
   const json::object answer = parse_object(reply.body);
   if (o.output == output_format::json) {
     print_json(reply.body, out);
+    return 0;
+  }
+  if (o.cmd == command::limit || o.cmd == command::limited) {
+    print_limits(o, answer, out);
     return 0;
   }
   if (o.cmd == command::remove) {
@@ -231,13 +284,18 @@ options parse_args(const std::vector<std::string>& args, const env_lookup& env) 
     if (a == "--help" || a == "-h") o.help = true;
   }
   std::map<std::string, std::string, std::less<>> given;
+  std::optional<std::string> positional_id;  // `limit ID`
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     if (a == "--help" || a == "-h") continue;
     if (!a.starts_with("-")) {
+      if (o.cmd == command::limit && !positional_id) {
+        positional_id = a;
+        continue;
+      }
       if (o.cmd != command::none) throw usage_error("unexpected argument " + quoted(a));
       const auto c = command_named(a);
-      if (!c) throw usage_error("unknown command " + quoted(a) + " (create, list, delete or roll)");
+      if (!c) throw usage_error("unknown command " + quoted(a) + " (" + std::string(command_names) + ")");
       o.cmd = *c;
       continue;
     }
@@ -252,7 +310,9 @@ options parse_args(const std::vector<std::string>& args, const env_lookup& env) 
         std::find_if(flags.begin(), flags.end(), [&](const flag_def& f) { return f.name == name; });
     if (def == flags.end() || name == "--help") throw usage_error("unknown flag " + quoted(name));
     std::string value;
-    if (eq != std::string::npos) {
+    if (!def->takes_value) {
+      if (eq != std::string::npos) throw usage_error(name + " takes no value");
+    } else if (eq != std::string::npos) {
       value = a.substr(eq + 1);
     } else {
       if (i + 1 == args.size()) throw usage_error(name + " needs a value");
@@ -261,7 +321,7 @@ options parse_args(const std::vector<std::string>& args, const env_lookup& env) 
     if (!given.emplace(name, std::move(value)).second) throw usage_error(name + " is given more than once");
   }
   if (o.help) return o;
-  if (o.cmd == command::none) throw usage_error("missing command: create, list, delete or roll");
+  if (o.cmd == command::none) throw usage_error("missing command: " + std::string(command_names));
   for (const auto& [name, value] : given) {
     const auto* def =
         std::find_if(flags.begin(), flags.end(), [&](const flag_def& f) { return f.name == name; });
@@ -308,6 +368,23 @@ options parse_args(const std::vector<std::string>& args, const env_lookup& env) 
   }
   if (const auto* v = flag("--overlap")) o.overlap = parse_duration_seconds("--overlap", *v, 0);
   if (o.expires_in && o.expires_at) throw usage_error("give --expires-in or --expires-at, not both");
+  if (const auto* v = flag("--rate-limit")) o.rate_limit = parse_rate_limit("--rate-limit", *v);
+  o.default_limit = flag("--default") != nullptr;
+  if (const auto* v = flag("--token-file")) o.token_file = *v;
+  if (const auto* v = flag("-n")) o.count = parse_integer("-n", *v, 1, 100);
+  if (o.rate_limit && o.default_limit) throw usage_error("give --rate-limit or --default, not both");
+  if (o.cmd == command::limit) {
+    if (positional_id && o.id) throw usage_error("give the key's ID once (ID or --id ID)");
+    if (positional_id) o.id = parse_integer("ID", *positional_id, 1, max_json_integer);
+    if (static_cast<int>(o.id.has_value()) + static_cast<int>(!o.token_file.empty()) != 1) {
+      throw usage_error(
+          "limit needs the key to change: its ID (the ID column of tokend token list) or "
+          "--token-file FILE holding the key");
+    }
+    if (!o.rate_limit && !o.default_limit) {
+      throw usage_error("limit needs --rate-limit N/DURATION[:BURST] (or 0: not limited) or --default");
+    }
+  }
   if (o.cmd == command::create && !o.description) throw usage_error("create needs --description TEXT");
   if ((o.cmd == command::remove || o.cmd == command::roll) && !o.id) {
     throw usage_error(std::string(command_name(o.cmd)) +
@@ -316,17 +393,20 @@ options parse_args(const std::vector<std::string>& args, const env_lookup& env) 
   return o;
 }
 
+void read_target_key(options& o) {
+  if (o.token_file.empty()) return;
+  o.target_key = first_line_of(o.token_file, "the token file");
+  if (!core::is_well_formed_key(o.target_key)) {
+    throw usage_error("the first line of " + o.token_file +
+                      " is not a well-formed key (64 hex characters with a valid checksum)");
+  }
+}
+
 std::string read_key(const options& o, const env_lookup& env) {
   std::string key;
   std::string source;
   if (!o.key_file.empty()) {
-    std::ifstream in(o.key_file);
-    if (!in) {
-      throw usage_error("cannot read the key file " + o.key_file + ": " + std::strerror(errno));
-    }
-    std::string line;
-    std::getline(in, line);
-    key = trimmed(line);
+    key = first_line_of(o.key_file, "the key file");
     source = "the first line of " + o.key_file;
   } else if (auto v = variable(env, "TOKEND_KEY")) {
     key = trimmed(*v);
@@ -349,6 +429,7 @@ request_plan plan_request(const options& o) {
       body["type"] = o.type;
       body["description"] = o.description.value_or("");
       add_expiry(body, o);
+      add_rate_limit(body, o);
       return {"POST", tokens_path(o, ""), json::serialize(body)};
     case command::remove:
       body["id"] = o.id.value_or(0);
@@ -357,13 +438,24 @@ request_plan plan_request(const options& o) {
       body["id"] = o.id.value_or(0);
       if (o.overlap) body["overlap"] = *o.overlap;
       add_expiry(body, o);
+      add_rate_limit(body, o);
       return {"POST", tokens_path(o, "/roll"), json::serialize(body)};
+    case command::limit:
+      if (o.id) {
+        body["id"] = *o.id;
+      } else {
+        body["token"] = o.target_key;
+      }
+      add_rate_limit(body, o);
+      return {"PATCH", tokens_path(o, ""), json::serialize(body)};
+    case command::limited:
+      return {"GET", tokens_path(o, "/limited") + (o.count ? "?n=" + std::to_string(*o.count) : ""), {}};
     case command::list:
       return list_request(o, 0);
     case command::none:
       break;
   }
-  throw usage_error("missing command: create, list, delete or roll");
+  throw usage_error("missing command: " + std::string(command_names));
 }
 
 request_plan list_request(const options& o, std::uint64_t page) {
@@ -400,12 +492,13 @@ int execute(const options& o, const std::string& key, const transport& send, std
 
 int run(const std::vector<std::string>& args, const env_lookup& env, std::ostream& out, std::ostream& err) {
   try {
-    const options o = parse_args(args, env);
+    options o = parse_args(args, env);
     if (o.help) {
       out << help_text(o.cmd);
       return 0;
     }
     const std::string key = read_key(o, env);
+    read_target_key(o);
     return execute(o, key, send_request, out, err);
   } catch (const usage_error& e) {
     err << "tokend token: " << e.what() << "\n(see tokend token --help)\n";

@@ -1,8 +1,9 @@
-// `tokend token create|list|delete|roll`: the operator's client of a running tokend. Argument
-// parsing and the requests' shapes are pure functions (unit-tested); run() reads the key, talks to
-// the server (cli_http.hpp) and prints JSON or a table (cli_table.hpp).
+// `tokend token create|list|delete|roll|limit|limited`: the operator's client of a running
+// tokend. Argument parsing and the requests' shapes are pure functions (unit-tested); run() reads
+// the key, talks to the server (cli_http.hpp) and prints JSON or a table (cli_table.hpp).
 #pragma once
 
+#include "core/rate_limit.hpp"
 #include "server/cli_http.hpp"
 
 #include <cstdint>
@@ -24,7 +25,7 @@ struct usage_error : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-enum class command { none, create, list, remove, roll };
+enum class command { none, create, list, remove, roll, limit, limited };
 enum class output_format { table, json };
 
 inline constexpr std::string_view default_url = "http://127.0.0.1:8080";
@@ -43,6 +44,11 @@ struct options {
   std::optional<std::int64_t> expires_in;       // --expires-in, seconds
   std::optional<std::int64_t> expires_at;       // --expires-at, Unix seconds
   std::optional<std::int64_t> overlap;          // --overlap, seconds
+  std::optional<core::rate_limit> rate_limit;   // --rate-limit
+  bool default_limit = false;                   // --default: back to the server's default limit
+  std::string token_file;                       // limit --token-file: names the key to change
+  std::string target_key;                       // the key read from token_file (read_target_key)
+  std::optional<std::uint64_t> count;           // limited -n
 };
 
 // The arguments after `token`; flags win over the environment. Throws usage_error, whose message
@@ -53,6 +59,13 @@ struct options {
 // seconds; `min` is 0 or 1. Throws usage_error naming `flag`.
 [[nodiscard]] std::int64_t parse_duration_seconds(std::string_view flag, std::string_view text,
                                                   std::int64_t min);
+
+// "N/DURATION[:BURST]" (a window of whole seconds, 1s to 1d; "100/s" is "100/1s") or "0" (not
+// limited). Throws usage_error naming `flag`.
+[[nodiscard]] core::rate_limit parse_rate_limit(std::string_view flag, std::string_view text);
+
+// `limit --token-file F`: the key in F's first line (trimmed), into o.target_key. Throws usage_error.
+void read_target_key(options& o);
 
 // The operator's key: the first line of the key file (trimmed), else TOKEND_KEY. Throws
 // usage_error, naming both ways, when there is none or it is not a well-formed key.
@@ -68,7 +81,7 @@ struct request_plan {
   std::string body;
 };
 
-// The request of create, delete or roll; list's is list_request().
+// The request of create, delete, roll, limit or limited; list's is list_request().
 [[nodiscard]] request_plan plan_request(const options& o);
 // Page `page` of the list (pageSize 1000).
 [[nodiscard]] request_plan list_request(const options& o, std::uint64_t page);

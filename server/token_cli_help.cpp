@@ -20,6 +20,9 @@ never printed. Without --user-id a command acts for the key's own user; only an 
 name another user.
 
 Durations: 90, 90s, 1500ms, 15m, 12h or 30d, sent as whole seconds. Times are shown in UTC.
+Rate limits: N/DURATION[:BURST], e.g. 100/1s (100 a second, a burst of 100), 6000/1m:200 (6000 a
+minute, at most 200 at once) or 100/s; the window is 1s to 1d. 0: the key is not limited, whatever
+the server's default (--rate-limit of tokend serve).
 Exit status: 0 success; 1 the server refused (its message and the HTTP status on stderr) or could
 not be reached within 30 s; 2 a usage error.
 )";
@@ -29,32 +32,38 @@ constexpr std::string_view overview =
 
 Usage:
   tokend token create [--user-id N] --description TEXT [--type admin|operator]
-                      [--expires-in DURATION | --expires-at UNIX]
+                      [--expires-in DURATION | --expires-at UNIX] [--rate-limit LIMIT]
   tokend token list [--user-id N]
   tokend token delete [--user-id N] --id ID
   tokend token roll [--user-id N] --id ID [--overlap DURATION]
-                    [--expires-in DURATION | --expires-at UNIX]
+                    [--expires-in DURATION | --expires-at UNIX] [--rate-limit LIMIT | --default]
+  tokend token limit [--user-id N] (ID | --token-file FILE) (--rate-limit LIMIT | --default)
+  tokend token limited [-n N]
   tokend token COMMAND --help
 
   create   a new key, printed once
   list     every key of the user (all pages), masked: ID, USER, TYPE, PREFIX, CREATED, EXPIRES,
-           LAST USED, DESCRIPTION
+           LAST USED, RATE LIMIT, DESCRIPTION
   delete   delete a key by its ID
   roll     replace a key by a new one (same user, type and description); the old one keeps
            working for the overlap, then expires
+  limit    change a key's rate limit (operator keys only)
+  limited  the keys refused most by this server instance (operator keys only)
 )";
 
 constexpr std::string_view create_help = R"(tokend token create - create a key, printed once
 
 Usage:
   tokend token create [--user-id N] --description TEXT [--type admin|operator]
-                      [--expires-in DURATION | --expires-at UNIX]
+                      [--expires-in DURATION | --expires-at UNIX] [--rate-limit LIMIT]
 
   --user-id N             the owner (default: the key's own user; another user needs an operator key)
   --description TEXT      1-256 characters, required
   --type TYPE             admin (default) or operator (an operator key can create one)
   --expires-in DURATION   the key's lifetime (default: the server's --token-ttl)
   --expires-at UNIX       or its expiry, in Unix seconds
+  --rate-limit LIMIT      the key's own rate limit, N/DURATION[:BURST] or 0 for none
+                          (default: the server's --rate-limit)
 )";
 
 constexpr std::string_view list_help = R"(tokend token list - list a user's keys, masked
@@ -81,7 +90,7 @@ constexpr std::string_view roll_help = R"(tokend token roll - replace a key by a
 
 Usage:
   tokend token roll [--user-id N] --id ID [--overlap DURATION]
-                    [--expires-in DURATION | --expires-at UNIX]
+                    [--expires-in DURATION | --expires-at UNIX] [--rate-limit LIMIT | --default]
 
   --user-id N             the key's owner (default: the key's own user; another user needs an
                           operator key)
@@ -89,6 +98,35 @@ Usage:
   --overlap DURATION      how long the old key keeps working (default 0: refused at once)
   --expires-in DURATION   the new key's lifetime (default: the server's --token-ttl)
   --expires-at UNIX       or its expiry, in Unix seconds
+  --rate-limit LIMIT      the new key's own rate limit, N/DURATION[:BURST] or 0 for none
+  --default               the new key follows the server's default limit
+                          (without either, the new key keeps the old key's limit)
+)";
+
+constexpr std::string_view limit_help = R"(tokend token limit - change a key's rate limit (operator keys only)
+
+Usage:
+  tokend token limit [--user-id N] (ID | --id ID | --token-file FILE) (--rate-limit LIMIT | --default)
+
+  ID, --id ID             the key (the ID column of tokend token list)
+  --token-file FILE       or a file whose first line is the key itself
+  --user-id N             the key's owner (default: the operator key's own user)
+  --rate-limit LIMIT      the key's own limit, N/DURATION[:BURST] (e.g. 100/1s:200), or 0: not limited
+  --default               drop the key's own limit: it follows the server's --rate-limit
+
+Every instance applies the new limit from the key's next request on. Prints the key's limit now.
+)";
+
+constexpr std::string_view limited_help = R"(tokend token limited - the most refused keys (operator keys only)
+
+Usage:
+  tokend token limited [-n N]
+
+  -n N   how many keys, 1-100 (default 20)
+
+The keys this server instance holds a rate-limit bucket for, most refusals first: USER, ID,
+PREFIX (masked as lists show it), RATE LIMIT, REFUSED, ADMITTED. The counts are this instance's
+alone: behind a load balancer, ask each instance (--url of each pod).
 )";
 
 }  // namespace
@@ -107,6 +145,12 @@ std::string help_text(command cmd) {
       break;
     case command::roll:
       head = roll_help;
+      break;
+    case command::limit:
+      head = limit_help;
+      break;
+    case command::limited:
+      head = limited_help;
       break;
     case command::none:
       break;

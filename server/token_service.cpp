@@ -2,11 +2,7 @@
 #include "server/token_service.hpp"
 
 #include "core/error.hpp"
-
-#include <boost/asio/associated_executor.hpp>
-#include <boost/asio/async_result.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/use_awaitable.hpp>
+#include "server/store_await.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -21,30 +17,6 @@ using boost::system::error_code;
 using boost::system::result;
 
 namespace {
-
-// Starts a storage operation with a callback and suspends the coroutine until the callback runs;
-// the coroutine resumes on its own executor, never on the storage thread that called back.
-// The value travels in a wrapper so that an error_code is returned, not thrown, by use_awaitable.
-// Deliberately not a coroutine itself (see docs/ARCHITECTURE.md#coroutine-rules).
-template <class Value>
-struct carried {
-  Value value;
-};
-
-template <class Value, class Start>
-net::awaitable<carried<Value>> on_store(Start start) {
-  return net::async_initiate<decltype(net::use_awaitable), void(carried<Value>)>(
-      [start = std::move(start)](auto handler) mutable {
-        using handler_type = decltype(handler);
-        // std::function needs a copyable callable; the awaitable handler is move-only.
-        auto shared = std::make_shared<handler_type>(std::move(handler));
-        start([shared](Value v) {
-          auto ex = net::get_associated_executor(*shared);
-          net::post(ex, [shared, v = std::move(v)]() mutable { (*shared)(carried<Value>{std::move(v)}); });
-        });
-      },
-      net::use_awaitable);
-}
 
 // The minute a use at `now` (Unix seconds) falls in, as the cache's markers count it: never 0,
 // which means "unmarked".
@@ -85,10 +57,15 @@ token_service::token_service(storage::token_store& store, std::size_t cache_capa
   // Deletes made by any process (a shared store) leave this cache; erase() also drops any fill
   // that read the key before the delete, so the key cannot come back.
   store_.on_revoked([this](const core::key_digest& digest) { cache_.erase(digest); });
+  // Other processes' admits debit this one's buckets.
+  store_.on_peer_admits([this](std::uint64_t sender, const std::vector<storage::admitted_requests>& counts) {
+    peer_admits(sender, counts);
+  });
 }
 
 token_service::~token_service() {
   store_.on_revoked({});
+  store_.on_peer_admits({});
   std::unique_lock lock(flush_mutex_);
   flush_done_.wait(lock, [this] { return flushes_in_flight_ == 0; });
 }
@@ -102,7 +79,9 @@ net::awaitable<result<caller>> token_service::authenticate(std::string_view key)
     if (core::expired(hit->expires_at, at)) co_return core::errc::unauthorized;
     // Already marked this minute, the common case: nothing more than the marker's load in find().
     if (recording_uses_ && hit->used_minute < minute_of(at)) mark_used(digest, hit->owner, at);
-    co_return caller{hit->owner, hit->operator_key, std::nullopt};
+    caller who{hit->owner, hit->operator_key, std::nullopt};
+    limit_rate(who, digest, hit->own_limit);
+    co_return who;
   }
   const auto ticket = cache_.ticket(digest);
   auto found = (co_await on_store<result<std::optional<storage::key_info>>>(
@@ -116,11 +95,21 @@ net::awaitable<result<caller>> token_service::authenticate(std::string_view key)
     cache_.fill(digest, ticket, {});
     co_return core::errc::unauthorized;
   }
-  cache_.fill(digest, ticket, {true, info->owner, info->expires_at, info->operator_key});
+  cache_.fill(digest, ticket, {true, info->owner, info->expires_at, info->operator_key, 0, info->rate_limit});
   const std::int64_t at = now();
   if (core::expired(info->expires_at, at)) co_return core::errc::unauthorized;
   if (recording_uses_) mark_used(digest, info->owner, at);
-  co_return caller{info->owner, info->operator_key, std::nullopt};
+  caller who{info->owner, info->operator_key, std::nullopt};
+  limit_rate(who, digest, info->rate_limit);
+  co_return who;
+}
+
+void token_service::limit_rate(caller& who, const core::key_digest& digest,
+                               const std::optional<core::rate_limit>& own) {
+  const core::rate_limit limit = core::effective_rate_limit(own, rate_settings_.default_limit);
+  // An unlimited key, the common case, costs this branch and nothing else.
+  if (limit.unlimited()) return;
+  who.rate = rate_state{limit, limiter_.admit(digest, who.user, limit, rate_settings_.clock())};
 }
 
 void token_service::mark_used(const core::key_digest& digest, core::user_id owner, std::int64_t now) {
@@ -148,31 +137,10 @@ net::awaitable<result<token_service::created>> token_service::create(core::user_
       })).value;
   if (!id) co_return id.error();
   out.record.id = *id;
-  cache_.insert_known(out.record.digest,
-                      {true, owner, out.record.expires_at, out.record.type == core::operator_type});
+  cache_.insert_known(out.record.digest, {true, owner, out.record.expires_at,
+                                          out.record.type == core::operator_type, 0, out.record.rate_limit});
   lists_.invalidate(owner);
   co_return out;
-}
-
-// STUB: rate limits are not stored or enforced yet.
-net::awaitable<error_code> token_service::set_rate_limit(storage::token_ref ref,
-                                                         std::optional<core::rate_limit> limit) {
-  (void)ref;
-  (void)limit;
-  co_return core::make_error_code(core::errc::internal);
-}
-
-void token_service::set_rate_limits(rate_limit_settings settings) { rate_settings_ = std::move(settings); }
-
-// STUB
-void token_service::share_admits(std::function<void(error_code)> done) {
-  if (done) done({});
-}
-
-// STUB
-net::awaitable<result<std::vector<token_service::limited_key>>> token_service::top_limited(std::size_t n) {
-  (void)n;
-  co_return std::vector<limited_key>{};
 }
 
 net::awaitable<result<storage::list_page>> token_service::list(core::user_id owner, std::size_t offset,
@@ -208,6 +176,21 @@ net::awaitable<error_code> token_service::remove(storage::token_ref ref) {
   co_return error_code{};
 }
 
+net::awaitable<error_code> token_service::set_rate_limit(storage::token_ref ref,
+                                                         std::optional<core::rate_limit> limit) {
+  const core::user_id owner = ref.owner;
+  const auto changed =
+      (co_await on_store<result<core::key_digest>>([this, &ref,
+                                                    &limit](storage::token_store::remove_handler done) {
+        store_.async_set_rate_limit(ref, limit, std::move(done));
+      })).value;
+  if (!changed) co_return changed.error();
+  // Its next request reads the new limit; the bucket re-scales to it without refilling.
+  cache_.erase(*changed);
+  lists_.invalidate(owner);  // they show the limit
+  co_return error_code{};
+}
+
 net::awaitable<result<token_service::rolled>> token_service::roll(storage::token_ref old,
                                                                   std::int64_t expires_at,
                                                                   std::int64_t overlap_seconds,
@@ -222,7 +205,7 @@ net::awaitable<result<token_service::rolled>> token_service::roll(storage::token
   request.now = now();
   request.expires_at = expires_at;
   request.old_expires_at = request.now + std::max<std::int64_t>(overlap_seconds, 0);
-  request.rate_limit = std::move(limit);
+  request.rate_limit = limit;
   auto done =
       (co_await on_store<result<storage::rolled_token>>([this, &request](
                                                             storage::token_store::roll_handler handler) {
@@ -234,8 +217,9 @@ net::awaitable<result<token_service::rolled>> token_service::roll(storage::token
   out.fresh.record = std::move(done->fresh);
   out.old_id = done->old_id;
   out.old_expires_at = done->old_expires_at;
-  cache_.insert_known(out.fresh.record.digest, {true, owner, out.fresh.record.expires_at,
-                                                out.fresh.record.type == core::operator_type});
+  cache_.insert_known(out.fresh.record.digest,
+                      {true, owner, out.fresh.record.expires_at, out.fresh.record.type == core::operator_type,
+                       0, out.fresh.record.rate_limit});
   lists_.invalidate(owner);
   co_return out;
 }
@@ -269,23 +253,26 @@ void token_service::flush_uses(std::function<void(error_code)> done) {
       for (const core::user_id owner : flight->owners) lists_.invalidate(owner);  // they show the uses now
     }
     if (done) done(ec);
-    // Last: once the count is down, the destructor may run.
-    const std::lock_guard lock(flush_mutex_);
-    --flushes_in_flight_;
-    flush_done_.notify_all();
+    end_callback();  // last: the destructor may run from then on
   };
-  {
-    const std::lock_guard lock(flush_mutex_);
-    ++flushes_in_flight_;
-  }
+  begin_callback();
   try {
     store_.async_record_uses(std::move(uses), std::move(written));
   } catch (...) {
-    // Not started: nothing will call back.
-    const std::lock_guard lock(flush_mutex_);
-    --flushes_in_flight_;
+    end_callback();  // not started: nothing will call back
     throw;
   }
+}
+
+void token_service::begin_callback() {
+  const std::lock_guard lock(flush_mutex_);
+  ++flushes_in_flight_;
+}
+
+void token_service::end_callback() {
+  const std::lock_guard lock(flush_mutex_);
+  --flushes_in_flight_;
+  flush_done_.notify_all();
 }
 
 void token_service::requeue(const std::vector<storage::key_use>& uses) {

@@ -19,6 +19,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 namespace tokend::server {
@@ -124,6 +125,13 @@ class token_service {
   // timer; `done`, if any, runs on a storage thread. Also drops the buckets no longer needed.
   void share_admits(std::function<void(boost::system::error_code)> done = {});
   static constexpr std::int64_t peer_memory_seconds = 10;
+  // Only drops the buckets no longer needed, for a process that does not share (its admits counted
+  // for sharing are dropped too).
+  void trim_rate_limits();
+  // Shares that failed since start (for /metrics).
+  [[nodiscard]] std::uint64_t shares_failed() const noexcept {
+    return shares_failed_.load(std::memory_order_relaxed);
+  }
 
   // The keys refused most, most first, for the operator's view (resolved to id and masked prefix
   // through the store, never showing a key).
@@ -176,6 +184,17 @@ class token_service {
   void mark_used(const core::key_digest& digest, core::user_id owner, std::int64_t now);
   // Puts uses back in the queue, as far as its bound allows.
   void requeue(const std::vector<storage::key_use>& uses);
+  // Takes one request of a limited key from its bucket, telling `who` the answer.
+  void limit_rate(caller& who, const core::key_digest& digest, const std::optional<core::rate_limit>& own);
+  // Another process's admits, from the store.
+  void peer_admits(std::uint64_t sender, const std::vector<storage::admitted_requests>& counts);
+  // A share's outcome: the whole limits again, or this process's share of them.
+  void shared(boost::system::error_code ec);
+  // The processes heard from within peer_memory_seconds of `now_ns`, forgetting the others.
+  [[nodiscard]] std::size_t peers_heard(std::int64_t now_ns);
+  // Counts a store operation whose completion uses this service; the destructor waits for them.
+  void begin_callback();
+  void end_callback();
 
   storage::token_store& store_;
   clock_function clock_;
@@ -191,13 +210,17 @@ class token_service {
   // so the queue is bounded: past it, uses wait for the key's next minute.
   std::size_t max_pending_;
 
-  // The destructor waits for flushes in flight, whose completions use this service.
+  // The destructor waits for flushes and shares in flight, whose completions use this service.
   std::mutex flush_mutex_;
   std::condition_variable flush_done_;
   std::size_t flushes_in_flight_ = 0;  // guarded by flush_mutex_
 
+  std::mutex peers_mutex_;
+  std::unordered_map<std::uint64_t, std::int64_t> peers_;  // sender -> when last heard (ns); guarded
+
   std::atomic<std::uint64_t> uses_recorded_{0};
   std::atomic<std::uint64_t> expired_removed_{0};
+  std::atomic<std::uint64_t> shares_failed_{0};
 };
 
 // The reference to `key` among `owner`'s tokens, or nullopt for a malformed key (which names no

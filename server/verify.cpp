@@ -204,13 +204,16 @@ gateway_key gateway_key_of(const http_request& request) noexcept {
 
 // Awaited at once by handle_api, whose caller owns the request; the service outlives every request.
 // NOLINTNEXTLINE(cppcoreguidelines-avoid-reference-coroutine-parameters): see the line above
-net::awaitable<api_reply> handle_verify(const http_request& request, token_service& service) {
+net::awaitable<api_reply> handle_verify(const http_request& request, token_service& service,
+                                        unsigned rate_limited_status) {
   const gateway_key key = gateway_key_of(request);
   if (!key) co_return refused_reply(error_reply(core::errc::unauthorized, route::verify));
   const auto caller = co_await service.authenticate(key.key());
   if (!caller) co_return refused_reply(error_reply(caller.error(), route::verify));
+  if (caller->rate_limited()) co_return rate_limited_reply(rate_limited_status, caller->rate, route::verify);
   api_reply reply{200, allowed_body(*caller), route::verify};
   reply.verified = *caller;
+  reply.rate = caller->rate;
   co_return reply;
 }
 

@@ -60,9 +60,12 @@ struct gateway_key {
 [[nodiscard]] gateway_key gateway_key_of(const http_request& request) noexcept;
 
 // The answer to a /verify request: 200 with the owner, 401 with the challenge, 503 when the store
-// cannot answer for a key that is not cached. A cached key is answered without suspending.
+// cannot answer for a key that is not cached. A cached key is answered without suspending. A key
+// over its rate limit gets `rate_limited_status` (429, or 403/401 for gateways that turn any other
+// refusal into a 500) without a challenge: the key is good, the client must wait.
 [[nodiscard]] boost::asio::awaitable<api_reply> handle_verify(const http_request& request,
-                                                              token_service& service);
+                                                              token_service& service,
+                                                              unsigned rate_limited_status = 429);
 
 // Adds the /verify headers a reply asks for (none for any other reply).
 void add_verify_headers(const api_reply& reply, http_response& response);

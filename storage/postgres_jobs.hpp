@@ -13,6 +13,8 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <optional>
+#include <string>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -46,6 +48,12 @@ struct roll_job {
   token_store::roll_handler handler;
 };
 
+struct set_rate_limit_job {
+  token_ref ref;
+  std::optional<core::rate_limit> limit;
+  token_store::remove_handler handler;
+};
+
 // Already a batch of its own: every use a flush collected, written by one statement.
 struct record_uses_job {
   std::vector<key_use> uses;
@@ -63,8 +71,15 @@ struct empty_job {
   std::function<void(boost::system::result<bool>)> handler;
 };
 
-using job = std::variant<lookup_job, create_job, remove_job, list_job, roll_job, record_uses_job,
-                         remove_expired_job, empty_job>;
+// Rate-limit counts for the other processes (postgres_admits), NOTIFYed by one statement; nothing
+// is stored.
+struct share_admits_job {
+  std::vector<std::string> payloads;
+  token_store::write_handler handler;
+};
+
+using job = std::variant<lookup_job, create_job, remove_job, list_job, roll_job, set_rate_limit_job,
+                         record_uses_job, remove_expired_job, empty_job, share_admits_job>;
 
 // Calls a job's handler, emptied first: the worker's exception boundary can then tell which jobs
 // still wait for an answer, and no job is ever answered twice.

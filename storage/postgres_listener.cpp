@@ -1,7 +1,9 @@
-// The revocation listener: LISTEN for the fast path, polling for what a NOTIFY may miss.
+// The revocation listener: LISTEN for the fast path, polling for what a NOTIFY may miss; and the
+// rate-limit counts of other processes, LISTENed for on the same session.
 #include "storage/postgres_listener.hpp"
 
 #include "storage/pg_text.hpp"
+#include "storage/postgres_admits.hpp"
 
 #include <algorithm>
 #include <exception>
@@ -24,8 +26,14 @@ constexpr std::size_t catch_up_rows = 10000;
 }  // namespace
 
 revocation_listener::revocation_listener(net::io_context& ioc, const postgres_options& options,
-                                         const postgres_names& names, std::function<void(bool)> set_listening)
-    : options_(options), names_(names), set_listening_(std::move(set_listening)), conn_(ioc), backoff_(ioc) {
+                                         const postgres_names& names, std::uint64_t own_sender,
+                                         std::function<void(bool)> set_listening)
+    : options_(options),
+      names_(names),
+      set_listening_(std::move(set_listening)),
+      conn_(ioc),
+      backoff_(ioc),
+      own_sender_(own_sender) {
   conn_.set_command_timeout(options.command_timeout);  // its polls; waits for NOTIFY are not commands
 }
 
@@ -37,6 +45,36 @@ void revocation_listener::on_revoked(std::function<void(const core::key_digest&)
 void revocation_listener::revoke(const core::key_digest& digest) {
   const std::lock_guard lock(revoked_mutex_);
   if (revoked_) revoked_(digest);
+}
+
+void revocation_listener::on_peer_admits(token_store::peer_admits_handler callback) {
+  const std::lock_guard lock(peers_mutex_);
+  peers_ = std::move(callback);
+}
+
+// A payload nobody should send (another program on the channel, a bug) is ignored and counted; a
+// callback that throws loses those counts, not the session, so this process goes on hearing.
+void revocation_listener::hear_admits(std::string_view payload) {
+  const auto heard = parse_admits(payload);
+  if (!heard) {
+    ++malformed_;
+    if ((malformed_ & (malformed_ - 1)) == 0) {  // the 1st, 2nd, 4th...: visible, never a flood
+      report(options_, false,
+             "PostgreSQL store: ignored a malformed rate-limit payload (" + std::to_string(malformed_) +
+                 " so far)");
+    }
+    return;
+  }
+  if (heard->sender == own_sender_) return;
+  const std::lock_guard lock(peers_mutex_);
+  if (!peers_) return;
+  try {
+    peers_(heard->sender, heard->counts);
+  } catch (const std::exception& e) {
+    report(options_, true, std::string("PostgreSQL store: the rate-limit callback failed: ") + e.what());
+  } catch (...) {
+    report(options_, true, "PostgreSQL store: the rate-limit callback failed with an unknown exception");
+  }
 }
 
 void revocation_listener::stop() {
@@ -102,7 +140,9 @@ net::awaitable<bool> revocation_listener::session() {
                            " WHERE seq <= $1 AND revoked_at > now() - interval '" + late_commit_window +
                            "' LIMIT " + std::to_string(catch_up_rows);
   const bool up = co_await conn_.connect(options_.conninfo, options_.connect_timeout) &&
-                  (co_await conn_.exec("LISTEN " + quote_identifier(names_.channel()))).ok() &&
+                  (co_await conn_.exec("LISTEN " + quote_identifier(names_.channel()) + "; LISTEN " +
+                                       quote_identifier(names_.rate_channel())))
+                      .ok() &&
                   (co_await conn_.prepare("after", after)).ok() &&
                   (co_await conn_.prepare("late", late)).ok();
   // Deletes committed while this connection was down notified nobody here: read them now.
@@ -112,6 +152,10 @@ net::awaitable<bool> revocation_listener::session() {
   bool healthy = true;
   while (healthy && !stopping_) {
     for (const auto& [channel, payload] : conn_.take_notifications()) {
+      if (channel == names_.rate_channel()) {
+        hear_admits(payload);
+        continue;
+      }
       // "<seq>:<hex digest>"; the seq is not taken as a high-water mark (commits may be out of order).
       const auto colon = payload.find(':');
       if (colon == std::string::npos) continue;

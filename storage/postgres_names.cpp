@@ -13,6 +13,9 @@ namespace tokend::storage {
 namespace {
 
 constexpr std::string_view channel_suffix = ".tokend_revoked";
+constexpr std::string_view rate_channel_suffix = ".tokend_admits";
+// The schema rule below is made for the longer revocation channel; the rate channel then fits too.
+static_assert(rate_channel_suffix.size() <= channel_suffix.size());
 // PostgreSQL's identifier limit, which pg_notify applies to the channel.
 constexpr std::size_t longest_identifier = 63;
 
@@ -35,6 +38,7 @@ postgres_names::postgres_names(std::string schema) : schema_(std::move(schema)) 
     throw std::runtime_error("invalid PostgreSQL schema name: " + problem);
   }
   channel_ = schema_ + std::string(channel_suffix);
+  rate_channel_ = schema_ + std::string(rate_channel_suffix);
 }
 
 std::string postgres_names::quoted_schema() const { return pg::quote_identifier(schema_); }

@@ -19,10 +19,14 @@ class postgres_names {
   // The NOTIFY channel of revocations, "<schema>.tokend_revoked"; a NOTIFY payload names it
   // unquoted, LISTEN quoted.
   [[nodiscard]] const std::string& channel() const noexcept { return channel_; }
+  // The NOTIFY channel of rate-limit counts shared between processes, "<schema>.tokend_admits":
+  // per schema too, so stores of two schemas in one database never hear each other's counts.
+  [[nodiscard]] const std::string& rate_channel() const noexcept { return rate_channel_; }
 
  private:
   std::string schema_;
   std::string channel_;
+  std::string rate_channel_;
 };
 
 }  // namespace tokend::storage

@@ -29,6 +29,22 @@ BEGIN
                  AND attname = 'last_used_at' AND NOT attisdropped) THEN
     ALTER TABLE tokend_tokens ADD COLUMN last_used_at bigint NOT NULL DEFAULT 0;
   END IF;
+  -- A key's own rate limit (requests per window seconds, bucket size; 0 burst: the limit), added
+  -- after expiry: NULL in all three when the key has none and follows the server's default, as
+  -- every row of an older table then has. A nullable column with no default is added without
+  -- rewriting the table.
+  IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'tokend_tokens'::regclass
+                 AND attname = 'rate_limit' AND NOT attisdropped) THEN
+    ALTER TABLE tokend_tokens ADD COLUMN rate_limit integer;
+  END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'tokend_tokens'::regclass
+                 AND attname = 'rate_window' AND NOT attisdropped) THEN
+    ALTER TABLE tokend_tokens ADD COLUMN rate_window integer;
+  END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'tokend_tokens'::regclass
+                 AND attname = 'rate_burst' AND NOT attisdropped) THEN
+    ALTER TABLE tokend_tokens ADD COLUMN rate_burst integer;
+  END IF;
   -- The removal of long-expired tokens, oldest expiry first; never-expiring tokens are not in it.
   IF to_regclass('tokend_tokens_expires_at') IS NULL THEN
     CREATE INDEX tokend_tokens_expires_at ON tokend_tokens (expires_at, id) WHERE expires_at > 0;

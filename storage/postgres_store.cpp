@@ -1,12 +1,14 @@
 // The PostgreSQL token store. One storage thread runs an io_context that drives every libpq
 // connection through its socket: a pool of command connections (postgres_worker) taking batches
-// of jobs (postgres_jobs) from one queue, and the revocation listener (postgres_listener). Nothing
-// here runs on an io thread but the hand-off in submit().
+// of jobs (postgres_jobs) from one queue, and the revocation listener (postgres_listener), which
+// also hears the rate-limit counts other processes share (postgres_admits). Nothing here runs on
+// an io thread but the hand-offs in submit() and async_share_admits().
 #include "storage/postgres_store.hpp"
 
 #include "core/error.hpp"
 #include "storage/pg_connection.hpp"
 #include "storage/pg_text.hpp"
+#include "storage/postgres_admits.hpp"
 #include "storage/postgres_jobs.hpp"
 #include "storage/postgres_listener.hpp"
 #include "storage/postgres_names.hpp"
@@ -56,7 +58,7 @@ class postgres_store final : public token_store {
         work_(net::make_work_guard(ioc_)),
         wake_(ioc_, clock::time_point::max()),
         init_conn_(ioc_),
-        listener_(ioc_, options_, names_, [this](bool up) { set_listening(up); }) {
+        listener_(ioc_, options_, names_, sender_, [this](bool up) { set_listening(up); }) {
     for (std::size_t i = 0; i < options_.connections; ++i)
       workers_.push_back(std::make_unique<pg::worker>(ioc_, options_, names_, counters_));
   }
@@ -114,12 +116,9 @@ class postgres_store final : public token_store {
     submit(pg::roll_job{std::move(request), std::move(handler)});
   }
 
-  // STUB: the PostgreSQL store does not keep rate limits yet.
   void async_set_rate_limit(token_ref ref, std::optional<core::rate_limit> limit,
                             remove_handler handler) override {
-    (void)ref;
-    (void)limit;
-    handler(core::make_error_code(core::errc::internal));
+    submit(pg::set_rate_limit_job{ref, limit, std::move(handler)});
   }
 
   void async_record_uses(std::vector<key_use> uses, write_handler handler) override {
@@ -157,6 +156,20 @@ class postgres_store final : public token_store {
 
   void on_revoked(std::function<void(const core::key_digest&)> callback) override {
     listener_.on_revoked(std::move(callback));
+  }
+
+  // Sent from the storage thread (share()), which builds the payloads.
+  void async_share_admits(std::vector<admitted_requests> counts, write_handler handler) override {
+    const bool open = lifecycle_.while_open([&] {
+      net::post(ioc_, [this, counts = std::move(counts), handler = std::move(handler)]() mutable {
+        share(counts, std::move(handler));
+      });
+    });
+    if (!open) handler(error(core::errc::unavailable));
+  }
+
+  void on_peer_admits(peer_admits_handler callback) override {
+    listener_.on_peer_admits(std::move(callback));
   }
 
   void close() override {
@@ -219,6 +232,32 @@ class postgres_store final : public token_store {
   void fail_queued() {
     pending_.fetch_sub(queue_.size(), std::memory_order_relaxed);
     queue_.fail_all(core::errc::unavailable);
+  }
+
+  // Counts that waited (the previous call had more than it could send) go out first; the answer
+  // also says whether this process hears the others' counts, even when there was nothing to send.
+  void share(const std::vector<admitted_requests>& counts, write_handler handler) {
+    std::vector<std::string> payloads = outbox_.take(counts);
+    if (outbox_.dropped() > dropped_reported_) {
+      log(false, "PostgreSQL store: rate-limit counts of " +
+                     std::to_string(outbox_.dropped() - dropped_reported_) +
+                     " keys were not shared: more keys than the sharing interval can carry");
+      dropped_reported_ = outbox_.dropped();
+    }
+    if (payloads.empty()) {
+      try {
+        handler(hearing());
+      } catch (...) {  // NOLINT(bugprone-empty-catch): as any handler's: the storage thread goes on
+      }
+      return;
+    }
+    submit(pg::share_admits_job{std::move(payloads), [this, handler = std::move(handler)](error_code e) {
+                                  handler(e ? e : hearing());
+                                }});
+  }
+
+  [[nodiscard]] error_code hearing() const noexcept {
+    return listening_.load(std::memory_order_acquire) ? error_code{} : error(core::errc::unavailable);
   }
 
   // The listener's session is up and its last poll succeeded: the store hears revocations.
@@ -400,6 +439,7 @@ class postgres_store final : public token_store {
 
   const postgres_options options_;
   const postgres_names names_;
+  const std::uint64_t sender_ = pg::random_sender_id();  // this process among those sharing counts
   net::io_context ioc_{1};
   net::executor_work_guard<net::io_context::executor_type> work_;
   std::thread thread_;
@@ -415,6 +455,8 @@ class postgres_store final : public token_store {
   bool stopping_ = false;
   bool listener_done_ = true;  // until the listener is spawned
   std::shared_ptr<std::promise<void>> stopped_;
+  pg::admits_outbox outbox_{sender_};
+  std::uint64_t dropped_reported_ = 0;  // keys whose counts outbox_ dropped, already logged
 
   store_lifecycle lifecycle_;
   std::mutex state_mutex_;

@@ -40,7 +40,8 @@ struct postgres_options {
 // Connects, creates or migrates the schema (storage/postgres_schema.sql) and opens the pool.
 // Handlers run on the store's single thread. While no connection is up (database down) every
 // operation is refused with core::errc::unavailable; connections come back by themselves with
-// backoff. shared() is true and on_revoked() reports deletes made by any process.
+// backoff. shared() is true and on_revoked() reports deletes made by any process; rate-limit counts
+// go to the other processes of the same schema by NOTIFY (async_share_admits, on_peer_admits).
 //
 // Throws std::runtime_error (never naming the connection string, which may hold a password) when
 // the database cannot be reached or the schema cannot be created within start_timeout.

@@ -40,6 +40,31 @@ constexpr const char* unique_violation = "23505";
   return std::to_string(id);
 }
 
+// A key's own rate limit as three text parameters (limit, window, burst), each "" for none: the
+// statements read "" as NULL, which a parameter of this connection cannot carry.
+struct rate_limit_text {
+  std::string limit, window, burst;
+};
+[[nodiscard]] rate_limit_text rate_text(const std::optional<core::rate_limit>& limit) {
+  if (!limit) return {};
+  return {std::to_string(limit->limit), std::to_string(limit->window_seconds), std::to_string(limit->burst)};
+}
+
+// The rate limit of three cells (limit, window, burst), an empty limit meaning none. False when a
+// cell holds something no limit has.
+[[nodiscard]] bool parse_rate_limit(const reply& r, int row, int column,
+                                    std::optional<core::rate_limit>& out) {
+  out.reset();
+  if (r.cell(row, column).empty()) return true;
+  core::rate_limit limit;
+  if (!parse_integer(r.cell(row, column), limit.limit) ||
+      !parse_integer(r.cell(row, column + 1), limit.window_seconds) ||
+      !parse_integer(r.cell(row, column + 2), limit.burst))
+    return false;
+  out = limit;
+  return true;
+}
+
 // Calls f with each typed job of the batch (all of type Job).
 template <class Job, class F>
 void each(std::vector<job>& batch, F f) {
@@ -78,6 +103,7 @@ net::awaitable<bool> worker::connect() {
   // row is locked first, so a concurrent delete or roll of it is seen: a token rolled with no
   // overlap a moment ago has expired. Its revocation makes every process re-read its new expiry. A
   // new digest that exists already fails the whole statement (unique_violation): nothing changes.
+  // The new key's own rate limit is the old key's, or $10..$12 ("" for none) when $9 is true.
   const auto roll = [&](const char* which) {
     return "WITH old AS (SELECT id FROM " + tokens + " WHERE owner = $1::bigint AND " + which +
            " AND (expires_at = 0 OR expires_at > $3::bigint) FOR UPDATE),"
@@ -85,32 +111,55 @@ net::awaitable<bool> worker::connect() {
            tokens +
            " AS t SET expires_at = CASE WHEN t.expires_at = 0 OR $4::bigint < t.expires_at THEN $4::bigint"
            " ELSE t.expires_at END FROM old WHERE t.id = old.id"
-           " RETURNING t.id, t.digest, t.expires_at, t.owner, t.type, t.description),"
+           " RETURNING t.id, t.digest, t.expires_at, t.owner, t.type, t.description, t.rate_limit,"
+           " t.rate_window, t.rate_burst),"
            " fresh AS (INSERT INTO " +
            tokens +
-           " (digest, display_prefix, description, type, created_at, owner, expires_at)"
-           " SELECT $5::bytea, $6::text, description, type, $3::bigint, owner, $7::bigint FROM shortened"
-           " RETURNING id)," +
+           " (digest, display_prefix, description, type, created_at, owner, expires_at, rate_limit,"
+           " rate_window, rate_burst)"
+           " SELECT $5::bytea, $6::text, description, type, $3::bigint, owner, $7::bigint,"
+           " CASE WHEN $9::boolean THEN NULLIF($10::text, '')::integer ELSE rate_limit END,"
+           " CASE WHEN $9::boolean THEN NULLIF($11::text, '')::integer ELSE rate_window END,"
+           " CASE WHEN $9::boolean THEN NULLIF($12::text, '')::integer ELSE rate_burst END FROM shortened"
+           " RETURNING id, rate_limit, rate_window, rate_burst)," +
            revoke("shortened") +
            " SELECT fresh.id, shortened.id, encode(shortened.digest, 'hex'), shortened.expires_at,"
            " shortened.type, shortened.description, " +
-           notify("$8") + " FROM fresh, shortened, revoked";
+           notify("$8") +
+           ", fresh.rate_limit, coalesce(fresh.rate_window, 1), coalesce(fresh.rate_burst, 0)"
+           " FROM fresh, shortened, revoked";
+  };
+  // A change of one owner's token's own rate limit ($3..$5, "" for none), by digest or by id ($1);
+  // answers its digest. Revoked like a delete, so that every process re-reads the key's limit.
+  const auto set_rate_limit = [&](const char* which) {
+    return "WITH changed AS (UPDATE " + tokens +
+           " SET rate_limit = NULLIF($3::text, '')::integer, rate_window = NULLIF($4::text, '')::integer,"
+           " rate_burst = NULLIF($5::text, '')::integer WHERE " +
+           which + " AND owner = $2::bigint RETURNING digest)," + revoke("changed") +
+           " SELECT encode(revoked.digest, 'hex'), " + notify("$6") + " FROM revoked";
   };
   // A vector, not an array: see docs/ARCHITECTURE.md#coroutine-rules.
   const std::vector<std::pair<const char*, std::string>> statements{
-      {"lookup", "SELECT encode(digest, 'hex'), owner, type = 'operator', expires_at FROM " + tokens +
-                     " WHERE digest = ANY($1::bytea[])"},
+      // A window or burst missing beside a limit (a row edited by hand) reads as the defaults.
+      {"lookup",
+       "SELECT encode(digest, 'hex'), owner, type = 'operator', expires_at, rate_limit,"
+       " coalesce(rate_window, 1), coalesce(rate_burst, 0), id, display_prefix FROM " +
+           tokens + " WHERE digest = ANY($1::bytea[])"},
       // ON CONFLICT: a digest already there fails only its own create (RETURNING omits it).
-      {"create",
-       "INSERT INTO " + tokens +
-           " (digest, display_prefix, description, type, created_at, owner, expires_at)"
-           " SELECT d, p, s, t, c, o, e FROM unnest($1::bytea[], $2::text[], $3::text[], $4::text[],"
-           " $5::bigint[], $6::bigint[], $7::bigint[]) WITH ORDINALITY AS u(d, p, s, t, c, o, e, n)"
-           " ORDER BY n ON CONFLICT (digest) DO NOTHING RETURNING encode(digest, 'hex'), id"},
+      {"create", "INSERT INTO " + tokens +
+                     " (digest, display_prefix, description, type, created_at, owner, expires_at, rate_limit,"
+                     " rate_window, rate_burst)"
+                     " SELECT d, p, s, t, c, o, e, NULLIF(l, '')::integer, NULLIF(w, '')::integer,"
+                     " NULLIF(b, '')::integer FROM unnest($1::bytea[], $2::text[], $3::text[], $4::text[],"
+                     " $5::bigint[], $6::bigint[], $7::bigint[], $8::text[], $9::text[], $10::text[])"
+                     " WITH ORDINALITY AS u(d, p, s, t, c, o, e, l, w, b, n)"
+                     " ORDER BY n ON CONFLICT (digest) DO NOTHING RETURNING encode(digest, 'hex'), id"},
       {"remove", remove("digest = $1::bytea")},
       {"remove_by_id", remove("id = $1::bigint")},
       {"roll", roll("digest = $2::bytea")},
       {"roll_by_id", roll("id = $2::bigint")},
+      {"set_rate_limit", set_rate_limit("digest = $1::bytea")},
+      {"set_rate_limit_by_id", set_rate_limit("id = $1::bigint")},
       // One row per token (the caller's), each with its latest minute: an UPDATE ... FROM matching a
       // row twice would apply either. Rows are locked in id order, so two processes recording
       // overlapping uses wait for each other instead of deadlocking; a row already as recent is not
@@ -134,9 +183,11 @@ net::awaitable<bool> worker::connect() {
            " SELECT owner, encode(digest, 'hex') FROM gone ORDER BY expires_at, id"},
       {"list",
        "SELECT encode(digest, 'hex'), display_prefix, description, type, created_at, owner, expires_at,"
-       " last_used_at, id FROM " +
+       " last_used_at, id, rate_limit, coalesce(rate_window, 1), coalesce(rate_burst, 0) FROM " +
            tokens + " WHERE owner = $1 ORDER BY id OFFSET $2 LIMIT $3"},
       {"empty", "SELECT NOT EXISTS (SELECT 1 FROM " + tokens + ")"},
+      // Every payload in one statement: one round trip, and delivered together at its commit.
+      {"share_admits", "SELECT pg_notify($1::text, p) FROM unnest($2::text[]) AS p"},
   };
   co_return (co_await conn.prepare_all(statements)).ok();
 }
@@ -156,10 +207,14 @@ net::awaitable<void> worker::run() {
           return run_list();
         } else if constexpr (std::is_same_v<type, roll_job>) {
           return run_roll();
+        } else if constexpr (std::is_same_v<type, set_rate_limit_job>) {
+          return run_set_rate_limit();
         } else if constexpr (std::is_same_v<type, record_uses_job>) {
           return run_record_uses();
         } else if constexpr (std::is_same_v<type, remove_expired_job>) {
           return run_remove_expired();
+        } else if constexpr (std::is_same_v<type, share_admits_job>) {
+          return run_share_admits();
         } else {
           static_assert(std::is_same_v<type, empty_job>);
           return run_empty();
@@ -182,8 +237,13 @@ net::awaitable<void> worker::run_lookups() {
     const auto digest = parse_digest_hex(r.cell(row, 0));
     key_info info;
     info.operator_key = r.cell(row, 2) == "t";
-    if (digest && parse_owner(r.cell(row, 1), info.owner) && parse_integer(r.cell(row, 3), info.expires_at))
-      found.emplace(*digest, info);
+    std::int64_t id = 0;
+    if (digest && parse_owner(r.cell(row, 1), info.owner) && parse_integer(r.cell(row, 3), info.expires_at) &&
+        parse_rate_limit(r, row, 4, info.rate_limit) && parse_integer(r.cell(row, 7), id)) {
+      info.id = static_cast<std::uint64_t>(id);
+      info.display_prefix = r.cell(row, 8);
+      found.emplace(*digest, std::move(info));
+    }
   }
   each<lookup_job>(batch, [&](lookup_job& j) {
     const auto it = found.find(j.digest);
@@ -195,7 +255,7 @@ net::awaitable<void> worker::run_creates() {
   std::vector<error_code> results(batch.size());
   std::unordered_set<core::key_digest, core::key_digest_hash> seen;
   std::unordered_map<core::key_digest, std::uint64_t, core::key_digest_hash> inserted;  // their ids
-  array_builder digests, prefixes, descriptions, types, created, owners, expiries;
+  array_builder digests, prefixes, descriptions, types, created, owners, expiries, limits, windows, bursts;
   std::size_t rows = 0;
   for (std::size_t i = 0; i < batch.size(); ++i) {
     const core::token_record& r = std::get<create_job>(batch[i]).record;
@@ -215,11 +275,16 @@ net::awaitable<void> worker::run_creates() {
     created.add(std::to_string(r.created_at));
     owners.add(owner_text(r.owner));
     expiries.add(std::to_string(r.expires_at));
+    const rate_limit_text limit = rate_text(r.rate_limit);
+    limits.add(limit.limit);
+    windows.add(limit.window);
+    bursts.add(limit.burst);
     ++rows;
   }
   if (rows > 0) {
     const std::vector<std::string> params{digests.str(), prefixes.str(), descriptions.str(), types.str(),
-                                          created.str(), owners.str(),   expiries.str()};
+                                          created.str(), owners.str(),   expiries.str(),     limits.str(),
+                                          windows.str(), bursts.str()};
     const reply r = co_await conn.exec_prepared("create", params);
     if (!r.ok()) {
       counters_.count_failure();
@@ -282,10 +347,19 @@ net::awaitable<void> worker::run_roll() {
     answer(j.handler, error(core::errc::not_found));
     co_return;
   }
-  const std::vector<std::string> params{owner_text(q.old.owner),      *which,
-                                        std::to_string(q.now),        std::to_string(q.old_expires_at),
-                                        bytea_text(q.digest),         q.display_prefix,
-                                        std::to_string(q.expires_at), names_.channel()};
+  const rate_limit_text limit = rate_text(q.rate_limit.limit);
+  const std::vector<std::string> params{owner_text(q.old.owner),
+                                        *which,
+                                        std::to_string(q.now),
+                                        std::to_string(q.old_expires_at),
+                                        bytea_text(q.digest),
+                                        q.display_prefix,
+                                        std::to_string(q.expires_at),
+                                        names_.channel(),
+                                        q.rate_limit.replace ? "t" : "f",
+                                        limit.limit,
+                                        limit.window,
+                                        limit.burst};
   const bool by_digest = std::holds_alternative<core::key_digest>(q.old.which);
   const reply r = co_await conn.exec_prepared(by_digest ? "roll" : "roll_by_id", params);
   if (!r.ok()) {
@@ -305,7 +379,7 @@ net::awaitable<void> worker::run_roll() {
   std::int64_t old_id = 0;
   const auto old_digest = parse_digest_hex(r.cell(0, 2));
   if (!parse_integer(r.cell(0, 0), fresh_id) || !parse_integer(r.cell(0, 1), old_id) || !old_digest ||
-      !parse_integer(r.cell(0, 3), out.old_expires_at)) {
+      !parse_integer(r.cell(0, 3), out.old_expires_at) || !parse_rate_limit(r, 0, 7, out.fresh.rate_limit)) {
     answer(j.handler, error(core::errc::internal));
     co_return;
   }
@@ -320,6 +394,34 @@ net::awaitable<void> worker::run_roll() {
   out.fresh.expires_at = q.expires_at;
   out.fresh.id = static_cast<std::uint64_t>(fresh_id);
   answer(j.handler, std::move(out));
+}
+
+net::awaitable<void> worker::run_set_rate_limit() {
+  auto& j = std::get<set_rate_limit_job>(batch.front());
+  const auto which = ref_text(j.ref);
+  if (!which) {  // an id beyond bigint: no such token
+    answer(j.handler, error(core::errc::not_found));
+    co_return;
+  }
+  const rate_limit_text limit = rate_text(j.limit);
+  const std::vector<std::string> params{*which,      owner_text(j.ref.owner), limit.limit, limit.window,
+                                        limit.burst, names_.channel()};
+  const bool by_digest = std::holds_alternative<core::key_digest>(j.ref.which);
+  const reply r = co_await conn.exec_prepared(by_digest ? "set_rate_limit" : "set_rate_limit_by_id", params);
+  if (!r.ok()) {
+    counters_.count_failure();
+    answer(j.handler, error(core::errc::unavailable));
+    co_return;
+  }
+  counters_.count_batch(1);
+  // Someone else's key is "not found" too: a caller must not learn which keys exist.
+  if (r.rows() != 1) {
+    answer(j.handler, error(core::errc::not_found));
+  } else if (const auto changed = parse_digest_hex(r.cell(0, 0))) {
+    answer(j.handler, *changed);
+  } else {
+    answer(j.handler, error(core::errc::internal));
+  }
 }
 
 net::awaitable<void> worker::run_record_uses() {
@@ -395,7 +497,7 @@ net::awaitable<void> worker::run_list() {
     std::int64_t id = 0;
     if (!digest || !parse_integer(r.cell(i, 4), t.created_at) || !parse_owner(r.cell(i, 5), t.owner) ||
         !parse_integer(r.cell(i, 6), t.expires_at) || !parse_integer(r.cell(i, 7), t.last_used_at) ||
-        !parse_integer(r.cell(i, 8), id)) {
+        !parse_integer(r.cell(i, 8), id) || !parse_rate_limit(r, i, 9, t.rate_limit)) {
       answer(j.handler, error(core::errc::internal));
       co_return;
     }
@@ -417,6 +519,15 @@ net::awaitable<void> worker::run_empty() {
     co_return;
   }
   answer(std::get<empty_job>(batch.front()).handler, r.cell(0, 0) == "t");
+}
+
+net::awaitable<void> worker::run_share_admits() {
+  auto& j = std::get<share_admits_job>(batch.front());
+  array_builder payloads;
+  for (const auto& p : j.payloads) payloads.add(p);
+  const std::vector<std::string> params{names_.rate_channel(), payloads.str()};
+  const reply r = co_await conn.exec_prepared("share_admits", params);
+  answer(j.handler, r.ok() ? error_code{} : error(core::errc::unavailable));
 }
 
 }  // namespace tokend::storage::pg

@@ -38,10 +38,12 @@ class worker {
   [[nodiscard]] boost::asio::awaitable<void> run_creates();
   [[nodiscard]] boost::asio::awaitable<void> run_remove();
   [[nodiscard]] boost::asio::awaitable<void> run_roll();
+  [[nodiscard]] boost::asio::awaitable<void> run_set_rate_limit();
   [[nodiscard]] boost::asio::awaitable<void> run_record_uses();
   [[nodiscard]] boost::asio::awaitable<void> run_remove_expired();
   [[nodiscard]] boost::asio::awaitable<void> run_list();
   [[nodiscard]] boost::asio::awaitable<void> run_empty();
+  [[nodiscard]] boost::asio::awaitable<void> run_share_admits();
 
   const postgres_options& options_;
   const postgres_names& names_;

@@ -31,6 +31,21 @@ void put_digest(std::string& out, const core::key_digest& d) {
   out.append(reinterpret_cast<const char*>(d.data()), d.size());
 }
 
+constexpr char no_rate_limit = 0;
+constexpr char has_rate_limit = 1;
+constexpr std::size_t rate_limit_length = 1 + 3 * 4;
+
+void put_rate_limit(std::string& out, const std::optional<core::rate_limit>& limit) {
+  if (!limit) {
+    out.push_back(no_rate_limit);
+    return;
+  }
+  out.push_back(has_rate_limit);
+  put_u32(out, limit->limit);
+  put_u32(out, limit->window_seconds);
+  put_u32(out, limit->burst);
+}
+
 // Reads what the put_* functions wrote; any shortfall makes ok() false instead of reading past the end.
 class decoder {
  public:
@@ -63,7 +78,20 @@ class decoder {
   // Reads the version byte: true for a format this code reads.
   [[nodiscard]] bool version(std::uint8_t& out) noexcept {
     out = u8();
-    return ok_ && (out == format_v1 || out == format_version);
+    return ok_ && (out == format_v1 || out == format_v2 || out == format_version);
+  }
+
+  // The rate limit block of format 3; formats before it have none: no limit of the key's own.
+  [[nodiscard]] std::optional<core::rate_limit> rate_limit(std::uint8_t version) noexcept {
+    if (version != format_version) return std::nullopt;
+    const std::uint8_t flag = u8();
+    if (flag == no_rate_limit) return std::nullopt;
+    if (flag != has_rate_limit) ok_ = false;  // a flag this code never writes: refused, not guessed
+    core::rate_limit limit;
+    limit.limit = u32();
+    limit.window_seconds = u32();
+    limit.burst = u32();
+    return limit;
   }
 
   [[nodiscard]] bool ok() const noexcept { return ok_; }
@@ -160,7 +188,8 @@ bool encodable(const core::token_record& r) noexcept {
 
 std::string encode_record(const core::token_record& r, std::uint64_t sequence) {
   std::string v;
-  v.reserve(1 + 8 + 8 + 8 + 8 + 12 + r.display_prefix.size() + r.type.size() + r.description.size());
+  v.reserve(1 + 8 + 8 + 8 + 8 + 12 + r.display_prefix.size() + r.type.size() + r.description.size() +
+            rate_limit_length);
   v.push_back(format_version);
   put_u64(v, r.owner);
   put_u64(v, static_cast<std::uint64_t>(r.created_at));
@@ -169,12 +198,14 @@ std::string encode_record(const core::token_record& r, std::uint64_t sequence) {
   put_bytes(v, r.display_prefix);
   put_bytes(v, r.type);
   put_bytes(v, r.description);
+  put_rate_limit(v, r.rate_limit);
   return v;
 }
 
 std::string encode_index(const core::token_record& r) {
   std::string v;
-  v.reserve(1 + 32 + 8 + 8 + 12 + r.display_prefix.size() + r.type.size() + r.description.size());
+  v.reserve(1 + 32 + 8 + 8 + 12 + r.display_prefix.size() + r.type.size() + r.description.size() +
+            rate_limit_length);
   v.push_back(format_version);
   put_digest(v, r.digest);
   put_u64(v, static_cast<std::uint64_t>(r.created_at));
@@ -182,10 +213,11 @@ std::string encode_index(const core::token_record& r) {
   put_bytes(v, r.display_prefix);
   put_bytes(v, r.type);
   put_bytes(v, r.description);
+  put_rate_limit(v, r.rate_limit);
   return v;
 }
 
-std::optional<record_head> decode_record_head(std::string_view value) noexcept {
+std::optional<record_head> decode_record_head(std::string_view value) {
   decoder d(value);
   std::uint8_t version = 0;
   if (!d.version(version)) return std::nullopt;
@@ -194,10 +226,12 @@ std::optional<record_head> decode_record_head(std::string_view value) noexcept {
   (void)d.u64();  // created_at
   head.sequence = d.u64();
   if (version != format_v1) head.expires_at = d.i64();
-  (void)d.view();  // display prefix
+  const std::string_view prefix = d.view();
   head.operator_key = d.view() == core::operator_type;
   (void)d.view();  // description
+  head.rate_limit = d.rate_limit(version);
   if (!d.done()) return std::nullopt;
+  head.display_prefix = prefix;
   return head;
 }
 
@@ -214,6 +248,7 @@ std::optional<core::token_record> decode_record(const core::key_digest& digest, 
   r.display_prefix = d.bytes();
   r.type = d.bytes();
   r.description = d.bytes();
+  r.rate_limit = d.rate_limit(version);
   if (!d.done()) return std::nullopt;
   return r;
 }
@@ -233,6 +268,7 @@ std::optional<core::token_record> decode_index(std::string_view key, std::string
   r.display_prefix = d.bytes();
   r.type = d.bytes();
   r.description = d.bytes();
+  r.rate_limit = d.rate_limit(version);
   if (!d.done()) return std::nullopt;
   return r;
 }

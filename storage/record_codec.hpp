@@ -2,20 +2,23 @@
 // uses, the expiry index and the sequence counter. Pure functions, no RocksDB types.
 //
 // Layout (all integers big-endian, so byte order is numeric order and range scans follow it):
-//   'k' + digest(32)          → v2 | owner u64 | created_at i64 | sequence u64 | expires_at i64
-//                                  | prefix | type | description
-//   'u' + owner u64 + seq u64 → v2 | digest(32) | created_at i64 | expires_at i64 | prefix | type
-//                                  | description
+//   'k' + digest(32)          → v3 | owner u64 | created_at i64 | sequence u64 | expires_at i64
+//                                  | prefix | type | description | rate limit
+//   'u' + owner u64 + seq u64 → v3 | digest(32) | created_at i64 | expires_at i64 | prefix | type
+//                                  | description | rate limit
 //   't' + owner u64 + seq u64 → last use i64 (the minute), only once a use is recorded
 //   'e' + expires_at + seq u64 → digest(32), only for tokens that expire (expires_at != 0)
 //   's'                       → next sequence u64
-// Strings are u32-length-prefixed. Values start with a format version byte: format 1 (written
-// before expiry existed) has no expires_at field and reads as never expiring; only format 2 is
-// written. The per-user index repeats what a list shows, so a list is a range scan with no point
-// lookups, merged with the same user's last uses, kept apart so that a use does not rewrite the
-// record. The sequence (global, persisted with every batch that creates) gives creation order even
-// when two tokens share a created_at second, and a token's id is its sequence + 1. The expiry in
-// an 'e' key has its sign bit flipped, so that byte order is the order of signed values.
+// Strings are u32-length-prefixed. A rate limit is a flag byte: 0 when the key has no limit of its
+// own, else 1 followed by limit u32 | window u32 | burst u32. Values start with a format version
+// byte: format 1 (written before expiry existed) has no expires_at field and reads as never
+// expiring; formats 1 and 2 (written before rate limits) have no rate limit and read as keys with
+// no limit of their own; only format 3 is written. The per-user index repeats what a list shows,
+// so a list is a range scan with no point lookups, merged with the same user's last uses, kept
+// apart so that a use does not rewrite the record. The sequence (global, persisted with every
+// batch that creates) gives creation order even when two tokens share a created_at second, and a
+// token's id is its sequence + 1. The expiry in an 'e' key has its sign bit flipped, so that byte
+// order is the order of signed values.
 #pragma once
 
 #include "core/key.hpp"
@@ -34,7 +37,8 @@ inline constexpr char use_tag = 't';
 inline constexpr char expiry_tag = 'e';
 inline constexpr std::string_view sequence_key = "s";
 inline constexpr char format_v1 = 1;
-inline constexpr char format_version = 2;  // the format written
+inline constexpr char format_v2 = 2;
+inline constexpr char format_version = 3;  // the format written
 
 [[nodiscard]] constexpr std::uint64_t id_of(std::uint64_t sequence) noexcept { return sequence + 1; }
 [[nodiscard]] constexpr std::uint64_t sequence_of(std::uint64_t id) noexcept { return id - 1; }
@@ -45,6 +49,8 @@ struct record_head {
   std::uint64_t sequence = 0;
   std::int64_t expires_at = 0;
   bool operator_key = false;
+  std::optional<core::rate_limit> rate_limit{};  // the key's own
+  std::string display_prefix{};                  // six characters: no allocation
 };
 
 [[nodiscard]] std::string record_key(const core::key_digest& digest);
@@ -71,8 +77,9 @@ struct expiry_entry {
 [[nodiscard]] std::string encode_record(const core::token_record& r, std::uint64_t sequence);
 // The 'u' value of `r`.
 [[nodiscard]] std::string encode_index(const core::token_record& r);
-// Reads only the numbers and the type of a 'k' value, without copying a string.
-[[nodiscard]] std::optional<record_head> decode_record_head(std::string_view value) noexcept;
+// Reads the numbers, the type, the display prefix and the rate limit of a 'k' value, without
+// copying the description.
+[[nodiscard]] std::optional<record_head> decode_record_head(std::string_view value);
 // The whole record of a 'k' value, its id included (no last use: that is kept apart).
 [[nodiscard]] std::optional<core::token_record> decode_record(const core::key_digest& digest,
                                                               std::string_view value);

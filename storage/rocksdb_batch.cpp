@@ -69,14 +69,6 @@ rocksdb::WriteBatch& batch_builder::finish() {
   return batch_;
 }
 
-// STUB: the RocksDB store does not keep rate limits yet.
-boost::system::result<core::key_digest> batch_builder::set_rate_limit(
-    const token_ref& ref, const std::optional<core::rate_limit>& limit) {
-  (void)ref;
-  (void)limit;
-  return error(core::errc::internal);
-}
-
 boost::system::result<std::uint64_t> batch_builder::create(const core::token_record& record) {
   const auto state = current(record.digest);
   if (!state) return state.error();
@@ -107,11 +99,12 @@ boost::system::result<rolled_token> batch_builder::roll(const roll_request& requ
   if (!old) return old.error();
 
   rolled_token out;
-  out.fresh = *old;
+  out.fresh = *old;  // the old key's own rate limit included
   out.fresh.digest = request.digest;
   out.fresh.display_prefix = request.display_prefix;
   out.fresh.created_at = request.now;
   out.fresh.expires_at = request.expires_at;
+  if (request.rate_limit.replace) out.fresh.rate_limit = request.rate_limit.limit;
   if (!encodable(out.fresh)) return error(core::errc::bad_request);
 
   // The old key's life only ever shortens.
@@ -126,6 +119,20 @@ boost::system::result<rolled_token> batch_builder::roll(const roll_request& requ
   out.old_expires_at = old->expires_at;
   out.fresh.id = insert(out.fresh);
   return out;
+}
+
+boost::system::result<core::key_digest> batch_builder::set_rate_limit(
+    const token_ref& ref, const std::optional<core::rate_limit>& limit) {
+  const auto target = resolve(ref);
+  if (!target) return target.error();
+  if (!target->state.exists) return error(core::errc::not_found);
+  auto record = whole(target->digest);
+  if (!record) return record.error();
+  // The record and its index entry (a list shows the limit) are rewritten, the expiry entry put
+  // again unchanged; the last use, kept apart, is not touched.
+  record->rate_limit = limit;
+  put(*record, target->state.head.sequence);
+  return target->digest;
 }
 
 error_code batch_builder::record_uses(const std::vector<key_use>& uses) {
@@ -274,7 +281,8 @@ void batch_builder::put(const core::token_record& r, std::uint64_t sequence) {
   batch_.Put(index_key(r.owner, sequence), encode_index(r));
   if (r.expires_at != 0) batch_.Put(expiry_key(r.expires_at, sequence), encode_digest(r.digest));
   overlay_entry& entry = records_[r.digest];
-  entry.state = found{true, record_head{r.owner, sequence, r.expires_at, r.type == core::operator_type}};
+  entry.state = found{true, record_head{r.owner, sequence, r.expires_at, r.type == core::operator_type,
+                                        r.rate_limit, r.display_prefix}};
   entry.value = std::move(value);
 }
 

@@ -174,11 +174,11 @@ class rocksdb_store final : public token_store {
         db_->Get(rocksdb::ReadOptions{}, db_->DefaultColumnFamily(), record_key(digest), &value);
     if (status.IsNotFound()) return std::optional<key_info>{};
     if (!status.ok()) return error(core::errc::unavailable);
-    const auto head = decode_record_head(value.ToStringView());
+    auto head = decode_record_head(value.ToStringView());
     if (!head) return error(core::errc::internal);
-    // STUB: no rate limit, id or prefix yet.
-    return std::optional<key_info>{
-        key_info{head->owner, head->operator_key, head->expires_at, std::nullopt, 0, {}}};
+    return std::optional<key_info>{key_info{head->owner, head->operator_key, head->expires_at,
+                                            head->rate_limit, id_of(head->sequence),
+                                            std::move(head->display_prefix)}};
   }
 
   // The owner's index entries, merged with the owner's last uses: both are ordered by sequence.

@@ -19,6 +19,7 @@
 #include "support/in_process_app.hpp"
 #include "support/key_shapes.hpp"
 #include "support/keys.hpp"
+#include "support/metrics_text.hpp"
 #include "support/postgres.hpp"
 #include "support/temp_dir.hpp"
 #include "support/timing.hpp"
@@ -111,6 +112,8 @@ struct server_options {
   bool faulty = false;  // wrap the memory store in the fault injector, controlled by fault_file()
   std::chrono::seconds token_ttl{};      // --token-ttl
   std::chrono::seconds token_max_ttl{};  // --token-max-ttl
+  core::rate_limit rate_limit{};         // --rate-limit, --rate-limit-burst
+  unsigned verify_rate_limited_status = 429;
 };
 
 // A running app on ephemeral ports with one bootstrap key (user 1) stored through the store.
@@ -127,6 +130,8 @@ class test_server {
     cfg.drain_idle_grace = options.drain_idle_grace;
     cfg.token_ttl = options.token_ttl;
     cfg.token_max_ttl = options.token_max_ttl;
+    cfg.rate_limit = options.rate_limit;
+    cfg.verify_rate_limited_status = options.verify_rate_limited_status;
     std::unique_ptr<storage::token_store> store = open_store();
     if (options.faulty) {
       cfg.test_fault_file = fault_file_.string();
@@ -307,11 +312,12 @@ BOOST_AUTO_TEST_CASE(returns_the_documented_shape) {
   BOOST_TEST(str(o.at("message")) == "Token created successfully");
   BOOST_REQUIRE(o.at("token").is_object());
   const auto& t = o.at("token").as_object();
-  // Vida's five fields, then id, expiresAt and lastUsedAt.
-  BOOST_TEST(t.size() == 8u, r.body);
+  // Vida's five fields, then id, expiresAt, lastUsedAt and rateLimit.
+  BOOST_TEST(t.size() == 9u, r.body);
   BOOST_TEST(t.at("id").is_int64());
   BOOST_TEST(t.at("expiresAt").is_null());
   BOOST_TEST(t.at("lastUsedAt").is_null());
+  BOOST_TEST(t.at("rateLimit").is_null());  // the server's default applies
   const std::string key = str(t.at("token"));
   BOOST_TEST(key.size() == 64u);
   BOOST_TEST(is_lower_hex(key));
@@ -473,10 +479,10 @@ BOOST_AUTO_TEST_CASE(creation_order_and_masked_keys) {
   for (std::size_t i = 0; i < tokens.size(); ++i) {
     BOOST_TEST_CONTEXT("token " << i) {
       const auto& t = tokens[i].as_object();
-      // Vida's five fields, then (in this order) the three beyond it.
-      BOOST_TEST(t.size() == 8u);
-      const std::vector<std::string> fields{"token",  "description", "type",      "timestamp",
-                                            "userId", "id",          "expiresAt", "lastUsedAt"};
+      // Vida's five fields, then (in this order) the four beyond it.
+      BOOST_TEST(t.size() == 9u);
+      const std::vector<std::string> fields{"token", "description", "type",       "timestamp", "userId",
+                                            "id",    "expiresAt",   "lastUsedAt", "rateLimit"};
       std::vector<std::string> names;
       for (const auto& kv : t) names.emplace_back(kv.key());
       BOOST_TEST(names == fields, boost::test_tools::per_element());
@@ -777,15 +783,15 @@ BOOST_AUTO_TEST_CASE(unknown_path_is_404_json) {
 }
 
 BOOST_AUTO_TEST_CASE(other_methods_are_405_with_allow) {
-  for (const auto method : {http::verb::put, http::verb::patch, http::verb::options}) {
+  for (const auto method : {http::verb::put, http::verb::options, http::verb::copy}) {
     BOOST_TEST_CONTEXT("method " << http::to_string(method)) {
       const auto r = api(port, method, tokens_target(admin_key), create_json("x"));
       check_error(r, 405);
-      BOOST_TEST(r.header("allow") == "GET, POST, DELETE");
+      BOOST_TEST(r.header("allow") == "GET, POST, DELETE, PATCH");
       // without a key too: the method is wrong whoever asks
       const auto anonymous = api(port, method, "/api/v2/tokens");
       check_error(anonymous, 405);
-      BOOST_TEST(anonymous.header("allow") == "GET, POST, DELETE");
+      BOOST_TEST(anonymous.header("allow") == "GET, POST, DELETE, PATCH");
     }
   }
   BOOST_TEST(list_tokens(port, admin_key).size() == 1u);
@@ -1623,7 +1629,7 @@ BOOST_AUTO_TEST_CASE(expiry_is_shown_and_vida_bodies_never_expire) {
   BOOST_TEST(str(listed(tokens, id_of(at)).at("expiresAt")) == "4102444800");
   BOOST_TEST(listed(tokens, id_of(vida)).at("expiresAt").is_null());
   for (const auto& t : tokens) {
-    BOOST_TEST(t.as_object().size() == 8u);
+    BOOST_TEST(t.as_object().size() == 9u);
     BOOST_TEST((t.at("lastUsedAt").is_null() || is_digits(str(t.at("lastUsedAt")))));
   }
   BOOST_TEST(api(port, http::verb::get, tokens_target(str(in.at("token")))).status == 200u);
@@ -1716,7 +1722,7 @@ BOOST_AUTO_TEST_CASE(roll_returns_a_new_key_and_the_old_ends) {
   BOOST_TEST(o.at("success").as_bool() == true);
   BOOST_TEST(str(o.at("message")) == "Token rolled successfully");
   const auto& fresh = o.at("token").as_object();
-  BOOST_TEST(fresh.size() == 8u);
+  BOOST_TEST(fresh.size() == 9u);
   const std::string new_key = str(fresh.at("token"));
   BOOST_TEST(core::is_well_formed_key(new_key));
   BOOST_TEST(new_key != old_key);
@@ -1799,6 +1805,437 @@ BOOST_AUTO_TEST_CASE(delete_by_id_as_listed) {
   }
   BOOST_TEST(descriptions_of(list_tokens(port, admin_key)) == std::vector<std::string>{"bootstrap"},
              boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// =============================================================================================
+// Rate limits on one instance: exact, with the draft's headers. The windows are long (a minute or
+// an hour), so the test's own time cannot refill a bucket enough to change an answer.
+namespace {
+
+constexpr std::string_view rate_limited_body = R"({"success":false,"message":"Rate limit exceeded"})";
+
+std::string limited_create_json(const std::string& description, const std::string& limit) {
+  return R"({"type":"admin","description":")" + description + R"(","rateLimit":)" + limit + "}";
+}
+
+// A new key of `key`'s user with its own rateLimit (JSON text, or "null").
+json::object create_limited(std::uint16_t port, const std::string& key, const std::string& limit) {
+  return token_of(api(port, http::verb::post, tokens_target(key), limited_create_json("limited", limit)));
+}
+
+// The figures of `"key";<a>=<x>;<b>=<y>`, or nullopt when the value has another shape.
+std::optional<std::pair<long long, long long>> rate_fields(const std::string& value, char a, char b) {
+  const std::string head = std::string(R"("key";)") + a + '=';
+  if (!value.starts_with(head)) return std::nullopt;
+  const auto semi = value.find(';', head.size());
+  const std::string mid = std::string(";") + b + '=';
+  if (semi == std::string::npos || value.compare(semi, mid.size(), mid) != 0) return std::nullopt;
+  const std::string x = value.substr(head.size(), semi - head.size());
+  const std::string y = value.substr(semi + mid.size());
+  if (!is_digits(x) || !is_digits(y)) return std::nullopt;
+  return std::pair{std::stoll(x), std::stoll(y)};
+}
+
+// The headers of a limited key's answer: its policy (limit per window) and r/t as given.
+void check_rate_headers(const test::reply& r, long long limit, long long window, long long remaining,
+                        long long reset_at_least, long long reset_at_most) {
+  const auto policy = rate_fields(r.header("ratelimit-policy"), 'q', 'w');
+  BOOST_TEST(policy.has_value(), "RateLimit-Policy: " << r.header("ratelimit-policy"));
+  if (policy) {
+    BOOST_TEST(policy->first == limit);
+    BOOST_TEST(policy->second == window);
+  }
+  const auto state = rate_fields(r.header("ratelimit"), 'r', 't');
+  BOOST_TEST(state.has_value(), "RateLimit: " << r.header("ratelimit"));
+  if (state) {
+    BOOST_TEST(state->first == remaining, r.header("ratelimit"));
+    BOOST_TEST(state->second >= reset_at_least, r.header("ratelimit"));
+    BOOST_TEST(state->second <= reset_at_most, r.header("ratelimit"));
+  }
+}
+
+void check_no_rate_headers(const test::reply& r) {
+  BOOST_TEST(r.header("ratelimit-policy").empty(), r.header("ratelimit-policy"));
+  BOOST_TEST(r.header("ratelimit").empty(), r.header("ratelimit"));
+  BOOST_TEST(r.header("retry-after").empty(), r.header("retry-after"));
+}
+
+// A refusal for the rate limit: the status, the exact body, Retry-After within (0, window], the
+// headers with nothing remaining (refilling a bucket of `burst`, 0: the limit), and no challenge
+// (the key is good).
+void check_rate_refusal(const test::reply& r, unsigned status, long long limit, long long window,
+                        long long burst = 0) {
+  BOOST_TEST(r.status == status, r.status << " " << r.body);
+  BOOST_TEST(r.body == rate_limited_body);
+  BOOST_TEST(r.header("content-type") == "application/json");
+  const std::string retry = r.header("retry-after");
+  BOOST_TEST(is_digits(retry), "Retry-After: " << retry);
+  if (is_digits(retry)) {
+    BOOST_TEST(std::stoll(retry) >= 1);
+    BOOST_TEST(std::stoll(retry) <= window);
+  }
+  check_rate_headers(r, limit, window, 0, 1, window * std::max(burst, limit) / limit);
+  BOOST_TEST(r.header("www-authenticate").empty());
+  BOOST_TEST(r.header("x-tokend-user-id").empty());
+}
+
+test::reply verify_as(std::uint16_t port, const std::string& key) {
+  return api(port, http::verb::get, "/verify", {}, {{"Authorization", "Bearer " + key}});
+}
+
+std::string patch_target(const std::string& operator_key, core::user_id user) {
+  return as_user(operator_key, user);
+}
+
+std::string patch_json(std::uint64_t id, const std::string& limit) {
+  return R"({"id":)" + std::to_string(id) + R"(,"rateLimit":)" + limit + "}";
+}
+
+std::string limited_target(const std::string& key, const std::string& query = {}) {
+  return "/api/v2/tokens/limited?token=" + key + query;
+}
+
+}  // namespace
+
+BOOST_FIXTURE_TEST_SUITE(api_rate_limit, api_fixture)
+
+// 5 per minute: exactly five answers across the API's routes and /verify, r counting down 4..0,
+// then refusals everywhere, each with Retry-After and the headers, none of them counted.
+BOOST_AUTO_TEST_CASE(exact_enforcement_with_headers) {
+  const auto token = create_limited(port, admin_key, R"({"limit":5,"window":60})");
+  BOOST_TEST(token.at("rateLimit") == json::parse(R"({"limit":5,"window":60,"burst":5})"));
+  const std::string key = str(token.at("token"));
+
+  // One request every 12 s refills; five taken at once leave 12 s per request taken to refill.
+  const auto admitted = [&](const test::reply& r, long long remaining) {
+    BOOST_TEST_CONTEXT("remaining " << remaining) {
+      BOOST_TEST(r.status == 200u, r.status << " " << r.body);
+      const long long taken = 5 - remaining;
+      check_rate_headers(r, 5, 60, remaining, 12 * taken - 1, 12 * taken);
+      BOOST_TEST(r.header("retry-after").empty());
+    }
+  };
+  admitted(api(port, http::verb::get, tokens_target(key)), 4);
+  const auto made = api(port, http::verb::post, tokens_target(key), create_json("by the limited key"));
+  admitted(made, 3);
+  admitted(verify_as(port, key), 2);
+  BOOST_TEST(verify_as(port, key).header("x-tokend-user-id").empty() == false);  // the fourth
+  admitted(api(port, http::verb::get, tokens_target(key)), 0);
+
+  // Every route refuses now, before its body is read: a malformed body is 429 too, not 400.
+  for (int round = 0; round < 2; ++round) {
+    check_rate_refusal(api(port, http::verb::get, tokens_target(key)), 429, 5, 60);
+    check_rate_refusal(api(port, http::verb::post, tokens_target(key), "not json"), 429, 5, 60);
+    check_rate_refusal(api(port, http::verb::delete_, tokens_target(key), id_json(id_of(token))), 429, 5, 60);
+    check_rate_refusal(api(port, http::verb::post, roll_target(key), id_json(id_of(token))), 429, 5, 60);
+    check_rate_refusal(api(port, http::verb::patch, tokens_target(key), "{}"), 429, 5, 60);
+    check_rate_refusal(api(port, http::verb::get, limited_target(key)), 429, 5, 60);
+    check_rate_refusal(verify_as(port, key), 429, 5, 60);
+  }
+  // The refusals changed nothing: the key still exists and another key is untouched.
+  BOOST_TEST(!listed(list_tokens(port, admin_key), id_of(token)).is_null());
+  check_no_rate_headers(api(port, http::verb::get, tokens_target(admin_key)));
+
+  const std::string metrics = app().metrics_text();
+  BOOST_TEST(test::metric_in(metrics, R"(tokend_rate_limited_total{route="list"})") == 2);
+  BOOST_TEST(test::metric_in(metrics, R"(tokend_rate_limited_total{route="create"})") == 2);
+  BOOST_TEST(test::metric_in(metrics, R"(tokend_rate_limited_total{route="delete"})") == 2);
+  BOOST_TEST(test::metric_in(metrics, R"(tokend_rate_limited_total{route="roll"})") == 2);
+  BOOST_TEST(test::metric_in(metrics, R"(tokend_rate_limited_total{route="update"})") == 2);
+  BOOST_TEST(test::metric_in(metrics, R"(tokend_rate_limited_total{route="limited"})") == 2);
+  BOOST_TEST(test::metric_in(metrics, R"(tokend_rate_limited_total{route="verify"})") == 2);
+  BOOST_TEST(test::metric_in(metrics, R"(tokend_http_requests_total{route="verify",status="429"})") == 2);
+  BOOST_TEST(test::metric_in(metrics, "tokend_rate_limit_buckets ") >= 1);
+  BOOST_TEST(test::metric_in(metrics, "tokend_rate_limit_share ") == 1);
+  BOOST_TEST(metrics.find(key.substr(0, 6)) == std::string::npos, "no key or prefix in metrics");
+}
+
+// A burst larger than the limit: that many at once, and the policy still says the limit.
+BOOST_AUTO_TEST_CASE(burst_is_the_bucket) {
+  const auto token = create_limited(port, admin_key, R"({"limit":1,"window":3600,"burst":3})");
+  BOOST_TEST(token.at("rateLimit") == json::parse(R"({"limit":1,"window":3600,"burst":3})"));
+  const std::string key = str(token.at("token"));
+  for (long long remaining = 2; remaining >= 0; --remaining) {
+    const auto r = verify_as(port, key);
+    BOOST_TEST(r.status == 200u);
+    check_rate_headers(r, 1, 3600, remaining, 3600 * (3 - remaining) - 1, 3600 * (3 - remaining));
+  }
+  check_rate_refusal(verify_as(port, key), 429, 1, 3600, 3);
+}
+
+BOOST_AUTO_TEST_CASE(unlimited_keys_get_no_headers) {
+  const auto token = create_limited(port, admin_key, "null");
+  BOOST_TEST(token.at("rateLimit").is_null());
+  const std::string key = str(token.at("token"));
+  for (int i = 0; i < 20; ++i) {
+    const auto r = api(port, http::verb::get, tokens_target(key));
+    BOOST_REQUIRE_EQUAL(r.status, 200u);
+    check_no_rate_headers(r);
+  }
+  const auto v = verify_as(port, key);
+  BOOST_TEST(v.status == 200u);
+  check_no_rate_headers(v);
+  check_no_rate_headers(api(port, http::verb::post, tokens_target(key), create_json("x")));
+  BOOST_TEST(test::metric_in(app().metrics_text(), "tokend_rate_limit_buckets ") == 0);
+}
+
+// Limits are shown where tokens are: create, list and roll. A roll keeps the old key's own limit
+// unless its body gives one (null: back to the default).
+BOOST_AUTO_TEST_CASE(limits_are_shown_and_rolls_keep_them) {
+  const auto with = create_limited(port, admin_key, R"({"limit":100,"window":1})");
+  BOOST_TEST(with.at("rateLimit") == json::parse(R"({"limit":100,"window":1,"burst":100})"));
+  const auto burst = create_limited(port, admin_key, R"({"limit":10,"window":60,"burst":0})");
+  BOOST_TEST(burst.at("rateLimit") == json::parse(R"({"limit":10,"window":60,"burst":10})"));
+  const auto exempt = create_limited(port, admin_key, R"({"limit":0})");
+  BOOST_TEST(exempt.at("rateLimit") == json::parse(R"({"limit":0,"window":1,"burst":0})"));
+  const auto tokens = list_tokens(port, admin_key);
+  BOOST_TEST(listed(tokens, id_of(with)).at("rateLimit") == with.at("rateLimit"));
+  BOOST_TEST(listed(tokens, id_of(burst)).at("rateLimit") == burst.at("rateLimit"));
+  BOOST_TEST(listed(tokens, id_of(exempt)).at("rateLimit") == exempt.at("rateLimit"));
+  BOOST_TEST(tokens[0].at("rateLimit").is_null());  // bootstrap
+
+  const auto kept = token_of(api(port, http::verb::post, roll_target(admin_key), id_json(id_of(with))));
+  BOOST_TEST(kept.at("rateLimit") == with.at("rateLimit"));
+  const auto replaced = token_of(api(
+      port, http::verb::post, roll_target(admin_key),
+      R"({"id":)" + std::to_string(id_of(kept)) + R"(,"rateLimit":{"limit":7,"window":3600,"burst":9}})"));
+  BOOST_TEST(replaced.at("rateLimit") == json::parse(R"({"limit":7,"window":3600,"burst":9})"));
+  const auto cleared = token_of(api(port, http::verb::post, roll_target(admin_key),
+                                    R"({"id":)" + std::to_string(id_of(replaced)) + R"(,"rateLimit":null})"));
+  BOOST_TEST(cleared.at("rateLimit").is_null());
+  const auto after = list_tokens(port, admin_key);
+  BOOST_TEST(listed(after, id_of(replaced)).at("rateLimit") == replaced.at("rateLimit"));
+  BOOST_TEST(listed(after, id_of(cleared)).at("rateLimit").is_null());
+}
+
+// Every malformed rateLimit is a 400 naming it, in create, roll and PATCH; nothing changes.
+BOOST_AUTO_TEST_CASE(bad_rate_limits_are_400) {
+  const auto op = add_operator_key(1);
+  const auto target = token_of(api(port, http::verb::post, tokens_target(admin_key), create_json("target")));
+  const std::vector<std::string> bad = {
+      "5",
+      R"("100/1s")",
+      "[]",
+      "true",
+      "{}",
+      R"({"window":1})",
+      R"({"limit":-1})",
+      R"({"limit":1.5})",
+      R"({"limit":"5"})",
+      R"({"limit":null})",
+      R"({"limit":1000000001})",
+      R"({"limit":99999999999999999999})",
+      R"({"limit":5,"window":0})",
+      R"({"limit":5,"window":86401})",
+      R"({"limit":5,"window":2.5})",
+      R"({"limit":5,"burst":-1})",
+      R"({"limit":5,"burst":1000000001})",
+      R"({"limit":5,"extra":1})",
+      R"({"limit":5,"limit":6})",
+  };
+  for (const auto& shape : bad) {
+    BOOST_TEST_CONTEXT("rateLimit " << shape) {
+      const auto created =
+          api(port, http::verb::post, tokens_target(admin_key), limited_create_json("x", shape));
+      check_error(created, 400);
+      const bool named = created.body.find("rateLimit") != std::string::npos ||
+                         created.body.find("twice") != std::string::npos;
+      BOOST_TEST(named, created.body);
+      check_error(api(port, http::verb::post, roll_target(admin_key), patch_json(id_of(target), shape)), 400);
+      check_error(api(port, http::verb::patch, patch_target(op, 1), patch_json(id_of(target), shape)), 400);
+    }
+  }
+  // PATCH needs rateLimit, and one token.
+  check_error(api(port, http::verb::patch, patch_target(op, 1), id_json(id_of(target))), 400);
+  check_error(api(port, http::verb::patch, patch_target(op, 1), R"({"rateLimit":null})"), 400);
+  check_error(api(port, http::verb::patch, patch_target(op, 1), "not json"), 400);
+  const auto tokens = list_tokens(port, admin_key);
+  BOOST_TEST(tokens.size() == 3u);  // bootstrap, operator, target: nothing created, rolled or changed
+  BOOST_TEST(listed(tokens, id_of(target)).at("rateLimit").is_null());
+}
+
+// An operator sets a key's limit, which applies from its next request; clears it (the key is
+// unlimited again at once); an admin key may not; an unknown token is 404.
+BOOST_AUTO_TEST_CASE(patch_sets_and_clears_a_limit) {
+  const auto op = add_operator_key(9);
+  const auto token = token_of(api(port, http::verb::post, tokens_target(admin_key), create_json("customer")));
+  const std::string key = str(token.at("token"));
+  check_no_rate_headers(api(port, http::verb::get, tokens_target(key)));  // cached, unlimited
+
+  const auto set = api(port, http::verb::patch, patch_target(op, 1),
+                       patch_json(id_of(token), R"({"limit":2,"window":3600})"));
+  BOOST_REQUIRE_MESSAGE(set.status == 200u, set.body);
+  BOOST_TEST(set.body == R"({"success":true,"message":"Rate limit updated","id":)" +
+                             std::to_string(id_of(token)) +
+                             R"(,"rateLimit":{"limit":2,"window":3600,"burst":2}})");
+  check_no_rate_headers(set);  // the operator key itself is not limited
+  check_rate_headers(verify_as(port, key), 2, 3600, 1, 1799, 1800);
+  check_rate_headers(api(port, http::verb::get, tokens_target(key)), 2, 3600, 0, 3599, 3600);
+  check_rate_refusal(verify_as(port, key), 429, 2, 3600);
+  BOOST_TEST(listed(list_tokens(port, admin_key), id_of(token)).at("rateLimit") ==
+             json::parse(R"({"limit":2,"window":3600,"burst":2})"));
+
+  // By key this time, back to the default (none): answered with the id, and served again at once.
+  const auto cleared = api(port, http::verb::patch, patch_target(op, 1),
+                           json::serialize(json::object{{"token", key}, {"rateLimit", nullptr}}));
+  BOOST_REQUIRE_MESSAGE(cleared.status == 200u, cleared.body);
+  BOOST_TEST(cleared.body == R"({"success":true,"message":"Rate limit updated","id":)" +
+                                 std::to_string(id_of(token)) + R"(,"rateLimit":null})");
+  BOOST_TEST(cleared.body.find(key) == std::string::npos);
+  for (int i = 0; i < 5; ++i) {
+    const auto r = verify_as(port, key);
+    BOOST_TEST(r.status == 200u);
+    check_no_rate_headers(r);
+  }
+  BOOST_TEST(listed(list_tokens(port, admin_key), id_of(token)).at("rateLimit").is_null());
+
+  // Admin keys may not, whatever the body; checked after the caller's own userId rules.
+  for (const std::string& body : {patch_json(id_of(token), R"({"limit":1})"), std::string("not json")}) {
+    check_error(api(port, http::verb::patch, tokens_target(admin_key), body), 403,
+                "Only an operator key may change a rate limit");
+  }
+  check_error(api(port, http::verb::patch, as_user(admin_key, 2), patch_json(1, "null")), 403,
+              "Only an operator key may act for another user");
+  check_error(api(port, http::verb::patch, "/api/v2/tokens", patch_json(id_of(token), "null")), 401);
+  check_error(api(port, http::verb::patch, patch_target(op, 1), patch_json(id_of(token), "null"),
+                  {{"Content-Type", "text/plain"}}),
+              415);
+  // Not found: an unknown id, a malformed or unknown key, another user's token.
+  const auto not_found = [&](const std::string& target, const std::string& body) {
+    const auto r = api(port, http::verb::patch, target, body);
+    check_error(r, 404);
+    BOOST_TEST(r.body == not_found_body);
+  };
+  not_found(patch_target(op, 1), patch_json(999'999, "null"));
+  not_found(patch_target(op, 1), R"({"token":"not-a-key","rateLimit":null})");
+  not_found(patch_target(op, 1),
+            json::serialize(json::object{{"token", core::generate_key()}, {"rateLimit", nullptr}}));
+  not_found(patch_target(op, 2), patch_json(id_of(token), "null"));
+  not_found(tokens_target(op), json::serialize(json::object{{"token", key}, {"rateLimit", nullptr}}));
+}
+
+// The server's default limits keys without their own; {limit: 0} exempts a key; a key's own limit
+// wins over the default.
+BOOST_AUTO_TEST_CASE(the_default_limits_keys_without_their_own) {
+  server_options options;
+  options.rate_limit = core::rate_limit{3, 3600, 0};
+  test_server srv(options);
+  const auto admitted = [](const test::reply& r, long long remaining) {
+    BOOST_TEST(r.status == 200u, r.status << " " << r.body);
+    check_rate_headers(r, 3, 3600, remaining, 1200 * (3 - remaining) - 1, 1200 * (3 - remaining));
+  };
+  const auto exempt_reply = api(srv.port, http::verb::post, tokens_target(srv.admin_key),
+                                limited_create_json("exempt", R"({"limit":0})"));
+  admitted(exempt_reply, 2);
+  const auto own_reply = api(srv.port, http::verb::post, tokens_target(srv.admin_key),
+                             limited_create_json("own", R"({"limit":10,"window":60})"));
+  admitted(own_reply, 1);
+  const auto plain_reply =
+      api(srv.port, http::verb::post, tokens_target(srv.admin_key), limited_create_json("plain", "null"));
+  admitted(plain_reply, 0);
+  check_rate_refusal(api(srv.port, http::verb::get, tokens_target(srv.admin_key)), 429, 3, 3600);
+
+  const std::string exempt = str(token_of(exempt_reply).at("token"));
+  for (int i = 0; i < 10; ++i) {
+    const auto r = verify_as(srv.port, exempt);
+    BOOST_TEST(r.status == 200u);
+    check_no_rate_headers(r);
+  }
+  const std::string own = str(token_of(own_reply).at("token"));
+  for (long long remaining = 9; remaining >= 5; --remaining) {
+    const auto r = verify_as(srv.port, own);
+    BOOST_TEST(r.status == 200u);
+    check_rate_headers(r, 10, 60, remaining, 6 * (10 - remaining) - 1, 6 * (10 - remaining));
+  }
+  const std::string plain = str(token_of(plain_reply).at("token"));
+  for (long long remaining = 2; remaining >= 0; --remaining) {
+    const auto r = verify_as(srv.port, plain);
+    BOOST_TEST(r.status == 200u);
+    check_rate_headers(r, 3, 3600, remaining, 1200 * (3 - remaining) - 1, 1200 * (3 - remaining));
+  }
+  check_rate_refusal(verify_as(srv.port, plain), 429, 3, 3600);
+}
+
+// /verify's refusal status is the configured one (403 behind nginx auth_request), never with a
+// challenge; the API's stays 429.
+BOOST_AUTO_TEST_CASE(verify_status_is_configurable) {
+  for (const unsigned status : {403U, 401U}) {
+    BOOST_TEST_CONTEXT("status " << status) {
+      server_options options;
+      options.verify_rate_limited_status = status;
+      test_server srv(options);
+      const auto token = create_limited(srv.port, srv.admin_key, R"({"limit":1,"window":3600})");
+      const std::string key = str(token.at("token"));
+      const auto first = verify_as(srv.port, key);
+      BOOST_TEST(first.status == 200u);
+      check_rate_headers(first, 1, 3600, 0, 3599, 3600);
+      check_rate_refusal(verify_as(srv.port, key), status, 1, 3600);
+      check_rate_refusal(api(srv.port, http::verb::get, tokens_target(key)), 429, 1, 3600);
+    }
+  }
+}
+
+// The operator's view: this instance's most refused keys, by masked prefix and id, never a key.
+BOOST_AUTO_TEST_CASE(limited_keys_view) {
+  const auto op = add_operator_key(9);
+  const auto hot = create_limited(port, admin_key, R"({"limit":1,"window":3600})");
+  const auto warm = create_limited(port, admin_key, R"({"limit":2,"window":3600})");
+  const std::string hot_key = str(hot.at("token"));
+  const std::string warm_key = str(warm.at("token"));
+  for (int i = 0; i < 4; ++i) (void)verify_as(port, hot_key);   // 1 admitted, 3 refused
+  for (int i = 0; i < 3; ++i) (void)verify_as(port, warm_key);  // 2 admitted, 1 refused
+
+  const auto r = api(port, http::verb::get, limited_target(op));
+  BOOST_REQUIRE_MESSAGE(r.status == 200u, r.status << " " << r.body);
+  BOOST_TEST(r.body.find(hot_key) == std::string::npos);
+  BOOST_TEST(r.body.find(warm_key) == std::string::npos);
+  const auto v = r.json();
+  BOOST_TEST(v.as_object().size() == 2u);
+  BOOST_TEST(v.at("success").as_bool());
+  const auto& keys = v.at("keys").as_array();
+  BOOST_REQUIRE_EQUAL(keys.size(), 2u);
+  const auto& first = keys[0].as_object();
+  BOOST_TEST(first.size() == 6u, r.body);
+  BOOST_TEST(first.at("userId").to_number<std::uint64_t>() == 1u);
+  BOOST_TEST(first.at("id").to_number<std::uint64_t>() == id_of(hot));
+  BOOST_TEST(str(first.at("token")) == hot_key.substr(0, 6) + "....");
+  BOOST_TEST(first.at("rateLimit") == json::parse(R"({"limit":1,"window":3600,"burst":1})"));
+  BOOST_TEST(first.at("refused").to_number<std::uint64_t>() == 3u);
+  BOOST_TEST(first.at("admitted").to_number<std::uint64_t>() == 1u);
+  const auto& second = keys[1].as_object();
+  BOOST_TEST(second.at("id").to_number<std::uint64_t>() == id_of(warm));
+  BOOST_TEST(str(second.at("token")) == warm_key.substr(0, 6) + "....");
+  BOOST_TEST(second.at("refused").to_number<std::uint64_t>() == 1u);
+  BOOST_TEST(second.at("admitted").to_number<std::uint64_t>() == 2u);
+
+  const auto one = api(port, http::verb::get, limited_target(op, "&n=1"));
+  BOOST_REQUIRE_EQUAL(one.status, 200u);
+  BOOST_TEST(one.json().at("keys").as_array().size() == 1u);
+  for (const char* bad : {"&n=0", "&n=101", "&n=x", "&n=1&n=2"}) {
+    check_error(api(port, http::verb::get, limited_target(op, bad)), 400);
+  }
+  check_error(api(port, http::verb::get, limited_target(admin_key)), 403,
+              "Only an operator key may see limited keys");
+  check_error(api(port, http::verb::get, "/api/v2/tokens/limited"), 401);
+}
+
+BOOST_AUTO_TEST_CASE(allow_headers) {
+  for (const auto method : {http::verb::put, http::verb::options}) {
+    const auto r = api(port, method, tokens_target(admin_key));
+    check_error(r, 405);
+    BOOST_TEST(r.header("allow") == "GET, POST, DELETE, PATCH");
+  }
+  for (const auto method : {http::verb::post, http::verb::delete_, http::verb::patch, http::verb::put}) {
+    const auto r = api(port, method, limited_target(admin_key));
+    check_error(r, 405);
+    BOOST_TEST(r.header("allow") == "GET");
+  }
+  const auto r = api(port, http::verb::patch, roll_target(admin_key));
+  check_error(r, 405);
+  BOOST_TEST(r.header("allow") == "POST");
+  check_error(api(port, http::verb::get, "/api/v2/tokens/limited/x?token=" + admin_key), 404);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -91,5 +91,6 @@ BOOST_AUTO_TEST_CASE(a_default_config_has_the_tables_defaults) {
   BOOST_TEST(!defaults.drain_idle_grace.has_value());
   BOOST_TEST((defaults.log_level == server::log::level::info));
   BOOST_TEST(!defaults.access_log);
+  BOOST_TEST(defaults.rate_limit_sync_interval.count() == 200);
   BOOST_TEST(defaults.test_fault_file.empty());
 }

@@ -77,6 +77,18 @@ BOOST_AUTO_TEST_CASE(insert_known_overwrites) {
   BOOST_TEST(c.size() == 1u);
 }
 
+BOOST_AUTO_TEST_CASE(an_entry_carries_its_keys_own_rate_limit) {
+  token_cache c(100);
+  const auto d = digest_of(1);
+  const core::rate_limit limit{100, 60, 250};
+  c.fill(d, c.ticket(d), token_cache::entry{true, 5, 0, false, 0, limit});
+  BOOST_TEST((c.find(d)->own_limit == limit));
+  c.insert_known(d, token_cache::entry{true, 5, 0, false, 0, core::rate_limit{}});  // its own {limit: 0}
+  BOOST_TEST((c.find(d)->own_limit == core::rate_limit{}));
+  c.insert_known(d, 5);  // none: the server's default
+  BOOST_TEST(!c.find(d)->own_limit.has_value());
+}
+
 BOOST_AUTO_TEST_CASE(erase_removes) {
   token_cache c(100);
   const auto a = digest_of(1);

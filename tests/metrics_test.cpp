@@ -302,8 +302,9 @@ server::metrics& busy_metrics() {
   static bool filled = false;
   if (!filled) {
     filled = true;
-    const server::route routes[] = {server::route::create, server::route::list,   server::route::remove,
-                                    server::route::roll,   server::route::verify, server::route::other};
+    const server::route routes[] = {server::route::create,  server::route::list,   server::route::remove,
+                                    server::route::roll,    server::route::verify, server::route::update,
+                                    server::route::limited, server::route::other};
     unsigned statuses[] = {200, 400, 401, 404, 503, 418};
     std::chrono::nanoseconds latency = 50us;
     for (const auto r : routes) {
@@ -315,6 +316,12 @@ server::metrics& busy_metrics() {
     }
     m.observe(server::route::list, 200, 100s);  // beyond the last bound: +Inf only
     m.observe(server::route::roll, 403, 1ms);   // a key acting beyond its rights
+    for (int i = 0; i < 2; ++i) {
+      m.observe(server::route::verify, 429, 1us);
+      m.rate_limited(server::route::verify);
+    }
+    m.observe(server::route::create, 429, 1us);
+    m.rate_limited(server::route::create);
     m.connection_opened();
     m.connection_opened();
     m.connection_closed();
@@ -333,7 +340,7 @@ storage::store_stats busy_store() {
 }
 
 std::string busy_text() {
-  return busy_metrics().render({90, 10, 50, 1000}, busy_store(), true, {}, {120, 7});
+  return busy_metrics().render({90, 10, 50, 1000}, busy_store(), true, {}, {120, 7}, {12, 3});
 }
 
 std::string read_text(const std::string& path) {
@@ -416,6 +423,14 @@ BOOST_AUTO_TEST_CASE(figures_are_rendered_faithfully) {
   BOOST_TEST(value("tokend_store_batch_size_count") == 10);
   BOOST_TEST(value("tokend_key_uses_recorded_total") == 120);
   BOOST_TEST(value("tokend_expired_tokens_removed_total") == 7);
+  BOOST_TEST(value("tokend_rate_limited_total", {{"route", "verify"}}) == 2);
+  BOOST_TEST(value("tokend_rate_limited_total", {{"route", "create"}}) == 1);
+  BOOST_TEST(value("tokend_rate_limited_total", {{"route", "update"}}) == 0);
+  BOOST_TEST(value("tokend_rate_limited_total", {{"route", "limited"}}) == 0);
+  BOOST_TEST(value("tokend_http_requests_total", {{"route", "verify"}, {"status", "429"}}) == 2);
+  BOOST_TEST(value("tokend_http_requests_total", {{"route", "update"}, {"status", "200"}}) == 1);
+  BOOST_TEST(value("tokend_rate_limit_buckets") == 12);
+  BOOST_TEST(value("tokend_rate_limit_share") == 3);
   BOOST_TEST(value("tokend_ready") == 1);
   BOOST_TEST(value("tokend_start_time_seconds") > 1.6e9);
   const auto& build = e.families.at("tokend_build_info").samples;
@@ -432,13 +447,27 @@ BOOST_AUTO_TEST_CASE(the_running_service_exposes_every_documented_family) {
   check_conventions(text);
   const exposition e = parse_exposition(text);
   // The families README.md ("Operations") and the Grafana dashboard rely on.
-  for (const char* name :
-       {"tokend_http_requests_total", "tokend_http_request_duration_seconds", "tokend_open_connections",
-        "tokend_http_connections_total", "tokend_cache_hits_total", "tokend_cache_misses_total",
-        "tokend_cache_entries", "tokend_cache_capacity", "tokend_store_write_batches_total",
-        "tokend_store_batched_writes_total", "tokend_store_write_failures_total", "tokend_store_batch_size",
-        "tokend_store_queue_depth", "tokend_key_uses_recorded_total", "tokend_expired_tokens_removed_total",
-        "tokend_ready", "tokend_start_time_seconds", "tokend_build_info"}) {
+  for (const char* name : {"tokend_http_requests_total",
+                           "tokend_http_request_duration_seconds",
+                           "tokend_open_connections",
+                           "tokend_http_connections_total",
+                           "tokend_cache_hits_total",
+                           "tokend_cache_misses_total",
+                           "tokend_cache_entries",
+                           "tokend_cache_capacity",
+                           "tokend_store_write_batches_total",
+                           "tokend_store_batched_writes_total",
+                           "tokend_store_write_failures_total",
+                           "tokend_store_batch_size",
+                           "tokend_store_queue_depth",
+                           "tokend_key_uses_recorded_total",
+                           "tokend_expired_tokens_removed_total",
+                           "tokend_ready",
+                           "tokend_start_time_seconds",
+                           "tokend_build_info",
+                           "tokend_rate_limited_total",
+                           "tokend_rate_limit_buckets",
+                           "tokend_rate_limit_share"}) {
     BOOST_TEST(e.families.contains(name), name);
   }
 }

@@ -1,5 +1,6 @@
-// The RocksDB store's byte layout: format 2 round trips, format 1 values (written before expiry
-// existed) still read, and truncated or garbled values are refused instead of misread.
+// The RocksDB store's byte layout: format 3 round trips, format 1 values (written before expiry
+// existed) and format 2 values (written before rate limits) still read, and truncated or garbled
+// values are refused instead of misread.
 #define BOOST_TEST_MODULE record_codec_test
 #include <boost/test/unit_test.hpp>
 
@@ -52,6 +53,31 @@ void put_string(std::string& out, std::string_view s) {
   return v;
 }
 
+// A 'k' value exactly as format 2 wrote it.
+[[nodiscard]] std::string v2_record(const core::token_record& r, std::uint64_t sequence) {
+  std::string v(1, '\2');
+  put_u64(v, r.owner);
+  put_u64(v, static_cast<std::uint64_t>(r.created_at));
+  put_u64(v, sequence);
+  put_u64(v, static_cast<std::uint64_t>(r.expires_at));
+  put_string(v, r.display_prefix);
+  put_string(v, r.type);
+  put_string(v, r.description);
+  return v;
+}
+
+// An 'u' value exactly as format 2 wrote it.
+[[nodiscard]] std::string v2_index(const core::token_record& r) {
+  std::string v(1, '\2');
+  v.append(reinterpret_cast<const char*>(r.digest.data()), r.digest.size());
+  put_u64(v, static_cast<std::uint64_t>(r.created_at));
+  put_u64(v, static_cast<std::uint64_t>(r.expires_at));
+  put_string(v, r.display_prefix);
+  put_string(v, r.type);
+  put_string(v, r.description);
+  return v;
+}
+
 // An 'u' value exactly as format 1 wrote it.
 [[nodiscard]] std::string v1_index(const core::token_record& r) {
   std::string v(1, '\1');
@@ -77,6 +103,7 @@ void check_same(const core::token_record& got, const core::token_record& want) {
   BOOST_TEST(got.expires_at == want.expires_at);
   BOOST_TEST(got.id == want.id);
   BOOST_TEST(got.last_used_at == 0);
+  BOOST_TEST((got.rate_limit == want.rate_limit));
 }
 
 // Every decoder of whole values refuses each shorter prefix of `value` and `value` with a byte more.
@@ -91,11 +118,12 @@ void refuses_truncation_and_excess(const std::string& value, Decode decode) {
 
 }  // namespace
 
-BOOST_AUTO_TEST_CASE(format_2_round_trips) {
+BOOST_AUTO_TEST_CASE(format_3_round_trips) {
   auto r = sample();
   r.id = codec::id_of(16);
   const std::string record = codec::encode_record(r, 16);
   BOOST_TEST(record[0] == codec::format_version);
+  BOOST_TEST(codec::format_version == 3);
   const auto whole = codec::decode_record(r.digest, record);
   BOOST_REQUIRE(whole.has_value());
   check_same(*whole, r);
@@ -105,6 +133,8 @@ BOOST_AUTO_TEST_CASE(format_2_round_trips) {
   BOOST_TEST(head->sequence == 16u);
   BOOST_TEST(head->expires_at == 1'800'000'000);
   BOOST_TEST(!head->operator_key);
+  BOOST_TEST(!head->rate_limit.has_value());
+  BOOST_TEST(head->display_prefix == r.display_prefix);
 
   const std::string index = codec::encode_index(r);
   BOOST_TEST(index[0] == codec::format_version);
@@ -115,6 +145,52 @@ BOOST_AUTO_TEST_CASE(format_2_round_trips) {
 
   const auto op = sample(std::string(core::operator_type));
   BOOST_TEST(codec::decode_record_head(codec::encode_record(op, 3))->operator_key);
+}
+
+// A key's own limit, the largest values a limit takes, and {0, ...}: a key exempt from the default,
+// which is not the same as no limit of its own.
+BOOST_AUTO_TEST_CASE(format_3_keeps_a_keys_own_rate_limit) {
+  for (const core::rate_limit limit :
+       {core::rate_limit{100, 60, 250},
+        core::rate_limit{core::max_rate_limit, core::max_rate_window_seconds, core::max_rate_limit},
+        core::rate_limit{0, 1, 0}, core::rate_limit{7, 1, 0}}) {
+    BOOST_TEST_CONTEXT("limit " << limit.limit << "/" << limit.window_seconds << " burst " << limit.burst) {
+      auto r = sample();
+      r.rate_limit = limit;
+      r.id = codec::id_of(8);
+      const std::string record = codec::encode_record(r, 8);
+      const auto whole = codec::decode_record(r.digest, record);
+      BOOST_REQUIRE(whole.has_value());
+      check_same(*whole, r);
+      const auto head = codec::decode_record_head(record);
+      BOOST_REQUIRE(head.has_value());
+      BOOST_TEST((head->rate_limit == std::optional<core::rate_limit>{limit}));
+      BOOST_TEST(head->display_prefix == r.display_prefix);
+      BOOST_TEST(head->sequence == 8u);
+      const auto listed = codec::decode_index(codec::index_key(42, 8), codec::encode_index(r));
+      BOOST_REQUIRE(listed.has_value());
+      check_same(*listed, r);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(format_2_reads_as_no_own_rate_limit) {
+  auto r = sample();
+  r.id = codec::id_of(6);
+  const auto head = codec::decode_record_head(v2_record(r, 6));
+  BOOST_REQUIRE(head.has_value());
+  BOOST_TEST(head->owner == 42u);
+  BOOST_TEST(head->sequence == 6u);
+  BOOST_TEST(head->expires_at == 1'800'000'000);
+  BOOST_TEST(!head->rate_limit.has_value());
+  BOOST_TEST(head->display_prefix == r.display_prefix);
+  const auto whole = codec::decode_record(r.digest, v2_record(r, 6));
+  BOOST_REQUIRE(whole.has_value());
+  check_same(*whole, r);
+  const auto listed = codec::decode_index(codec::index_key(42, 6), v2_index(r));
+  BOOST_REQUIRE(listed.has_value());
+  check_same(*listed, r);
+  BOOST_TEST((codec::decode_index_digest(v2_index(r)) == r.digest));
 }
 
 BOOST_AUTO_TEST_CASE(ids_are_sequences_plus_one) {
@@ -132,6 +208,8 @@ BOOST_AUTO_TEST_CASE(format_1_reads_as_never_expiring) {
   BOOST_TEST(head->sequence == 5u);
   BOOST_TEST(head->expires_at == 0);
   BOOST_TEST(!head->operator_key);
+  BOOST_TEST(!head->rate_limit.has_value());
+  BOOST_TEST(head->display_prefix == r.display_prefix);
   const auto whole = codec::decode_record(r.digest, v1_record(r, 5));
   BOOST_REQUIRE(whole.has_value());
   check_same(*whole, r);
@@ -143,19 +221,37 @@ BOOST_AUTO_TEST_CASE(format_1_reads_as_never_expiring) {
 
 BOOST_AUTO_TEST_CASE(truncated_or_garbled_values_are_refused) {
   const auto r = sample();
+  auto limited = sample();
+  limited.rate_limit = core::rate_limit{100, 60, 250};
   const auto head = [](std::string_view v) { return codec::decode_record_head(v).has_value(); };
   const auto whole = [&r](std::string_view v) { return codec::decode_record(r.digest, v).has_value(); };
   const std::string key = codec::index_key(42, 1);
   const auto listed = [&key](std::string_view v) { return codec::decode_index(key, v).has_value(); };
-  for (const std::string& value : {codec::encode_record(r, 1), v1_record(r, 1)}) {
+  // Each shorter prefix of a limited key's value includes those that end inside its rate block.
+  for (const std::string& value :
+       {codec::encode_record(r, 1), codec::encode_record(limited, 1), v2_record(r, 1), v1_record(r, 1)}) {
     refuses_truncation_and_excess(value, head);
     refuses_truncation_and_excess(value, whole);
   }
-  for (const std::string& value : {codec::encode_index(r), v1_index(r)})
+  for (const std::string& value :
+       {codec::encode_index(r), codec::encode_index(limited), v2_index(r), v1_index(r)})
     refuses_truncation_and_excess(value, listed);
 
+  // A rate block whose flag is neither 0 nor 1.
+  for (const char flag : {'\2', '\xff'}) {
+    std::string record = codec::encode_record(r, 1);
+    std::string index = codec::encode_index(r);
+    BOOST_REQUIRE(record.back() == '\0');
+    BOOST_REQUIRE(index.back() == '\0');
+    record.back() = flag;
+    index.back() = flag;
+    BOOST_TEST(!codec::decode_record_head(record));
+    BOOST_TEST(!codec::decode_record(r.digest, record));
+    BOOST_TEST(!codec::decode_index(key, index));
+  }
+
   // A version this code does not know, and a length running past the end.
-  for (const char version : {'\0', '\3', '\xff'}) {
+  for (const char version : {'\0', '\4', '\xff'}) {
     std::string record = codec::encode_record(r, 1);
     std::string index = codec::encode_index(r);
     record[0] = version;

@@ -100,7 +100,7 @@ void check_token_json(const json::value& v, const std::string& token, const std:
                       const std::string& timestamp, std::uint64_t user) {
   BOOST_REQUIRE(v.is_object());
   const auto& o = v.as_object();
-  BOOST_TEST(o.size() == 8u);
+  BOOST_TEST(o.size() == 9u);
   BOOST_REQUIRE(o.contains("token") && o.at("token").is_string());
   BOOST_TEST(o.at("token").as_string() == token);
   BOOST_REQUIRE(o.contains("description") && o.at("description").is_string());
@@ -119,6 +119,8 @@ void check_token_json(const json::value& v, const std::string& token, const std:
   BOOST_TEST((o.at("expiresAt").is_null() || o.at("expiresAt").is_string()));
   BOOST_REQUIRE(o.contains("lastUsedAt"));
   BOOST_TEST((o.at("lastUsedAt").is_null() || o.at("lastUsedAt").is_string()));
+  BOOST_REQUIRE(o.contains("rateLimit"));
+  BOOST_TEST((o.at("rateLimit").is_null() || o.at("rateLimit").is_object()));
 }
 
 }  // namespace
@@ -593,6 +595,136 @@ BOOST_AUTO_TEST_CASE(invalid) {
 BOOST_AUTO_TEST_SUITE_END()
 
 // ---------------------------------------------------------------------------------------------
+BOOST_AUTO_TEST_SUITE(parse_rate_limit)
+
+BOOST_AUTO_TEST_CASE(in_create_absent_null_or_an_object) {
+  const auto absent = server::parse_create_body(R"({"type":"admin","description":"d"})");
+  BOOST_REQUIRE(absent);
+  BOOST_TEST(!absent.value->rate_limit);
+  const auto null = server::parse_create_body(R"({"type":"admin","description":"d","rateLimit":null})");
+  BOOST_REQUIRE(null);
+  BOOST_TEST(!null.value->rate_limit);
+  const auto set = server::parse_create_body(
+      R"({"type":"admin","description":"d","rateLimit":{"limit":100,"window":60,"burst":250}})");
+  BOOST_REQUIRE(set);
+  BOOST_TEST((set.value->rate_limit == core::rate_limit{100, 60, 250}));
+  const auto defaults =
+      server::parse_create_body(R"({"type":"admin","description":"d","rateLimit":{"limit":7}})");
+  BOOST_REQUIRE(defaults);
+  BOOST_TEST((defaults.value->rate_limit == core::rate_limit{7, 1, 0}));
+  const auto exempt =
+      server::parse_create_body(R"({"type":"admin","description":"d","rateLimit":{"limit":0}})");
+  BOOST_REQUIRE(exempt);
+  BOOST_TEST((exempt.value->rate_limit == core::rate_limit{0, 1, 0}));
+  const auto bounds = server::parse_create_body(
+      R"({"type":"admin","description":"d","rateLimit":{"limit":1000000000,"window":86400,"burst":1000000000}})");
+  BOOST_REQUIRE(bounds);
+  BOOST_TEST((bounds.value->rate_limit == core::rate_limit{1'000'000'000, 86'400, 1'000'000'000}));
+}
+
+BOOST_AUTO_TEST_CASE(in_roll_absent_keeps_null_or_object_replaces) {
+  const auto keep = server::parse_roll_body(R"({"id":1})");
+  BOOST_REQUIRE(keep);
+  BOOST_TEST(!keep.value->rate_limit.replace);
+  const auto clear = server::parse_roll_body(R"({"id":1,"rateLimit":null})");
+  BOOST_REQUIRE(clear);
+  BOOST_TEST(clear.value->rate_limit.replace);
+  BOOST_TEST(!clear.value->rate_limit.limit);
+  const auto set = server::parse_roll_body(R"({"id":1,"rateLimit":{"limit":3,"window":10}})");
+  BOOST_REQUIRE(set);
+  BOOST_TEST(set.value->rate_limit.replace);
+  BOOST_TEST((set.value->rate_limit.limit == core::rate_limit{3, 10, 0}));
+}
+
+BOOST_AUTO_TEST_CASE(patch_body) {
+  const auto by_id = server::parse_rate_limit_body(R"({"id":4,"rateLimit":{"limit":2}})");
+  BOOST_REQUIRE(by_id);
+  BOOST_TEST(by_id.value->target.id == 4u);
+  BOOST_TEST((by_id.value->rate_limit == core::rate_limit{2, 1, 0}));
+  const auto by_key = server::parse_rate_limit_body(R"({"token":"abc","rateLimit":null})");
+  BOOST_REQUIRE(by_key);
+  BOOST_TEST(by_key.value->target.key.value_or("") == "abc");
+  BOOST_TEST(!by_key.value->rate_limit);
+  const auto missing = server::parse_rate_limit_body(R"({"id":4})");
+  BOOST_TEST(!missing);
+  BOOST_TEST(mentions(missing.problem, "rateLimit"), missing.problem);
+  for (const char* bad :
+       {"", "[]", "{}", R"({"rateLimit":null})", R"({"id":0,"rateLimit":null})",
+        R"({"id":1,"token":"a","rateLimit":null})", R"({"id":1,"rateLimit":null,"rateLimit":null})"}) {
+    const auto b = server::parse_rate_limit_body(bad);
+    BOOST_TEST(!b, bad);
+    BOOST_TEST(!b.problem.empty(), bad);
+  }
+}
+
+// Every shape other than null or {limit, window?, burst?} within bounds is refused, naming the member.
+BOOST_AUTO_TEST_CASE(bad_shapes_name_the_member) {
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"5", "rateLimit"},
+      {R"("5")", "rateLimit"},
+      {"[]", "rateLimit"},
+      {"true", "rateLimit"},
+      {"{}", "rateLimit.limit"},
+      {R"({"window":1})", "rateLimit.limit"},
+      {R"({"limit":-1})", "rateLimit.limit"},
+      {R"({"limit":1.5})", "rateLimit.limit"},
+      {R"({"limit":1.0})", "rateLimit.limit"},
+      {R"({"limit":1e2})", "rateLimit.limit"},
+      {R"({"limit":"5"})", "rateLimit.limit"},
+      {R"({"limit":null})", "rateLimit.limit"},
+      {R"({"limit":1000000001})", "rateLimit.limit"},
+      {R"({"limit":4294967296})", "rateLimit.limit"},
+      {R"({"limit":18446744073709551615})", "rateLimit.limit"},
+      {R"({"limit":18446744073709551616})", "rateLimit.limit"},
+      {R"({"limit":5,"window":0})", "rateLimit.window"},
+      {R"({"limit":5,"window":86401})", "rateLimit.window"},
+      {R"({"limit":5,"window":-1})", "rateLimit.window"},
+      {R"({"limit":5,"window":"1s"})", "rateLimit.window"},
+      {R"({"limit":5,"burst":-1})", "rateLimit.burst"},
+      {R"({"limit":5,"burst":1000000001})", "rateLimit.burst"},
+      {R"({"limit":5,"burst":2.5})", "rateLimit.burst"},
+      {R"({"limit":5,"extra":1})", "extra"},
+      {R"({"limit":5,"Limit":1})", "Limit"},
+      {R"({"limit":5,"per":"second"})", "per"},
+  };
+  for (const auto& [shape, member] : bad) {
+    BOOST_TEST_CONTEXT(shape) {
+      const auto create =
+          server::parse_create_body(R"({"type":"admin","description":"d","rateLimit":)" + shape + "}");
+      BOOST_TEST(!create);
+      BOOST_TEST(mentions(create.problem, member), create.problem);
+      const auto roll = server::parse_roll_body(R"({"id":1,"rateLimit":)" + shape + "}");
+      BOOST_TEST(!roll);
+      BOOST_TEST(roll.problem == create.problem);
+      const auto patch = server::parse_rate_limit_body(R"({"id":1,"rateLimit":)" + shape + "}");
+      BOOST_TEST(!patch);
+      BOOST_TEST(patch.problem == create.problem);
+    }
+  }
+  // A long member name is not repeated: it could be a key pasted in the wrong place.
+  const std::string key = core::generate_key();
+  const auto pasted = server::parse_rate_limit_body(R"({"id":1,"rateLimit":{"limit":1,")" + key + R"(":1}})");
+  BOOST_TEST(!pasted);
+  BOOST_TEST(!mentions(pasted.problem, key.substr(0, 16)), pasted.problem);
+}
+
+BOOST_AUTO_TEST_CASE(limited_count) {
+  const auto n = [](const std::string& query) {
+    return server::parse_limited_count(boost::urls::url_view("/api/v2/tokens/limited" + query));
+  };
+  BOOST_TEST(*n("").value == 20u);
+  BOOST_TEST(*n("?n=1").value == 1u);
+  BOOST_TEST(*n("?n=100&token=x").value == 100u);
+  for (const char* bad : {"?n=0", "?n=101", "?n=-1", "?n=abc", "?n=", "?n=1&n=2", "?n=1.5"}) {
+    const auto r = n(bad);
+    BOOST_TEST(!r, bad);
+    BOOST_TEST(mentions(r.problem, "'n'"), bad);
+  }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// ---------------------------------------------------------------------------------------------
 BOOST_AUTO_TEST_CASE(json_content_types) {
   BOOST_TEST(server::is_json_content_type("application/json"));
   BOOST_TEST(server::is_json_content_type("application/json; charset=utf-8"));
@@ -739,7 +871,8 @@ BOOST_AUTO_TEST_CASE(list_body_without_paging) {
 }
 
 // The fields beyond Vida's come after userId, in this order: id, expiresAt, lastUsedAt (strings of
-// Unix seconds like timestamp, or null for never / not yet).
+// Unix seconds like timestamp, or null for never / not yet), rateLimit (null: the server's default;
+// the burst written out).
 BOOST_AUTO_TEST_CASE(token_fields_after_user_id) {
   storage::list_page page;
   page.tokens.push_back(record("abcdef0123456789", 7, "plain", 100));
@@ -748,13 +881,22 @@ BOOST_AUTO_TEST_CASE(token_fields_after_user_id) {
   used.id = 18;
   used.expires_at = 1900000000;
   used.last_used_at = 1700000040;
+  used.rate_limit = core::rate_limit{100, 60, 0};
   page.tokens.push_back(used);
-  BOOST_TEST(server::list_body(page, server::page_request{}) ==
-             R"({"success":true,"message":"Success","tokens":[)"
-             R"({"token":"abcdef....","description":"plain","type":"admin","timestamp":"100","userId":7,)"
-             R"("id":17,"expiresAt":null,"lastUsedAt":null},)"
-             R"({"token":"9fe4f9....","description":"ends","type":"admin","timestamp":"200","userId":7,)"
-             R"("id":18,"expiresAt":"1900000000","lastUsedAt":"1700000040"}]})");
+  auto burst = record("0123456789abcdef", 7, "burst", 300);
+  burst.id = 19;
+  burst.rate_limit = core::rate_limit{5, 1, 20};
+  page.tokens.push_back(burst);
+  BOOST_TEST(
+      server::list_body(page, server::page_request{}) ==
+      R"({"success":true,"message":"Success","tokens":[)"
+      R"({"token":"abcdef....","description":"plain","type":"admin","timestamp":"100","userId":7,)"
+      R"("id":17,"expiresAt":null,"lastUsedAt":null,"rateLimit":null},)"
+      R"({"token":"9fe4f9....","description":"ends","type":"admin","timestamp":"200","userId":7,)"
+      R"("id":18,"expiresAt":"1900000000","lastUsedAt":"1700000040",)"
+      R"("rateLimit":{"limit":100,"window":60,"burst":100}},)"
+      R"({"token":"012345....","description":"burst","type":"admin","timestamp":"300","userId":7,)"
+      R"("id":19,"expiresAt":null,"lastUsedAt":null,"rateLimit":{"limit":5,"window":1,"burst":20}}]})");
 }
 
 BOOST_AUTO_TEST_CASE(rolled_body_shape) {
@@ -765,11 +907,37 @@ BOOST_AUTO_TEST_CASE(rolled_body_shape) {
   rolled.fresh.record.type = "operator";
   rolled.old_id = 4;
   rolled.old_expires_at = 1700003600;
-  BOOST_TEST(
-      server::rolled_body(rolled) ==
-      R"({"success":true,"message":"Token rolled successfully","token":{"token":")" + key +
-          R"(","description":"deploy","type":"operator","timestamp":"1700000000","userId":42,)"
-          R"("id":9,"expiresAt":null,"lastUsedAt":null},"previous":{"id":4,"expiresAt":"1700003600"}})");
+  BOOST_TEST(server::rolled_body(rolled) ==
+             R"({"success":true,"message":"Token rolled successfully","token":{"token":")" + key +
+                 R"(","description":"deploy","type":"operator","timestamp":"1700000000","userId":42,)"
+                 R"("id":9,"expiresAt":null,"lastUsedAt":null,"rateLimit":null},)"
+                 R"("previous":{"id":4,"expiresAt":"1700003600"}})");
+}
+
+BOOST_AUTO_TEST_CASE(rate_limit_bodies) {
+  BOOST_TEST(server::rate_limit_updated_body(7, core::rate_limit{10, 60, 0}) ==
+             R"({"success":true,"message":"Rate limit updated","id":7,)"
+             R"("rateLimit":{"limit":10,"window":60,"burst":10}})");
+  BOOST_TEST(server::rate_limit_updated_body(8, std::nullopt) ==
+             R"({"success":true,"message":"Rate limit updated","id":8,"rateLimit":null})");
+  std::vector<server::token_service::limited_key> keys(2);
+  keys[0] = {42, 7, "abcdef", core::rate_limit{5, 1, 0}, 12, 5};
+  keys[1] = {43, 9, "012345", core::rate_limit{0, 1, 0}, 1, 0};
+  BOOST_TEST(server::limited_body(keys) ==
+             R"({"success":true,"keys":[)"
+             R"({"userId":42,"id":7,"token":"abcdef....","rateLimit":{"limit":5,"window":1,"burst":5},)"
+             R"("refused":12,"admitted":5},)"
+             R"({"userId":43,"id":9,"token":"012345....","rateLimit":{"limit":0,"window":1,"burst":0},)"
+             R"("refused":1,"admitted":0}]})");
+  BOOST_TEST(server::limited_body({}) == R"({"success":true,"keys":[]})");
+  const server::rate_state state{core::rate_limit{5, 60, 0}, core::rate_decision{false, 0, 60, 0}};
+  const auto refused = server::rate_limited_reply(429, state, server::route::list);
+  BOOST_TEST(refused.status == 429u);
+  BOOST_TEST(refused.body == R"({"success":false,"message":"Rate limit exceeded"})");
+  BOOST_TEST(refused.retry_after_seconds == 1u);  // never 0: Retry-After is always sent on a refusal
+  BOOST_TEST(refused.rate_limited);
+  BOOST_TEST(refused.rate.has_value());
+  BOOST_TEST(!refused.bearer_challenge);
 }
 
 BOOST_AUTO_TEST_CASE(forbidden_is_a_json_error) {
@@ -1027,6 +1195,17 @@ BOOST_AUTO_TEST_CASE(expiry_and_last_use_durations) {
   BOOST_TEST(config_refused({}, {{"TOKEND_EXPIRED_SWEEP_INTERVAL", "1y"}}));
 }
 
+BOOST_AUTO_TEST_CASE(rate_limit_sync_interval) {
+  BOOST_TEST(configure({}).rate_limit_sync_interval.count() == 200);
+  BOOST_TEST(configure({"--rate-limit-sync-interval=1s"}).rate_limit_sync_interval.count() == 1000);
+  BOOST_TEST(configure({"--rate-limit-sync-interval", "50ms"}).rate_limit_sync_interval.count() == 50);
+  BOOST_TEST(configure({}, {{"TOKEND_RATE_LIMIT_SYNC_INTERVAL", "0"}}).rate_limit_sync_interval.count() == 0);
+  BOOST_TEST(config_refused({"--rate-limit-sync-interval=fast"}));
+  BOOST_TEST(config_refused({"--rate-limit-sync-interval=-1s"}));
+  BOOST_TEST(mentions(server::usage_text(), "--rate-limit-sync-interval"));
+  BOOST_TEST(mentions(server::usage_text(), "TOKEND_RATE_LIMIT_SYNC_INTERVAL"));
+}
+
 BOOST_AUTO_TEST_CASE(drain_idle_grace) {
   // Unset: 2s, but at most half the drain timeout, so the deadline still has time for busy requests.
   BOOST_TEST(!configure({}).drain_idle_grace.has_value());
@@ -1060,13 +1239,73 @@ BOOST_AUTO_TEST_CASE(token_lifetimes) {
   BOOST_TEST(config_refused({"--token-max-ttl=soon"}));
 }
 
+BOOST_AUTO_TEST_CASE(rate_limit_flags) {
+  const auto defaults = configure({});
+  BOOST_TEST(defaults.rate_limit.unlimited());
+  BOOST_TEST(defaults.rate_limit.burst == 0u);
+  BOOST_TEST(defaults.verify_rate_limited_status == 429u);
+  const auto set =
+      configure({"--rate-limit=100/1s", "--rate-limit-burst", "250", "--verify-rate-limited-status=403"});
+  BOOST_TEST((set.rate_limit == core::rate_limit{100, 1, 250}));
+  BOOST_TEST(set.verify_rate_limited_status == 403u);
+  BOOST_TEST((configure({"--rate-limit=6000/1m"}).rate_limit == core::rate_limit{6000, 60, 0}));
+  BOOST_TEST((configure({"--rate-limit=10/1d"}).rate_limit == core::rate_limit{10, 86'400, 0}));
+  BOOST_TEST((configure({"--rate-limit=5/30"}).rate_limit == core::rate_limit{5, 30, 0}));
+  BOOST_TEST(
+      (configure({"--rate-limit=1000000000/24h"}).rate_limit == core::rate_limit{1'000'000'000, 86'400, 0}));
+  const auto env = configure({}, {{"TOKEND_RATE_LIMIT", "50/10s"},
+                                  {"TOKEND_RATE_LIMIT_BURST", "5"},
+                                  {"TOKEND_VERIFY_RATE_LIMITED_STATUS", "401"}});
+  BOOST_TEST((env.rate_limit == core::rate_limit{50, 10, 5}));
+  BOOST_TEST(env.verify_rate_limited_status == 401u);
+  // The flag wins over the environment; off and 0 turn the default off.
+  BOOST_TEST(configure({"--rate-limit=off"}, {{"TOKEND_RATE_LIMIT", "50/10s"}}).rate_limit.unlimited());
+  BOOST_TEST(configure({"--rate-limit", "0"}, {{"TOKEND_RATE_LIMIT", "50/10s"}}).rate_limit.unlimited());
+  for (const char* bad :
+       {"100", "100/", "/1s", "0/1s", "-1/1s", "1000000001/1s", "100/0", "100/0s", "100/500ms", "100/1500ms",
+        "100/2d", "100/1x", "1.5/1s", "100/1s/2", "ten/1s", "100 / 1s"}) {
+    BOOST_TEST(config_refused({std::string("--rate-limit=") + bad}), bad);
+  }
+  BOOST_TEST(config_refused({}, {{"TOKEND_RATE_LIMIT", "fast"}}));
+  for (const char* bad : {"-1", "1000000001", "x", ""}) {
+    BOOST_TEST(config_refused({std::string("--rate-limit-burst=") + bad}), bad);
+  }
+  for (const char* bad : {"200", "500", "402", "0", "429 ", "x"}) {
+    BOOST_TEST(config_refused({std::string("--verify-rate-limited-status=") + bad}), bad);
+  }
+  // The refusal names the flag.
+  try {
+    (void)configure({"--rate-limit=100/500ms"});
+    BOOST_ERROR("accepted a window below a second");
+  } catch (const server::config_error& e) {
+    BOOST_TEST(mentions(e.what(), "--rate-limit"), e.what());
+  }
+}
+
 BOOST_AUTO_TEST_CASE(usage_mentions_every_flag) {
   const std::string usage = server::usage_text();
-  for (const char* flag :
-       {"--listen", "--admin-listen", "--data-dir", "--threads", "--cache-capacity", "--max-body-bytes",
-        "--max-header-bytes", "--sync", "--no-sync", "--write-queue", "--idle-timeout", "--request-timeout",
-        "--drain-timeout", "--drain-idle-grace", "--expired-retention", "--expired-sweep-interval",
-        "--last-used-interval", "TOKEND_BOOTSTRAP_TYPE", "--test-fault-file"}) {
+  for (const char* flag : {"--listen",
+                           "--admin-listen",
+                           "--data-dir",
+                           "--threads",
+                           "--cache-capacity",
+                           "--max-body-bytes",
+                           "--max-header-bytes",
+                           "--sync",
+                           "--no-sync",
+                           "--write-queue",
+                           "--idle-timeout",
+                           "--request-timeout",
+                           "--drain-timeout",
+                           "--drain-idle-grace",
+                           "--expired-retention",
+                           "--expired-sweep-interval",
+                           "--last-used-interval",
+                           "--rate-limit",
+                           "--rate-limit-burst",
+                           "--verify-rate-limited-status",
+                           "TOKEND_BOOTSTRAP_TYPE",
+                           "--test-fault-file"}) {
     BOOST_TEST(mentions(usage, flag), flag);
   }
 }

@@ -1,6 +1,7 @@
 // The token_store contract for a token's life beyond create and delete: ids, expiry, last use,
-// rolling, removal by id, removal of long-expired tokens, and data written by the previous record
-// format. Every case runs on the memory store (the reference), RocksDB and PostgreSQL.
+// rolling, removal by id, removal of long-expired tokens, a key's own rate limit, and data written by
+// the previous record formats. Every case runs on the memory store (the reference), RocksDB and
+// PostgreSQL.
 #define BOOST_TEST_MODULE storage_life_test
 #include <boost/test/unit_test.hpp>
 
@@ -40,6 +41,12 @@ using sweep_result = result<std::vector<storage::removed_token>>;
 
 [[nodiscard]] remove_result remove_ref(token_store& s, storage::token_ref ref) {
   return finish(start<remove_result>([&](auto handler) { s.async_remove(ref, std::move(handler)); }));
+}
+
+[[nodiscard]] remove_result set_limit(token_store& s, storage::token_ref ref,
+                                      std::optional<core::rate_limit> limit) {
+  return finish(
+      start<remove_result>([&](auto handler) { s.async_set_rate_limit(ref, limit, std::move(handler)); }));
 }
 
 [[nodiscard]] roll_result roll(token_store& s, storage::roll_request request) {
@@ -311,6 +318,155 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(a_rolled_keys_new_expiry_is_what_removal_sees, Bac
   BOOST_TEST(info(*store, done->fresh.digest).has_value());
 }
 
+using limit = std::optional<core::rate_limit>;
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(a_keys_own_rate_limit_is_stored_listed_and_looked_up, Backend, backends) {
+  Backend backend;
+  const auto store = backend.open();
+  auto limited = make_record(30, 1);
+  limited.rate_limit = core::rate_limit{100, 60, 250};
+  const auto plain = make_record(30, 2);  // follows the server's default
+  auto exempt = make_record(30, 3);
+  exempt.rate_limit = core::rate_limit{0, 1, 0};  // exempt from the default: not the same as none
+  auto largest = make_record(30, 4);
+  largest.rate_limit = core::rate_limit{core::max_rate_limit, core::max_rate_window_seconds, 0};
+  const std::vector<core::token_record> records{limited, plain, exempt, largest};
+  std::vector<std::uint64_t> ids;
+  for (const auto& r : records) ids.push_back(create_id(*store, r));
+
+  const auto page = list(*store, 30, 0, 10);
+  BOOST_REQUIRE_EQUAL(page.tokens.size(), records.size());
+  for (std::size_t n = 0; n < records.size(); ++n) {
+    BOOST_TEST_CONTEXT("token " << n) {
+      BOOST_TEST((page.tokens[n].rate_limit == records[n].rate_limit));
+      const auto i = info(*store, records[n].digest);
+      BOOST_REQUIRE(i.has_value());
+      BOOST_TEST((i->rate_limit == records[n].rate_limit));
+      BOOST_TEST(i->id == ids[n]);
+      BOOST_TEST(i->display_prefix == records[n].display_prefix);
+      BOOST_TEST(i->owner == 30u);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(set_rate_limit_changes_and_clears_a_keys_limit, Backend, backends) {
+  Backend backend;
+  const auto store = backend.open();
+  auto r = make_record(31, 1);
+  r.expires_at = 2'100'000'000;
+  const std::uint64_t id = create_id(*store, r);
+  const auto other = make_record(31, 2);
+  (void)create_id(*store, other);
+  record_uses(*store, {{r.digest, 31, 1'700'000'040}});
+
+  // By id, then by digest; each answers the key's digest.
+  const auto by_id = set_limit(*store, {31, id}, core::rate_limit{5, 1, 10});
+  BOOST_REQUIRE_MESSAGE(by_id.has_value(), "set failed: " << by_id.error().message());
+  BOOST_TEST((*by_id == r.digest));
+  BOOST_TEST((info(*store, r.digest)->rate_limit == limit{core::rate_limit{5, 1, 10}}));
+  BOOST_TEST((listed(*store, 31, r.digest)->rate_limit == limit{core::rate_limit{5, 1, 10}}));
+  const auto by_digest = set_limit(*store, {31, r.digest}, core::rate_limit{6000, 60, 0});
+  BOOST_REQUIRE(by_digest.has_value());
+  BOOST_TEST((*by_digest == r.digest));
+  BOOST_TEST((info(*store, r.digest)->rate_limit == limit{core::rate_limit{6000, 60, 0}}));
+
+  // Nothing else of the token changes, nor any other token.
+  const auto now = listed(*store, 31, r.digest);
+  BOOST_REQUIRE(now.has_value());
+  check_same(*now, r);
+  BOOST_TEST(now->id == id);
+  BOOST_TEST(now->expires_at == 2'100'000'000);
+  BOOST_TEST(now->last_used_at == 1'700'000'040);
+  BOOST_TEST(info(*store, r.digest)->expires_at == 2'100'000'000);
+  BOOST_TEST(!info(*store, other.digest)->rate_limit.has_value());
+  BOOST_TEST(!listed(*store, 31, other.digest)->rate_limit.has_value());
+
+  // Back to the server's default.
+  const auto cleared = set_limit(*store, {31, id}, std::nullopt);
+  BOOST_REQUIRE(cleared.has_value());
+  BOOST_TEST((*cleared == r.digest));
+  BOOST_TEST(!info(*store, r.digest)->rate_limit.has_value());
+  BOOST_TEST(!listed(*store, 31, r.digest)->rate_limit.has_value());
+  BOOST_TEST(list(*store, 31, 0, 10).tokens.size() == 2u);
+}
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(set_rate_limit_stays_within_the_owner, Backend, backends) {
+  Backend backend;
+  const auto store = backend.open();
+  auto theirs = make_record(33, 1);
+  theirs.rate_limit = core::rate_limit{50, 1, 0};
+  const std::uint64_t their_id = create_id(*store, theirs);
+  const auto mine = make_record(32, 2);
+  const std::uint64_t mine_id = create_id(*store, mine);
+  const auto never = make_record(32, 3);
+
+  // Another owner's token, by id or by digest, is not found, exactly like a token that never existed.
+  for (const storage::token_ref& ref :
+       {storage::token_ref{32, their_id}, storage::token_ref{32, theirs.digest},
+        storage::token_ref{32, their_id + mine_id + 1000}, storage::token_ref{32, never.digest},
+        storage::token_ref{32, std::uint64_t{0}}}) {
+    const auto r = set_limit(*store, ref, core::rate_limit{1, 1, 1});
+    BOOST_REQUIRE(r.has_error());
+    BOOST_TEST(r.error() == err(core::errc::not_found));
+  }
+  BOOST_TEST(set_limit(*store, {33, their_id + mine_id + 1000}, std::nullopt).error() ==
+             err(core::errc::not_found));
+  BOOST_TEST((info(*store, theirs.digest)->rate_limit == limit{core::rate_limit{50, 1, 0}}));
+  BOOST_TEST((listed(*store, 33, theirs.digest)->rate_limit == limit{core::rate_limit{50, 1, 0}}));
+  BOOST_TEST(!info(*store, mine.digest)->rate_limit.has_value());
+  BOOST_TEST(!info(*store, never.digest).has_value());  // nothing created by a refused set
+
+  // A deleted token is gone for this too.
+  BOOST_REQUIRE(remove_ref(*store, {32, mine_id}).has_value());
+  BOOST_TEST(set_limit(*store, {32, mine_id}, core::rate_limit{1, 1, 1}).error() ==
+             err(core::errc::not_found));
+}
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(a_roll_keeps_the_old_keys_limit_unless_told_otherwise, Backend, backends) {
+  Backend backend;
+  const auto store = backend.open();
+  auto old = make_record(34, 1);
+  old.rate_limit = core::rate_limit{100, 1, 200};
+  const std::uint64_t old_id = create_id(*store, old);
+  const std::int64_t now = 1'900'000'000;
+
+  const auto kept = roll(*store, roll_of({34, old_id}, now, now + 3600));
+  BOOST_REQUIRE_MESSAGE(kept.has_value(), "roll failed: " << kept.error().message());
+  BOOST_TEST((kept->fresh.rate_limit == old.rate_limit));
+  BOOST_TEST((info(*store, kept->fresh.digest)->rate_limit == old.rate_limit));
+  BOOST_TEST((listed(*store, 34, kept->fresh.digest)->rate_limit == old.rate_limit));
+  BOOST_TEST((info(*store, old.digest)->rate_limit == old.rate_limit));  // the old key keeps its own
+
+  auto replace = roll_of({34, kept->fresh.digest}, now + 1, now + 3600);
+  replace.rate_limit = {true, core::rate_limit{7, 60, 0}};
+  const auto replaced = roll(*store, replace);
+  BOOST_REQUIRE(replaced.has_value());
+  BOOST_TEST((replaced->fresh.rate_limit == limit{core::rate_limit{7, 60, 0}}));
+  BOOST_TEST((info(*store, replace.digest)->rate_limit == limit{core::rate_limit{7, 60, 0}}));
+  BOOST_TEST((listed(*store, 34, replace.digest)->rate_limit == limit{core::rate_limit{7, 60, 0}}));
+  BOOST_TEST((info(*store, kept->fresh.digest)->rate_limit == old.rate_limit));
+
+  auto clear = roll_of({34, replaced->fresh.id}, now + 2, now + 3600);
+  clear.rate_limit = {true, std::nullopt};
+  const auto cleared = roll(*store, clear);
+  BOOST_REQUIRE(cleared.has_value());
+  BOOST_TEST(!cleared->fresh.rate_limit.has_value());
+  BOOST_TEST(!info(*store, clear.digest)->rate_limit.has_value());
+  BOOST_TEST(!listed(*store, 34, clear.digest)->rate_limit.has_value());
+
+  // A key with no limit of its own rolls into one with none, and can be given one by the roll.
+  const auto none = roll(*store, roll_of({34, clear.digest}, now + 3, now + 3600));
+  BOOST_REQUIRE(none.has_value());
+  BOOST_TEST(!none->fresh.rate_limit.has_value());
+  BOOST_TEST(!info(*store, none->fresh.digest)->rate_limit.has_value());
+  auto give = roll_of({34, none->fresh.digest}, now + 4, now + 3600);
+  give.rate_limit = {true, core::rate_limit{0, 1, 0}};
+  const auto given = roll(*store, give);
+  BOOST_REQUIRE(given.has_value());
+  BOOST_TEST((info(*store, give.digest)->rate_limit == limit{core::rate_limit{0, 1, 0}}));
+  BOOST_TEST(list(*store, 34, 0, 10).tokens.size() == 6u);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 // The previous record format: what its release wrote must load, unchanged in meaning.
@@ -328,12 +484,16 @@ void check_v1_store(token_store& store, const std::vector<tokend::test::v1_key>&
     BOOST_TEST(i->owner == 7u);
     BOOST_TEST(!i->operator_key);
     BOOST_TEST(i->expires_at == 0);
+    BOOST_TEST(!i->rate_limit.has_value());  // no limit of its own: the server's default applies
+    BOOST_TEST(i->display_prefix == k.key.substr(0, core::display_prefix_length));
   }
   const auto page = list(store, 7, 0, 10);
   BOOST_REQUIRE_EQUAL(page.tokens.size(), keys.size());
   std::uint64_t last_id = 0;
   for (std::size_t n = 0; n < keys.size(); ++n) {
     const auto& t = page.tokens[n];
+    BOOST_TEST(!t.rate_limit.has_value());
+    BOOST_TEST(info(store, core::digest_key(keys[n].key))->id == t.id);
     BOOST_TEST(t.description == keys[n].description);
     BOOST_TEST(t.type == "admin");
     BOOST_TEST(t.display_prefix == keys[n].key.substr(0, core::display_prefix_length));
@@ -349,8 +509,25 @@ void check_v1_store(token_store& store, const std::vector<tokend::test::v1_key>&
   const auto rolled = roll(store, roll_of({7, core::digest_key(keys[2].key)}, 1'796'200'000, 1'796'200'060));
   BOOST_REQUIRE(rolled.has_value());
   BOOST_TEST(rolled->fresh.description == keys[2].description);
+  BOOST_TEST(!rolled->fresh.rate_limit.has_value());
   BOOST_TEST(remove_ref(store, {7, page.tokens[3].id}).has_value());
   BOOST_TEST(list(store, 7, 0, 10).tokens.size() == 5u);  // 4 - 1 deleted + 1 created + 1 rolled
+  // A key of the previous format takes a limit of its own (and keeps its last use).
+  const auto used = core::digest_key(keys[1].key);
+  BOOST_REQUIRE(set_limit(store, {7, page.tokens[1].id}, core::rate_limit{10, 1, 0}).has_value());
+  BOOST_TEST((info(store, used)->rate_limit == std::optional<core::rate_limit>{core::rate_limit{10, 1, 0}}));
+  BOOST_TEST(
+      (listed(store, 7, used)->rate_limit == std::optional<core::rate_limit>{core::rate_limit{10, 1, 0}}));
+  BOOST_TEST(listed(store, 7, used)->last_used_at == 1'796'200'000);
+  BOOST_TEST(listed(store, 7, used)->description == keys[1].description);
+}
+
+// After check_v1_store, reopened: what it wrote is on disk.
+void check_v1_store_again(token_store& store, const std::vector<tokend::test::v1_key>& keys) {
+  BOOST_TEST(list(store, 7, 0, 10).tokens.size() == 5u);
+  const auto used = core::digest_key(keys[1].key);
+  BOOST_TEST((info(store, used)->rate_limit == std::optional<core::rate_limit>{core::rate_limit{10, 1, 0}}));
+  BOOST_TEST(!info(store, core::digest_key(keys[0].key))->rate_limit.has_value());
 }
 
 }  // namespace
@@ -366,7 +543,7 @@ BOOST_AUTO_TEST_CASE(rocksdb_data_of_the_previous_format_loads) {
   }
   // And again after the upgrade wrote to it.
   const auto store = storage::open_rocksdb_store(options);
-  BOOST_TEST(list(*store, 7, 0, 10).tokens.size() == 5u);
+  check_v1_store_again(*store, tokend::test::v1_keys("rocksdb-v1"));
 }
 
 BOOST_AUTO_TEST_CASE(postgres_data_of_the_previous_format_loads) {
@@ -378,7 +555,47 @@ BOOST_AUTO_TEST_CASE(postgres_data_of_the_previous_format_loads) {
     check_v1_store(*store, tokend::test::v1_keys("postgres-v1"));
   }
   const auto store = storage::open_postgres_store(postgres_options_for(schema));
-  BOOST_TEST(list(*store, 7, 0, 10).tokens.size() == 5u);
+  check_v1_store_again(*store, tokend::test::v1_keys("postgres-v1"));
+}
+
+// A table of the release before rate limits (expiry and last use, no rate columns) gains them at
+// start-up, its keys with no limit of their own.
+BOOST_AUTO_TEST_CASE(postgres_data_of_the_release_before_rate_limits_loads) {
+  const std::string schema = tokend::test::fresh_postgres_schema();
+  auto r = make_record(7, 1);
+  r.expires_at = 2'100'000'000;
+  const auto s = make_record(7, 2);
+  std::uint64_t r_id = 0;
+  {
+    const auto store = storage::open_postgres_store(postgres_options_for(schema));
+    r_id = create_id(*store, r);
+    (void)create_id(*store, s);
+  }
+  {
+    PGconn* conn = PQconnectdb(tokend::test::postgres_url().c_str());
+    const std::string sql = "ALTER TABLE " + schema +
+                            ".tokend_tokens DROP COLUMN rate_limit, DROP COLUMN rate_window,"
+                            " DROP COLUMN rate_burst";
+    PGresult* dropped = PQstatus(conn) == CONNECTION_OK ? PQexec(conn, sql.c_str()) : nullptr;
+    const bool ok = dropped && PQresultStatus(dropped) == PGRES_COMMAND_OK;
+    const std::string message = PQerrorMessage(conn);
+    PQclear(dropped);
+    PQfinish(conn);
+    BOOST_REQUIRE_MESSAGE(ok, "making the previous release's table failed: " << message);
+  }
+  const auto store = storage::open_postgres_store(postgres_options_for(schema));
+  for (const core::token_record* t : std::vector<const core::token_record*>{&r, &s}) {
+    const auto i = info(*store, t->digest);
+    BOOST_REQUIRE(i.has_value());
+    BOOST_TEST(!i->rate_limit.has_value());
+    BOOST_TEST(i->display_prefix == t->display_prefix);
+    BOOST_TEST(!listed(*store, 7, t->digest)->rate_limit.has_value());
+  }
+  BOOST_TEST(info(*store, r.digest)->id == r_id);
+  BOOST_TEST(info(*store, r.digest)->expires_at == 2'100'000'000);
+  BOOST_REQUIRE(set_limit(*store, {7, r_id}, core::rate_limit{3, 1, 0}).has_value());
+  BOOST_TEST(
+      (info(*store, r.digest)->rate_limit == std::optional<core::rate_limit>{core::rate_limit{3, 1, 0}}));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

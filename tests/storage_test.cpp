@@ -11,6 +11,8 @@
 #include "storage/memory_store.hpp"
 #include "storage/pg_connection.hpp"
 #include "storage/pg_text.hpp"
+#include "storage/postgres_admits.hpp"
+#include "storage/postgres_names.hpp"
 #include "storage/postgres_store.hpp"
 #include "storage/rocksdb_store.hpp"
 #include "support/postgres.hpp"
@@ -43,7 +45,9 @@
 #include <memory>
 #include <mutex>
 #include <numeric>
+#include <optional>
 #include <random>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -807,6 +811,63 @@ BOOST_AUTO_TEST_CASE(one_batch_rolls_uses_and_removes_by_id_what_it_created) {
   BOOST_CHECK_EQUAL(store->stats().batches, 2u);
 }
 
+// A limit set in the batch that created the token, by its id, and a roll in the same batch that
+// copies it: each write sees the ones before it.
+BOOST_AUTO_TEST_CASE(one_batch_sets_the_limit_of_what_it_created) {
+  temp_dir dir;
+  gate blocker;
+  auto options = rocksdb_options_in(dir);
+  options.test_before_write = [&] { return blocker.hold_first(); };
+  const auto store = storage::open_rocksdb_store(options);
+  const auto set = [&](storage::token_ref ref, std::optional<core::rate_limit> limit) {
+    return start<remove_result>(
+        [&](auto handler) { store->async_set_rate_limit(ref, limit, std::move(handler)); });
+  };
+
+  auto held = start_create_id(*store, make_record(9, 0));  // id 1, alone in the first batch
+  BOOST_REQUIRE(blocker.entered());
+  const auto a = make_record(1, 1);
+  auto create_a = start_create_id(*store, a);                                 // id 2
+  auto set_by_other = set({2, std::uint64_t{2}}, core::rate_limit{1, 1, 1});  // not theirs
+  auto set_a = set({1, std::uint64_t{2}}, core::rate_limit{40, 1, 80});
+  auto roll_a = start_roll(*store, {1, a.digest}, 1'000, 1'500);  // new key: id 3, a's limit
+  auto set_a_again = set({1, a.digest}, core::rate_limit{3, 1, 0});
+  auto set_unborn = set({1, std::uint64_t{4}}, core::rate_limit{1, 1, 1});
+  blocker.open();
+
+  BOOST_TEST(*finish(std::move(held)) == 1u);
+  BOOST_TEST(*finish(std::move(create_a)) == 2u);
+  BOOST_TEST(finish(std::move(set_by_other)).error() == err(core::errc::not_found));
+  const auto done = finish(std::move(set_a));
+  BOOST_REQUIRE(done.has_value());
+  BOOST_TEST((*done == a.digest));
+  const auto rolled = finish(std::move(roll_a));
+  BOOST_REQUIRE(rolled.has_value());
+  BOOST_TEST((rolled->fresh.rate_limit == std::optional<core::rate_limit>{core::rate_limit{40, 1, 80}}));
+  BOOST_TEST(finish(std::move(set_a_again)).has_value());
+  BOOST_TEST(finish(std::move(set_unborn)).error() == err(core::errc::not_found));
+
+  BOOST_TEST(
+      (info_of(*store, a.digest).rate_limit == std::optional<core::rate_limit>{core::rate_limit{3, 1, 0}}));
+  BOOST_TEST(info_of(*store, a.digest).expires_at == 1'500);
+  BOOST_TEST((info_of(*store, rolled->fresh.digest).rate_limit ==
+              std::optional<core::rate_limit>{core::rate_limit{40, 1, 80}}));
+  const auto page = list(*store, 1, 0, 10);
+  BOOST_REQUIRE_EQUAL(page.tokens.size(), 2u);
+  BOOST_TEST((page.tokens[0].rate_limit == std::optional<core::rate_limit>{core::rate_limit{3, 1, 0}}));
+  BOOST_TEST(page.tokens[0].expires_at == 1'500);
+  BOOST_TEST((page.tokens[1].rate_limit == std::optional<core::rate_limit>{core::rate_limit{40, 1, 80}}));
+  BOOST_CHECK_EQUAL(store->stats().batches, 2u);
+
+  // On disk, not only in the writer's memory.
+  store->close();
+  const auto reopened = storage::open_rocksdb_store(rocksdb_options_in(dir));
+  BOOST_TEST((info_of(*reopened, a.digest).rate_limit ==
+              std::optional<core::rate_limit>{core::rate_limit{3, 1, 0}}));
+  BOOST_TEST(info_of(*reopened, a.digest).id == 2u);
+  BOOST_TEST(info_of(*reopened, a.digest).display_prefix == a.display_prefix);
+}
+
 // A sweep queued behind other writes sees them: they are written first, in a batch of their own,
 // and the writes queued after the sweep see what it removed.
 BOOST_AUTO_TEST_CASE(a_sweep_in_a_batch_sees_the_writes_before_it) {
@@ -1155,6 +1216,7 @@ class side_session {
     BOOST_REQUIRE_MESSAGE(ok, sql << ": " << message);
     return cell;
   }
+  [[nodiscard]] PGconn* native() const noexcept { return conn_; }
 
  private:
   PGconn* conn_;
@@ -1431,6 +1493,447 @@ BOOST_AUTO_TEST_CASE(an_exception_in_the_listener_leaves_it_listening) {
   b->on_revoked({});
 }
 
+// ---- rate-limit counts shared between processes (token_store::async_share_admits) ----
+
+using admit_counts = std::vector<storage::admitted_requests>;
+using tag_sums = std::map<std::uint64_t, std::uint64_t>;
+
+[[nodiscard]] error_code share(token_store& s, admit_counts counts) {
+  return finish(
+      start<error_code>([&](auto handler) { s.async_share_admits(std::move(counts), std::move(handler)); }));
+}
+
+// What one store hears of its peers' counts. Filled on the store's thread under a mutex; the test's
+// thread reads it (Boost.Test's log is not thread-safe, so nothing is checked in the callback).
+class heard_admits {
+ public:
+  explicit heard_admits(token_store& store) : store_(store) {
+    store_.on_peer_admits([this](std::uint64_t sender, const admit_counts& counts) {
+      const auto now = std::chrono::steady_clock::now();
+      const std::lock_guard lock(mutex_);
+      ++calls_;
+      senders_.insert(sender);
+      for (const auto& c : counts) {
+        sums_[c.tag] += c.count;
+        first_heard_.try_emplace(c.tag, now);
+      }
+      cv_.notify_all();
+    });
+  }
+  ~heard_admits() { store_.on_peer_admits({}); }
+  heard_admits(const heard_admits&) = delete;
+  heard_admits& operator=(const heard_admits&) = delete;
+
+  // When `tag` was first heard, waiting for it up to `limit`; nullopt if it never was.
+  std::optional<std::chrono::steady_clock::time_point> wait_for(std::uint64_t tag,
+                                                                std::chrono::milliseconds limit = deadline) {
+    std::unique_lock lock(mutex_);
+    if (!cv_.wait_for(lock, limit, [&] { return first_heard_.contains(tag); })) return std::nullopt;
+    return first_heard_.at(tag);
+  }
+  [[nodiscard]] tag_sums sums() {
+    const std::lock_guard lock(mutex_);
+    return sums_;
+  }
+  [[nodiscard]] std::set<std::uint64_t> senders() {
+    const std::lock_guard lock(mutex_);
+    return senders_;
+  }
+  [[nodiscard]] std::size_t calls() {
+    const std::lock_guard lock(mutex_);
+    return calls_;
+  }
+
+ private:
+  token_store& store_;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  tag_sums sums_;
+  std::map<std::uint64_t, std::chrono::steady_clock::time_point> first_heard_;
+  std::set<std::uint64_t> senders_;
+  std::size_t calls_ = 0;
+};
+
+// A plain libpq session LISTENing on a channel, which can also NOTIFY on it: the raw payloads.
+class channel_listener {
+ public:
+  channel_listener(const std::string& url, std::string channel)
+      : session_(url), channel_(std::move(channel)) {
+    session_.exec("LISTEN " + storage::pg::quote_identifier(channel_));
+  }
+  void notify(const std::string& payload) {
+    session_.exec("SELECT pg_notify(" + literal(channel_) + ", " + literal(payload) + ")");
+  }
+  // Every payload received so far, waiting up to the deadline for one equal to `last`; false if none came.
+  [[nodiscard]] bool receive_until(const std::string& last) {
+    const auto until = std::chrono::steady_clock::now() + deadline;
+    PGconn* conn = session_.native();
+    for (;;) {
+      if (PQconsumeInput(conn) == 0) return false;
+      while (PGnotify* n = PQnotifies(conn)) {
+        received.emplace_back(n->extra);
+        PQfreemem(n);
+      }
+      if (std::find(received.begin(), received.end(), last) != received.end()) return true;
+      if (std::chrono::steady_clock::now() >= until) return false;
+      pollfd p{PQsocket(conn), POLLIN, 0};
+      (void)::poll(&p, 1, 20);
+    }
+  }
+  std::vector<std::string> received;
+
+ private:
+  [[nodiscard]] std::string literal(const std::string& text) {
+    char* quoted = PQescapeLiteral(session_.native(), text.data(), text.size());
+    BOOST_REQUIRE(quoted != nullptr);
+    std::string out(quoted);
+    PQfreemem(quoted);
+    return out;
+  }
+  side_session session_;
+  std::string channel_;
+};
+
+// Tags the tests use to know that every earlier notification has been handled: a listener hears
+// notifications in commit order, its own included.
+constexpr std::uint64_t marker = 0xfeed000000000000ULL;
+
+// A and B on one schema each hear exactly what the other shares, never their own counts; C and D
+// on another schema of the same database hear only each other.
+BOOST_AUTO_TEST_CASE(two_stores_share_admitted_counts_both_ways_and_never_hear_their_own) {
+  const std::string schema = tokend::test::fresh_postgres_schema();
+  const std::string other = tokend::test::fresh_postgres_schema();
+  const auto a = storage::open_postgres_store(postgres_options_for(schema));
+  const auto b = storage::open_postgres_store(postgres_options_for(schema));
+  const auto c = storage::open_postgres_store(postgres_options_for(other));
+  const auto d = storage::open_postgres_store(postgres_options_for(other));
+  heard_admits on_a(*a);
+  heard_admits on_b(*b);
+  heard_admits on_c(*c);
+  const admit_counts from_a{{1, 5}, {2, 7}, {3, 4'294'967'295U}};
+  const admit_counts from_b{{2, 11}, {100, 1}};
+  for (int round = 0; round < 2; ++round) {
+    BOOST_REQUIRE_EQUAL(share(*a, from_a), error_code{});
+    BOOST_REQUIRE_EQUAL(share(*b, from_b), error_code{});
+  }
+  BOOST_CHECK_EQUAL(share(*a, {}), error_code{});  // nothing to send: answered all the same
+  // A, B, A again: when A hears B's marker and B hears A's second one, both have handled all before.
+  BOOST_REQUIRE_EQUAL(share(*a, {{marker + 1, 1}}), error_code{});
+  BOOST_REQUIRE_EQUAL(share(*b, {{marker + 2, 1}}), error_code{});
+  BOOST_REQUIRE_EQUAL(share(*a, {{marker + 3, 1}}), error_code{});
+  BOOST_REQUIRE(on_a.wait_for(marker + 2));
+  BOOST_REQUIRE(on_b.wait_for(marker + 3));
+  BOOST_REQUIRE_EQUAL(share(*d, {{marker + 4, 1}}), error_code{});
+  BOOST_REQUIRE(on_c.wait_for(marker + 4));
+
+  const tag_sums a_heard{{2, 22}, {100, 2}, {marker + 2, 1}};
+  const tag_sums b_heard{{1, 10}, {2, 14}, {3, 2 * 4'294'967'295ULL}, {marker + 1, 1}, {marker + 3, 1}};
+  BOOST_CHECK(on_a.sums() == a_heard);
+  BOOST_CHECK(on_b.sums() == b_heard);
+  BOOST_CHECK(on_c.sums() == (tag_sums{{marker + 4, 1}}));
+  const auto a_senders = on_a.senders();
+  const auto b_senders = on_b.senders();
+  BOOST_REQUIRE_EQUAL(a_senders.size(), 1U);
+  BOOST_REQUIRE_EQUAL(b_senders.size(), 1U);
+  BOOST_CHECK(*a_senders.begin() != *b_senders.begin());  // each heard the other, by a stable id
+  BOOST_CHECK_EQUAL(on_c.senders().size(), 1U);
+}
+
+// The payloads themselves, without a database: their exact text, merging, and the bound on what waits.
+BOOST_AUTO_TEST_CASE(admits_payloads_are_exact_and_what_waits_is_bounded) {
+  namespace pg = storage::pg;
+  pg::admits_outbox outbox(0xabc);
+  BOOST_CHECK(outbox.take({}).empty());
+  BOOST_CHECK(outbox.take({{7, 0}}).empty());  // nothing admitted: nothing to send
+  const auto one = outbox.take({{1, 5}, {0xfedcba9876543210ULL, 4'294'967'295U}, {1, 2}});
+  BOOST_REQUIRE_EQUAL(one.size(), 1U);
+  BOOST_CHECK_EQUAL(one[0], "0000000000000abc 0000000000000001:7,fedcba9876543210:4294967295");
+  const auto parsed = pg::parse_admits(one[0]);
+  BOOST_REQUIRE(parsed.has_value());
+  BOOST_CHECK_EQUAL(parsed->sender, 0xabcU);
+  BOOST_REQUIRE_EQUAL(parsed->counts.size(), 2U);
+  BOOST_CHECK_EQUAL(parsed->counts[1].tag, 0xfedcba9876543210ULL);
+  BOOST_CHECK_EQUAL(parsed->counts[1].count, 4'294'967'295U);
+  // The same key's counts saturate rather than wrap.
+  const auto saturated = outbox.take({{9, 4'294'967'295U}, {9, 2}});
+  BOOST_REQUIRE_EQUAL(saturated.size(), 1U);
+  BOOST_CHECK_EQUAL(saturated[0], "0000000000000abc 0000000000000009:4294967295");
+
+  // One-digit counts: 414 keys a payload, 64 payloads a call; beyond that and the waiting bound,
+  // counts are dropped (and counted).
+  constexpr std::size_t per_call = 64 * 414;
+  std::vector<storage::admitted_requests> many;
+  const std::size_t total = per_call + pg::admits_waiting_keys + 10;
+  many.reserve(total);
+  for (std::size_t i = 0; i < total; ++i) many.push_back({i + 1, 1});
+  const auto first = outbox.take(std::move(many));
+  BOOST_CHECK_EQUAL(first.size(), 64U);
+  std::size_t sent = 0;
+  for (const auto& p : first) {
+    BOOST_CHECK_LE(p.size(), pg::admits_payload_bytes);
+    const auto back = pg::parse_admits(p);
+    BOOST_REQUIRE(back.has_value());
+    sent += back->counts.size();
+  }
+  BOOST_CHECK_EQUAL(sent, per_call);
+  BOOST_CHECK_EQUAL(outbox.waiting(), pg::admits_waiting_keys);
+  BOOST_CHECK_EQUAL(outbox.dropped(), 10U);
+  // The next call sends what waited first: the key after the last one sent.
+  const auto second = outbox.take({{1, 1}});
+  BOOST_REQUIRE_EQUAL(second.size(), 64U);
+  BOOST_CHECK(second[0].starts_with("0000000000000abc " + std::string("0000000000006781:1,")));
+  BOOST_CHECK_EQUAL(outbox.waiting(), pg::admits_waiting_keys - per_call + 1);
+}
+
+// How long a share takes to reach another process: written in the test log for the documented
+// error of shared limits (the interval plus this delay).
+BOOST_AUTO_TEST_CASE(shared_counts_arrive_within_moments) {
+  const std::string schema = tokend::test::fresh_postgres_schema();
+  const auto a = storage::open_postgres_store(postgres_options_for(schema));
+  const auto b = storage::open_postgres_store(postgres_options_for(schema));
+  heard_admits on_b(*b);
+  constexpr int calls = 200;
+  std::vector<double> delays_ms;
+  for (int i = 0; i < calls; ++i) {
+    const std::uint64_t tag = marker + static_cast<std::uint64_t>(i);
+    const auto since = std::chrono::steady_clock::now();
+    BOOST_REQUIRE_EQUAL(share(*a, {{tag, 1}}), error_code{});
+    const auto heard = on_b.wait_for(tag);
+    BOOST_REQUIRE_MESSAGE(heard.has_value(), "share " << i << " never arrived");
+    delays_ms.push_back(std::chrono::duration<double, std::milli>(*heard - since).count());
+  }
+  std::sort(delays_ms.begin(), delays_ms.end());
+  const double p50 = delays_ms[calls / 2];
+  const double p99 = delays_ms[calls * 99 / 100];
+  BOOST_TEST_MESSAGE("share to the peer's callback over " << calls << " calls: p50 " << p50 << " ms, p99 "
+                                                          << p99 << " ms, max " << delays_ms.back() << " ms");
+  BOOST_CHECK_LT(p50, 500.0);
+  BOOST_CHECK_EQUAL(on_b.sums().size(), static_cast<std::size_t>(calls));
+}
+
+// Many keys go out as several payloads of at most 7900 bytes, "<sender> <tag>:<count>,...", in
+// one call; the peer gets every count exactly, the same key's counts merged.
+BOOST_AUTO_TEST_CASE(many_counts_are_split_into_payloads_that_all_arrive) {
+  const std::string schema = tokend::test::fresh_postgres_schema();
+  const auto a = storage::open_postgres_store(postgres_options_for(schema));
+  const auto b = storage::open_postgres_store(postgres_options_for(schema));
+  heard_admits on_b(*b);
+  channel_listener raw(tokend::test::postgres_url(), storage::postgres_names(schema).rate_channel());
+  admit_counts counts;
+  tag_sums expected;
+  for (std::uint32_t i = 1; i <= 3000; ++i) {
+    const std::uint32_t n = i % 7 == 0 ? 4'294'967'295U : i;
+    counts.push_back({i, n});
+    expected[i] += n;
+  }
+  counts.push_back({5, 3});  // the same key twice in one call
+  expected[5] += 3;
+  BOOST_REQUIRE_EQUAL(share(*a, counts), error_code{});
+  raw.notify("end of the first call");
+  BOOST_REQUIRE_EQUAL(share(*a, {{marker, 1}}), error_code{});
+  BOOST_REQUIRE(on_b.wait_for(marker));
+  expected[marker] = 1;
+  BOOST_CHECK(on_b.sums() == expected);
+
+  BOOST_REQUIRE(raw.receive_until("end of the first call"));
+  const auto end = std::find(raw.received.begin(), raw.received.end(), "end of the first call");
+  const std::vector<std::string> payloads(raw.received.begin(), end);
+  BOOST_REQUIRE_GE(payloads.size(), 2U);
+  BOOST_CHECK_EQUAL(on_b.calls(), payloads.size() + 1);  // one callback per payload
+  std::size_t entry_bytes = 0;
+  std::size_t entries = 0;
+  for (const auto& p : payloads) {
+    BOOST_CHECK_LE(p.size(), 7900U);
+    BOOST_REQUIRE_GT(p.size(), 17U);
+    BOOST_CHECK_EQUAL(p.substr(0, 17), payloads.front().substr(0, 17));  // one sender, 16 hex digits
+    BOOST_CHECK_EQUAL(p[16], ' ');
+    entry_bytes += p.size() - 16;  // the space stands for the last entry's missing comma
+    entries += static_cast<std::size_t>(std::count(p.begin(), p.end(), ','));
+    ++entries;
+  }
+  BOOST_CHECK_EQUAL(entries, expected.size() - 1);
+  // Filled before the next is begun: no more payloads than the bytes need, give or take one entry each.
+  BOOST_CHECK_LE(payloads.size(), entry_bytes / (7900 - 17 - 28) + 1);
+  BOOST_TEST_MESSAGE(payloads.size() << " payloads for " << entries << " keys, "
+                                     << static_cast<double>(entry_bytes) / static_cast<double>(entries)
+                                     << " bytes per key");
+}
+
+// One call sends at most 64 payloads; what does not fit goes with the next call, merged with
+// that call's own counts of the same keys.
+BOOST_AUTO_TEST_CASE(counts_beyond_64_payloads_go_with_the_next_call) {
+  const std::string schema = tokend::test::fresh_postgres_schema();
+  const auto a = storage::open_postgres_store(postgres_options_for(schema));
+  const auto b = storage::open_postgres_store(postgres_options_for(schema));
+  heard_admits on_b(*b);
+  channel_listener raw(tokend::test::postgres_url(), storage::postgres_names(schema).rate_channel());
+  admit_counts counts;
+  tag_sums expected;
+  constexpr std::uint32_t keys = 30000;  // ten-digit counts: about 281 a payload
+  for (std::uint32_t i = 1; i <= keys; ++i) {
+    counts.push_back({i, 4'000'000'000U + i});
+    expected[i] = 4'000'000'000U + i;
+  }
+  const auto since = std::chrono::steady_clock::now();
+  BOOST_REQUIRE_EQUAL(share(*a, counts), error_code{});
+  raw.notify("after the first call");
+  BOOST_REQUIRE(raw.receive_until("after the first call"));
+  const auto end = std::find(raw.received.begin(), raw.received.end(), "after the first call");
+  BOOST_CHECK_EQUAL(end - raw.received.begin(), 64);
+  BOOST_REQUIRE(within(deadline, [&] { return on_b.calls() >= 64; }).has_value());
+  const auto took = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - since);
+  BOOST_TEST_MESSAGE("64 payloads heard by the peer " << took.count() << " ms after the call");
+  const tag_sums first = on_b.sums();
+  BOOST_REQUIRE_LT(first.size(), expected.size());
+  BOOST_REQUIRE_GT(first.size(), 64U * 250U);
+  for (const auto& [tag, sum] : first) BOOST_CHECK_EQUAL(sum, expected.at(tag));
+
+  // The next call: one key still waiting gets more, one is new.
+  std::uint64_t waiting = 0;
+  for (std::uint32_t i = 1; i <= keys && waiting == 0; ++i) {
+    if (!first.contains(i)) waiting = i;
+  }
+  BOOST_REQUIRE_NE(waiting, 0U);
+  BOOST_REQUIRE_EQUAL(share(*a, {{waiting, 5}, {keys + 1, 9}}), error_code{});
+  expected[waiting] += 5;
+  expected[keys + 1] = 9;
+  BOOST_REQUIRE_EQUAL(share(*a, {{marker, 1}}), error_code{});
+  expected[marker] = 1;
+  BOOST_REQUIRE(on_b.wait_for(marker));
+  BOOST_CHECK(on_b.sums() == expected);
+}
+
+// A payload that is not "<16 hex> <16 hex>:<count>,..." is ignored whole and counted (logged); the
+// listener goes on, and a well-formed one written by hand is heard like any process's.
+BOOST_AUTO_TEST_CASE(malformed_payloads_are_ignored_and_the_next_good_one_arrives) {
+  const std::string schema = tokend::test::fresh_postgres_schema();
+  std::mutex log_mutex;
+  std::vector<std::string> logged;
+  auto options = postgres_options_for(schema);
+  options.log = [&](bool, std::string_view message) {
+    const std::lock_guard lock(log_mutex);
+    logged.emplace_back(message);
+  };
+  const auto a = storage::open_postgres_store(postgres_options_for(schema));
+  const auto b = storage::open_postgres_store(options);
+  heard_admits on_b(*b);
+  channel_listener raw(tokend::test::postgres_url(), storage::postgres_names(schema).rate_channel());
+  const std::string sender = "0123456789abcdef";
+  const std::string entry = "0000000000000001:1";
+  const std::vector<std::string> malformed{
+      "",
+      "garbage",
+      sender,
+      sender + " ",
+      sender + " " + entry + ",",
+      sender + " " + entry + ",,0000000000000002:1",
+      sender + "  " + entry,
+      sender + "\t" + entry,
+      sender + " " + entry + " ",
+      sender + " " + entry + ",zz",
+      "0123456789abcdeg " + entry,
+      "0123456789ABCDEF " + entry,
+      "123456789abcdef " + entry,
+      "00123456789abcdef " + entry,
+      sender + " 000000000000001:1",
+      sender + " 00000000000000001:1",
+      sender + " 0000000000000001",
+      sender + " 0000000000000001:",
+      sender + " 0000000000000001:4294967296",
+      sender + " 0000000000000001:99999999999999999999999",
+      sender + " 0000000000000001:-1",
+      sender + " 0000000000000001:+1",
+      sender + " 0000000000000001:1x",
+      sender + " 0000000000000001::1",
+      sender + " " + std::string(7900, '7'),
+      sender + " " + entry + "," + std::string(7000, ','),
+  };
+  for (const auto& payload : malformed) raw.notify(payload);
+  raw.notify("fedcba9876543210 00000000000000aa:3,00000000000000bb:4294967295");
+  BOOST_REQUIRE_EQUAL(share(*a, {{marker, 1}}), error_code{});
+  BOOST_REQUIRE(on_b.wait_for(marker));
+  BOOST_CHECK(on_b.sums() == (tag_sums{{0xaa, 3}, {0xbb, 4'294'967'295U}, {marker, 1}}));
+  const auto senders = on_b.senders();
+  BOOST_CHECK_EQUAL(senders.size(), 2U);
+  BOOST_CHECK(senders.contains(0xfedcba9876543210ULL));
+  BOOST_CHECK(b->ready());
+  const std::lock_guard lock(log_mutex);
+  BOOST_CHECK(std::any_of(logged.begin(), logged.end(), [](const std::string& line) {
+    return line.find("malformed") != std::string::npos;
+  }));
+  for (const auto& line : logged) BOOST_TEST_MESSAGE("logged: " << line);
+}
+
+// An on_peer_admits callback that throws loses those counts only: the listener goes on hearing
+// (and shares go on succeeding), unlike a revocation, which the poll would find again.
+BOOST_AUTO_TEST_CASE(a_throwing_peer_callback_loses_only_its_counts) {
+  const std::string schema = tokend::test::fresh_postgres_schema();
+  std::atomic<int> errors_logged{0};
+  auto options = postgres_options_for(schema);
+  options.log = [&](bool error, std::string_view) {
+    if (error) ++errors_logged;
+  };
+  const auto a = storage::open_postgres_store(postgres_options_for(schema));
+  const auto b = storage::open_postgres_store(options);
+  std::mutex mutex;
+  std::condition_variable cv;
+  tag_sums heard;
+  bool thrown = false;
+  b->on_peer_admits([&](std::uint64_t, const admit_counts& counts) {
+    const std::lock_guard lock(mutex);
+    if (!thrown) {
+      thrown = true;
+      throw std::runtime_error("callback failure");
+    }
+    for (const auto& c : counts) heard[c.tag] += c.count;
+    cv.notify_all();
+  });
+  BOOST_REQUIRE_EQUAL(share(*a, {{1, 1}}), error_code{});
+  BOOST_REQUIRE_EQUAL(share(*a, {{2, 2}}), error_code{});
+  {
+    std::unique_lock lock(mutex);
+    BOOST_CHECK(cv.wait_for(lock, deadline, [&] { return heard.contains(2); }));
+    BOOST_CHECK(thrown);
+    BOOST_CHECK(heard == (tag_sums{{2, 2}}));
+  }
+  BOOST_CHECK_EQUAL(share(*b, {}), error_code{});
+  BOOST_CHECK(b->ready());
+  BOOST_CHECK_GT(errors_logged.load(), 0);
+  b->on_peer_admits({});
+}
+
+// While the database is down a share answers an error (the caller then holds to its share of each
+// limit), an empty one too; once it is back, shares succeed and counts flow again.
+BOOST_AUTO_TEST_CASE(sharing_fails_while_the_database_is_down_and_recovers) {
+  tokend::test::private_postgres db;
+  auto options = postgres_options_for("public");
+  options.conninfo = db.url();
+  const auto a = storage::open_postgres_store(options);
+  const auto b = storage::open_postgres_store(options);
+  heard_admits on_b(*b);
+  BOOST_REQUIRE_EQUAL(share(*a, {{1, 1}}), error_code{});
+  BOOST_REQUIRE(on_b.wait_for(1));
+
+  db.stop_fast();
+  const auto failing = within(5s, [&] { return share(*a, {{2, 1}}) != error_code{}; });
+  BOOST_CHECK_MESSAGE(failing.has_value(), "shares still succeed 5 s after the database stopped");
+  if (failing) BOOST_TEST_MESSAGE("shares fail " << failing->count() << " ms after the stop");
+  BOOST_CHECK(within(5s, [&] { return share(*b, {}) != error_code{}; }).has_value());
+
+  db.start_again();
+  std::uint64_t tag = marker;
+  const auto flowing = within(20s, [&] {
+    ++tag;
+    return share(*a, {{tag, 1}}) == error_code{} && on_b.wait_for(tag, 200ms).has_value();
+  });
+  BOOST_REQUIRE_MESSAGE(flowing.has_value(), "counts do not flow 20 s after the database restarted");
+  BOOST_TEST_MESSAGE("counts flow again " << flowing->count() << " ms after the restart");
+  BOOST_CHECK(within(5s, [&] { return share(*b, {}) == error_code{}; }).has_value());
+  BOOST_REQUIRE_EQUAL(share(*a, {{3, 9}}), error_code{});
+  BOOST_REQUIRE(on_b.wait_for(3));
+  BOOST_CHECK_EQUAL(on_b.sums().at(3), 9U);
+}
+
 BOOST_AUTO_TEST_CASE(invalid_schema_name_is_refused) {
   const std::vector<std::string> names{std::string(),          "pg_tokend",  std::string(49, 's'), "a\nb",
                                        std::string("a\0b", 3), "caf\xc3\xa9"};
@@ -1573,6 +2076,67 @@ BOOST_AUTO_TEST_CASE(a_roll_reaches_the_other_store_through_on_revoked) {
   const auto fresh_on_b = info(*b, request.digest);
   BOOST_REQUIRE(fresh_on_b.has_value());
   BOOST_CHECK_EQUAL(fresh_on_b->owner, 21u);
+  b->on_revoked({});
+}
+
+// A rate limit set through A is a revocation of the key on B, whose next lookup reads the new limit.
+BOOST_AUTO_TEST_CASE(a_rate_limit_change_reaches_the_other_store_through_on_revoked) {
+  const std::string schema = tokend::test::fresh_postgres_schema();
+  const auto a = storage::open_postgres_store(postgres_options_for(schema));
+  const auto b = storage::open_postgres_store(postgres_options_for(schema));
+  std::mutex mutex;
+  std::condition_variable cv;
+  std::vector<core::key_digest> revoked;  // a digest may come twice: notified, then polled
+  b->on_revoked([&](const core::key_digest& d) {
+    const std::lock_guard lock(mutex);
+    revoked.push_back(d);
+    cv.notify_all();
+  });
+  const auto heard = [&](const core::key_digest& d) {
+    std::unique_lock lock(mutex);
+    return cv.wait_for(lock, deadline,
+                       [&] { return std::find(revoked.begin(), revoked.end(), d) != revoked.end(); });
+  };
+  side_session side(tokend::test::postgres_url());
+  const auto revocations = [&] {
+    return side.exec("SELECT count(*) FROM " + schema + ".tokend_revocations");
+  };
+
+  auto r = make_record(27, 1);
+  r.rate_limit = core::rate_limit{100, 1, 0};
+  const auto bystander = make_record(27, 2);
+  const std::uint64_t id = create_id(*a, r);
+  (void)create_id(*a, bystander);
+  BOOST_CHECK(info(*b, r.digest)->rate_limit == r.rate_limit);
+
+  const auto set = [&](storage::token_ref ref, std::optional<core::rate_limit> limit) {
+    return finish(start<boost::system::result<core::key_digest>>(
+        [&](auto handler) { a->async_set_rate_limit(ref, limit, std::move(handler)); }));
+  };
+  const auto changed = set({27, id}, core::rate_limit{5, 60, 10});
+  BOOST_REQUIRE_MESSAGE(changed.has_value(), "set failed: " << changed.error().message());
+  BOOST_CHECK(*changed == r.digest);
+  BOOST_REQUIRE(heard(r.digest));
+  BOOST_CHECK_EQUAL(revocations(), "1");
+  BOOST_CHECK(info(*b, r.digest)->rate_limit == (std::optional<core::rate_limit>{{5, 60, 10}}));
+  BOOST_CHECK_EQUAL(info(*b, r.digest)->owner, 27u);  // revoked from caches, not deleted
+
+  // Back to the default, by digest: revoked again. A refused change revokes nothing.
+  BOOST_REQUIRE(set({27, r.digest}, std::nullopt).has_value());
+  BOOST_CHECK_EQUAL(revocations(), "2");
+  BOOST_CHECK(!info(*b, r.digest)->rate_limit.has_value());
+  BOOST_CHECK(set({28, id}, core::rate_limit{1, 1, 1}).error() == err(core::errc::not_found));
+  BOOST_CHECK(set({28, r.digest}, core::rate_limit{1, 1, 1}).error() == err(core::errc::not_found));
+  BOOST_CHECK_EQUAL(revocations(), "2");
+
+  // Only that key was revoked: the bystander is heard of when it is deleted, not before.
+  BOOST_REQUIRE_EQUAL(remove(*a, 27, bystander.digest), error_code{});
+  BOOST_REQUIRE(heard(bystander.digest));
+  {
+    const std::lock_guard lock(mutex);
+    for (const auto& d : revoked) BOOST_CHECK(d == r.digest || d == bystander.digest);
+    BOOST_CHECK(revoked.front() == r.digest);
+  }
   b->on_revoked({});
 }
 

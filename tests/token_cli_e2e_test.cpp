@@ -128,7 +128,7 @@ BOOST_AUTO_TEST_CASE(help_without_a_server) {
   BOOST_TEST(token.status.success(), describe(token));
   BOOST_TEST(contains(token.out, "there is no --key flag"));
   BOOST_TEST(contains(token.out, "TOKEND_KEY_FILE"));
-  for (const std::string cmd : {"create", "list", "delete", "roll"}) {
+  for (const std::string cmd : {"create", "list", "delete", "roll", "limit", "limited"}) {
     const auto sub = run_tokend_to_end(box, "help", {"token", cmd, "--help"});
     BOOST_TEST(sub.status.success(), cmd << ": " << describe(sub));
     BOOST_TEST(contains(sub.out, "tokend token " + cmd), cmd);
@@ -343,4 +343,74 @@ BOOST_AUTO_TEST_CASE(operator_acts_for_another_user) {
   const auto del = f.cli({"delete", "--user-id", "42", "--id", std::to_string(next.id)});
   BOOST_TEST(del.status.success(), describe(del));
   BOOST_TEST(f.cli_with({"list"}, {"TOKEND_KEY=" + next.key}).status.code == 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rate limits: a key's own limit at create, shown by list, changed by `limit`, and the
+// operator's view of the most refused keys.
+
+BOOST_AUTO_TEST_CASE(rate_limits_set_shown_changed_and_watched) {
+  fixture f;
+  const auto created = f.cli({"create", "--user-id", "42", "--description", "partner", "--rate-limit",
+                              "1/1d:2", "--output", "json"});
+  BOOST_TEST_REQUIRE(created.status.success(), describe(created));
+  const made partner = made_of(created);
+  const auto& limit = parsed(created).at("token").as_object().at("rateLimit");
+  BOOST_TEST(json::serialize(limit) == R"({"limit":1,"window":86400,"burst":2})");
+
+  auto list = f.cli({"list", "--user-id", "42"});
+  BOOST_TEST_REQUIRE(list.status.success(), describe(list));
+  BOOST_TEST(contains(list.out, "RATE LIMIT"));
+  BOOST_TEST(contains(list.out, "1/1d burst 2"));
+
+  // Two requests fit the burst; the third is refused, with the server's message.
+  for (int i = 0; i < 2; ++i) {
+    const auto ok = f.cli_with({"list"}, {"TOKEND_KEY=" + partner.key});
+    BOOST_TEST(ok.status.success(), describe(ok));
+  }
+  const auto refused = f.cli_with({"list"}, {"TOKEND_KEY=" + partner.key});
+  BOOST_TEST(refused.status.code == 1, describe(refused));
+  BOOST_TEST(refused.err == "tokend token: HTTP 429: Rate limit exceeded\n");
+
+  // The operator sees it among the most refused keys, masked.
+  const auto limited = f.cli({"limited", "-n", "5"});
+  BOOST_TEST_REQUIRE(limited.status.success(), describe(limited));
+  BOOST_TEST(contains(limited.out, "USER  ID  PREFIX"));
+  BOOST_TEST(contains(limited.out, masked(partner.key)));
+  BOOST_TEST(!contains(limited.out, partner.key));
+  // Only an operator key may look.
+  const auto peek = f.cli_with({"limited"}, {"TOKEND_KEY=" + partner.key});
+  BOOST_TEST(peek.status.code == 1, describe(peek));
+
+  // A new limit applies at once; --default hands the key back to the server's default (none).
+  const std::string id = std::to_string(partner.id);
+  const auto raised = f.cli({"limit", "--user-id", "42", id, "--rate-limit", "1000/1s"});
+  BOOST_TEST_REQUIRE(raised.status.success(), describe(raised));
+  BOOST_TEST(raised.out == "Rate limit of key " + id + ": 1000/1s\n");
+  BOOST_TEST(f.cli_with({"list"}, {"TOKEND_KEY=" + partner.key}).status.success());
+  const auto back = f.cli({"limit", "--user-id", "42", "--id", id, "--default"});
+  BOOST_TEST_REQUIRE(back.status.success(), describe(back));
+  BOOST_TEST(back.out == "Rate limit of key " + id + ": default\n");
+  list = f.cli({"list", "--user-id", "42"});
+  BOOST_TEST(contains(list.out, "default"));
+
+  // By the key itself, from a file; an admin key may not change a limit.
+  const fs::path target = f.box.root() / "partner-key";
+  {
+    std::ofstream out(target);
+    out << partner.key << "\n";
+  }
+  const auto by_key = f.cli(
+      {"limit", "--user-id", "42", "--token-file", target.string(), "--rate-limit", "0", "--output", "json"});
+  BOOST_TEST_REQUIRE(by_key.status.success(), describe(by_key));
+  BOOST_TEST(parsed(by_key).at("rateLimit").at("limit").to_number<std::int64_t>() == 0);
+  BOOST_TEST(!contains(by_key.out, partner.key));
+  const auto refused_admin = f.cli_with({"limit", id, "--default"}, {"TOKEND_KEY=" + partner.key});
+  BOOST_TEST(refused_admin.status.code == 1, describe(refused_admin));
+  BOOST_TEST(refused_admin.err == "tokend token: HTTP 403: Only an operator key may change a rate limit\n");
+
+  // A usage mistake is exit status 2 with its reason, before any request.
+  const auto bad = f.cli({"limit", id, "--rate-limit", "100/1w"});
+  BOOST_TEST(bad.status.code == 2, describe(bad));
+  BOOST_TEST(contains(bad.err, "the window"));
 }

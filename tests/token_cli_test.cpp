@@ -169,6 +169,87 @@ BOOST_AUTO_TEST_CASE(mistakes) {
   BOOST_TEST(*parse({"list", "--user-id", "9007199254740992"}).user_id == 9007199254740992ULL);
 }
 
+BOOST_AUTO_TEST_CASE(rate_limit_flags) {
+  auto o = parse({"create", "--description", "d", "--rate-limit", "100/1s:200"});
+  BOOST_TEST(o.rate_limit->limit == 100U);
+  BOOST_TEST(o.rate_limit->window_seconds == 1U);
+  BOOST_TEST(o.rate_limit->burst == 200U);
+  BOOST_TEST(!o.default_limit);
+  o = parse({"roll", "--id", "4", "--default"});
+  BOOST_TEST(o.default_limit);
+  BOOST_TEST(!o.rate_limit);
+  // limit: the key by positional ID, --id or --token-file; a limit or --default.
+  o = parse({"limit", "7", "--rate-limit", "6000/1m"});
+  BOOST_TEST((o.cmd == command::limit));
+  BOOST_TEST(*o.id == 7U);
+  BOOST_TEST(o.rate_limit->window_seconds == 60U);
+  o = parse({"limit", "--id", "8", "--default", "--user-id", "42"});
+  BOOST_TEST(*o.id == 8U);
+  BOOST_TEST(o.default_limit);
+  o = parse({"limit", "--token-file", "/k", "--rate-limit", "0"});
+  BOOST_TEST(!o.id);
+  BOOST_TEST(o.token_file == "/k");
+  BOOST_TEST(o.rate_limit->unlimited());
+  o = parse({"limited", "-n", "5"});
+  BOOST_TEST((o.cmd == command::limited));
+  BOOST_TEST(*o.count == 5U);
+  BOOST_TEST(!parse({"limited"}).count);
+
+  BOOST_TEST(contains(usage_message({"limit", "7"}), "--rate-limit"));
+  BOOST_TEST(contains(usage_message({"limit", "--default"}), "--token-file"));
+  BOOST_TEST(contains(usage_message({"limit", "7", "--id", "7", "--default"}), "ID once"));
+  BOOST_TEST(contains(usage_message({"limit", "7", "--token-file", "/k", "--default"}), "--token-file"));
+  BOOST_TEST(contains(usage_message({"limit", "7", "8", "--default"}), "unexpected argument '8'"));
+  BOOST_TEST(contains(usage_message({"limit", "x", "--default"}), "invalid value for ID"));
+  BOOST_TEST(contains(usage_message({"limit", "7", "--default", "--rate-limit", "1/1s"}), "not both"));
+  BOOST_TEST(contains(usage_message({"roll", "--id", "1", "--default", "--rate-limit", "1/1s"}), "not both"));
+  BOOST_TEST(contains(usage_message({"limit", "7", "--default=yes"}), "--default takes no value"));
+  BOOST_TEST(contains(usage_message({"create", "--description", "d", "--default"}), "not a flag of create"));
+  BOOST_TEST(contains(usage_message({"list", "--rate-limit", "1/1s"}), "not a flag of list"));
+  BOOST_TEST(contains(usage_message({"limited", "--user-id", "3"}), "not a flag of limited"));
+  BOOST_TEST(contains(usage_message({"limited", "-n", "101"}), "from 1 to 100"));
+  BOOST_TEST(contains(usage_message({"limited", "-n", "0"}), "-n"));
+  BOOST_TEST(contains(usage_message({"limited", "7"}), "unexpected argument"));
+}
+
+BOOST_AUTO_TEST_CASE(rate_limit_syntax) {
+  const auto limit = [](std::string_view text) { return cli::parse_rate_limit("--rate-limit", text); };
+  BOOST_TEST((limit("100/1s") == tokend::core::rate_limit{100, 1, 0}));
+  BOOST_TEST((limit("100/s") == tokend::core::rate_limit{100, 1, 0}));
+  BOOST_TEST((limit("6000/1m:200") == tokend::core::rate_limit{6000, 60, 200}));
+  BOOST_TEST((limit("5/90") == tokend::core::rate_limit{5, 90, 0}));
+  BOOST_TEST((limit("1/1d") == tokend::core::rate_limit{1, 86'400, 0}));
+  BOOST_TEST(
+      (limit("1000000000/1s:1000000000") == tokend::core::rate_limit{1'000'000'000, 1, 1'000'000'000}));
+  BOOST_TEST(limit("0").unlimited());
+  const auto message = [&](std::string_view text) {
+    try {
+      (void)limit(text);
+    } catch (const usage_error& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  BOOST_TEST(contains(message("100"), "N/DURATION[:BURST]"));
+  BOOST_TEST(contains(message("off"), "N/DURATION[:BURST]"));
+  BOOST_TEST(contains(message("0/1s"), "the limit is an integer from 1"));
+  BOOST_TEST(contains(message("1000000001/1s"), "the limit"));
+  BOOST_TEST(contains(message("-1/1s"), "the limit"));
+  BOOST_TEST(contains(message("1.5/1s"), "the limit"));
+  BOOST_TEST(contains(message("/1s"), "the limit"));
+  BOOST_TEST(contains(message("10/1s:0"), "the burst"));
+  BOOST_TEST(contains(message("10/1s:"), "the burst"));
+  BOOST_TEST(contains(message("10/1s:1000000001"), "the burst"));
+  for (const char* window : {"10/0s", "10/500ms", "10/1500ms", "10/2d", "10/", "10/x", "10/1w", "10/ 1s"}) {
+    BOOST_TEST(contains(message(window), "the window"), window);
+    BOOST_TEST(contains(message(window), "--rate-limit"), window);
+  }
+  BOOST_TEST(limit("10/2000ms").window_seconds == 2U);
+  // The message never repeats a long argument whole.
+  const std::string key = tokend::core::generate_key();
+  BOOST_TEST(!contains(message(key), key));
+}
+
 BOOST_AUTO_TEST_CASE(urls) {
   for (const char* bad :
        {"https://127.0.0.1", "127.0.0.1:8080", "http://", "http://u:p@host", "http://h/?q=1", "http://h/#f",
@@ -282,6 +363,53 @@ BOOST_AUTO_TEST_CASE(requests_follow_the_api) {
              "/api/v2/tokens?userId=9&page=3&pageSize=1000");
 }
 
+BOOST_AUTO_TEST_CASE(rate_limit_requests_follow_the_api) {
+  auto p = cli::plan_request(parse({"create", "--description", "CI", "--rate-limit", "100/1s:200"}));
+  BOOST_TEST(p.body ==
+             R"({"type":"admin","description":"CI","rateLimit":{"limit":100,"window":1,"burst":200}})");
+  p = cli::plan_request(parse({"create", "--description", "CI", "--rate-limit", "0"}));
+  BOOST_TEST(p.body == R"({"type":"admin","description":"CI","rateLimit":{"limit":0}})");
+  p = cli::plan_request(parse({"roll", "--id", "3", "--rate-limit", "10/1m"}));
+  BOOST_TEST(p.body == R"({"id":3,"rateLimit":{"limit":10,"window":60}})");
+  p = cli::plan_request(parse({"roll", "--id", "3", "--default"}));
+  BOOST_TEST(p.body == R"({"id":3,"rateLimit":null})");
+  p = cli::plan_request(parse({"limit", "7", "--user-id", "42", "--rate-limit", "5/1s"}));
+  BOOST_TEST(p.method == "PATCH");
+  BOOST_TEST(p.target == "/api/v2/tokens?userId=42");
+  BOOST_TEST(p.body == R"({"id":7,"rateLimit":{"limit":5,"window":1}})");
+  p = cli::plan_request(parse({"limit", "--id", "7", "--default"}));
+  BOOST_TEST(p.target == "/api/v2/tokens");
+  BOOST_TEST(p.body == R"({"id":7,"rateLimit":null})");
+  p = cli::plan_request(parse({"limited", "--url", "http://h:1/pre"}));
+  BOOST_TEST(p.method == "GET");
+  BOOST_TEST(p.target == "/pre/api/v2/tokens/limited");
+  BOOST_TEST(p.body.empty());
+  BOOST_TEST(cli::plan_request(parse({"limited", "-n", "5"})).target == "/api/v2/tokens/limited?n=5");
+}
+
+BOOST_AUTO_TEST_CASE(limit_by_key_file) {
+  tokend::test::temp_dir dir;
+  const std::string target = tokend::core::generate_key();
+  const auto path = (dir.path() / "target").string();
+  {
+    std::ofstream out(path);
+    out << target << "\n";
+  }
+  auto o = parse({"limit", "--token-file", path, "--rate-limit", "1/1s"});
+  cli::read_target_key(o);
+  BOOST_TEST(o.target_key == target);
+  BOOST_TEST(cli::plan_request(o).body ==
+             R"({"token":")" + target + R"(","rateLimit":{"limit":1,"window":1}})");
+  {
+    std::ofstream out(path);
+    out << "not a key\n";
+  }
+  o = parse({"limit", "--token-file", path, "--default"});
+  BOOST_CHECK_THROW(cli::read_target_key(o), usage_error);
+  o = parse({"limit", "--token-file", "/nonexistent/target", "--default"});
+  BOOST_CHECK_THROW(cli::read_target_key(o), usage_error);
+}
+
 BOOST_AUTO_TEST_SUITE(table)
 
 BOOST_AUTO_TEST_CASE(iso_times) {
@@ -312,6 +440,42 @@ BOOST_AUTO_TEST_CASE(rows_from_tokens_of_today_and_of_the_new_api) {
   const std::string key = tokend::core::generate_key();
   const auto created = cli::row_of(object_of(R"({"token":")" + key + R"(","userId":1,"timestamp":"0"})"));
   BOOST_TEST(created.prefix == key.substr(0, 6) + "....");
+  BOOST_TEST(old.rate_limit == "-");
+}
+
+BOOST_AUTO_TEST_CASE(rate_limit_cells) {
+  const auto cell = [](std::string_view text) { return cli::rate_limit_cell(object_of(text)); };
+  BOOST_TEST(cell(R"({})") == "-");
+  BOOST_TEST(cell(R"({"rateLimit":null})") == "default");
+  BOOST_TEST(cell(R"({"rateLimit":{"limit":0,"window":1,"burst":0}})") == "none");
+  BOOST_TEST(cell(R"({"rateLimit":{"limit":100,"window":1,"burst":100}})") == "100/1s");
+  BOOST_TEST(cell(R"({"rateLimit":{"limit":100,"window":1,"burst":200}})") == "100/1s burst 200");
+  BOOST_TEST(cell(R"({"rateLimit":{"limit":6000,"window":60,"burst":6000}})") == "6000/1m");
+  BOOST_TEST(cell(R"({"rateLimit":{"limit":1,"window":90}})") == "1/90s");
+  BOOST_TEST(cell(R"({"rateLimit":{"limit":1,"window":7200}})") == "1/2h");
+  BOOST_TEST(cell(R"({"rateLimit":{"limit":1,"window":86400}})") == "1/1d");
+  BOOST_TEST(
+      cli::row_of(object_of(R"({"userId":1,"rateLimit":{"limit":5,"window":1,"burst":9}})")).rate_limit ==
+      "5/1s burst 9");
+  for (const char* bad : {R"({"rateLimit":5})", R"({"rateLimit":{}})", R"({"rateLimit":{"limit":"5"}})",
+                          R"({"rateLimit":{"limit":-5}})", R"({"rateLimit":{"limit":5,"window":1.5}})"}) {
+    BOOST_CHECK_THROW((void)cell(bad), cli::reply_error);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(limited_keys_table) {
+  const auto keys =
+      json::parse(
+          R"([{"userId":42,"id":7,"token":"9fe4f9....","rateLimit":{"limit":100,"window":1,"burst":200},)"
+          R"("refused":12345,"admitted":99},{"userId":3,"id":1,"token":"abcdef....","rateLimit":)"
+          R"({"limit":5,"window":60,"burst":5},"refused":1,"admitted":5}])")
+          .as_array();
+  BOOST_TEST(cli::format_limited_table(keys) ==
+             "USER  ID  PREFIX      RATE LIMIT        REFUSED  ADMITTED\n"
+             "42    7   9fe4f9....  100/1s burst 200  12345    99\n"
+             "3     1   abcdef....  5/1m              1        5\n");
+  BOOST_TEST(cli::format_limited_table({}) == "USER  ID  PREFIX  RATE LIMIT  REFUSED  ADMITTED\n");
+  BOOST_CHECK_THROW((void)cli::format_limited_table(json::parse("[1]").as_array()), cli::reply_error);
 }
 
 BOOST_AUTO_TEST_CASE(malformed_tokens_are_reply_errors) {
@@ -325,16 +489,20 @@ BOOST_AUTO_TEST_CASE(malformed_tokens_are_reply_errors) {
 
 BOOST_AUTO_TEST_CASE(aligned_columns_and_no_control_characters) {
   const std::vector<cli::token_row> rows = {
-      {"1", "3", "admin", "9fe4f9....", "2026-12-01T19:00:00Z", "-", "-", "Main app"},
-      {"12345", "3", "operator", "abcdef....", "2026-12-01T19:00:00Z", "-", "-",
+      {"1", "3", "admin", "9fe4f9....", "2026-12-01T19:00:00Z", "-", "-", "default", "Main app"},
+      {"12345", "3", "operator", "abcdef....", "2026-12-01T19:00:00Z", "-", "-", "100/1s burst 200",
        "caf\xc3\xa9\x1b[2J\xc2\x9b"}};
   const std::string t = cli::format_table(rows);
   const std::string expected =
-      "ID     USER  TYPE      PREFIX      CREATED               EXPIRES  LAST USED  DESCRIPTION\n"
-      "1      3     admin     9fe4f9....  2026-12-01T19:00:00Z  -        -          Main app\n"
-      "12345  3     operator  abcdef....  2026-12-01T19:00:00Z  -        -          caf\xc3\xa9?[2J?\n";
+      "ID     USER  TYPE      PREFIX      CREATED               EXPIRES  LAST USED  RATE LIMIT        "
+      "DESCRIPTION\n"
+      "1      3     admin     9fe4f9....  2026-12-01T19:00:00Z  -        -          default           "
+      "Main app\n"
+      "12345  3     operator  abcdef....  2026-12-01T19:00:00Z  -        -          100/1s burst 200  "
+      "caf\xc3\xa9?[2J?\n";
   BOOST_TEST(t == expected);
-  BOOST_TEST(cli::format_table({}) == "ID  USER  TYPE  PREFIX  CREATED  EXPIRES  LAST USED  DESCRIPTION\n");
+  BOOST_TEST(cli::format_table({}) ==
+             "ID  USER  TYPE  PREFIX  CREATED  EXPIRES  LAST USED  RATE LIMIT  DESCRIPTION\n");
 }
 
 BOOST_AUTO_TEST_SUITE_END()
@@ -471,6 +639,51 @@ BOOST_AUTO_TEST_CASE(create_delete_roll_outputs) {
   BOOST_TEST(contains(r.out, "Key (shown once, keep it now): " + new_key));
   BOOST_TEST(contains(r.out, "Previous key 18 expires 2026-12-01T20:00:00Z\n"));
   BOOST_TEST(roll.calls.at(0).target == "/api/v2/tokens/roll");
+}
+
+BOOST_AUTO_TEST_CASE(limit_and_limited_outputs) {
+  fake_server server;
+  const std::string patched =
+      R"({"success":true,"message":"Rate limit updated","id":7,"rateLimit":{"limit":100,"window":1,"burst":200}})";
+  server.replies = {{200, patched},
+                    {200, R"({"success":true,"message":"Rate limit updated","id":7,"rateLimit":null})"},
+                    {200, patched}};
+  auto r = execute(server, {"limit", "7", "--rate-limit", "100/1s:200"}, tokend::core::generate_key());
+  BOOST_TEST(r.status == 0);
+  BOOST_TEST(r.out == "Rate limit of key 7: 100/1s burst 200\n");
+  BOOST_TEST(server.calls.at(0).method == "PATCH");
+  BOOST_TEST(server.calls.at(0).body == R"({"id":7,"rateLimit":{"limit":100,"window":1,"burst":200}})");
+  r = execute(server, {"limit", "7", "--default"}, tokend::core::generate_key());
+  BOOST_TEST(r.out == "Rate limit of key 7: default\n");
+  r = execute(server, {"limit", "7", "--default", "--output", "json"}, tokend::core::generate_key());
+  BOOST_TEST(r.out == patched + "\n");
+
+  fake_server refused;
+  refused.replies = {{403, R"({"success":false,"message":"Only an operator key may change a rate limit"})"},
+                     {429, R"({"success":false,"message":"Rate limit exceeded"})"}};
+  r = execute(refused, {"limit", "7", "--default"}, tokend::core::generate_key());
+  BOOST_TEST(r.status == 1);
+  BOOST_TEST(r.err == "tokend token: HTTP 403: Only an operator key may change a rate limit\n");
+  r = execute(refused, {"limited"}, tokend::core::generate_key());
+  BOOST_TEST(r.status == 1);
+  BOOST_TEST(r.err == "tokend token: HTTP 429: Rate limit exceeded\n");
+
+  fake_server limited;
+  const std::string keys =
+      R"({"success":true,"keys":[{"userId":42,"id":7,"token":"9fe4f9....",)"
+      R"("rateLimit":{"limit":100,"window":1,"burst":100},"refused":3,"admitted":100}]})";
+  limited.replies = {{200, keys}, {200, keys}, {200, R"({"success":true})"}};
+  r = execute(limited, {"limited", "-n", "1"}, tokend::core::generate_key());
+  BOOST_TEST(r.status == 0);
+  BOOST_TEST(limited.calls.at(0).target == "/api/v2/tokens/limited?n=1");
+  BOOST_TEST(r.out ==
+             "USER  ID  PREFIX      RATE LIMIT  REFUSED  ADMITTED\n"
+             "42    7   9fe4f9....  100/1s      3        100\n");
+  r = execute(limited, {"limited", "--output", "json"}, tokend::core::generate_key());
+  BOOST_TEST(r.out == keys + "\n");
+  r = execute(limited, {"limited"}, tokend::core::generate_key());
+  BOOST_TEST(r.status == 1);
+  BOOST_TEST(contains(r.err, "\"keys\""));
 }
 
 BOOST_AUTO_TEST_CASE(run_exit_statuses) {

@@ -1,7 +1,8 @@
 // token_service on the memory store with a clock the test controls: expiry on the cache's hit and
 // miss paths, rolls with and without overlap, last-use marking and its flushes, the expired-token
-// sweep; the timers that drive them (background_jobs) and the app's last flush at shutdown; the
-// bootstrap key's type.
+// sweep, rate limits (enforcement, changes, sharing with other processes, the most limited keys);
+// the timers that drive them (background_jobs) and the app's last flush at shutdown; the bootstrap
+// key's type.
 #define BOOST_TEST_MODULE token_service_test
 #include <boost/test/unit_test.hpp>
 
@@ -49,7 +50,9 @@ namespace {
 constexpr std::int64_t t0 = 1'700'000'040;
 static_assert(t0 % 60 == 0);
 
-// Forwards to a memory store, counting the use and sweep writes it passes on.
+// Forwards to a memory store, counting the use and sweep writes it passes on, and standing for a
+// shared store's exchange of rate-limit counts: it records what is shared, answers share_error,
+// and hands the service the counts a test says other processes sent.
 class counting_store final : public storage::token_store {
  public:
   counting_store() : inner_(storage::make_memory_store()) {}
@@ -88,6 +91,20 @@ class counting_store final : public storage::token_store {
     }
     inner_->async_remove_expired(cutoff, limit, std::move(handler));
   }
+  void async_share_admits(std::vector<storage::admitted_requests> counts, write_handler handler) override {
+    boost::system::error_code ec;
+    {
+      const std::lock_guard lock(mutex_);
+      shares_.push_back(std::move(counts));
+      ec = share_error_;
+    }
+    handler(ec);
+  }
+  void on_peer_admits(peer_admits_handler callback) override {
+    const std::lock_guard lock(mutex_);
+    peer_admits_ = std::move(callback);
+  }
+  [[nodiscard]] bool shared() const noexcept override { return shared_; }
   [[nodiscard]] bool ready() const noexcept override { return inner_->ready(); }
   [[nodiscard]] result<bool> empty() override { return inner_->empty(); }
   [[nodiscard]] storage::store_stats stats() const override { return inner_->stats(); }
@@ -105,10 +122,35 @@ class counting_store final : public storage::token_store {
     const std::lock_guard lock(mutex_);
     return sweep_cutoffs_;
   }
+  [[nodiscard]] std::vector<std::vector<storage::admitted_requests>> shares() const {
+    const std::lock_guard lock(mutex_);
+    return shares_;
+  }
+  void fail_shares(boost::system::error_code ec) {
+    const std::lock_guard lock(mutex_);
+    share_error_ = ec;
+  }
+  // Another process's counts arriving; false when no callback is registered.
+  bool peer_sends(std::uint64_t sender, const std::vector<storage::admitted_requests>& counts) {
+    peer_admits_handler callback;
+    {
+      const std::lock_guard lock(mutex_);
+      callback = peer_admits_;
+    }
+    if (!callback) return false;
+    callback(sender, counts);
+    return true;
+  }
+  // Set before a service is made on it (it decides the list cache).
+  void set_shared(bool shared) { shared_ = shared; }
 
  private:
   std::unique_ptr<storage::token_store> inner_;
   mutable std::mutex mutex_;
+  std::vector<std::vector<storage::admitted_requests>> shares_;
+  boost::system::error_code share_error_;
+  peer_admits_handler peer_admits_;
+  bool shared_ = false;
   std::size_t use_writes_ = 0;
   std::vector<storage::key_use> uses_;
   std::vector<std::int64_t> sweep_cutoffs_;
@@ -490,6 +532,344 @@ BOOST_AUTO_TEST_CASE(a_backlog_goes_in_bounded_batches) {
 
 BOOST_AUTO_TEST_SUITE_END()
 
+BOOST_AUTO_TEST_SUITE(rate_limits)
+
+constexpr std::int64_t ms_ns = 1'000'000;
+constexpr std::int64_t second_ns = 1'000 * ms_ns;
+
+// The test's monotonic clock: nanoseconds it sets.
+struct manual_monotonic {
+  std::shared_ptr<std::atomic<std::int64_t>> now =
+      std::make_shared<std::atomic<std::int64_t>>(1'000 * second_ns);
+  void advance(std::int64_t ns) const { now->fetch_add(ns); }
+  [[nodiscard]] std::int64_t get() const { return now->load(); }
+  [[nodiscard]] server::monotonic_function function() const {
+    return [now = now] { return now->load(); };
+  }
+};
+
+std::unique_ptr<server::token_service> make_limited(storage::token_store& store, const manual_clock& clock,
+                                                    const manual_monotonic& mono,
+                                                    core::rate_limit default_limit = {}) {
+  auto service = make_service(store, clock);
+  service->set_rate_limits({default_limit, mono.function()});
+  return service;
+}
+
+// The callers of `n` authentications of `key`.
+std::vector<result<server::caller>> callers(net::io_context& io, server::token_service& service,
+                                            const std::string& key, int n) {
+  std::vector<result<server::caller>> out;
+  for (int i = 0; i < n; ++i) out.push_back(run(io, authenticate(service, key)));
+  return out;
+}
+
+// How many of `n` authentications of `key` were admitted; each must authenticate, and a limited key
+// must say so.
+int admitted(net::io_context& io, server::token_service& service, const std::string& key, int n,
+             bool limited = true) {
+  int count = 0;
+  for (const auto& who : callers(io, service, key, n)) {
+    BOOST_TEST_REQUIRE(who.has_value());
+    BOOST_TEST(who->rate.has_value() == limited);
+    if (!who->rate_limited()) ++count;
+  }
+  return count;
+}
+
+std::string store_limited_key(storage::token_store& store, core::user_id owner,
+                              std::optional<core::rate_limit> limit, std::int64_t expires_at = 0) {
+  std::string key = core::generate_key();
+  test::store_record(store, core::make_token_record(key, owner, "limited", std::string(core::admin_type), t0,
+                                                    expires_at, limit));
+  return key;
+}
+
+net::awaitable<result<server::token_service::created>> create_limited(server::token_service& service,
+                                                                      core::user_id owner,
+                                                                      std::optional<core::rate_limit> limit) {
+  co_return co_await service.create(owner, "limited", std::string(core::admin_type), 0, limit);
+}
+
+net::awaitable<boost::system::error_code> set_limit(server::token_service& service, storage::token_ref ref,
+                                                    std::optional<core::rate_limit> limit) {
+  co_return co_await service.set_rate_limit(std::move(ref), limit);
+}
+
+net::awaitable<result<std::vector<server::token_service::limited_key>>> top_limited(
+    server::token_service& service, std::size_t n) {
+  co_return co_await service.top_limited(n);
+}
+
+net::awaitable<boost::system::error_code> remove(server::token_service& service, storage::token_ref ref) {
+  co_return co_await service.remove(std::move(ref));
+}
+
+storage::token_ref ref_of(core::user_id owner, const std::string& key) {
+  return {owner, core::digest_key(key)};
+}
+
+// Waits for a share's answer.
+boost::system::error_code share(server::token_service& service) {
+  auto done = std::make_shared<std::promise<boost::system::error_code>>();
+  auto shared = done->get_future();
+  service.share_admits([done](boost::system::error_code ec) { done->set_value(ec); });
+  BOOST_REQUIRE_MESSAGE(shared.wait_for(10s) == std::future_status::ready, "the share did not complete");
+  return shared.get();
+}
+
+BOOST_AUTO_TEST_CASE(a_keys_own_limit_refuses_past_its_burst_on_both_cache_paths) {
+  net::io_context io;
+  counting_store store;
+  manual_clock clock;
+  manual_monotonic mono;
+  auto service = make_limited(store, clock, mono);
+  const core::rate_limit limit{3, 1, 0};
+
+  // Created here: cached with its limit, every request a hit.
+  const auto made = run(io, create_limited(*service, 1, limit));
+  BOOST_REQUIRE(made.has_value());
+  const auto first = callers(io, *service, made->key, 4);
+  for (int i = 0; i < 3; ++i) {
+    BOOST_TEST_REQUIRE(first[i].has_value());
+    BOOST_TEST_REQUIRE(first[i]->rate.has_value());
+    BOOST_TEST((first[i]->rate->limit == limit));
+    BOOST_TEST(first[i]->rate->decision.allowed);
+    BOOST_TEST(first[i]->rate->decision.remaining == static_cast<std::uint32_t>(2 - i));
+  }
+  BOOST_TEST_REQUIRE(first[3].has_value());  // still the key's owner, but refused
+  BOOST_TEST(first[3]->user == 1u);
+  BOOST_TEST(first[3]->rate_limited());
+  BOOST_TEST(first[3]->rate->decision.retry_after_seconds == 1u);
+  mono.advance(1'000 * ms_ns / 3 + 1);  // one request refilled
+  BOOST_TEST(admitted(io, *service, made->key, 2) == 1);
+
+  // Stored behind the service's back: the first request misses the cache and reads the limit.
+  const std::string stored = store_limited_key(store, 2, core::rate_limit{2, 1, 0});
+  BOOST_TEST(!service->cache().find(core::digest_key(stored)).has_value());
+  BOOST_TEST(admitted(io, *service, stored, 1) == 1);  // miss
+  BOOST_TEST((service->cache().find(core::digest_key(stored))->own_limit == core::rate_limit{2, 1, 0}));
+  BOOST_TEST(admitted(io, *service, stored, 2) == 1);  // hits: the burst's second, then refused
+  // Out of the cache again (a change to the same limit): refused on the miss as well.
+  BOOST_TEST(!run(io, set_limit(*service, ref_of(2, stored), core::rate_limit{2, 1, 0})));
+  BOOST_TEST(!service->cache().find(core::digest_key(stored)).has_value());
+  BOOST_TEST(admitted(io, *service, stored, 1) == 0);
+}
+
+BOOST_AUTO_TEST_CASE(the_default_limit_applies_to_keys_without_their_own) {
+  net::io_context io;
+  counting_store store;
+  manual_clock clock;
+  manual_monotonic mono;
+  auto service = make_limited(store, clock, mono, {2, 1, 0});
+  BOOST_TEST((service->default_rate_limit() == core::rate_limit{2, 1, 0}));
+  const std::string plain = store_limited_key(store, 1, std::nullopt);
+  BOOST_TEST(admitted(io, *service, plain, 5) == 2);
+  const auto made = run(io, create_limited(*service, 1, std::nullopt));
+  BOOST_REQUIRE(made.has_value());
+  BOOST_TEST(admitted(io, *service, made->key, 5) == 2);
+  // Its own limit, higher or lower, wins; its own {limit: 0} exempts it.
+  BOOST_TEST(admitted(io, *service, store_limited_key(store, 1, core::rate_limit{4, 1, 0}), 6) == 4);
+  BOOST_TEST(admitted(io, *service, store_limited_key(store, 1, core::rate_limit{1, 1, 0}), 6) == 1);
+  const std::string exempt = store_limited_key(store, 1, core::rate_limit{0, 1, 0});
+  BOOST_TEST(admitted(io, *service, exempt, 20, false) == 20);
+  const auto exempt_made = run(io, create_limited(*service, 1, core::rate_limit{}));
+  BOOST_REQUIRE(exempt_made.has_value());
+  BOOST_TEST(admitted(io, *service, exempt_made->key, 20, false) == 20);
+  BOOST_TEST(service->limiter().size() == 4u);  // the exempt keys have no bucket
+
+  // No default: keys without a limit cost the limiter nothing.
+  auto unlimited = make_limited(store, clock, mono);
+  BOOST_TEST(admitted(io, *unlimited, plain, 20, false) == 20);
+  BOOST_TEST(unlimited->limiter().size() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(unknown_and_expired_keys_are_refused_before_any_limit) {
+  net::io_context io;
+  counting_store store;
+  manual_clock clock;
+  manual_monotonic mono;
+  auto service = make_limited(store, clock, mono, {1, 1, 0});
+  const std::string unknown = core::generate_key();
+  const std::string expired = store_limited_key(store, 1, core::rate_limit{1, 1, 0}, t0 + 10);
+  clock.set(t0 + 10);
+  for (int i = 0; i < 3; ++i) {  // a miss, then hits
+    for (const std::string& key : {unknown, expired}) {
+      const auto who = run(io, authenticate(*service, key));
+      BOOST_TEST_REQUIRE(!who.has_value());
+      BOOST_TEST((who.error() == core::errc::unauthorized));
+    }
+  }
+  BOOST_TEST(service->limiter().size() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(a_changed_limit_applies_from_the_next_request) {
+  net::io_context io;
+  counting_store store;
+  manual_clock clock;
+  manual_monotonic mono;
+  auto service = make_limited(store, clock, mono);
+  const auto made = run(io, create_limited(*service, 5, std::nullopt));
+  BOOST_REQUIRE(made.has_value());
+  BOOST_TEST(admitted(io, *service, made->key, 5, false) == 5);
+  const auto before = run(io, list(*service, 5));  // cached
+  BOOST_REQUIRE(before.has_value());
+  BOOST_TEST(!before->tokens.at(0).rate_limit.has_value());
+
+  // By id, as an operator would.
+  BOOST_TEST(!run(io, set_limit(*service, {5, made->record.id}, core::rate_limit{1, 1, 0})));
+  BOOST_TEST(admitted(io, *service, made->key, 3) == 1);
+  const auto after = run(io, list(*service, 5));
+  BOOST_REQUIRE(after.has_value());
+  BOOST_TEST((after->tokens.at(0).rate_limit == core::rate_limit{1, 1, 0}));
+
+  // Higher: the bucket keeps how full it was (empty), and refills at the new pace.
+  BOOST_TEST(!run(io, set_limit(*service, ref_of(5, made->key), core::rate_limit{10, 1, 0})));
+  BOOST_TEST(admitted(io, *service, made->key, 1) == 0);
+  mono.advance(100 * ms_ns);
+  BOOST_TEST(admitted(io, *service, made->key, 2) == 1);
+
+  // Back to the default (none here).
+  BOOST_TEST(!run(io, set_limit(*service, ref_of(5, made->key), std::nullopt)));
+  BOOST_TEST(admitted(io, *service, made->key, 5, false) == 5);
+
+  // Not the owner's, or no such token.
+  BOOST_TEST((run(io, set_limit(*service, ref_of(6, made->key), std::nullopt)) == core::errc::not_found));
+  BOOST_TEST((run(io, set_limit(*service, {5, std::uint64_t{999}}, std::nullopt)) == core::errc::not_found));
+}
+
+BOOST_AUTO_TEST_CASE(a_roll_caches_the_new_keys_own_limit) {
+  net::io_context io;
+  counting_store store;
+  manual_clock clock;
+  manual_monotonic mono;
+  auto service = make_limited(store, clock, mono);
+  const auto made = run(io, create_limited(*service, 3, core::rate_limit{2, 1, 0}));
+  BOOST_REQUIRE(made.has_value());
+  const auto rolled = run(io, roll(*service, 3, made->key, 0));
+  BOOST_REQUIRE(rolled.has_value());
+  BOOST_TEST(
+      (service->cache().find(core::digest_key(rolled->fresh.key))->own_limit == core::rate_limit{2, 1, 0}));
+  BOOST_TEST(admitted(io, *service, rolled->fresh.key, 3) == 2);
+}
+
+BOOST_AUTO_TEST_CASE(admits_are_shared_and_other_processes_counts_debit) {
+  net::io_context io;
+  counting_store store;
+  manual_clock clock;
+  manual_monotonic mono;
+  auto service = make_limited(store, clock, mono);
+  const core::rate_limit limit{10, 1, 0};
+  const std::string key = store_limited_key(store, 1, limit);
+  const std::uint64_t tag = core::key_tag(core::digest_key(key));
+  BOOST_TEST(admitted(io, *service, key, 3) == 3);
+  BOOST_TEST(!share(*service));
+  auto shares = store.shares();
+  BOOST_TEST_REQUIRE(shares.size() == 1u);
+  BOOST_TEST_REQUIRE(shares[0].size() == 1u);
+  BOOST_TEST(shares[0][0].tag == tag);
+  BOOST_TEST(shares[0][0].count == 3u);
+  BOOST_TEST(!share(*service));  // nothing new
+  BOOST_TEST(store.shares().at(1).empty());
+
+  // Another process admitted 6: one left here.
+  BOOST_TEST_REQUIRE(store.peer_sends(77, {{tag, 6}}));
+  BOOST_TEST(admitted(io, *service, key, 3) == 1);
+  // Counts for a key this process has not seen wait for its first request.
+  const std::string other = store_limited_key(store, 1, limit);
+  BOOST_TEST(store.peer_sends(77, {{core::key_tag(core::digest_key(other)), 8}}));
+  BOOST_TEST(admitted(io, *service, other, 5) == 2);
+  // A share after the bucket is full again leaves nothing behind.
+  mono.advance(2 * second_ns);
+  BOOST_TEST(!share(*service));
+  BOOST_TEST(service->limiter().size() == 0u);
+  // Gone with the service: no callback left registered.
+  service.reset();
+  BOOST_TEST(!store.peer_sends(77, {{tag, 1}}));
+}
+
+BOOST_AUTO_TEST_CASE(a_failed_share_holds_to_a_share_of_each_limit_among_the_processes_heard) {
+  net::io_context io;
+  counting_store store;
+  manual_clock clock;
+  manual_monotonic mono;
+  auto service = make_limited(store, clock, mono);
+  const std::int64_t start = mono.get();
+  BOOST_TEST(store.peer_sends(7, {}));
+  mono.advance(5 * second_ns);
+  BOOST_TEST(store.peer_sends(8, {}));
+  BOOST_TEST(store.peer_sends(8, {}));  // one process, heard twice
+  store.fail_shares(core::make_error_code(core::errc::unavailable));
+  mono.now->store(start + 10 * second_ns - 1);
+  BOOST_TEST((share(*service) == core::errc::unavailable));
+  BOOST_TEST(service->limiter().share() == 3u);
+  BOOST_TEST(service->shares_failed() == 1u);
+  // Its limits are shared three ways.
+  const std::string key = store_limited_key(store, 1, core::rate_limit{9, 1, 0});
+  BOOST_TEST(admitted(io, *service, key, 9) == 3);
+
+  mono.now->store(start + 10 * second_ns);  // process 7 is forgotten
+  BOOST_TEST((share(*service) == core::errc::unavailable));
+  BOOST_TEST(service->limiter().share() == 2u);
+  mono.now->store(start + 15 * second_ns);  // and 8
+  BOOST_TEST((share(*service) == core::errc::unavailable));
+  BOOST_TEST(service->limiter().share() == 1u);
+  BOOST_TEST(store.peer_sends(9, {}));
+  BOOST_TEST((share(*service) == core::errc::unavailable));
+  BOOST_TEST(service->limiter().share() == 2u);
+  BOOST_TEST(service->shares_failed() == 4u);
+
+  store.fail_shares({});
+  BOOST_TEST(!share(*service));
+  BOOST_TEST(service->limiter().share() == 1u);
+  BOOST_TEST(service->shares_failed() == 4u);
+}
+
+BOOST_AUTO_TEST_CASE(the_most_limited_keys_are_named_by_id_and_prefix) {
+  net::io_context io;
+  counting_store store;
+  manual_clock clock;
+  manual_monotonic mono;
+  auto service = make_limited(store, clock, mono, {2, 1, 0});
+  const auto most = run(io, create_limited(*service, 1, core::rate_limit{1, 60, 0}));
+  const auto some = run(io, create_limited(*service, 2, std::nullopt));
+  const auto gone = run(io, create_limited(*service, 3, core::rate_limit{1, 1, 0}));
+  const auto never = run(io, create_limited(*service, 4, std::nullopt));
+  BOOST_REQUIRE((most && some && gone && never));
+  BOOST_TEST(admitted(io, *service, most->key, 5) == 1);   // 4 refused
+  BOOST_TEST(admitted(io, *service, some->key, 3) == 2);   // 1
+  BOOST_TEST(admitted(io, *service, gone->key, 10) == 1);  // 9, then deleted
+  BOOST_TEST(admitted(io, *service, never->key, 2) == 2);  // none
+  BOOST_TEST(!run(io, remove(*service, ref_of(3, gone->key))));
+
+  const auto top = run(io, top_limited(*service, 20));
+  BOOST_REQUIRE(top.has_value());
+  BOOST_TEST_REQUIRE(top->size() == 2u);
+  const auto& first = top->at(0);
+  BOOST_TEST(first.owner == 1u);
+  BOOST_TEST(first.id == most->record.id);
+  BOOST_TEST(first.display_prefix == prefix(most->key));
+  BOOST_TEST((first.limit == core::rate_limit{1, 60, 0}));
+  BOOST_TEST(first.refused == 4u);
+  BOOST_TEST(first.admitted == 1u);
+  const auto& second = top->at(1);
+  BOOST_TEST(second.owner == 2u);
+  BOOST_TEST(second.id == some->record.id);
+  BOOST_TEST(second.display_prefix == prefix(some->key));
+  BOOST_TEST((second.limit == core::rate_limit{2, 1, 0}));  // the default it ran under
+  BOOST_TEST(second.refused == 1u);
+  for (const auto& k : *top) {
+    for (const std::string& key : {most->key, some->key, gone->key, never->key})
+      BOOST_TEST(k.display_prefix.find(key) == std::string::npos);
+  }
+  const auto one = run(io, top_limited(*service, 1));
+  BOOST_REQUIRE(one.has_value());
+  BOOST_TEST_REQUIRE(one->size() == 1u);
+  BOOST_TEST(one->at(0).id == most->record.id);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
 BOOST_AUTO_TEST_SUITE(timers_and_shutdown)
 
 // The timers on an io_context, with the system clock: they flush and sweep on their own, and stop.
@@ -512,6 +892,46 @@ BOOST_AUTO_TEST_CASE(background_jobs_flush_sweep_and_stop) {
   io.restart();
   io.run_for(5s);
   BOOST_TEST(io.stopped());
+}
+
+// Every interval on a shared store; never on one that is not, nor with an interval of 0 (which
+// still trims the buckets every second).
+BOOST_AUTO_TEST_CASE(background_jobs_share_rate_limit_counts_on_a_shared_store) {
+  for (const bool shared : {true, false}) {
+    for (const auto interval : {20ms, 0ms}) {
+      net::io_context io;
+      counting_store store;
+      store.set_shared(shared);
+      server::token_service service(store, 1000, 1000);
+      auto steady = std::make_shared<std::atomic<std::int64_t>>(0);
+      service.set_rate_limits({{5, 1, 0}, [steady] { return steady->load(); }});
+      server::background_jobs jobs(io, service, {0ms, 60s, 0ms, interval});
+      const std::string key = store_key(store, 1, 0);
+      jobs.start();
+      BOOST_TEST(accepted(io, service, key));
+      BOOST_TEST(service.limiter().size() == 1u);
+      steady->store(std::int64_t{1'000'000'000});  // the bucket is full again
+      const bool sharing = shared && interval.count() > 0;
+      const auto shared_count = [&store] {
+        std::uint32_t total = 0;
+        for (const auto& counts : store.shares()) {
+          for (const auto& c : counts) total += c.count;
+        }
+        return total;
+      };
+      const auto deadline = std::chrono::steady_clock::now() + 10s;
+      while ((service.limiter().size() != 0 || (sharing && shared_count() == 0)) &&
+             std::chrono::steady_clock::now() < deadline)
+        io.run_one_for(5ms);
+      BOOST_TEST(shared_count() == (sharing ? 1u : 0u));
+      if (!sharing) BOOST_TEST(store.shares().empty());
+      BOOST_TEST(service.limiter().size() == 0u, "shared " << shared << " interval " << interval.count());
+      jobs.stop();
+      io.restart();
+      io.run_for(5s);
+      BOOST_TEST(io.stopped());
+    }
+  }
 }
 
 BOOST_AUTO_TEST_CASE(recording_off_starts_no_flush) {

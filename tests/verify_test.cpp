@@ -1,14 +1,23 @@
 // The key extraction of /verify without a socket: every source, every pair of sources, conflicts,
-// percent-encoding, absolute URLs, fragments, malformed URIs and repeated headers; and which
-// targets are /verify.
+// percent-encoding, absolute URLs, fragments, malformed URIs and repeated headers; which targets
+// are /verify; and the answer to a key over its rate limit, in each configurable status.
 #define BOOST_TEST_MODULE verify_test
 #include <boost/test/unit_test.hpp>
 
 #include "core/key.hpp"
+#include "server/token_service.hpp"
 #include "server/verify.hpp"
+#include "storage/memory_store.hpp"
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/beast/http/field.hpp>
 
+#include <chrono>
+#include <exception>
+#include <future>
+#include <memory>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <utility>
@@ -281,6 +290,94 @@ BOOST_AUTO_TEST_CASE(allowed_and_refused_headers) {
   server::http_response other;
   server::add_verify_headers(server::api_reply{}, other);
   BOOST_TEST(std::distance(other.begin(), other.end()) == 0);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// ---------------------------------------------------------------------------------------------
+namespace {
+
+// A service over the memory store holding one key of user 7, limited by default to one request
+// per hour, on a monotonic clock that never moves.
+struct limited_world {
+  boost::asio::io_context io;  // before the store: its callbacks post to it until it closes
+  std::unique_ptr<tokend::storage::token_store> store = tokend::storage::make_memory_store();
+  server::token_service service{*store, 64};
+  std::string key = core::generate_key();
+
+  explicit limited_world(core::rate_limit default_limit) {
+    service.set_rate_limits({default_limit, [] { return std::int64_t{1'000'000'000}; }});
+    std::promise<bool> done;
+    store->async_create(core::make_token_record(key, 7, "limited", "admin", 1'700'000'000),
+                        [&done](boost::system::result<std::uint64_t> id) { done.set_value(id.has_value()); });
+    BOOST_REQUIRE(done.get_future().get());
+  }
+
+  server::api_reply verify(unsigned rate_limited_status) {
+    server::http_request req{http::verb::get, "/verify", 11};
+    req.set(http::field::authorization, "Bearer " + key);
+    std::optional<server::api_reply> reply;
+    std::exception_ptr failure;
+    boost::asio::co_spawn(io, server::handle_verify(req, service, rate_limited_status),
+                          [&reply, &failure](std::exception_ptr e, server::api_reply r) {
+                            failure = e;
+                            reply = std::move(r);
+                          });
+    io.restart();
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!reply && std::chrono::steady_clock::now() < deadline) io.run_for(std::chrono::milliseconds(50));
+    BOOST_REQUIRE_MESSAGE(reply.has_value(), "/verify never answered");
+    BOOST_REQUIRE(!failure);
+    return std::move(*reply);
+  }
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(rate_limited)
+
+BOOST_AUTO_TEST_CASE(refused_with_the_configured_status_and_no_challenge) {
+  for (const unsigned status : {429U, 403U, 401U}) {
+    BOOST_TEST_CONTEXT("status " << status) {
+      limited_world w(core::rate_limit{1, 3600, 0});
+      const auto first = w.verify(status);
+      BOOST_TEST(first.status == 200u);
+      BOOST_REQUIRE(first.rate.has_value());
+      BOOST_TEST(first.rate->limit.limit == 1u);
+      BOOST_TEST(first.rate->decision.allowed);
+      BOOST_TEST(first.rate->decision.remaining == 0u);
+      BOOST_TEST(!first.rate_limited);
+      BOOST_TEST(first.verified.has_value());
+
+      const auto refused = w.verify(status);
+      BOOST_TEST(refused.status == status);
+      BOOST_TEST(refused.body == R"({"success":false,"message":"Rate limit exceeded"})");
+      BOOST_TEST(refused.rate_limited);
+      BOOST_REQUIRE(refused.rate.has_value());
+      BOOST_TEST(!refused.rate->decision.allowed);
+      BOOST_TEST(refused.retry_after_seconds >= 1u);
+      BOOST_TEST(refused.retry_after_seconds <= 3600u);
+      BOOST_TEST((refused.route_label == server::route::verify));
+      BOOST_TEST(!refused.verified.has_value());
+      // Even as a 401 there is no challenge: the key is good, it must wait.
+      BOOST_TEST(!refused.bearer_challenge);
+      server::http_response res;
+      server::add_verify_headers(refused, res);
+      BOOST_TEST(res.count(http::field::www_authenticate) == 0u);
+      BOOST_TEST(res.count(server::user_id_header) == 0u);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(unlimited_keys_carry_no_rate_state) {
+  limited_world w(core::rate_limit{});
+  for (int i = 0; i < 5; ++i) {
+    const auto r = w.verify(429);
+    BOOST_TEST(r.status == 200u);
+    BOOST_TEST(!r.rate.has_value());
+    BOOST_TEST(!r.rate_limited);
+  }
+  BOOST_TEST(w.service.limiter().size() == 0u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

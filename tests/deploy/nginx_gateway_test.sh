@@ -6,7 +6,9 @@
 #      Connection header, no body, X-Original-URI, the user id passed upstream, the key stripped);
 #   3. a running nginx (on Unix sockets, so no port can collide) with a stand-in for tokend that
 #      allows `token=good`: the service behind sees the user id, and neither the Authorization
-#      header nor a `token` parameter; a refused key never reaches it.
+#      header nor a `token` parameter; a refused key never reaches it; `token=slow` is over its
+#      rate limit (403 from the stand-in, as tokend with --verify-rate-limited-status 403): the
+#      client gets 429 with Retry-After and the RateLimit headers, and the service nothing.
 # nginx (Debian nginx-light has auth_request) and curl come from scripts/deps.
 set -euo pipefail
 
@@ -65,9 +67,10 @@ http {
       proxy_pass http://api_backend;
     }
   }
-  # The protected service: tells what reached it.
+  # The protected service: tells what reached it; /forbidden is its own 403.
   server {
     listen unix:$work/api.sock;
+    location = /forbidden { return 403 "service says no\n"; }
     location / {
       return 200 "uri=\$request_uri authorization=\$http_authorization user=\$http_x_tokend_user_id type=\$http_x_tokend_token_type\n";
     }
@@ -76,6 +79,19 @@ http {
   server {
     listen unix:$work/tokend.sock;
     location = /verify {
+      if (\$http_x_original_uri ~ "[?&]token=slow(&|\$)") {
+        add_header Retry-After 7 always;
+        add_header RateLimit '"key";r=0;t=7' always;
+        add_header RateLimit-Policy '"key";q=1;w=7' always;
+        return 403 "{}";
+      }
+      if (\$http_x_original_uri ~ "[?&]token=limited(&|\$)") {
+        add_header X-Tokend-User-Id 43;
+        add_header X-Tokend-Token-Type admin;
+        add_header RateLimit '"key";r=4;t=1';
+        add_header RateLimit-Policy '"key";q=5;w=1';
+        return 200 "{}";
+      }
       if (\$http_x_original_uri ~ "[?&]token=good(&|\$)") {
         add_header X-Tokend-User-Id 42;
         add_header X-Tokend-Token-Type admin;
@@ -121,6 +137,9 @@ tokend-protect.conf|auth_request to the internal location|^[[:space:]]*auth_requ
 tokend-protect.conf|user id from tokend's answer|^[[:space:]]*auth_request_set[[:space:]]+\$tokend_user_id[[:space:]]+\$upstream_http_x_tokend_user_id;
 tokend-protect.conf|user id passed upstream|^[[:space:]]*proxy_set_header[[:space:]]+X-Tokend-User-Id[[:space:]]+\$tokend_user_id;
 tokend-protect.conf|Authorization stripped|^[[:space:]]*proxy_set_header[[:space:]]+Authorization[[:space:]]+"";
+tokend-protect.conf|Retry-After taken from the check|^[[:space:]]*auth_request_set[[:space:]]+\$tokend_retry_after[[:space:]]+\$upstream_http_retry_after;
+tokend-protect.conf|the check's 403 mapped|^[[:space:]]*error_page[[:space:]]+403[[:space:]]+=[[:space:]]+@tokend_rate_limited;
+tokend-verify.conf|429 for a key over its limit|^[[:space:]]*return[[:space:]]+429[[:space:]]
 RULES
 
 # A running nginx with the documented configuration.
@@ -150,6 +169,33 @@ expect "a key in Authorization passes; the header stays at the gateway" "/items?
 expect "a refused key never reaches the service" "/items?token=bad" 401 ""
 expect "no key never reaches the service" "/items" 401 ""
 expect "the internal location is not reachable from outside" "/_tokend/verify?token=good" 404 ""
+expect "a key over its rate limit gets 429, and the service nothing" "/items?token=slow" 429 \
+  '{"success":false,"message":"Rate limit exceeded"}'
+expect "the service's own 403 passes untouched" "/forbidden?token=good" 403 "service says no"
+
+# $1 description, $2 path and query, $3.. header lines the answer must hold (exactly, case aside).
+expect_headers() {
+  local what=$1 target=$2
+  shift 2
+  curl -sS --max-time 5 --unix-socket "$work/gateway.sock" -D "$work/headers" -o /dev/null \
+    "http://api.example$target" >/dev/null 2>&1 || true
+  local line
+  for line in "$@"; do
+    if ! tr -d '\r' < "$work/headers" | grep -qixF -- "$line"; then
+      fail "$what: no '$line' in: $(tr -d '\r' < "$work/headers" | tr '\n' '|')"
+      return
+    fi
+  done
+  ok "$what"
+}
+expect_headers "the 429 carries tokend's Retry-After and RateLimit headers" "/items?token=slow" \
+  "Retry-After: 7" 'RateLimit: "key";r=0;t=7' 'RateLimit-Policy: "key";q=1;w=7'
+expect_headers "an admitted request of a limited key carries its RateLimit headers" "/items?token=limited" \
+  'RateLimit: "key";r=4;t=1' 'RateLimit-Policy: "key";q=5;w=1'
+if grep -qi '^ratelimit' <(curl -sS --max-time 5 --unix-socket "$work/gateway.sock" -D - -o /dev/null \
+     "http://api.example/items?token=good" 2>/dev/null | tr -d '\r'); then
+  fail "a key without a limit gets no RateLimit headers"
+else ok "a key without a limit gets no RateLimit headers"; fi
 
 echo "$passed passed, $failed failed"
 ((failed == 0))

@@ -36,6 +36,10 @@ const unreachable = [
   [/^GET \/api\/v2\/tokens 503$/,
     "a failing store read (the fault file fails writes only), or the response budget, which takes " +
     "megabytes of list answers left unread by their clients (resource_limits_test)"],
+  [/^GET \/api\/v2\/tokens\/limited 503$/, "a failing store read (the fault file fails writes only)"],
+  [/^\S+ \/verify(\/\{path\})? 403$/,
+    "a key over its limit with --verify-rate-limited-status 403; this binary runs with the default " +
+    "429 (verify_integration_test and gateway_test cover 403)"],
   [/^\S+ \/verify(\/\{path\})? 503$/,
     "a store that cannot look up an uncached key: the fault file fails writes only, and a cached " +
     "key is answered without the store (verify_integration_test fails lookups)"],
@@ -356,6 +360,98 @@ await exercise("delete by id", {
   method: "DELETE", path: tokens, query: q, headers: json, body: JSON.stringify({ id: throwaway.id }), expect: 200,
 });
 
+// Rate limits: a key's own limit in create, list, roll and PATCH; a key of one request a day is
+// refused from its second request on, on every operation (before any other check) and on /verify.
+const limitedToken = tokenOf(await exercise("create with a rate limit", {
+  method: "POST", path: tokens, query: `${q}&userId=42`, headers: json,
+  body: JSON.stringify({ type: "admin", description: "limited", rateLimit: { limit: 1, window: 86400 } }), expect: 200,
+}));
+check("a created key shows its own limit, burst written out",
+  JSON.stringify(limitedToken.rateLimit) === '{"limit":1,"window":86400,"burst":1}', JSON.stringify(limitedToken.rateLimit));
+const limitedKey = limitedToken.token ?? "";
+const lq = `?token=${limitedKey}`;
+const first = await exercise("the limited key's one request", { method: "GET", path: tokens, query: lq, expect: 200 });
+check("an admitted request of a limited key carries its policy and state",
+  first.headers?.["ratelimit-policy"] === '"key";q=1;w=86400' && first.headers?.ratelimit === '"key";r=0;t=86400',
+  JSON.stringify(first.headers));
+const refused = await exercise("the limited key over its limit", { method: "GET", path: tokens, query: lq, expect: 429 });
+check("a refusal says when to retry", Number(refused.headers?.["retry-after"]) >= 86000, JSON.stringify(refused.headers));
+check("a refusal is the usual JSON error",
+  refused.body === '{"success":false,"message":"Rate limit exceeded"}', refused.body);
+await exercise("create, over the limit", {
+  method: "POST", path: tokens, query: lq, headers: json, body: '{"type":"admin","description":"x"}', expect: 429,
+});
+await exercise("delete, over the limit", {
+  method: "DELETE", path: tokens, query: lq, headers: json, body: '{"id":1}', expect: 429,
+});
+await exercise("roll, over the limit", { method: "POST", path: roll, query: lq, headers: json, body: '{"id":1}', expect: 429 });
+await exercise("limit, over the limit", {
+  method: "PATCH", path: tokens, query: lq, headers: json, body: '{"id":1,"rateLimit":null}', expect: 429,
+});
+await exercise("limited keys, over the limit", { method: "GET", path: `${tokens}/limited`, query: lq, expect: 429 });
+for (const path of Object.keys(doc.paths).filter((p) => p.startsWith("/verify"))) {
+  for (const method of Object.keys(doc.paths[path]).filter((m) => doc.paths[path][m]?.responses)) {
+    await exercise("verify, over the limit", {
+      method: method.toUpperCase(), path, headers: { Authorization: `Bearer ${limitedKey}` }, expect: 429,
+    });
+  }
+}
+const limitedKeys = await exercise("limited keys, operator key", {
+  method: "GET", path: `${tokens}/limited`, query: `${q}&n=5`, expect: 200,
+});
+try {
+  const keys = JSON.parse(limitedKeys.body).keys ?? [];
+  check("the limited key leads the operator's view, masked",
+    keys[0]?.id === limitedToken.id && keys[0]?.refused >= 1 && !limitedKeys.body.includes(limitedKey),
+    JSON.stringify(keys[0]));
+} catch {
+  // reported by the exercise
+}
+await exercise("limited keys, n out of range", { method: "GET", path: `${tokens}/limited`, query: `${q}&n=101`, expect: 400 });
+await exercise("limited keys, no key", { method: "GET", path: `${tokens}/limited`, expect: 401 });
+await exercise("limited keys, admin key", { method: "GET", path: `${tokens}/limited`, query: `?token=${rolledKey}`, expect: 403 });
+const limitedNotAllowed = await exercise("other method on limited keys", {
+  method: "POST", path: `${tokens}/limited`, query: q, headers: json, body: "{}", expect: 405,
+});
+check("405 on limited keys allows GET", limitedNotAllowed.headers?.allow === "GET");
+const patched = await exercise("limit, by id, operator key", {
+  method: "PATCH", path: tokens, query: `${q}&userId=42`, headers: json,
+  body: JSON.stringify({ id: limitedToken.id, rateLimit: { limit: 100, window: 1, burst: 200 } }), expect: 200,
+});
+check("a PATCH answers the key's new limit",
+  patched.body === `{"success":true,"message":"Rate limit updated","id":${limitedToken.id},` +
+    '"rateLimit":{"limit":100,"window":1,"burst":200}}', patched.body);
+await exercise("the limited key under its new limit", { method: "GET", path: tokens, query: lq, expect: 200 });
+await exercise("limit, back to the default", {
+  method: "PATCH", path: tokens, query: `${q}&userId=42`, headers: json,
+  body: JSON.stringify({ token: limitedKey, rateLimit: null }), expect: 200,
+});
+await exercise("limit, no rateLimit", {
+  method: "PATCH", path: tokens, query: q, headers: json, body: JSON.stringify({ id: limitedToken.id }), expect: 400,
+});
+await exercise("limit, a window out of range", {
+  method: "PATCH", path: tokens, query: `${q}&userId=42`, headers: json,
+  body: JSON.stringify({ id: limitedToken.id, rateLimit: { limit: 1, window: 0 } }), expect: 400,
+});
+await exercise("limit, unknown key", {
+  method: "PATCH", path: tokens, query: q, headers: json, body: JSON.stringify({ token: unknownKey, rateLimit: null }),
+  expect: 404,
+});
+await exercise("limit, admin key", {
+  method: "PATCH", path: tokens, query: `?token=${rolledKey}`, headers: json, body: '{"id":1,"rateLimit":null}', expect: 403,
+});
+await exercise("limit, no key", { method: "PATCH", path: tokens, headers: json, body: '{"id":1,"rateLimit":null}', expect: 401 });
+await exercise("limit, text body", {
+  method: "PATCH", path: tokens, query: q, headers: { "Content-Type": "text/plain" }, body: "x", expect: 415,
+});
+const listedLimits = await exercise("list shows limits", { method: "GET", path: tokens, query: `${q}&userId=42`, expect: 200 });
+try {
+  const shown = JSON.parse(listedLimits.body).tokens.find((t) => t.id === limitedToken.id);
+  check("a key back on the default lists rateLimit null", shown?.rateLimit === null, JSON.stringify(shown));
+} catch {
+  // reported by the exercise
+}
+
 const echoed = await exercise("list with a request id", {
   method: "GET", path: tokens, query: q, headers: { "X-Request-Id": "docs.check-1" }, expect: 200,
 });
@@ -407,7 +503,7 @@ check("a Transfer-Encoding other than chunked closes the connection", gzip.heade
 const verifyPaths = Object.keys(doc.paths).filter((p) => p.startsWith("/verify"));
 check("/verify is documented", verifyPaths.length > 0);
 const bearer = { Authorization: `Bearer ${key}` };
-for (const path of verifyPaths) {
+for (const path of Object.keys(doc.paths).filter((p) => p.startsWith("/verify"))) {
   for (const method of Object.keys(doc.paths[path]).filter((m) => doc.paths[path][m]?.responses)) {
     const M = method.toUpperCase();
     const ok = await exercise("verify, Bearer key", { method: M, path, headers: bearer, expect: 200 });
@@ -458,6 +554,10 @@ await exercise("create, store failing", {
 await exercise("delete, store failing", {
   method: "DELETE", path: tokens, query: q, headers: json, body: JSON.stringify({ token: unknownKey }), expect: 503,
 });
+await exercise("limit, store failing", {
+  method: "PATCH", path: tokens, query: `${q}&userId=42`, headers: json,
+  body: JSON.stringify({ id: limitedToken.id, rateLimit: { limit: 5 } }), expect: 503,
+});
 await exercise("roll, store failing", {
   method: "POST", path: roll, query: `${q}&userId=42`, headers: json, body: JSON.stringify({ id: rolledToken.id }), expect: 503,
 });
@@ -483,7 +583,7 @@ await exercise("unknown path", { method: "GET", path: "/nothing", listener: "adm
 await exercise("unknown path", { method: "GET", path: "/verifyx", listener: "api", headers: bearer, expect: 404 });
 await exercise("unknown path", { method: "GET", path: "/VERIFY", listener: "api", headers: bearer, expect: 404 });
 const notAllowed = await exercise("other method", { method: "PUT", path: tokens, query: q, headers: json, body: "{}", expect: 405 });
-check("405 on the API lists its methods", notAllowed.headers?.allow === "GET, POST, DELETE");
+check("405 on the API lists its methods", notAllowed.headers?.allow === "GET, POST, DELETE, PATCH");
 const adminNotAllowed = await exercise("other method", { method: "POST", path: "/healthz", expect: 405 });
 check("405 on the admin listener allows GET", adminNotAllowed.headers?.allow === "GET");
 
@@ -510,6 +610,6 @@ const status = await Promise.race([tokend.exited, sleep(15_000).then(() => null)
 check("tokend stops on SIGTERM with exit code 0", status?.code === 0, JSON.stringify(status));
 const output = tokend.out + tokend.err;
 check("no key reaches the output",
-  [key, newKey, customerKey, rolledKey].every((k) => k === "" || !output.includes(k)));
+  [key, newKey, customerKey, rolledKey, limitedKey].every((k) => k === "" || !output.includes(k)));
 
 finish();

@@ -162,6 +162,9 @@ void check_duplicates(std::string_view body) {
   FUZZ_CHECK(!del && del.problem.find("twice") != std::string::npos, "delete: accepted a repeated member");
   const auto roll = server::parse_roll_body(body);
   FUZZ_CHECK(!roll && roll.problem.find("twice") != std::string::npos, "roll: accepted a repeated member");
+  const auto limit = server::parse_rate_limit_body(body);
+  FUZZ_CHECK(!limit && limit.problem.find("twice") != std::string::npos,
+             "rate limit: accepted a repeated member");
 }
 
 // A description the service accepted must come back unchanged in the create response: the JSON
@@ -238,6 +241,58 @@ void check_roll(std::string_view body) {
   FUZZ_CHECK(!reference_has_duplicates(body), "roll: accepted a body naming a member twice");
 }
 
+// An accepted `rateLimit` is the body's: null, or exactly its integers within bounds (burst 0 and
+// window 1 when absent), with no other member.
+void check_rate_limit_member(std::string_view body, const std::optional<core::rate_limit>& limit,
+                             const char* what) {
+  const auto v = boost::json::parse(body).as_object();
+  const auto* member = v.if_contains("rateLimit");
+  FUZZ_CHECK(member != nullptr || !limit, what);
+  if (!member || member->is_null()) {
+    FUZZ_CHECK(!limit, what);
+    return;
+  }
+  FUZZ_CHECK(limit && member->is_object(), what);
+  const auto& o = member->as_object();
+  for (const auto& field : o) {
+    FUZZ_CHECK(field.key() == "limit" || field.key() == "window" || field.key() == "burst", what);
+  }
+  const auto integer = [&o](const char* name, std::uint64_t absent) {
+    const auto* m = o.if_contains(name);
+    if (!m) return absent;
+    FUZZ_CHECK(m->is_uint64() || (m->is_int64() && m->as_int64() >= 0), "rate limit: a non-integer accepted");
+    return m->to_number<std::uint64_t>();
+  };
+  FUZZ_CHECK(
+      o.contains("limit") && integer("limit", 0) == limit->limit && limit->limit <= core::max_rate_limit,
+      what);
+  FUZZ_CHECK(integer("window", 1) == limit->window_seconds && limit->window_seconds >= 1 &&
+                 limit->window_seconds <= core::max_rate_window_seconds,
+             what);
+  FUZZ_CHECK(integer("burst", 0) == limit->burst && limit->burst <= core::max_rate_limit, what);
+}
+
+void check_rate_limit(std::string_view body) {
+  const auto parsed = server::parse_rate_limit_body(body);
+  FUZZ_CHECK(bool(parsed) == parsed.problem.empty(),
+             "rate limit: a refusal must say why, and only a refusal");
+  if (const auto create = server::parse_create_body(body)) {
+    check_rate_limit_member(body, create.value->rate_limit, "create: accepted a rateLimit the rules refuse");
+  }
+  if (const auto roll = server::parse_roll_body(body)) {
+    const auto& update = roll.value->rate_limit;
+    FUZZ_CHECK(update.replace == boost::json::parse(body).as_object().contains("rateLimit"),
+               "roll: replaces the limit without a rateLimit, or keeps it with one");
+    check_rate_limit_member(body, update.limit, "roll: accepted a rateLimit the rules refuse");
+  }
+  if (!parsed) return;
+  check_selector(body, parsed.value->target, "rate limit: accepted a body not naming one token or id");
+  FUZZ_CHECK(boost::json::parse(body).as_object().contains("rateLimit"), "rate limit: accepted without one");
+  check_rate_limit_member(body, parsed.value->rate_limit,
+                          "rate limit: accepted a rateLimit the rules refuse");
+  FUZZ_CHECK(!reference_has_duplicates(body), "rate limit: accepted a body naming a member twice");
+}
+
 void check_description_rules(std::string_view raw) {
   const auto ours = core::utf8_length(raw);
   FUZZ_CHECK(ours == reference_utf8_length(raw), "utf8_length disagrees with the RFC 3629 table");
@@ -297,6 +352,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   check_create(input);
   check_delete(input);
   check_roll(input);
+  check_rate_limit(input);
   check_description_rules(input);
   check_duplicates(input);
   check_content_type(input);

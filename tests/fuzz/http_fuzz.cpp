@@ -149,6 +149,13 @@ void check_token_json(const boost::json::object& t, core::user_id owner, bool ma
       "timestamp is not a decimal string");
   const auto* user = t.if_contains("userId");
   FUZZ_CHECK(user && user->is_number() && user->to_number<core::user_id>() == owner, "token of another user");
+  // Bodies that ask for a limit are parsed by the same rules, so only the shape is checked here.
+  const auto* limit = t.if_contains("rateLimit");
+  FUZZ_CHECK(limit && (limit->is_null() ||
+                       (limit->is_object() && limit->as_object().size() == 3 &&
+                        limit->as_object().contains("limit") && limit->as_object().contains("window") &&
+                        limit->as_object().contains("burst"))),
+             "token without a rateLimit that is null or {limit, window, burst}");
 }
 
 // The page the model expects: the caller's live keys in creation order, masked, sliced by paging.
@@ -285,6 +292,7 @@ struct expectation {
   bool routed = false;                  // the path and method are the token endpoints'
   bool verify = false;                  // a /verify request (then routed too)
   bool roll = false;                    // POST /api/v2/tokens/roll (then routed too)
+  bool operator_only = false;           // PATCH /api/v2/tokens or GET /api/v2/tokens/limited
   bool uncertain = false;               // the key may or may not authenticate (see key_state)
   std::optional<core::user_id> caller;  // authenticated as this user, when routed
 };
@@ -306,9 +314,15 @@ expectation expect(const server::http_request& request, const world& w) {
   if (target->encoded_path() == server::roll_path) {
     if (m != http::verb::post) return e;
     e.roll = true;
+  } else if (target->encoded_path() == server::limited_path) {
+    if (m != http::verb::get) return e;
+    e.operator_only = true;
   } else if (target->encoded_path() != server::tokens_path ||
-             (m != http::verb::get && m != http::verb::post && m != http::verb::delete_)) {
+             (m != http::verb::get && m != http::verb::post && m != http::verb::delete_ &&
+              m != http::verb::patch)) {
     return e;
+  } else if (m == http::verb::patch) {
+    e.operator_only = true;
   }
   e.routed = true;
   const auto authorization = server::authorization_headers(request);
@@ -353,6 +367,8 @@ void check_reply(world& w, const server::http_request& request, const server::ap
              "a verified user on anything but a 200 from /verify");
   FUZZ_CHECK(reply.bearer_challenge == (reply.route_label == server::route::verify && s == 401),
              "a Bearer challenge on anything but a 401 from /verify");
+  // No key of the model is rate limited (the service has no default limit).
+  FUZZ_CHECK(!reply.rate && !reply.rate_limited, "rate-limit state for a key without a limit");
 
   boost::system::error_code ec;
   const boost::json::value parsed = boost::json::parse(reply.body, ec);
@@ -393,9 +409,11 @@ void check_reply(world& w, const server::http_request& request, const server::ap
   if (other_user) FUZZ_CHECK(s == 400 || s == 403 || s == 415, "an admin key acted for another user");
   if (s == 403) {
     const auto asked = server::parse_create_body(request.body());
-    FUZZ_CHECK(other_user || e.roll || (asked && asked.value->type == "operator"),
+    FUZZ_CHECK(other_user || e.roll || e.operator_only || (asked && asked.value->type == "operator"),
                "403 without another user or an operator key asked for");
   }
+  // No key here is an operator key: a rate limit change or the limited keys' view is always refused.
+  if (e.operator_only) FUZZ_CHECK(s != 200, "an admin key changed a rate limit or saw the limited keys");
   if (s != 200) return;
   if (e.verify) {
     FUZZ_CHECK(reply.verified && reply.verified->user == e.caller, "/verify named another user");
