@@ -4,7 +4,8 @@
 // reached it and logs every request it served. Through nginx: a valid key (query or Bearer) reaches
 // the service with its user id and without the key; a missing, malformed, unknown or just-deleted
 // key is 401 and never reaches it; tokend down, or its store failing for an uncached key (the
-// PostgreSQL suite, labelled), lets nothing through; tokend's own output never holds a key.
+// PostgreSQL suite, labelled), lets nothing through; a key over its rate limit gets nginx's 429 with
+// tokend's headers; tokend's own output never holds a key.
 #define BOOST_TEST_MODULE gateway_test
 #include <boost/test/unit_test.hpp>
 
@@ -21,6 +22,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -313,6 +315,66 @@ BOOST_AUTO_TEST_CASE(nginx_lets_through_only_what_tokend_allows) {
   for (const auto& k : keys) {
     BOOST_TEST(pieces_of(k, output) == 0u, "key " << k.substr(0, 6) << "...: pieces in tokend's output");
   }
+  BOOST_TEST((steady::now() - started < test_budget), "the test took longer than its budget");
+}
+
+// A key over its rate limit behind nginx: tokend answers the check 403 (auth_request would turn a
+// 429 into a 500) and the snippets turn that into the client's 429 with tokend's Retry-After and
+// RateLimit headers, never reaching the service; an allowed request carries the RateLimit headers.
+BOOST_AUTO_TEST_CASE(nginx_answers_429_for_a_key_over_its_rate_limit) {
+  const auto started = steady::now();
+  test::sandbox box;
+  const std::string op = tokend::core::generate_key();
+  test::tokend_server::options options;
+  options.args = {"--verify-rate-limited-status", "403"};
+  options.env = {"TOKEND_BOOTSTRAP_TOKEN=" + op, "TOKEND_BOOTSTRAP_TYPE=operator",
+                 "TOKEND_BOOTSTRAP_USER_ID=1"};
+  test::tokend_server server(box, options);
+  gateway gw(box.root() / "nginx", server.api_port());
+
+  // One request a day: the second is over the limit for the rest of the day.
+  const json::object body{{"type", "admin"},
+                          {"description", "one a day"},
+                          {"rateLimit", json::object{{"limit", 1}, {"window", 86400}}}};
+  const auto made =
+      test::request(server.api_port(), http::verb::post, std::string("/api/v2/tokens?userId=") + user_id,
+                    json::serialize(body), {{"Authorization", "Bearer " + op}});
+  BOOST_REQUIRE_MESSAGE(made.status == 200u, made.status << " " << made.body);
+  const std::string key(made.json().at("token").at("token").as_string());
+  const std::string policy = "\"key\";q=1;w=86400";
+
+  auto r = gw.send("/items/first", {{"Authorization", "Bearer " + key}});
+  BOOST_TEST(r.status == 200u, r.status << " " << r.body);
+  BOOST_TEST(r.body == passed_with(""));
+  BOOST_TEST(r.header("ratelimit-policy") == policy);
+  BOOST_TEST(r.header("ratelimit").starts_with("\"key\";r=0;t="), r.header("ratelimit"));
+  BOOST_TEST(r.header("retry-after").empty());
+
+  for (const auto& target : {std::string("/denied/second"), "/denied/query?token=" + key}) {
+    BOOST_TEST_CONTEXT(target.substr(0, 15)) {
+      r = target.find("token=") == std::string::npos ? gw.send(target, {{"Authorization", "Bearer " + key}})
+                                                     : gw.send(target);
+      BOOST_TEST(r.status == 429u, r.status << " " << r.body);
+      const long long retry_after = std::atoll(r.header("retry-after").c_str());
+      BOOST_TEST(retry_after >= 86000, "Retry-After: " << r.header("retry-after"));
+      BOOST_TEST(retry_after <= 86400, "Retry-After: " << r.header("retry-after"));
+      BOOST_TEST(r.header("ratelimit-policy") == policy);
+      BOOST_TEST(r.header("ratelimit").starts_with("\"key\";r=0;t="), r.header("ratelimit"));
+      BOOST_TEST(r.header("content-type").starts_with("application/json"), r.header("content-type"));
+      BOOST_TEST(r.body == R"({"success":false,"message":"Rate limit exceeded"})");
+    }
+  }
+  // A key without a limit passes with none of these headers.
+  r = gw.send("/items/unlimited", {{"Authorization", "Bearer " + op}});
+  BOOST_TEST(r.status == 200u, r.status << " " << r.body);
+  BOOST_TEST(r.header("ratelimit").empty());
+  BOOST_TEST(r.header("ratelimit-policy").empty());
+
+  const auto served = gw.served();
+  BOOST_TEST(served.size() == 2u, listed(served));
+  for (const auto& line : served) BOOST_TEST(!line.starts_with("/denied/"), "reached the service: " << line);
+  BOOST_TEST(gw.error_log().find("auth request unexpected status") == std::string::npos, gw.error_log());
+  BOOST_TEST(server.terminate(10s).value_or(test::exit_status{}).success());
   BOOST_TEST((steady::now() - started < test_budget), "the test took longer than its budget");
 }
 
