@@ -43,7 +43,8 @@ inline constexpr std::uint32_t max_rate_window_seconds = 86'400;  // one day
                                                const rate_limit& bound) noexcept {
   if (bound.unlimited() || !own) return true;
   if (own->unlimited()) return false;
-  return std::uint64_t{own->limit} * bound.window_seconds <= std::uint64_t{bound.limit} * own->window_seconds &&
+  return std::uint64_t{own->limit} * bound.window_seconds <=
+             std::uint64_t{bound.limit} * own->window_seconds &&
          own->bucket() <= bound.bucket();
 }
 

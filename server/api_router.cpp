@@ -174,7 +174,8 @@ net::awaitable<api_reply> roll(const http_request& request, token_service& servi
   const auto expiry = core::decide_expiry(policy, body.value->expiry, service.now());
   if (!expiry.ok()) co_return error_reply(400, expiry.problem, route::roll);
   const auto& asked = body.value->rate_limit;
-  if (!a.who.operator_key && asked.replace && !core::within_rate_limit(asked.limit, service.default_rate_limit())) {
+  if (!a.who.operator_key && asked.replace &&
+      !core::within_rate_limit(asked.limit, service.default_rate_limit())) {
     co_return error_reply(403, generous_limit_refusal, route::roll);
   }
   if (!a.who.operator_key) {

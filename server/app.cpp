@@ -217,7 +217,8 @@ std::string app::metrics_text() const {
                                    responses_.refused()};
   const metrics::cache_figures cached{cache.hits(), cache.misses(), cache.size(), cache.capacity()};
   const maintenance_figures maintenance{service_.uses_recorded(), service_.expired_removed()};
-  const rate_limit_figures rate{service_.limiter().size(), service_.limiter().share(), service_.shares_failed()};
+  const rate_limit_figures rate{service_.limiter().size(), service_.limiter().share(),
+                                service_.shares_failed()};
   return metrics_.render(cached, store_->stats(), ready(), responses, maintenance, rate);
 }
 

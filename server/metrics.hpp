@@ -28,8 +28,8 @@ struct maintenance_figures {
 
 // The rate limiter's figures (core/rate_limiter.hpp), handed in at scrape time.
 struct rate_limit_figures {
-  std::uint64_t buckets = 0;  // keys with a bucket in this process
-  std::uint64_t share = 1;    // 1, or n while this process holds itself to 1/n of every limit
+  std::uint64_t buckets = 0;        // keys with a bucket in this process
+  std::uint64_t share = 1;          // 1, or n while this process holds itself to 1/n of every limit
   std::uint64_t shares_failed = 0;  // sharing rounds that failed since start
 };
 

@@ -31,7 +31,7 @@ void token_service::set_rate_limits(rate_limit_settings settings) {
 void token_service::share_admits(std::function<void(error_code)> done) {
   const std::int64_t now_ns = rate_settings_.clock();
   const std::vector<core::rate_limiter::admitted> drained = limiter_.drain_admitted();
-  limiter_.trim(now_ns);      // after the drain: buckets full again go even if they just admitted
+  limiter_.trim(now_ns);  // after the drain: buckets full again go even if they just admitted
   // Processes gone are forgotten only while sharing works: during an outage nothing is heard from
   // anyone, and forgetting them would hand each survivor the whole limit again.
   if (limiter_.share() == 1) (void)peers_heard(now_ns);
@@ -71,7 +71,8 @@ void token_service::shared(error_code ec) {
     const std::lock_guard lock(peers_mutex_);
     others = peers_.size();  // everyone heard within peer_memory_seconds of the last working share
   }
-  limiter_.set_share(static_cast<std::uint32_t>(std::min<std::size_t>(others + 1, core::rate_limiter::max_share)));
+  limiter_.set_share(
+      static_cast<std::uint32_t>(std::min<std::size_t>(others + 1, core::rate_limiter::max_share)));
 }
 
 void token_service::peer_admits(std::uint64_t sender, const std::vector<storage::admitted_requests>& counts) {

@@ -2128,8 +2128,8 @@ BOOST_AUTO_TEST_CASE(the_default_limits_keys_without_their_own) {
     BOOST_TEST(r.status == 200u, r.status << " " << r.body);
     check_rate_headers(r, 3, 3600, remaining, 1200 * (3 - remaining) - 1, 1200 * (3 - remaining));
   };
-  const auto exempt_reply = api(srv.port, http::verb::post, tokens_target(op),
-                                limited_create_json("exempt", R"({"limit":0})"));
+  const auto exempt_reply =
+      api(srv.port, http::verb::post, tokens_target(op), limited_create_json("exempt", R"({"limit":0})"));
   admitted(exempt_reply, 2);
   const auto own_reply = api(srv.port, http::verb::post, tokens_target(op),
                              limited_create_json("own", R"({"limit":10,"window":60})"));
@@ -2167,23 +2167,25 @@ BOOST_AUTO_TEST_CASE(only_an_operator_loosens_the_default) {
   options.rate_limit = core::rate_limit{100, 60, 0};
   test_server srv(options);
   const std::string op = srv.add_operator_key(1);
-  for (const char* looser : {R"({"limit":0})", R"({"limit":101,"window":60})", R"({"limit":2,"window":1})",
-                             R"({"limit":100,"window":60,"burst":101})", R"({"limit":1,"window":1,"burst":200})"}) {
+  for (const char* looser :
+       {R"({"limit":0})", R"({"limit":101,"window":60})", R"({"limit":2,"window":1})",
+        R"({"limit":100,"window":60,"burst":101})", R"({"limit":1,"window":1,"burst":200})"}) {
     BOOST_TEST_CONTEXT(looser) {
-      const auto r =
-          api(srv.port, http::verb::post, tokens_target(srv.admin_key), limited_create_json("looser", looser));
+      const auto r = api(srv.port, http::verb::post, tokens_target(srv.admin_key),
+                         limited_create_json("looser", looser));
       check_error(r, 403);
       BOOST_TEST(r.body.find("more generous rate limit") != std::string::npos, r.body);
-      BOOST_TEST(api(srv.port, http::verb::post, tokens_target(op), limited_create_json("looser", looser)).status ==
-                 200u);
+      BOOST_TEST(
+          api(srv.port, http::verb::post, tokens_target(op), limited_create_json("looser", looser)).status ==
+          200u);
     }
   }
   for (const char* tighter : {R"({"limit":100,"window":60})", R"({"limit":1,"window":1,"burst":100})",
                               R"({"limit":50,"window":3600,"burst":10})", "null"}) {
     BOOST_TEST_CONTEXT(tighter) {
-      BOOST_TEST(
-          api(srv.port, http::verb::post, tokens_target(srv.admin_key), limited_create_json("tighter", tighter))
-              .status == 200u);
+      BOOST_TEST(api(srv.port, http::verb::post, tokens_target(srv.admin_key),
+                     limited_create_json("tighter", tighter))
+                     .status == 200u);
     }
   }
   const auto mine = create_limited(srv.port, srv.admin_key, R"({"limit":10,"window":60})");

@@ -205,7 +205,7 @@ BOOST_AUTO_TEST_CASE(other_instances_counts_go_into_debt_which_is_paid_back) {
   const auto limit = per(10, 1);
   const std::uint64_t tag = core::key_tag(digest(1));
   BOOST_TEST(allowed(limiter, digest(1), limit, t0));  // 9 left
-  limiter.debit(tag, 19, t0);                           // 10 in debt
+  limiter.debit(tag, 19, t0);                          // 10 in debt
   const auto d = limiter.admit(digest(1), 1, limit, t0);
   BOOST_TEST(!d.allowed);
   BOOST_TEST(d.remaining == 0u);
@@ -240,7 +240,7 @@ BOOST_AUTO_TEST_CASE(a_share_holds_to_a_fraction_of_every_limit) {
   BOOST_TEST(limiter.share() == 1u);
   limiter.set_share(2);
   BOOST_TEST(limiter.share() == 2u);
-  BOOST_TEST(admit_times(limiter, digest(1), limit, t0, 10) == 5);  // half the bucket
+  BOOST_TEST(admit_times(limiter, digest(1), limit, t0, 10) == 5);     // half the bucket
   BOOST_TEST(!allowed(limiter, digest(1), limit, t0 + 200 * ms - 1));  // half the pace
   BOOST_TEST(allowed(limiter, digest(1), limit, t0 + 200 * ms));
   // A bucket of one request is not shared down to nothing.
@@ -276,7 +276,7 @@ BOOST_AUTO_TEST_CASE(trim_drops_only_buckets_full_again_with_nothing_to_share) {
   BOOST_TEST(admit_times(limiter, digest(2), limit, t0 + 900 * ms, 1) == 1);
   (void)drained(limiter);
   BOOST_TEST(admit_times(limiter, digest(3), limit, t0 + 900 * ms, 1) == 1);  // not drained
-  limiter.debit(core::key_tag(digest(4)), 1, t0);                              // an unseen key's count
+  limiter.debit(core::key_tag(digest(4)), 1, t0);                             // an unseen key's count
   BOOST_TEST(limiter.size() == 4u);
   limiter.trim(t0 + 999 * ms);
   BOOST_TEST(limiter.size() == 4u);

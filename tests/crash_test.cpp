@@ -16,8 +16,8 @@
 
 #include "core/key.hpp"
 #include "support/http_client.hpp"
-#include "support/token_shape.hpp"
 #include "support/keys.hpp"
+#include "support/token_shape.hpp"
 #include "support/tokend_server.hpp"
 
 #include <boost/json.hpp>

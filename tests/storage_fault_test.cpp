@@ -11,8 +11,8 @@
 
 #include "core/key.hpp"
 #include "support/http_client.hpp"
-#include "support/token_shape.hpp"
 #include "support/private_tmpfs.hpp"
+#include "support/token_shape.hpp"
 #include "support/tokend_server.hpp"
 
 #include <boost/json.hpp>

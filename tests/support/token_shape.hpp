@@ -14,7 +14,8 @@ namespace tokend::test {
   const auto object_or_null = [](const boost::json::value& v) { return v.is_object() || v.is_null(); };
   return o.size() == 9 && has("token", string) && has("description", string) && has("type", string) &&
          has("timestamp", string) && has("userId", number) && has("id", number) &&
-         has("expiresAt", string_or_null) && has("lastUsedAt", string_or_null) && has("rateLimit", object_or_null);
+         has("expiresAt", string_or_null) && has("lastUsedAt", string_or_null) &&
+         has("rateLimit", object_or_null);
 }
 
 }  // namespace tokend::test
