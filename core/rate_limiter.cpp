@@ -79,7 +79,8 @@ struct bucket {
   }
 
   // Brings the bucket to `now_ns` under `to` and `to_share`: a first request starts it full less
-  // what other instances already admitted; a changed limit or share keeps how full it was.
+  // what other instances already admitted; a changed limit keeps the requests taken, a changed
+  // share how full the bucket was.
   void run_under(const rate_limit& to, std::uint32_t to_share, std::int64_t now_ns) noexcept {
     const params next = params_of(to, to_share);
     if (!seen()) {
@@ -90,6 +91,14 @@ struct bucket {
       refill(before, now_ns);
       if (level >= before.cap) {
         level = next.cap;
+      } else if (limit != to) {
+        // An operator's new limit: the requests taken from the bucket stay taken, so a raised
+        // limit has its extra room at once and a lowered one may leave the key waiting.
+        const long double taken =
+            static_cast<long double>(before.cap - level) / static_cast<long double>(before.cost);
+        const long double left =
+            static_cast<long double>(next.cap) - taken * static_cast<long double>(next.cost);
+        level = std::clamp(static_cast<units>(left), min_level, next.cap);
       } else {
         const long double scaled = static_cast<long double>(level) * static_cast<long double>(next.cap) /
                                    static_cast<long double>(before.cap);

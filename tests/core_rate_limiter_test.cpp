@@ -160,27 +160,28 @@ BOOST_AUTO_TEST_CASE(a_burst_below_the_limit) {
   BOOST_TEST(admitted == 100);
 }
 
-BOOST_AUTO_TEST_CASE(a_changed_limit_keeps_how_full_the_bucket_was) {
+BOOST_AUTO_TEST_CASE(a_changed_limit_keeps_the_requests_taken) {
   core::rate_limiter limiter(100);
-  BOOST_TEST(admit_times(limiter, digest(1), per(10, 1), t0, 5) == 5);  // half full
+  BOOST_TEST(admit_times(limiter, digest(1), per(10, 1), t0, 5) == 5);  // 5 taken
   const auto d = limiter.admit(digest(1), 1, per(20, 1), t0);
   BOOST_TEST(d.allowed);
-  BOOST_TEST(d.remaining == 9u);  // 10 of 20, less this one
-  // An empty bucket stays empty and refills at the new pace.
+  BOOST_TEST(d.remaining == 14u);  // 20 less the 5 taken, less this one
+  // A raised limit has its extra room at once, even for an exhausted key.
   BOOST_TEST(admit_times(limiter, digest(2), per(10, 1), t0, 10) == 10);
-  BOOST_TEST(!allowed(limiter, digest(2), per(20, 1), t0));
+  BOOST_TEST(admit_times(limiter, digest(2), per(20, 1), t0, 20) == 10);
   BOOST_TEST(!allowed(limiter, digest(2), per(20, 1), t0 + 50 * ms - 1));
   BOOST_TEST(allowed(limiter, digest(2), per(20, 1), t0 + 50 * ms));
-  // Changed at the time of the change, an empty bucket refills at the new pace from then on.
+  // Changed at the time of the change: from 1 a day, exhausted, to 1000 a second.
   BOOST_TEST(admit_times(limiter, digest(4), per(1, 86400), t0, 1) == 1);
-  limiter.reconfigure(digest(4), per(1000, 1), t0 + ms);
-  BOOST_TEST(!allowed(limiter, digest(4), per(1000, 1), t0 + 2 * ms - 100));
-  BOOST_TEST(allowed(limiter, digest(4), per(1000, 1), t0 + 2 * ms));
-  limiter.reconfigure(digest(4), core::rate_limit{}, t0 + 2 * ms);  // unlimited: the bucket goes
+  limiter.reconfigure(digest(4), per(1000, 1, 10), t0 + ms);
+  BOOST_TEST(admit_times(limiter, digest(4), per(1000, 1, 10), t0 + ms, 20) == 9);
+  limiter.reconfigure(digest(4), core::rate_limit{}, t0 + ms);  // unlimited: the bucket goes
   BOOST_TEST(limiter.size() == 2u);
-  // A lower limit does not hand out the old bucket.
-  BOOST_TEST(admit_times(limiter, digest(3), per(100, 1), t0, 1) == 1);
-  BOOST_TEST(admit_times(limiter, digest(3), per(2, 1), t0, 10) == 1);  // 99% of 2
+  // A lower limit does not hand out the old bucket: what was taken may exceed it (a debt).
+  BOOST_TEST(admit_times(limiter, digest(3), per(100, 1), t0, 3) == 3);
+  BOOST_TEST(admit_times(limiter, digest(3), per(2, 1), t0, 10) == 0);
+  BOOST_TEST(!allowed(limiter, digest(3), per(2, 1), t0 + second - 1));  // a debt of one to pay first
+  BOOST_TEST(allowed(limiter, digest(3), per(2, 1), t0 + second));
 }
 
 BOOST_AUTO_TEST_SUITE_END()
