@@ -1,13 +1,8 @@
-// The operator CLI; see token_cli.hpp.
+// The operator CLI: its arguments, variables and key files, and run(); see token_cli.hpp.
 #include "server/token_cli.hpp"
 
 #include "core/duration.hpp"
 #include "core/key.hpp"
-#include "server/cli_table.hpp"
-
-#include <boost/json/parse.hpp>
-#include <boost/json/serialize.hpp>
-#include <boost/json/value.hpp>
 
 #include <algorithm>
 #include <array>
@@ -19,8 +14,6 @@
 
 namespace tokend::server::cli {
 namespace {
-
-namespace json = boost::json;
 
 // Which subcommands take a flag, as bits of 1 << command.
 constexpr unsigned bit(command c) { return 1U << static_cast<unsigned>(c); }
@@ -57,8 +50,6 @@ constexpr std::array<std::pair<std::string_view, command>, 6> commands = {{{"cre
                                                                            {"roll", command::roll},
                                                                            {"limit", command::limit},
                                                                            {"limited", command::limited}}};
-
-constexpr std::string_view command_names = "create, list, delete, roll, limit or limited";
 
 // Keys are 64 characters: an argument that long is not repeated in a message, in case it is one.
 std::string quoted(std::string_view arg) {
@@ -110,34 +101,6 @@ std::string trimmed(std::string_view s) {
   return std::string(s.substr(first, last - first + 1));
 }
 
-std::string tokens_path(const options& o, std::string_view tail) {
-  std::string target = o.url.prefix + "/api/v2/tokens";
-  target += tail;
-  if (o.user_id) target += "?userId=" + std::to_string(*o.user_id);
-  return target;
-}
-
-void add_expiry(json::object& body, const options& o) {
-  if (o.expires_in) body["expiresIn"] = *o.expires_in;
-  if (o.expires_at) body["expiresAt"] = *o.expires_at;
-}
-
-// The API's rateLimit object; burst only when given.
-json::object rate_limit_object(const core::rate_limit& limit) {
-  json::object o;
-  o["limit"] = limit.limit;
-  if (limit.unlimited()) return o;
-  o["window"] = limit.window_seconds;
-  if (limit.burst != 0) o["burst"] = limit.burst;
-  return o;
-}
-
-// `--rate-limit` as an object, `--default` as null, neither as no member.
-void add_rate_limit(json::object& body, const options& o) {
-  if (o.rate_limit) body["rateLimit"] = rate_limit_object(*o.rate_limit);
-  if (o.default_limit) body["rateLimit"] = nullptr;
-}
-
 // The first line of `path`, trimmed; `what` names the file in a message.
 std::string first_line_of(const std::string& path, std::string_view what) {
   std::ifstream in(path);
@@ -145,125 +108,6 @@ std::string first_line_of(const std::string& path, std::string_view what) {
   std::string line;
   std::getline(in, line);
   return trimmed(line);
-}
-
-json::object parse_object(std::string_view body) {
-  boost::system::error_code ec;
-  json::value v = json::parse(body, ec);
-  if (ec || !v.is_object()) throw reply_error("the server's answer is not a JSON object");
-  return std::move(v.get_object());
-}
-
-const json::object& object_member(const json::object& o, std::string_view name) {
-  const auto* v = o.if_contains(name);
-  if (v == nullptr || !v->is_object()) {
-    throw reply_error("the server's answer has no \"" + std::string(name) + "\" object");
-  }
-  return v->get_object();
-}
-
-std::string printable(std::string_view s) {
-  std::string out;
-  for (const char c : s) out += (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) ? '?' : c;
-  return out;
-}
-
-// The new key of a create or roll, shown once, and its row.
-void print_new_key(const json::object& token, std::ostream& out) {
-  out << format_table({row_of(token)});
-  const auto* key = token.if_contains("token");
-  if (key == nullptr || !key->is_string()) throw reply_error("the server's answer has no new key");
-  out << "Key (shown once, keep it now): " << printable(key->get_string()) << "\n";
-}
-
-void print_json(std::string_view body, std::ostream& out) {
-  out << body;
-  if (!body.ends_with('\n')) out << '\n';
-}
-
-int list_all(const options& o, const std::string& key, const transport& send, std::ostream& out,
-             std::ostream& err) {
-  json::array tokens;
-  for (std::uint64_t page = 0;; ++page) {
-    const auto plan = list_request(o, page);
-    const auto reply = send(o.url, {plan.method, plan.target, key, plan.body});
-    if (reply.status != 200) {
-      err << "tokend token: " << error_message(reply.status, reply.body) << "\n";
-      return 1;
-    }
-    json::object answer = parse_object(reply.body);
-    auto* page_tokens = answer.if_contains("tokens");
-    if (page_tokens == nullptr || !page_tokens->is_array()) {
-      throw reply_error("the server's answer has no \"tokens\" array");
-    }
-    const auto* more = answer.if_contains("hasMore");
-    const bool has_more = more != nullptr && more->is_bool() && more->get_bool();
-    // A server that promises more but sends none would keep this loop going forever.
-    if (has_more && page_tokens->get_array().empty())
-      throw reply_error("the server sent an empty page with more to come");
-    for (auto& t : page_tokens->get_array()) tokens.push_back(std::move(t));
-    if (!has_more) break;
-  }
-  if (o.output == output_format::json) {
-    json::object all_tokens;
-    all_tokens["success"] = true;
-    all_tokens["message"] = "Success";
-    all_tokens["tokens"] = std::move(tokens);
-    out << json::serialize(all_tokens) << "\n";
-  } else {
-    out << format_table(rows_of(tokens));
-  }
-  return 0;
-}
-
-// The answer of limit (the key's id and its limit now) or limited (a table of keys).
-void print_limits(const options& o, const json::object& answer, std::ostream& out) {
-  if (o.cmd == command::limited) {
-    const auto* keys = answer.if_contains("keys");
-    if (keys == nullptr || !keys->is_array()) throw reply_error("the server's answer has no \"keys\" array");
-    out << format_limited_table(keys->get_array());
-    return;
-  }
-  const auto* id = answer.if_contains("id");
-  out << "Rate limit of key"
-      << (id != nullptr && id->is_number() ? " " + json::serialize(*id) : std::string()) << ": "
-      << rate_limit_cell(answer) << "\n";
-}
-
-// Create, delete, roll, limit and limited: one request, one answer.
-int single(const options& o, const std::string& key, const transport& send, std::ostream& out,
-           std::ostream& err) {
-  const auto plan = plan_request(o);
-  const auto reply = send(o.url, {plan.method, plan.target, key, plan.body});
-  if (reply.status != 200) {
-    err << "tokend token: " << error_message(reply.status, reply.body) << "\n";
-    return 1;
-  }
-  const json::object answer = parse_object(reply.body);
-  if (o.output == output_format::json) {
-    print_json(reply.body, out);
-    return 0;
-  }
-  if (o.cmd == command::limit || o.cmd == command::limited) {
-    print_limits(o, answer, out);
-    return 0;
-  }
-  if (o.cmd == command::remove) {
-    const auto* message = answer.if_contains("message");
-    out << (message != nullptr && message->is_string() ? printable(message->get_string()) : "Token deleted")
-        << "\n";
-    return 0;
-  }
-  print_new_key(object_member(answer, "token"), out);
-  if (o.cmd == command::roll) {
-    if (const auto* previous = answer.if_contains("previous"); previous != nullptr && previous->is_object()) {
-      const auto& p = previous->get_object();
-      const auto* id = p.if_contains("id");
-      out << "Previous key" << (id != nullptr && id->is_number() ? " " + json::serialize(*id) : std::string())
-          << " expires " << time_cell(p, "expiresAt") << "\n";
-    }
-  }
-  return 0;
 }
 
 }  // namespace
@@ -420,74 +264,6 @@ std::string read_key(const options& o, const env_lookup& env) {
     throw usage_error(source + " is not a well-formed key (64 hex characters with a valid checksum)");
   }
   return key;
-}
-
-request_plan plan_request(const options& o) {
-  json::object body;
-  switch (o.cmd) {
-    case command::create:
-      body["type"] = o.type;
-      body["description"] = o.description.value_or("");
-      add_expiry(body, o);
-      add_rate_limit(body, o);
-      return {"POST", tokens_path(o, ""), json::serialize(body)};
-    case command::remove:
-      body["id"] = o.id.value_or(0);
-      return {"DELETE", tokens_path(o, ""), json::serialize(body)};
-    case command::roll:
-      body["id"] = o.id.value_or(0);
-      if (o.overlap) body["overlap"] = *o.overlap;
-      add_expiry(body, o);
-      add_rate_limit(body, o);
-      return {"POST", tokens_path(o, "/roll"), json::serialize(body)};
-    case command::limit:
-      if (o.id) {
-        body["id"] = *o.id;
-      } else {
-        body["token"] = o.target_key;
-      }
-      add_rate_limit(body, o);
-      return {"PATCH", tokens_path(o, ""), json::serialize(body)};
-    case command::limited:
-      return {"GET", tokens_path(o, "/limited") + (o.count ? "?n=" + std::to_string(*o.count) : ""), {}};
-    case command::list:
-      return list_request(o, 0);
-    case command::none:
-      break;
-  }
-  throw usage_error("missing command: " + std::string(command_names));
-}
-
-request_plan list_request(const options& o, std::uint64_t page) {
-  constexpr std::uint64_t page_size = 1000;
-  std::string target = tokens_path(o, "");
-  target += o.user_id ? '&' : '?';
-  target += "page=" + std::to_string(page) + "&pageSize=" + std::to_string(page_size);
-  return {"GET", std::move(target), {}};
-}
-
-std::string error_message(unsigned status, std::string_view body) {
-  std::string out = "HTTP " + std::to_string(status);
-  boost::system::error_code ec;
-  const json::value v = json::parse(body, ec);
-  if (!ec && v.is_object()) {
-    if (const auto* m = v.get_object().if_contains("message"); m != nullptr && m->is_string()) {
-      return out + ": " + printable(m->get_string());
-    }
-  }
-  return out + " (the answer holds no JSON message)";
-}
-
-int execute(const options& o, const std::string& key, const transport& send, std::ostream& out,
-            std::ostream& err) {
-  try {
-    return o.cmd == command::list ? list_all(o, key, send, out, err) : single(o, key, send, out, err);
-  } catch (const transport_error& e) {
-    err << "tokend token: " << e.what() << "\n";
-  } catch (const reply_error& e) {
-    err << "tokend token: unexpected answer from " << authority(o.url) << ": " << e.what() << "\n";
-  }
-  return 1;
 }
 
 int run(const std::vector<std::string>& args, const env_lookup& env, std::ostream& out, std::ostream& err) {

@@ -26,6 +26,8 @@ struct usage_error : std::runtime_error {
 };
 
 enum class command { none, create, list, remove, roll, limit, limited };
+// The subcommands as messages name them.
+inline constexpr std::string_view command_names = "create, list, delete, roll, limit or limited";
 enum class output_format { table, json };
 
 inline constexpr std::string_view default_url = "http://127.0.0.1:8080";
