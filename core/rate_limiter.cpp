@@ -44,6 +44,13 @@ std::uint32_t clamp_u32(units v) {
   return static_cast<std::uint32_t>(std::clamp<units>(v, 0, std::numeric_limits<std::uint32_t>::max()));
 }
 
+// A level computed in long double, bounded before it is converted: a deep debt re-scaled to a much
+// dearer request would not fit in 128 bits, and converting it as it is would be undefined.
+units to_level(long double v, units cap) {
+  return static_cast<units>(
+      std::clamp(v, static_cast<long double>(min_level), static_cast<long double>(cap)));
+}
+
 units ceil_div(units a, units b) { return a <= 0 ? 0 : (a + b - 1) / b; }
 
 struct bucket {
@@ -98,11 +105,11 @@ struct bucket {
             static_cast<long double>(before.cap - level) / static_cast<long double>(before.cost);
         const long double left =
             static_cast<long double>(next.cap) - taken * static_cast<long double>(next.cost);
-        level = std::clamp(static_cast<units>(left), min_level, next.cap);
+        level = to_level(left, next.cap);
       } else {
         const long double scaled = static_cast<long double>(level) * static_cast<long double>(next.cap) /
                                    static_cast<long double>(before.cap);
-        level = std::clamp(static_cast<units>(scaled), min_level, next.cap);
+        level = to_level(scaled, next.cap);
       }
     }
     limit = to;
