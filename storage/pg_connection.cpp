@@ -7,6 +7,9 @@
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <variant>
 
 namespace tokend::storage::pg {
@@ -39,13 +42,7 @@ bool connection::alive() noexcept {
 }
 
 void connection::close() noexcept {
-  if (socket_) {
-    // libpq owns the file descriptor: PQfinish closes it, so Asio must only forget it.
-    boost::system::error_code ignored;
-    socket_->cancel(ignored);
-    (void)socket_->release();
-    socket_.reset();
-  }
+  drop_socket();
   if (conn_ != nullptr) PQfinish(conn_);
   conn_ = nullptr;
 }
@@ -57,19 +54,31 @@ void connection::cancel() noexcept {
   timer_.cancel();
 }
 
+void connection::drop_socket() noexcept {
+  if (!socket_) return;
+  boost::system::error_code ignored;
+  socket_->close(ignored);  // the duplicate only: libpq's descriptor stays libpq's
+  socket_.reset();
+  libpq_fd_ = -1;
+}
+
 void connection::attach_socket() {
   const int fd = PQsocket(conn_);
-  if (socket_ && socket_->native_handle() == fd) return;
-  if (socket_) {
-    // libpq may switch sockets while connecting (another address, SSL fallback): forget the old one.
-    (void)socket_->release();
-    socket_.reset();
-  }
+  if (socket_ && libpq_fd_ == fd) return;
+  // libpq may switch sockets while connecting (another address, SSL fallback), or drop it.
+  drop_socket();
   if (fd < 0) return;
+  const int own = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (own < 0) return;
   socket_.emplace(ioc_);
   boost::system::error_code ec;
-  socket_->assign(fd, ec);
-  if (ec) socket_.reset();
+  socket_->assign(own, ec);
+  if (ec) {
+    ::close(own);
+    socket_.reset();
+    return;
+  }
+  libpq_fd_ = fd;
 }
 
 net::awaitable<connection::wait_result> connection::wait(bool for_write, clock::time_point until) {

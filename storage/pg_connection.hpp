@@ -95,10 +95,15 @@ class connection {
                                                          std::chrono::steady_clock::time_point until);
   [[nodiscard]] boost::asio::awaitable<reply> collect(bool sent, bool pipelined = false);
   void attach_socket();
+  void drop_socket() noexcept;
 
   boost::asio::io_context& ioc_;
   pg_conn* conn_ = nullptr;
+  // A duplicate of libpq's socket, which Asio owns and closes: libpq closes its own descriptor when
+  // a connection fails or moves to another address, and the number may then be reused by another
+  // connection before Asio would have deregistered it. Waiting on the duplicate never touches it.
   std::optional<boost::asio::posix::stream_descriptor> socket_;
+  int libpq_fd_ = -1;  // the libpq descriptor socket_ duplicates
   boost::asio::steady_timer timer_;
   std::string last_error_;
   std::chrono::milliseconds command_timeout_{0};
