@@ -370,7 +370,8 @@ BOOST_AUTO_TEST_CASE(two_instances_share_a_limit_under_uneven_load) {
   const double stop_at = load.now();
   db.stop_immediate();
   const double stopped = load.now();
-  const auto engaged = first_time(load, [&] { return share_of(a) == 2 && share_of(b) == 2; }, 15s);
+  const auto both_shared = [&] { return share_of(a) == 2 && share_of(b) == 2; };
+  const auto engaged = first_time(load, both_shared, 15s);
   BOOST_REQUIRE_MESSAGE(engaged, "share mode (tokend_rate_limit_share 2) not engaged 15 s after the stop");
   const double outage_from = *engaged + 0.5;  // the buckets settle to their half
   const int outage_measured =
