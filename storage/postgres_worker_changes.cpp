@@ -33,6 +33,18 @@ constexpr const char* unique_violation = "23505";
   return std::to_string(id);
 }
 
+// The digest of the one row a delete or a change of one token returned. Someone else's key is
+// "not found" too: a caller must not learn which keys exist.
+void answer_changed_digest(token_store::remove_handler& handler, const reply& r) {
+  if (r.rows() != 1) {
+    answer(handler, error(core::errc::not_found));
+  } else if (const auto digest = parse_digest_hex(r.cell(0, 0))) {
+    answer(handler, *digest);
+  } else {
+    answer(handler, error(core::errc::internal));
+  }
+}
+
 }  // namespace
 
 net::awaitable<void> worker::run_remove() {
@@ -51,14 +63,7 @@ net::awaitable<void> worker::run_remove() {
     co_return;
   }
   counters_.count_batch(1);
-  // Someone else's key is "not found" too: a caller must not learn which keys exist.
-  if (r.rows() != 1) {
-    answer(j.handler, error(core::errc::not_found));
-  } else if (const auto gone = parse_digest_hex(r.cell(0, 0))) {
-    answer(j.handler, *gone);
-  } else {
-    answer(j.handler, error(core::errc::internal));
-  }
+  answer_changed_digest(j.handler, r);
 }
 
 net::awaitable<void> worker::run_roll() {
@@ -136,14 +141,7 @@ net::awaitable<void> worker::run_set_rate_limit() {
     co_return;
   }
   counters_.count_batch(1);
-  // Someone else's key is "not found" too: a caller must not learn which keys exist.
-  if (r.rows() != 1) {
-    answer(j.handler, error(core::errc::not_found));
-  } else if (const auto changed = parse_digest_hex(r.cell(0, 0))) {
-    answer(j.handler, *changed);
-  } else {
-    answer(j.handler, error(core::errc::internal));
-  }
+  answer_changed_digest(j.handler, r);
 }
 
 }  // namespace tokend::storage::pg
