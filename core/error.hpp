@@ -15,6 +15,7 @@ enum class errc {
   overloaded,        // write queue full: try again later
   unavailable,       // store failing or closed
   internal,          // a bug or an unexpected store error
+  quota_exceeded,    // the owner already holds as many tokens as it may
 };
 
 [[nodiscard]] const boost::system::error_category& error_category() noexcept;

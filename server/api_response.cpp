@@ -92,12 +92,13 @@ void append_token_json(std::string& out, std::string_view token, const core::tok
 }
 
 // The one mapping from an error code to an HTTP status.
-constexpr core::enum_table<core::errc, unsigned, 6> statuses = {{{core::errc::unauthorized, 401},
+constexpr core::enum_table<core::errc, unsigned, 7> statuses = {{{core::errc::unauthorized, 401},
                                                                  {core::errc::not_found, 404},
                                                                  {core::errc::bad_request, 400},
                                                                  {core::errc::overloaded, 503},
                                                                  {core::errc::unavailable, 503},
-                                                                 {core::errc::internal, 500}}};
+                                                                 {core::errc::internal, 500},
+                                                                 {core::errc::quota_exceeded, 409}}};
 
 }  // namespace
 

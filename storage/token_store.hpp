@@ -5,6 +5,7 @@
 // thread. Callers must re-dispatch to their own executor. Nothing here may block the caller.
 #pragma once
 
+#include "core/error.hpp"
 #include "core/key.hpp"
 #include "core/token.hpp"
 
@@ -81,6 +82,12 @@ struct admitted_requests {
   std::uint32_t count = 0;
 };
 
+// How many tokens an owner holds, and the bound an operator gave it.
+struct token_quota {
+  std::uint64_t tokens = 0;
+  std::optional<std::uint64_t> max_tokens{};  // the owner's own bound (0: none); nullopt: the default
+};
+
 // Upper bounds of the batch-size histogram: 1, 2, 4, ..., 1024, then +Inf.
 inline constexpr std::size_t batch_size_buckets = 12;
 
@@ -101,6 +108,7 @@ class token_store {
   using roll_handler = std::function<void(boost::system::result<rolled_token>)>;
   using sweep_handler = std::function<void(boost::system::result<std::vector<removed_token>>)>;
   using list_handler = std::function<void(boost::system::result<list_page>)>;
+  using quota_handler = std::function<void(boost::system::result<token_quota>)>;
   using peer_admits_handler =
       std::function<void(std::uint64_t sender, const std::vector<admitted_requests>&)>;
 
@@ -110,14 +118,49 @@ class token_store {
   virtual void async_lookup(const core::key_digest& digest, lookup_handler handler) = 0;
 
   // Stores the record (its id is ignored) and answers the id it was given; success only once the
-  // record is durable. Errors: core::errc::overloaded (queue full), core::errc::unavailable (store
-  // failing/closed).
+  // record is durable. Errors: core::errc::quota_exceeded when the owner already holds its bound of
+  // tokens (its own, else the default of set_default_max_tokens; nothing is stored, and concurrent
+  // creates never overshoot it, also across processes), core::errc::overloaded (queue full),
+  // core::errc::unavailable (store failing/closed).
   virtual void async_create(core::token_record record, create_handler handler) = 0;
 
   // Tokens of `owner` in creation order, skipping `offset`, at most `limit`, with their expiry and
   // last use; expired tokens are listed until async_remove_expired removes them.
   virtual void async_list(core::user_id owner, std::size_t offset, std::size_t limit,
                           list_handler handler) = 0;
+
+  // Tokens of `owner` with an id above `after_id` (0: from the first), in id order, which is
+  // creation order, at most `limit`: a seek to the position, so a page costs the same at any depth.
+  // has_more as for async_list.
+  virtual void async_list_after(core::user_id owner, std::uint64_t after_id, std::size_t limit,
+                                list_handler handler) {
+    (void)owner, (void)after_id, (void)limit;
+    handler(core::make_error_code(core::errc::internal));
+  }
+
+  // How many tokens `owner` holds and its own bound, if an operator gave it one.
+  virtual void async_quota(core::user_id owner, quota_handler handler) {
+    (void)owner;
+    handler(core::make_error_code(core::errc::internal));
+  }
+
+  // Gives `owner` a bound of its own (0: none; nullopt: back to the default) and answers the
+  // quota after it. Success only once durable. A lower bound than the tokens held stores nothing
+  // less: those tokens stay, and creates are refused until deletes bring the count under it.
+  virtual void async_set_max_tokens(core::user_id owner, std::optional<std::uint64_t> max_tokens,
+                                    quota_handler handler) {
+    (void)owner, (void)max_tokens;
+    handler(core::make_error_code(core::errc::internal));
+  }
+
+  // The bound async_create holds an owner without one of its own to; 0 (the initial value): none.
+  // Called at start-up, before the first create.
+  virtual void set_default_max_tokens(std::uint64_t max_tokens) { (void)max_tokens; }
+
+  // The key that signs list cursors: the same in every process of the store and across restarts
+  // (kept in the store, made when it is first opened), random for a store that dies with its
+  // process.
+  [[nodiscard]] virtual std::array<std::uint8_t, 32> cursor_secret() const { return {}; }
 
   // Deletes the token and answers its digest; core::errc::not_found when `ref.owner` has no such
   // token (whether or not another owner does). Success only once the delete is durable.
