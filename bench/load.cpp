@@ -72,6 +72,15 @@ std::uint64_t load_result::transport_errors() const noexcept {
   return n;
 }
 
+void load_result::merge_seconds(const std::vector<second_counts>& other) {
+  if (other.size() > per_second.size()) per_second.resize(other.size());
+  for (std::size_t i = 0; i < other.size(); ++i) {
+    per_second[i].responses += other[i].responses;
+    per_second[i].non_2xx += other[i].non_2xx;
+    per_second[i].transport_errors += other[i].transport_errors;
+  }
+}
+
 namespace {
 
 // A key with the shape and checksum of a real one (28 bytes + CRC-32, 64 lowercase hex) that was
@@ -179,9 +188,21 @@ struct thread_stats {
   std::atomic<std::uint64_t> live_successes{0};
   std::atomic<std::uint64_t> live_errors{0};
   bool per_kind_latency = false;
+  clock_type::time_point origin;  // when the measured window opens: second 0 of per_second
 
-  void record(request_kind k, unsigned status, std::uint64_t latency_ns) noexcept {
+  // The bucket of the second `now` falls in; grows the series only when a run outlasts its reserve.
+  second_counts& second_of(clock_type::time_point now) {
+    const auto since = now - origin;
+    const auto i = since.count() > 0 ? static_cast<std::size_t>(since / std::chrono::seconds{1}) : 0;
+    if (i >= r.per_second.size()) r.per_second.resize(i + 1);
+    return r.per_second[i];
+  }
+
+  void record(request_kind k, unsigned status, std::uint64_t latency_ns, clock_type::time_point now) {
     const bool ok = status >= 200 && status < 300;
+    auto& second = second_of(now);
+    ++second.responses;
+    second.non_2xx += ok ? 0 : 1;
     r.latency.record(latency_ns);
     auto& kr = r.by_kind[static_cast<std::size_t>(k)];
     if (per_kind_latency) kr.latency.record(latency_ns);
@@ -451,7 +472,7 @@ class connection {
     const bool counted = s_.requests_mode ? f.counted : (now >= s_.measure_start && now < s_.end);
     if (counted) {
       const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(now - f.scheduled).count();
-      st_.record(f.kind, status, static_cast<std::uint64_t>(std::max<std::int64_t>(ns, 0)));
+      st_.record(f.kind, status, static_cast<std::uint64_t>(std::max<std::int64_t>(ns, 0)), now);
     }
     if (f.counted) s_.complete_ticket(now);
     if (!keep_alive) {
@@ -488,7 +509,11 @@ class connection {
       ++lost;
       if (f.counted) s_.complete_ticket(now);
     }
-    if (counting) st_.r.errors[static_cast<std::size_t>(e)] += std::max<std::uint64_t>(lost, 1);
+    if (counting) {
+      const auto n = std::max<std::uint64_t>(lost, 1);
+      st_.r.errors[static_cast<std::size_t>(e)] += n;
+      st_.second_of(now).transport_errors += n;
+    }
     restart();
   }
 
@@ -515,9 +540,11 @@ class connection {
         }
       }
       st_.r.errors[static_cast<std::size_t>(e)] += 1;
+      st_.second_of(now).transport_errors += 1;
       s_.complete_ticket(now);
     } else if (now >= s_.measure_start && now < s_.end) {
       st_.r.errors[static_cast<std::size_t>(e)] += 1;
+      st_.second_of(now).transport_errors += 1;
     }
     state_ = state::backoff;
     retry_at_ = now + backoff_;
@@ -554,6 +581,9 @@ class worker {
  public:
   worker(shared_state& s, bool per_kind_latency) : s_(s), sweep_timer_(ioc_), end_timer_(ioc_) {
     stats_.per_kind_latency = per_kind_latency;
+    // A second more than the window: the last response may land just past its end.
+    const auto seconds = std::chrono::ceil<std::chrono::seconds>(s.cfg.duration).count();
+    stats_.r.per_second.reserve(static_cast<std::size_t>(seconds) + 1);
   }
 
   void add_connection(std::size_t index) {
@@ -564,6 +594,7 @@ class worker {
   thread_stats& stats() noexcept { return stats_; }
 
   void run() {
+    stats_.origin = s_.measure_start;
     for (auto& c : connections_) c->connect();
     if (s_.end != clock_type::time_point::max()) {
       end_timer_.expires_at(s_.end);
@@ -744,6 +775,7 @@ load_result run_load(const load_config& cfg, const std::function<void(const load
     for (std::size_t i = 0; i < out.status.size(); ++i) out.status[i] += r.status[i];
     for (std::size_t i = 0; i < out.errors.size(); ++i) out.errors[i] += r.errors[i];
     out.reconnects += r.reconnects;
+    out.merge_seconds(r.per_second);
   }
   out.ever_connected = s.connected_once.load();
   clock_type::time_point window_end = std::min(stopped, s.end);

@@ -64,6 +64,13 @@ struct kind_result {
   histogram latency;
 };
 
+// One second of the measured window: what came back in it, for the report's throughput plot.
+struct second_counts {
+  std::uint64_t responses = 0;         // every HTTP response, whatever its status
+  std::uint64_t non_2xx = 0;           // of those, not 2xx
+  std::uint64_t transport_errors = 0;  // requests lost below HTTP (connect, reset, timeout...)
+};
+
 struct load_result {
   std::chrono::nanoseconds elapsed{0};  // the measured window (after warmup)
   std::uint64_t responses = 0;          // every HTTP response, whatever its status
@@ -74,8 +81,11 @@ struct load_result {
   std::array<std::uint64_t, transport_error_count> errors{};
   std::uint64_t reconnects = 0;  // connections re-established after the first one
   bool ever_connected = false;
+  std::vector<second_counts> per_second;  // [i]: from i to i+1 s after the window opened
 
   [[nodiscard]] std::uint64_t transport_errors() const noexcept;
+  // Adds one thread's series to this one, second by second.
+  void merge_seconds(const std::vector<second_counts>& other);
 };
 
 // A once-a-second look at a running load, for a progress line.
