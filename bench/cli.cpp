@@ -55,6 +55,8 @@ const std::string_view help_text =
                        correction); without --rate the load is closed loop
   --timeout D          per request and per connect (default 5s)
   --json               print the report as one JSON object
+  --report FILE.html   also write a self-contained HTML page: throughput over time, the latency
+                       percentile spectrum, errors and these parameters (never the key)
   --help               this text
 
 Exit status: 0 when the load ran (even with errors), 1 when the target could not be reached at
@@ -245,7 +247,7 @@ options parse_args(int argc, const char* const* argv) {
   const std::vector<std::string_view> valued = {
       "url",         "token",   "token-file", "create-token", "scenario", "mix",
       "connections", "threads", "duration",   "requests",     "warmup",   "pipeline",
-      "rate",        "timeout", "path",       "method",       "header"};
+      "rate",        "timeout", "path",       "method",       "header",   "report"};
   for (int i = 1; i < argc; ++i) {
     std::string_view arg = argv[i];
     if (arg.substr(0, 2) != "--" || arg.size() == 2) {
@@ -327,6 +329,9 @@ options parse_args(int argc, const char* const* argv) {
     } else if (name == "header") {
       check_header_line(v);
       o.cfg.headers.emplace_back(v);
+    } else if (name == "report") {
+      if (v.empty()) throw usage_error("--report wants a file name, e.g. report.html");
+      o.report = std::string(v);
     }
   }
   if (o.help) return o;

@@ -21,6 +21,7 @@ struct options {
   load_config cfg;
   std::string url = "http://127.0.0.1:8080";
   std::string scenario = "list";
+  std::string report;  // --report: where the HTML page goes, empty for none
   bool json = false;
   bool help = false;
 };

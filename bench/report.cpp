@@ -9,9 +9,7 @@
 #include <ostream>
 
 namespace tokend::bench {
-namespace {
 
-// 1234567 -> "1,234,567": request counts are read at a glance.
 std::string grouped(std::uint64_t n) {
   std::string digits = std::to_string(n);
   std::string out;
@@ -21,6 +19,8 @@ std::string grouped(std::uint64_t n) {
   }
   return out;
 }
+
+namespace {
 
 std::string fixed(double v, int decimals) {
   char buf[64];

@@ -25,4 +25,7 @@ void print_json(std::ostream& out, const run_info& info, const load_result& r);
 // "512ns", "87.3us", "1.25ms", "2.50s".
 [[nodiscard]] std::string format_latency(std::uint64_t ns);
 
+// 1234567 -> "1,234,567": request counts are read at a glance.
+[[nodiscard]] std::string grouped(std::uint64_t n);
+
 }  // namespace tokend::bench

@@ -1,12 +1,15 @@
 // tokend-bench: an HTTP/1.1 load generator for tokend's /api/v2/tokens and /verify. This file holds
-// main(); the command line is in cli.cpp, the load in load.cpp, the output in report.cpp.
+// main(); the command line is in cli.cpp, the load in load.cpp, the output in report.cpp and
+// report_html.cpp.
 #include "bench/cli.hpp"
 #include "bench/load.hpp"
 #include "bench/report.hpp"
+#include "bench/report_html.hpp"
 
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <fstream>
 #include <functional>
 #include <iostream>
 
@@ -40,6 +43,16 @@ int main(int argc, char** argv) {
   }
   raise_fd_limit();
 
+  // Opened before the load, so an unwritable path fails at once rather than after the run.
+  std::ofstream report;
+  if (!o.report.empty()) {
+    report.open(o.report, std::ios::binary | std::ios::trunc);
+    if (!report) {
+      std::cerr << "tokend-bench: cannot write the report to " << o.report << "\n";
+      return 1;
+    }
+  }
+
   try {
     if (auto err = tokend::bench::resolve_target(o.cfg)) {
       std::cerr << "tokend-bench: " << *err << "\n";
@@ -67,6 +80,14 @@ int main(int argc, char** argv) {
       tokend::bench::print_json(std::cout, info, result);
     } else {
       tokend::bench::print_table(std::cout, info, result);
+    }
+    if (report.is_open()) {
+      report << tokend::bench::html_report(info, result);
+      report.close();
+      if (!report) {
+        std::cerr << "tokend-bench: cannot write the report to " << o.report << "\n";
+        return 1;
+      }
     }
     if (!result.ever_connected) {
       std::cerr << "tokend-bench: no connection to " << o.cfg.host_header << " succeeded\n";

@@ -148,3 +148,12 @@ BOOST_AUTO_TEST_CASE(help_documents_the_new_flags) {
   }
   BOOST_TEST(parse({"--help"}).help);
 }
+
+BOOST_AUTO_TEST_CASE(report_takes_a_file_name) {
+  BOOST_TEST(bench::help_text.find("--report FILE.html") != std::string_view::npos);
+  BOOST_TEST(parse({"--scenario", "verify-fail", "--report", "out/run.html"}).report == "out/run.html");
+  BOOST_TEST(parse({"--scenario", "verify-fail", "--report=r.html"}).report == "r.html");
+  BOOST_TEST(parse({"--scenario", "verify-fail"}).report.empty());
+  BOOST_TEST(refusal({"--scenario", "verify-fail", "--report="}) != "<accepted>");
+  BOOST_TEST(refusal({"--scenario", "verify-fail", "--report"}) != "<accepted>");
+}
