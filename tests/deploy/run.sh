@@ -4,6 +4,7 @@
 # Usage: tests/deploy/run.sh install            npm ci into tests/deploy/node_modules if missing or stale
 #        tests/deploy/run.sh validate           schema and policy checks of deploy/k8s (validate.mjs)
 #        tests/deploy/run.sh validate-postgres  the same for deploy/k8s/overlays/postgres (validate_postgres.mjs)
+#        tests/deploy/run.sh validate-bench     the same for the load-test Job deploy/k8s/bench (validate_bench.mjs)
 #        tests/deploy/run.sh smoke TOKEND       the container spec run against the real binary (smoke.mjs)
 #        tests/deploy/run.sh gateways           the gateway integrations of deploy/gateways (gateways.mjs)
 # Node.js and npm come from scripts/deps (Debian packages nodejs and npm when missing). The smoke
@@ -31,6 +32,10 @@ case "${1:-}" in
     [[ -d node_modules ]] || install
     exec node validate_postgres.mjs
     ;;
+  validate-bench)
+    [[ -d node_modules ]] || install
+    exec node validate_bench.mjs
+    ;;
   gateways)
     [[ -d node_modules ]] || install
     exec node gateways.mjs
@@ -53,7 +58,7 @@ case "${1:-}" in
     exec node smoke.mjs "$binary"
     ;;
   *)
-    sed -n '2,11s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2
+    sed -n '2,12s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2
     exit 2
     ;;
 esac
