@@ -96,28 +96,30 @@ std::string summary_section(const run_info& info, const load_result& r) {
   return out + "</table>";
 }
 
-// Responses and errors per second; the last, partial second is scaled to a rate like the others.
+// Responses and errors per second as steps, one flat segment per second of the window (the last,
+// partial second scaled to a rate like the others).
 chart throughput_chart(const load_result& r) {
   chart c;
   c.id = "throughput";
   c.title = "Throughput over time";
-  chart_series all{"responses/s", std::string(color_all), {}, false};
-  chart_series bad{"errors/s (non-2xx + transport)", std::string(color_errors), {}, false};
+  chart_series all{"responses/s", std::string(color_all), {}};
+  chart_series bad{"errors/s (non-2xx + transport)", std::string(color_errors), {}};
   const double window = seconds(r.elapsed);
   double top = 0;
   for (std::size_t i = 0; i < r.per_second.size(); ++i) {
     const double covered = std::min(1.0, window - static_cast<double>(i));
     if (covered < 0.05) continue;  // a response that landed just past the window's end
     const auto& s = r.per_second[i];
-    const double x = static_cast<double>(i) + covered;
-    all.points.emplace_back(x, static_cast<double>(s.responses) / covered);
-    bad.points.emplace_back(x, static_cast<double>(s.non_2xx + s.transport_errors) / covered);
-    top = std::max(top, all.points.back().second);
+    const double from = static_cast<double>(i);
+    const double responses = static_cast<double>(s.responses) / covered;
+    const double errors = static_cast<double>(s.non_2xx + s.transport_errors) / covered;
+    all.points.insert(all.points.end(), {{from, responses}, {from + covered, responses}});
+    bad.points.insert(bad.points.end(), {{from, errors}, {from + covered, errors}});
+    top = std::max(top, responses);
   }
-  all.markers = bad.markers = all.points.size() <= 60;
   c.y.ticks = nice_ticks(std::max(top, 1.0), 6, c.y.max, plain_number);
   c.y.title = "requests/s";
-  c.x.ticks = nice_ticks(std::max(window, 1.0), 10, c.x.max, plain_number);
+  c.x.ticks = nice_ticks(std::max(window, 1.0), 8, c.x.max, plain_number);
   c.x.title = "seconds into the measured window";
   c.series = {std::move(all), std::move(bad)};
   return c;
@@ -134,7 +136,7 @@ std::string percentile_label(double k) {
 // resolves (1 - 1/count), then the maximum.
 chart_series spectrum(std::string name, std::string_view color, const histogram& h, double unit_ns,
                       double x_max) {
-  chart_series s{std::move(name), std::string(color), {}, false};
+  chart_series s{std::move(name), std::string(color), {}};
   if (h.count() == 0) return s;
   const double x_last = std::min(x_max, std::log10(static_cast<double>(h.count())));
   for (double x = 0; x < x_last; x += 0.02) {

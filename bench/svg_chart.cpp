@@ -71,14 +71,7 @@ std::string polyline(const frame& f, const chart_series& s) {
   std::string out = "<g class=\"series\"><polyline fill=\"none\" stroke-width=\"2\" stroke=\"" +
                     xml_escape(s.color) + "\" points=\"";
   for (const auto& [x, y] : s.points) out += number(f.px(x)) + "," + number(f.py(y)) + " ";
-  out += "\"/>";
-  if (s.markers) {
-    for (const auto& [x, y] : s.points) {
-      out += "<circle cx=\"" + number(f.px(x)) + "\" cy=\"" + number(f.py(y)) + "\" r=\"3\" fill=\"" +
-             xml_escape(s.color) + "\"/>";
-    }
-  }
-  return out + "</g>";
+  return out + "\"/></g>";
 }
 
 // The chart's title on the left of the top margin, the series' names on the right.

@@ -21,7 +21,6 @@ struct chart_series {
   std::string name;
   std::string color;                              // any SVG colour, e.g. "#1f77b4"
   std::vector<std::pair<double, double>> points;  // (x, y) in axis units, in x order
-  bool markers = false;                           // a dot on each point (for short series)
 };
 
 struct chart {

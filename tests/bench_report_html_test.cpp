@@ -203,8 +203,8 @@ BOOST_AUTO_TEST_CASE(the_page_is_well_formed_and_holds_both_plots) {
   BOOST_TEST_REQUIRE(find_by_id(parsed, "latency") != nullptr);
   BOOST_TEST(find_by_id(parsed, "throughput")->name == "svg");
 
-  // Throughput: responses/s and errors/s, one point per second of the 10.4 s window (11).
-  BOOST_TEST(polylines_in(page, "throughput") == std::vector<std::size_t>({11, 11}),
+  // Throughput: responses/s and errors/s, one step (two points) per second of the 10.4 s window.
+  BOOST_TEST(polylines_in(page, "throughput") == std::vector<std::size_t>({22, 22}),
              boost::test_tools::per_element());
   BOOST_TEST(page.find("errors/s") != std::string::npos);
   // Latency: the whole and each kind of the mix; 100,000 values resolve up to 99.999%.
