@@ -132,6 +132,7 @@ class token_store {
   // Tokens of `owner` with an id above `after_id` (0: from the first), in id order, which is
   // creation order, at most `limit`: a seek to the position, so a page costs the same at any depth.
   // has_more as for async_list.
+  // NOLINTNEXTLINE(performance-unnecessary-value-param): a stub; implementations keep it
   virtual void async_list_after(core::user_id owner, std::uint64_t after_id, std::size_t limit,
                                 list_handler handler) {
     (void)owner, (void)after_id, (void)limit;
@@ -139,6 +140,7 @@ class token_store {
   }
 
   // How many tokens `owner` holds and its own bound, if an operator gave it one.
+  // NOLINTNEXTLINE(performance-unnecessary-value-param): a stub; implementations keep it
   virtual void async_quota(core::user_id owner, quota_handler handler) {
     (void)owner;
     handler(core::make_error_code(core::errc::internal));
@@ -147,6 +149,7 @@ class token_store {
   // Gives `owner` a bound of its own (0: none; nullopt: back to the default) and answers the
   // quota after it. Success only once durable. A lower bound than the tokens held stores nothing
   // less: those tokens stay, and creates are refused until deletes bring the count under it.
+  // NOLINTNEXTLINE(performance-unnecessary-value-param): a stub; implementations keep it
   virtual void async_set_max_tokens(core::user_id owner, std::optional<std::uint64_t> max_tokens,
                                     quota_handler handler) {
     (void)owner, (void)max_tokens;
