@@ -60,13 +60,15 @@ constexpr bool persists = !std::is_same_v<Backend, memory_backend>;
 }
 
 // Creates every record at once (the stores batch them) and answers their ids, in the records' order.
-[[nodiscard]] std::vector<std::uint64_t> create_all(token_store& s, const std::vector<core::token_record>& rs) {
+[[nodiscard]] std::vector<std::uint64_t> create_all(token_store& s,
+                                                    const std::vector<core::token_record>& rs) {
   std::vector<std::uint64_t> ids;
   constexpr std::size_t at_once = 2000;  // well under every store's queue
   for (std::size_t first = 0; first < rs.size(); first += at_once) {
     std::vector<std::future<outcome<create_result>>> pending;
     for (std::size_t n = first; n < std::min(rs.size(), first + at_once); ++n) {
-      pending.push_back(start<create_result>([&](auto handler) { s.async_create(rs[n], std::move(handler)); }));
+      pending.push_back(
+          start<create_result>([&](auto handler) { s.async_create(rs[n], std::move(handler)); }));
     }
     for (auto& f : pending) {
       const auto id = finish(std::move(f), where::storage_thread, 60s);
@@ -86,8 +88,7 @@ constexpr bool persists = !std::is_same_v<Backend, memory_backend>;
 }
 
 [[nodiscard]] storage::token_quota quota(token_store& s, core::user_id owner) {
-  const auto q =
-      finish(start<quota_result>([&](auto handler) { s.async_quota(owner, std::move(handler)); }));
+  const auto q = finish(start<quota_result>([&](auto handler) { s.async_quota(owner, std::move(handler)); }));
   BOOST_REQUIRE_MESSAGE(q.has_value(), "quota failed: " << q.error().message());
   return *q;
 }
@@ -176,7 +177,8 @@ class countdown {
 }
 
 // Writes to the database directly, as a binary before the counts would have, with no store open.
-void write_raw(const temp_dir& dir, const std::vector<std::pair<std::string, std::optional<std::string>>>& kv) {
+void write_raw(const temp_dir& dir,
+               const std::vector<std::pair<std::string, std::optional<std::string>>>& kv) {
   rocksdb::Options options;
   rocksdb::DB* raw = nullptr;
   BOOST_REQUIRE(rocksdb::DB::Open(options, rocksdb_options_in(dir).data_dir, &raw).ok());
@@ -188,7 +190,6 @@ void write_raw(const temp_dir& dir, const std::vector<std::pair<std::string, std
   }
   BOOST_REQUIRE(db->Close().ok());
 }
-
 
 }  // namespace
 
@@ -221,8 +222,8 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(list_after_from_zero_the_middle_and_past_the_end, 
   BOOST_TEST(ids_of(list_after(*store, 7, mine[5] - 1, 1)).front() == mine[5]);
   // A page holding exactly the rest says nothing follows.
   BOOST_TEST(!list_after(*store, 7, mine[5], 4).has_more);
-  for (const std::uint64_t past : {mine.back(), mine.back() + 1000, std::uint64_t{1} << 62,
-                                   std::numeric_limits<std::uint64_t>::max()}) {
+  for (const std::uint64_t past :
+       {mine.back(), mine.back() + 1000, std::uint64_t{1} << 62, std::numeric_limits<std::uint64_t>::max()}) {
     const auto none = list_after(*store, 7, past, 10);
     BOOST_TEST(none.tokens.empty());
     BOOST_TEST(!none.has_more);
@@ -559,7 +560,6 @@ BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(rocksdb)
 
-
 BOOST_AUTO_TEST_CASE(counts_are_made_for_a_store_of_the_previous_format) {
   temp_dir dir;
   fs::copy(tokend::test::v1_fixtures / "rocksdb-v1", dir.path() / "db");
@@ -605,8 +605,8 @@ BOOST_AUTO_TEST_CASE(stale_counts_are_made_again_keeping_own_bounds) {
     BOOST_TEST(create_id(*store, make_record(7, 3)) > 1000u);
   }
   // No marker at all (a store of a binary before the counts): made too.
-  write_raw(dir, {{std::string(codec::counts_marker_key), std::nullopt},
-                  {codec::count_key(7), std::nullopt}});
+  write_raw(dir,
+            {{std::string(codec::counts_marker_key), std::nullopt}, {codec::count_key(7), std::nullopt}});
   const auto store = storage::open_rocksdb_store(rocksdb_options_in(dir));
   check_quota(quota(*store, 7), 4, std::nullopt);  // its own bound went with the deleted count
   check_quota(quota(*store, 9), 0, 2);
@@ -635,7 +635,8 @@ BOOST_AUTO_TEST_CASE(one_batch_counts_its_own_creates) {
   BOOST_REQUIRE(entered.get_future().wait_for(deadline) == std::future_status::ready);
   std::vector<std::future<outcome<create_result>>> rest;
   for (int i = 1; i < 8; ++i) {
-    rest.push_back(start<create_result>([&](auto h) { store->async_create(make_record(3, i), std::move(h)); }));
+    rest.push_back(
+        start<create_result>([&](auto h) { store->async_create(make_record(3, i), std::move(h)); }));
   }
   auto bound = start<quota_result>([&](auto h) { store->async_set_max_tokens(4, 1, std::move(h)); });
   auto after = start<create_result>([&](auto h) { store->async_create(make_record(4, 0), std::move(h)); });
@@ -688,8 +689,8 @@ BOOST_AUTO_TEST_CASE(every_new_operation_goes_to_the_inner_store) {
     std::ofstream control(dir.path() / "control");
     control << "fail";
   }
-  const auto failed = finish(start<quota_result>(
-      [&](auto handler) { store->async_set_max_tokens(3, 5, std::move(handler)); }));
+  const auto failed = finish(
+      start<quota_result>([&](auto handler) { store->async_set_max_tokens(3, 5, std::move(handler)); }));
   BOOST_REQUIRE(failed.has_error());
   BOOST_TEST(failed.error() == err(core::errc::unavailable));
   check_quota(quota(*store, 3), 3, 3);  // reads still pass
