@@ -12,7 +12,7 @@
 //   'n' + owner u64           → v1 | tokens u64 | own bound (flag byte: 0 none of its own, else 1
 //                                  followed by the bound u64, 0 meaning unbounded); absent: no
 //                                  tokens and no bound of its own
-//   'm'                       → the sequence u64 the 'n' counts match
+//   'm'                       → the RocksDB sequence number u64 as of which the 'n' counts are right
 //   'c'                       → the list cursor secret, 32 bytes, made when the store is first opened
 // Strings are u32-length-prefixed. A rate limit is a flag byte: 0 when the key has no limit of its
 // own, else 1 followed by limit u32 | window u32 | burst u32. Values start with a format version
@@ -23,12 +23,12 @@
 // apart so that a use does not rewrite the record. The sequence (global, persisted with every
 // batch that creates) gives creation order even when two tokens share a created_at second, and a
 // token's id is its sequence + 1. The expiry in an 'e' key has its sign bit flipped, so that byte
-// order is the order of signed values. The 'n' counts change in the same batch as every create,
-// delete and sweep, so a create's bound is checked without counting; every batch that writes 's'
-// writes 'm' with it. A binary before the counts wrote 's' alone: at open, when 'm' is missing or
-// differs from 's', the counts are rebuilt from the 'u' index (keeping the own bounds). Deletes by
-// such a binary that create nothing leave 's' unchanged and are not seen: counts then stay too
-// high (creates refused early, never let past a bound) until a later rebuild.
+// order is the order of signed values. The 'n' counts (one per 'u' entry, so a rolled-out key
+// counts until it is swept) change in the same batch as every create, roll, delete and sweep, so a
+// create's bound is checked without counting. Every batch ends with 'm', the number RocksDB gives
+// that entry; a binary before the counts never writes it, so any write of its (a create, a delete)
+// leaves RocksDB's latest number past 'm': at open, when 'm' is missing or not the latest, the
+// counts are rebuilt from the 'u' index before serving, keeping the own bounds.
 #pragma once
 
 #include "core/key.hpp"

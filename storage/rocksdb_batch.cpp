@@ -41,6 +41,12 @@ void deliver(pending_write& write, write_answer&& answer) {
       write);
 }
 
+void put_counts_marker(const rocksdb::DB& db, rocksdb::WriteBatch& batch) {
+  // RocksDB numbers every entry of a batch in turn from its latest number on; this one is last.
+  batch.Put(rocksdb::Slice(counts_marker_key),
+            encode_sequence(db.GetLatestSequenceNumber() + batch.Count() + 1));
+}
+
 write_answer batch_builder::add(const pending_write& write) {
   return std::visit(
       [this](const auto& w) -> write_answer {
@@ -73,13 +79,10 @@ rocksdb::WriteBatch& batch_builder::finish() {
       batch_.Put(count_key(owner), encode_count(entry.count));
     }
   }
-  // The counter advances even if this write fails: gaps are harmless, reuse would not be. The
-  // marker says the counts match it (see record_codec.hpp).
-  if (next_sequence_ != first_sequence_) {
-    const std::string next = encode_sequence(next_sequence_);
-    batch_.Put(rocksdb::Slice(sequence_key), next);
-    batch_.Put(rocksdb::Slice(counts_marker_key), next);
-  }
+  // The counter advances even if this write fails: gaps are harmless, reuse would not be.
+  if (next_sequence_ != first_sequence_)
+    batch_.Put(rocksdb::Slice(sequence_key), encode_sequence(next_sequence_));
+  if (batch_.Count() > 0) put_counts_marker(db_, batch_);
   return batch_;
 }
 

@@ -32,6 +32,10 @@ using write_answer =
 // Hands `answer` (made by batch_builder::add for this write) to `write`'s handler.
 void deliver(pending_write& write, write_answer&& answer);
 
+// Puts, last in `batch`, the marker saying the token counts are right as of this batch: the
+// sequence number RocksDB will give the batch's last entry, when `batch` is the next write.
+void put_counts_marker(const rocksdb::DB& db, rocksdb::WriteBatch& batch);
+
 class batch_builder {
  public:
   // `next_sequence` is the writer's counter: every token created takes the next one. A create is
@@ -44,8 +48,8 @@ class batch_builder {
   // batch: it must be the first write added.
   [[nodiscard]] write_answer add(const pending_write& write);
 
-  // The batch, with the sequence counter (and the counts' marker) when a token was created and the
-  // token counts that changed.
+  // The batch, with the sequence counter when a token was created, the token counts that changed
+  // and the counts' marker. Must be written next.
   [[nodiscard]] rocksdb::WriteBatch& finish();
 
  private:

@@ -209,13 +209,14 @@ class rocksdb_store final : public token_store {
     return secret;
   }
 
-  // The token counts are those of the sequence in the marker: when it is missing or another (a
-  // binary before the counts wrote here), they are counted again from the index, before serving.
+  // The token counts are right as of the RocksDB sequence number in the marker: when it is missing
+  // or not the latest (a binary before the counts wrote here since), they are counted again from
+  // the index, before serving.
   void rebuild_counts_if_stale() {
     std::string value;
     const rocksdb::Status status =
         db_->Get(rocksdb::ReadOptions{}, rocksdb::Slice(counts_marker_key), &value);
-    if (status.ok() && decode_sequence(value) == next_sequence_) return;
+    if (status.ok() && decode_sequence(value) == db_->GetLatestSequenceNumber()) return;
     if (!status.ok() && !status.IsNotFound()) fail_open("cannot read the token counts' marker", status);
 
     // The bounds operators gave are kept; only the numbers of tokens are counted again.
@@ -285,9 +286,9 @@ class rocksdb_store final : public token_store {
       if (owner) put(*owner, tokens);
     }
     for (const auto& [owner, count] : old_counts) write(owner, owner_count{0, count.max_tokens});
-    batch.Put(rocksdb::Slice(counts_marker_key), encode_sequence(next_sequence_));
+    put_counts_marker(*db_, batch);
     flush();
-    if (options_.log) {
+    if (options_.log && (owners > 0 || status.ok())) {  // not for a store just made
       options_.log(false, "counted the tokens of " + std::to_string(owners) +
                               " users again: the store was written by a version without counts");
     }
@@ -452,7 +453,7 @@ class rocksdb_store final : public token_store {
     if (ok) {
       rocksdb::WriteBatch probe;
       probe.Put(rocksdb::Slice(sequence_key), encode_sequence(next_sequence_));
-      probe.Put(rocksdb::Slice(counts_marker_key), encode_sequence(next_sequence_));
+      put_counts_marker(*db_, probe);
       rocksdb::WriteOptions write_options;
       write_options.sync = options_.sync;
       ok = db_->Write(write_options, &probe).ok();

@@ -29,6 +29,7 @@
 #include <random>
 #include <set>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <type_traits>
 #include <utility>
@@ -574,42 +575,72 @@ BOOST_AUTO_TEST_CASE(counts_are_made_for_a_store_of_the_previous_format) {
   check_quota(quota(*store, 7), 5, std::nullopt);
 }
 
-// A binary before the counts, run on a store that had them, created tokens (it moved the sequence
-// without the marker): the counts are made again, the own bounds kept.
+// A binary before the counts, run on a store that had them, created or deleted tokens: the counts
+// are made again at the next open, the own bounds kept; a store only this release wrote is not
+// counted again.
 BOOST_AUTO_TEST_CASE(stale_counts_are_made_again_keeping_own_bounds) {
   temp_dir dir;
-  std::string sequence;
+  std::mutex mutex;
+  int recounts = 0;
+  auto options = rocksdb_options_in(dir);
+  options.log = [&](bool, std::string_view message) {
+    const std::lock_guard lock(mutex);
+    if (message.find("counted the tokens") != std::string_view::npos) ++recounts;
+  };
+  const auto recounted = [&] {
+    const std::lock_guard lock(mutex);
+    return std::exchange(recounts, 0);
+  };
+  core::token_record gone;
+  std::uint64_t gone_id = 0;
   {
-    const auto store = storage::open_rocksdb_store(rocksdb_options_in(dir));
+    const auto store = storage::open_rocksdb_store(options);
     for (int i = 0; i < 3; ++i) (void)create_id(*store, make_record(7, i));
+    gone = make_record(7, 3);
+    gone_id = create_id(*store, gone);
     (void)create_id(*store, make_record(8, 0));
-    check_quota(set_max(*store, 7, 10), 3, 10);
+    check_quota(set_max(*store, 7, 10), 4, 10);
     check_quota(set_max(*store, 9, 2), 0, 2);
   }
-  // What a count left wrong looks like, and a marker that matches: kept as it is (counts are not
-  // made again at every start).
-  write_raw(dir, {{codec::count_key(8), codec::encode_count({50, std::nullopt})}});
+  BOOST_TEST(recounted() == 0);  // a new store: nothing to count
   {
-    const auto store = storage::open_rocksdb_store(rocksdb_options_in(dir));
-    check_quota(quota(*store, 8), 50, std::nullopt);
+    const auto store = storage::open_rocksdb_store(options);
+    check_quota(quota(*store, 7), 4, 10);
+    BOOST_TEST(remove_id(*store, 7, create_id(*store, make_record(7, 10))).has_value());
   }
-  // The old binary's create moves 's' past the marker.
-  write_raw(dir, {{std::string(codec::sequence_key), codec::encode_sequence(1000)},
-                  {codec::count_key(11), codec::encode_count({4, std::nullopt})}});
+  BOOST_TEST(recounted() == 0);  // written by this release only
+
+  // The old binary's create: a count left wrong, another for an owner with no tokens, the sequence
+  // moved; no marker.
+  write_raw(dir, {{codec::count_key(8), codec::encode_count({50, std::nullopt})},
+                  {codec::count_key(11), codec::encode_count({4, std::nullopt})},
+                  {std::string(codec::sequence_key), codec::encode_sequence(1000)}});
   {
-    const auto store = storage::open_rocksdb_store(rocksdb_options_in(dir));
-    check_quota(quota(*store, 7), 3, 10);
+    const auto store = storage::open_rocksdb_store(options);
+    check_quota(quota(*store, 7), 4, 10);
     check_quota(quota(*store, 8), 1, std::nullopt);
     check_quota(quota(*store, 9), 0, 2);
     check_quota(quota(*store, 11), 0, std::nullopt);  // no token and no bound: nothing kept
-    BOOST_TEST(create_id(*store, make_record(7, 3)) > 1000u);
+    BOOST_TEST(create_id(*store, make_record(7, 4)) > 1000u);
   }
+  BOOST_TEST(recounted() == 1);
+
+  // The old binary's delete, which creates nothing.
+  write_raw(dir, {{codec::record_key(gone.digest), std::nullopt},
+                  {codec::index_key(7, codec::sequence_of(gone_id)), std::nullopt}});
+  {
+    const auto store = storage::open_rocksdb_store(options);
+    check_quota(quota(*store, 7), 4, 10);
+  }
+  BOOST_TEST(recounted() == 1);
+
   // No marker at all (a store of a binary before the counts): made too.
   write_raw(dir,
             {{std::string(codec::counts_marker_key), std::nullopt}, {codec::count_key(7), std::nullopt}});
-  const auto store = storage::open_rocksdb_store(rocksdb_options_in(dir));
+  const auto store = storage::open_rocksdb_store(options);
   check_quota(quota(*store, 7), 4, std::nullopt);  // its own bound went with the deleted count
   check_quota(quota(*store, 9), 0, 2);
+  BOOST_TEST(recounted() == 1);
 }
 
 // Creates of one batch count each other: a batch holding more creates than the room left stores
