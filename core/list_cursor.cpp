@@ -75,13 +75,15 @@ std::string encode_list_cursor(const cursor_secret& secret, list_position positi
   std::string out;
   out.reserve(list_cursor_length);
   for (std::size_t i = 0; i < raw.size(); i += 3) {
-    const std::uint32_t group = (std::uint32_t{raw[i]} << 16U) | (std::uint32_t{raw[i + 1]} << 8U) | raw[i + 2];
+    const std::uint32_t group =
+        (std::uint32_t{raw[i]} << 16U) | (std::uint32_t{raw[i + 1]} << 8U) | raw[i + 2];
     for (int shift = 18; shift >= 0; shift -= 6) out.push_back(alphabet[(group >> shift) & 0x3fU]);
   }
   return out;
 }
 
-std::optional<list_position> decode_list_cursor(const cursor_secret& secret, std::string_view cursor) noexcept {
+std::optional<list_position> decode_list_cursor(const cursor_secret& secret,
+                                                std::string_view cursor) noexcept {
   if (cursor.size() != list_cursor_length) return std::nullopt;
   raw_cursor raw{};
   for (std::size_t i = 0, o = 0; i < cursor.size(); i += 4, o += 3) {

@@ -5,9 +5,9 @@
 #include "storage/store_lifecycle.hpp"
 #include "storage/store_stats.hpp"
 
+#include <openssl/rand.h>
 #include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
-#include <openssl/rand.h>
 
 #include <algorithm>
 #include <array>
