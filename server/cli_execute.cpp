@@ -8,7 +8,6 @@
 #include <boost/json/value.hpp>
 
 #include <cstdint>
-#include <optional>
 #include <string>
 
 namespace tokend::server::cli {
@@ -56,9 +55,10 @@ int list_all(const options& o, const std::string& key, const transport& send, st
              std::ostream& err) {
   json::array tokens;
   std::string cursor;
-  std::optional<std::uint64_t> page = o.page;
+  bool by_page = o.page.has_value();
+  std::uint64_t page = o.page.value_or(0);
   for (;;) {
-    const auto plan = page ? list_page_request(o, *page) : list_request(o, cursor);
+    const auto plan = by_page ? list_page_request(o, page) : list_request(o, cursor);
     const auto reply = send(o.url, {plan.method, plan.target, key, plan.body});
     if (reply.status != 200) {
       err << "tokend token: " << error_message(reply.status, reply.body) << "\n";
@@ -79,9 +79,11 @@ int list_all(const options& o, const std::string& key, const transport& send, st
     const auto* next = answer.if_contains("nextCursor");
     if (next != nullptr && next->is_string() && !next->get_string().empty()) {
       cursor = std::string(next->get_string());
-      page.reset();
+      by_page = false;
     } else {
-      page = page.value_or(0) + 1;
+      // Cursors never come back to pages: a server answering both ways is not one to mix.
+      by_page = true;
+      ++page;
     }
   }
   if (o.output == output_format::json) {

@@ -2329,7 +2329,8 @@ walked_page cursor_page(std::uint16_t port, const std::string& key, const std::s
   for (const auto& t : o.at("tokens").as_array()) page.ids.push_back(t.at("id").to_number<std::uint64_t>());
   const bool more = o.at("hasMore").as_bool();
   BOOST_TEST(o.contains("nextCursor") == more, r.body);
-  BOOST_TEST(!o.contains("page"), "a cursor's page has no number");
+  if (query.find("cursor=") != std::string::npos)
+    BOOST_TEST(!o.contains("page"), "a cursor's page has no number");
   if (more) page.next = str(o.at("nextCursor"));
   return page;
 }
@@ -2381,7 +2382,7 @@ BOOST_AUTO_TEST_CASE(walk_with_deletes_and_creates_during_it) {
     cursor = page.next;
     ++pages;
     BOOST_REQUIRE(pages < 100);
-    if (pages % 5 == 0 && !page.ids.empty()) {
+    if (pages % 5 == 0 && !cursor.empty()) {  // while the walk goes on
       // One token ahead of the walk and one behind it go; one new token comes.
       const auto next = std::upper_bound(all.begin(), all.end(), seen.back());
       const std::uint64_t behind = seen[seen.size() / 2];
@@ -2401,7 +2402,7 @@ BOOST_AUTO_TEST_CASE(walk_with_deletes_and_creates_during_it) {
   } while (!cursor.empty());
 
   BOOST_TEST(std::is_sorted(seen.begin(), seen.end()));
-  BOOST_TEST(std::adjacent_find(seen.begin(), seen.end()) == seen.end(), "a token came twice");
+  BOOST_TEST((std::adjacent_find(seen.begin(), seen.end()) == seen.end()), "a token came twice");
   const std::set<std::uint64_t> seen_set(seen.begin(), seen.end());
   std::size_t throughout = 0;
   for (const std::uint64_t id : all) {
@@ -2428,7 +2429,18 @@ BOOST_AUTO_TEST_CASE(cursor_follows_nothing_but_its_own_list) {
   const auto next = cursor_page(port, admin_key, "&pageSize=2&cursor=" + mine);
   BOOST_TEST(next.ids.size() == 2u);
   BOOST_TEST(!next.next.empty());
-  BOOST_TEST(cursor_page(port, admin_key, "&cursor=" + mine).ids.size() == 3u);
+  const auto rest = cursor_page(port, admin_key, "&cursor=" + mine).ids;
+  BOOST_TEST(rest.size() == 3u);
+  // Once the whole list is read (the list cache holds it on a store of one process), the cursor's
+  // page is the same, and a create shows in it at once.
+  BOOST_TEST(list_tokens(port, admin_key).size() == 5u);
+  BOOST_TEST(cursor_page(port, admin_key, "&cursor=" + mine).ids == rest, boost::test_tools::per_element());
+  const auto made = id_of(token_of(api(port, http::verb::post, tokens_target(admin_key), create_json("t4"))));
+  const auto grown = cursor_page(port, admin_key, "&cursor=" + mine).ids;
+  BOOST_REQUIRE_EQUAL(grown.size(), 4u);
+  BOOST_TEST(grown.back() == made);
+  BOOST_REQUIRE_EQUAL(api(port, http::verb::delete_, tokens_target(admin_key), id_json(made)).status, 200u);
+  BOOST_TEST(cursor_page(port, admin_key, "&cursor=" + mine).ids == rest, boost::test_tools::per_element());
 
   const std::string invalid = "cursor is not valid";
   std::string flipped = mine;
