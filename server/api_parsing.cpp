@@ -260,6 +260,7 @@ parsed<page_request> parse_paging(const boost::urls::url_view& target) {
     if (!v) return {std::nullopt, "Query parameter 'page' must be a non-negative integer"};
     req.page = *v;
     req.explicit_paging = true;
+    req.page_given = true;
   }
   if (auto it = params.find("pageSize"); it != params.end()) {
     const auto v = parse_index((*it).value, max_page_size);
@@ -267,6 +268,15 @@ parsed<page_request> parse_paging(const boost::urls::url_view& target) {
     req.page_size = *v;
     req.explicit_paging = true;
   }
+  for (const auto& param : target.params()) {
+    if (param.key != "cursor") continue;
+    if (req.cursor) return {std::nullopt, "Query parameter 'cursor' must be given at most once"};
+    req.cursor = param.value;
+    req.explicit_paging = true;
+  }
+  if (req.cursor && req.page_given) return {std::nullopt, std::string(cursor_with_page_problem)};
+  // Both factors are bounded (1e9 and 1000), so the product cannot overflow.
+  if (req.page * req.page_size > max_list_offset) return {std::nullopt, std::string(deep_page_problem)};
   return {req, {}};
 }
 
@@ -365,6 +375,42 @@ parsed<rate_limit_body> parse_rate_limit_body(std::string_view body) {
   auto limit = read_rate_limit(*member, problem);
   if (!limit) return {std::nullopt, problem};
   return {rate_limit_body{std::move(*selector), *limit}, {}};
+}
+
+parsed<quota_body> parse_quota_body(std::string_view body) {
+  std::string problem;
+  const auto obj = parse_object(body, problem);
+  if (!obj) return {std::nullopt, problem};
+  for (const auto& field : *obj) {
+    const std::string_view name(field.key().data(), field.key().size());
+    if (name == "userId" || name == "maxTokens") continue;
+    // Quoted as JSON and only when short, as for rateLimit: never a key pasted there.
+    problem = "Request body has an unknown member";
+    if (name.size() <= max_echoed_name) {
+      problem += ' ';
+      problem += boost::json::serialize(boost::json::string_view(name.data(), name.size()));
+    }
+    problem += " (its members are userId and maxTokens)";
+    return {std::nullopt, problem};
+  }
+  quota_body out;
+  const auto* user = obj->if_contains("userId");
+  const std::string user_range = "an integer from 1 to " + std::to_string(max_user_id);
+  if (!user) return {std::nullopt, "Field 'userId' is required (" + user_range + ")"};
+  if (!user->is_int64() || user->get_int64() < 1 ||
+      static_cast<std::uint64_t>(user->get_int64()) > max_user_id)
+    return {std::nullopt, "Field 'userId' must be " + user_range};
+  out.user = static_cast<core::user_id>(user->get_int64());
+  const auto* max = obj->if_contains("maxTokens");
+  const std::string max_range = "null or an integer from 0 to " + std::to_string(max_tokens_bound);
+  if (!max) return {std::nullopt, "Field 'maxTokens' is required (" + max_range + ")"};
+  if (!max->is_null()) {
+    if (!max->is_int64() || max->get_int64() < 0 ||
+        static_cast<std::uint64_t>(max->get_int64()) > max_tokens_bound)
+      return {std::nullopt, "Field 'maxTokens' must be " + max_range};
+    out.max_tokens = static_cast<std::uint64_t>(max->get_int64());
+  }
+  return {out, {}};
 }
 
 bool is_json_content_type(std::string_view content_type) {

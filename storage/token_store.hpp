@@ -129,10 +129,10 @@ class token_store {
   virtual void async_list(core::user_id owner, std::size_t offset, std::size_t limit,
                           list_handler handler) = 0;
 
+  // NOLINTBEGIN(performance-unnecessary-value-param): the stubs below take sinks, which stores move
   // Tokens of `owner` with an id above `after_id` (0: from the first), in id order, which is
   // creation order, at most `limit`: a seek to the position, so a page costs the same at any depth.
   // has_more as for async_list.
-  // NOLINTNEXTLINE(performance-unnecessary-value-param): a stub; implementations keep it
   virtual void async_list_after(core::user_id owner, std::uint64_t after_id, std::size_t limit,
                                 list_handler handler) {
     (void)owner, (void)after_id, (void)limit;
@@ -140,7 +140,6 @@ class token_store {
   }
 
   // How many tokens `owner` holds and its own bound, if an operator gave it one.
-  // NOLINTNEXTLINE(performance-unnecessary-value-param): a stub; implementations keep it
   virtual void async_quota(core::user_id owner, quota_handler handler) {
     (void)owner;
     handler(core::make_error_code(core::errc::internal));
@@ -149,12 +148,12 @@ class token_store {
   // Gives `owner` a bound of its own (0: none; nullopt: back to the default) and answers the
   // quota after it. Success only once durable. A lower bound than the tokens held stores nothing
   // less: those tokens stay, and creates are refused until deletes bring the count under it.
-  // NOLINTNEXTLINE(performance-unnecessary-value-param): a stub; implementations keep it
   virtual void async_set_max_tokens(core::user_id owner, std::optional<std::uint64_t> max_tokens,
                                     quota_handler handler) {
     (void)owner, (void)max_tokens;
     handler(core::make_error_code(core::errc::internal));
   }
+  // NOLINTEND(performance-unnecessary-value-param)
 
   // The bound async_create holds an owner without one of its own to; 0 (the initial value): none.
   // Called at start-up, before the first create.
