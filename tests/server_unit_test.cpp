@@ -132,6 +132,14 @@ BOOST_AUTO_TEST_CASE(query_token_is_percent_decoded) {
   BOOST_TEST(key_of("/api/v2/tokens?token=abc").value_or("<none>") == "abc");
   BOOST_TEST(key_of("/api/v2/tokens?token=%61bc").value_or("<none>") == "abc");
   BOOST_TEST(key_of("/api/v2/tokens?token=%61%62%63").value_or("<none>") == "abc");
+  // the name is decoded too, and '+' is a space in both, as in a form
+  BOOST_TEST(key_of("/api/v2/tokens?tok%65n=abc").value_or("<none>") == "abc");
+  BOOST_TEST(key_of("/api/v2/tokens?%74%6F%6B%65%6E=abc").value_or("<none>") == "abc");
+  BOOST_TEST(key_of("/api/v2/tokens?token=a+b%2Bc").value_or("<none>") == "a b+c");
+  BOOST_TEST(!key_of("/api/v2/tokens?token+=abc").has_value());
+  BOOST_TEST(!key_of("/api/v2/tokens?tok%65n=abc&token=abd").has_value());
+  BOOST_TEST(key_of("/api/v2/tokens?token").value_or("<none>").empty());
+  BOOST_TEST(!key_of("/api/v2/tokens?").has_value());
 }
 
 BOOST_AUTO_TEST_CASE(query_token_among_other_parameters) {
@@ -273,6 +281,7 @@ BOOST_AUTO_TEST_CASE(valid_values) {
   BOOST_TEST(*user_of("/api/v2/tokens?page=0&userId=1&pageSize=5").value->user == 1u);
   BOOST_TEST(*user_of("/api/v2/tokens?userId=9007199254740992").value->user == 9007199254740992u);
   BOOST_TEST(*user_of("/api/v2/tokens?userId=%34%32").value->user == 42u);  // percent-decoded
+  BOOST_TEST(*user_of("/api/v2/tokens?user%49d=7&&x").value->user == 7u);   // the name too
 }
 
 BOOST_AUTO_TEST_CASE(malformed_or_repeated_refused) {
