@@ -123,6 +123,11 @@ api_reply error_reply(unsigned status, std::string_view message, route r) {
 api_reply error_reply(const boost::system::error_code& ec, route r) {
   // Foreign categories (a bug, or a store passing through its own codes) must not leak their text.
   const bool ours = ec.category() == core::error_category();
+  if (ours && ec.value() == static_cast<int>(core::errc::unauthorized)) {
+    // Every refused key (authfail, a gateway's failed check) answers this body: built once.
+    static const std::string unauthorized = error_body(ec.message());
+    return {401, unauthorized, r, false};
+  }
   return error_reply(status_for(ec), ours ? ec.message() : "Internal server error", r);
 }
 
@@ -135,7 +140,9 @@ api_reply rate_limited_reply(unsigned status, const std::optional<rate_state>& r
 }
 
 std::string created_body(const token_service::created& token) {
-  std::string body = R"({"success":true,"message":"Token created successfully","token":)";
+  std::string body;
+  body.reserve(384);  // one allocation for a usual token
+  body += R"({"success":true,"message":"Token created successfully","token":)";
   append_token_json(body, token.key, token.record);
   body += '}';
   return body;

@@ -5,6 +5,7 @@
 
 #include "core/error.hpp"
 #include "core/key.hpp"
+#include "storage/completion_batch.hpp"
 #include "storage/pending_write.hpp"
 #include "storage/record_codec.hpp"
 #include "storage/rocksdb_batch.hpp"
@@ -516,7 +517,11 @@ class rocksdb_store final : public token_store {
     counters_.count_batch(writes.size());
     // Completed here, on the writer thread: handlers are expected to re-dispatch at once, which is
     // cheaper than a post per waiter, and the next batch is already filling the queue meanwhile.
-    for (std::size_t i = 0; i < writes.size(); ++i) deliver(writes[i], std::move(answers_[i]));
+    // Within one completion batch, so the answers for one io thread go over together.
+    {
+      const completion_batch answered;
+      for (std::size_t i = 0; i < writes.size(); ++i) deliver(writes[i], std::move(answers_[i]));
+    }
     answers_.clear();
   }
 
