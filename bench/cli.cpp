@@ -40,6 +40,8 @@ const std::string_view help_text =
                        query allowed, e.g. /verify/api/items?page=2; create, list and authfail
                        still append their key as token=
   --method NAME        HTTP method of every request instead of the scenario's, e.g. POST
+  --body TEXT          body of every request instead of the scenario's (create's JSON, or
+                       none), sent as application/json; e.g. authfail as a POST with a body
   --header 'N: V'      an extra header on every request; repeat for more. Host and
                        Authorization replace the bench's own; e.g. --header
                        'X-Original-URI: /api/items?token=KEY' sends a key as nginx does
@@ -245,9 +247,9 @@ options parse_args(int argc, const char* const* argv) {
   std::optional<std::string> token, token_file, mix;
   bool scenario_set = false, duration_set = false;
   const std::vector<std::string_view> valued = {
-      "url",         "token",   "token-file", "create-token", "scenario", "mix",
-      "connections", "threads", "duration",   "requests",     "warmup",   "pipeline",
-      "rate",        "timeout", "path",       "method",       "header",   "report"};
+      "url",     "token",    "token-file", "create-token", "scenario", "mix",  "connections",
+      "threads", "duration", "requests",   "warmup",       "pipeline", "rate", "timeout",
+      "path",    "method",   "header",     "report",       "body"};
   for (int i = 1; i < argc; ++i) {
     std::string_view arg = argv[i];
     if (arg.substr(0, 2) != "--" || arg.size() == 2) {
@@ -326,6 +328,8 @@ options parse_args(int argc, const char* const* argv) {
         throw usage_error("--method wants a method name such as GET or POST, not '" + std::string(v) + "'");
       }
       o.cfg.method = std::string(v);
+    } else if (name == "body") {
+      o.cfg.body = std::string(v);
     } else if (name == "header") {
       check_header_line(v);
       o.cfg.headers.emplace_back(v);

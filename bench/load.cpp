@@ -660,12 +660,18 @@ std::array<std::string, request_kind_count> serialize_requests(const load_config
         req.insert(name, value);
       }
     }
+    if (!cfg.body.empty()) {
+      req.set(http::field::content_type, "application/json");
+      req.body() = cfg.body;
+    }
     return req;
   };
   std::array<std::string, request_kind_count> out;
   auto create = make("POST", "/api/v2/tokens", cfg.create_token.empty() ? cfg.token : cfg.create_token, true);
-  create.set(http::field::content_type, "application/json");
-  create.body() = R"({"type":"admin","description":"bench"})";
+  if (cfg.body.empty()) {
+    create.set(http::field::content_type, "application/json");
+    create.body() = R"({"type":"admin","description":"bench"})";
+  }
   out[static_cast<std::size_t>(request_kind::create)] = serialize(create);
   auto list = make("GET", "/api/v2/tokens", cfg.token, true);
   out[static_cast<std::size_t>(request_kind::list)] = serialize(list);

@@ -48,6 +48,7 @@ struct load_config {
   std::string path;
   std::string method;
   std::vector<std::string> headers;
+  std::string body;  // of every request when set (as application/json), create's included
   std::size_t connections = 64;
   std::size_t threads = 2;
   std::chrono::nanoseconds duration{0};  // 0: no time limit (then requests > 0)

@@ -109,9 +109,10 @@ net::awaitable<http_response> api_endpoint::respond(http_request& request, respo
     reply = error_reply(500, "Internal server error");
   }
   http_response res{static_cast<http::status>(reply.status), request.version()};
-  res.set(http::field::content_type, "application/json");
-  res.set(http::field::cache_control, "no-store");
-  res.set(request_id_header, request_id);
+  // A new response holds no field yet: inserted, they need no search for one to replace.
+  res.insert(http::field::content_type, "application/json");
+  res.insert(http::field::cache_control, "no-store");
+  res.insert(request_id_header, request_id);
   if (reply.method_not_allowed)
     res.set(http::field::allow, reply.allow.empty() ? allowed_methods : reply.allow);
   if (reply.retry_after_seconds) {

@@ -5,12 +5,14 @@
 #include "core/key.hpp"
 #include "server/json_members.hpp"
 
+#include <boost/json/monotonic_resource.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/string_view.hpp>
 #include <boost/json/value.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <charconv>
 #include <cstdint>
@@ -41,9 +43,10 @@ std::optional<std::size_t> parse_index(std::string_view text, std::size_t max) {
 }
 
 // Parses a JSON object body; sets `problem` when it is not one.
-std::optional<boost::json::object> parse_object(std::string_view body, std::string& problem) {
+std::optional<boost::json::object> parse_object(std::string_view body, std::string& problem,
+                                                boost::json::storage_ptr storage = {}) {
   boost::system::error_code ec;
-  boost::json::value v = boost::json::parse(body, ec);
+  boost::json::value v = boost::json::parse(body, ec, std::move(storage));
   if (ec) {
     problem = "Request body must be valid JSON";
     return std::nullopt;
@@ -223,6 +226,63 @@ std::optional<std::string_view> bearer_key(std::string_view authorization) noexc
   return trim(header.substr(7));
 }
 
+namespace {
+
+bool needs_decoding(std::string_view part) noexcept {
+  return std::any_of(part.begin(), part.end(), [](char c) { return c == '%' || c == '+'; });
+}
+
+// `part` decoded as params() decodes it: percent-escapes (already checked by the target's
+// parser), and '+' as a space.
+std::string decoded(std::string_view part) {
+  std::string out;
+  out.reserve(part.size());
+  for (std::size_t i = 0; i < part.size(); ++i) {
+    if (part[i] == '%' && i + 2 < part.size()) {
+      const auto hex = [](char c) { return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10; };
+      out += static_cast<char>(hex(part[i + 1]) * 16 + hex(part[i + 2]));
+      i += 2;
+    } else {
+      out += part[i] == '+' ? ' ' : part[i];
+    }
+  }
+  return out;
+}
+
+// Calls `f(value)` with the decoded value of each query parameter whose decoded name is `name`,
+// until it returns false. As params() reads them, but straight from the query string, decoding
+// only what holds an escape: this runs for every request.
+template <class F>
+void for_each_param(const boost::urls::url_view& target, std::string_view name, F&& f) {
+  if (!target.has_query()) return;
+  const auto encoded = target.encoded_query();
+  std::string_view query(encoded.data(), encoded.size());
+  std::string decoded_key;
+  std::string decoded_value;
+  for (;;) {
+    const auto amp = query.find('&');
+    const auto param = query.substr(0, amp);
+    const auto eq = param.find('=');
+    std::string_view key = param.substr(0, eq);
+    if (needs_decoding(key)) {
+      decoded_key = decoded(key);
+      key = decoded_key;
+    }
+    if (key == name) {
+      std::string_view value = eq == std::string_view::npos ? std::string_view{} : param.substr(eq + 1);
+      if (needs_decoding(value)) {
+        decoded_value = decoded(value);
+        value = decoded_value;
+      }
+      if (!f(value)) return;
+    }
+    if (amp == std::string_view::npos) return;
+    query.remove_prefix(amp + 1);
+  }
+}
+
+}  // namespace
+
 std::optional<std::string> caller_key(const boost::urls::url_view& target,
                                       std::span<const std::string_view> authorization_headers) {
   // Two candidate keys are compared by digest, never as strings: keys are only ever compared or
@@ -231,11 +291,13 @@ std::optional<std::string> caller_key(const boost::urls::url_view& target,
     return core::digest_key(a) != core::digest_key(b);
   };
   std::optional<std::string> from_query;
-  for (const auto& param : target.params()) {
-    if (param.key != "token") continue;
-    if (from_query && differ(*from_query, param.value)) return std::nullopt;  // two different keys
-    from_query = param.value;
-  }
+  bool two_keys = false;
+  for_each_param(target, "token", [&](std::string_view value) {
+    two_keys = from_query && differ(*from_query, value);
+    if (!two_keys) from_query = std::string(value);
+    return !two_keys;
+  });
+  if (two_keys) return std::nullopt;  // two different keys
   // One Authorization header at most, and only a Bearer one: which of two headers, or of a key and
   // another scheme's credentials, is meant is a guess a proxy in front may make differently.
   std::optional<std::string> from_header;
@@ -260,6 +322,7 @@ parsed<page_request> parse_paging(const boost::urls::url_view& target) {
     if (!v) return {std::nullopt, "Query parameter 'page' must be a non-negative integer"};
     req.page = *v;
     req.explicit_paging = true;
+    req.page_given = true;
   }
   if (auto it = params.find("pageSize"); it != params.end()) {
     const auto v = parse_index((*it).value, max_page_size);
@@ -267,21 +330,35 @@ parsed<page_request> parse_paging(const boost::urls::url_view& target) {
     req.page_size = *v;
     req.explicit_paging = true;
   }
+  for (const auto& param : target.params()) {
+    if (param.key != "cursor") continue;
+    if (req.cursor) return {std::nullopt, "Query parameter 'cursor' must be given at most once"};
+    req.cursor = param.value;
+    req.explicit_paging = true;
+  }
+  if (req.cursor && req.page_given) return {std::nullopt, std::string(cursor_with_page_problem)};
+  // Both factors are bounded (1e9 and 1000), so the product cannot overflow.
+  if (req.page * req.page_size > max_list_offset) return {std::nullopt, std::string(deep_page_problem)};
   return {req, {}};
 }
 
 parsed<acting_user> parse_user_id(const boost::urls::url_view& target) {
   acting_user acting;
-  for (const auto& param : target.params()) {
-    if (param.key != "userId") continue;
-    if (acting.user) return {std::nullopt, "Query parameter 'userId' must be given at most once"};
-    const auto v = parse_index(param.value, max_user_id);
+  std::string problem;
+  for_each_param(target, "userId", [&](std::string_view value) {
+    if (acting.user) {
+      problem = "Query parameter 'userId' must be given at most once";
+      return false;
+    }
+    const auto v = parse_index(value, max_user_id);
     if (!v || *v == 0) {
-      return {std::nullopt,
-              "Query parameter 'userId' must be an integer from 1 to " + std::to_string(max_user_id)};
+      problem = "Query parameter 'userId' must be an integer from 1 to " + std::to_string(max_user_id);
+      return false;
     }
     acting.user = v;
-  }
+    return true;
+  });
+  if (!problem.empty()) return {std::nullopt, std::move(problem)};
   return {acting, {}};
 }
 
@@ -301,7 +378,11 @@ parsed<std::size_t> parse_limited_count(const boost::urls::url_view& target) {
 
 parsed<create_body> parse_create_body(std::string_view body) {
   std::string problem;
-  const auto obj = parse_object(body, problem);
+  // Every create parses one: its values go into this buffer (the heap only past it), and what the
+  // answer keeps is copied out below.
+  std::array<unsigned char, 1024> buffer;
+  boost::json::monotonic_resource resource(buffer.data(), buffer.size());
+  const auto obj = parse_object(body, problem, &resource);
   if (!obj) return {std::nullopt, problem};
   const auto* type = string_member(*obj, "type", problem);
   if (!type) return {std::nullopt, problem};
@@ -365,6 +446,42 @@ parsed<rate_limit_body> parse_rate_limit_body(std::string_view body) {
   auto limit = read_rate_limit(*member, problem);
   if (!limit) return {std::nullopt, problem};
   return {rate_limit_body{std::move(*selector), *limit}, {}};
+}
+
+parsed<quota_body> parse_quota_body(std::string_view body) {
+  std::string problem;
+  const auto obj = parse_object(body, problem);
+  if (!obj) return {std::nullopt, problem};
+  for (const auto& field : *obj) {
+    const std::string_view name(field.key().data(), field.key().size());
+    if (name == "userId" || name == "maxTokens") continue;
+    // Quoted as JSON and only when short, as for rateLimit: never a key pasted there.
+    problem = "Request body has an unknown member";
+    if (name.size() <= max_echoed_name) {
+      problem += ' ';
+      problem += boost::json::serialize(boost::json::string_view(name.data(), name.size()));
+    }
+    problem += " (its members are userId and maxTokens)";
+    return {std::nullopt, problem};
+  }
+  quota_body out;
+  const auto* user = obj->if_contains("userId");
+  const std::string user_range = "an integer from 1 to " + std::to_string(max_user_id);
+  if (!user) return {std::nullopt, "Field 'userId' is required (" + user_range + ")"};
+  if (!user->is_int64() || user->get_int64() < 1 ||
+      static_cast<std::uint64_t>(user->get_int64()) > max_user_id)
+    return {std::nullopt, "Field 'userId' must be " + user_range};
+  out.user = static_cast<core::user_id>(user->get_int64());
+  const auto* max = obj->if_contains("maxTokens");
+  const std::string max_range = "null or an integer from 0 to " + std::to_string(max_tokens_bound);
+  if (!max) return {std::nullopt, "Field 'maxTokens' is required (" + max_range + ")"};
+  if (!max->is_null()) {
+    if (!max->is_int64() || max->get_int64() < 0 ||
+        static_cast<std::uint64_t>(max->get_int64()) > max_tokens_bound)
+      return {std::nullopt, "Field 'maxTokens' must be " + max_range};
+    out.max_tokens = static_cast<std::uint64_t>(max->get_int64());
+  }
+  return {out, {}};
 }
 
 bool is_json_content_type(std::string_view content_type) {

@@ -38,12 +38,23 @@ struct parsed {
                                                     std::span<const std::string_view> authorization_headers);
 
 inline constexpr std::size_t max_page_size = 1000;
+// The deepest a `page` may reach (page x pageSize): a page skips every token before it, so past
+// this a client follows nextCursor, which seeks, instead.
+inline constexpr std::size_t max_list_offset = 10'000;
+
+inline constexpr std::string_view cursor_with_page_problem = "cursor and page cannot be used together";
+inline constexpr std::string_view invalid_cursor_problem = "cursor is not valid";
+inline constexpr std::string_view deep_page_problem =
+    "page is too deep: past 10000 tokens, follow nextCursor instead";
 
 struct page_request {
   std::size_t page = 0;
   std::size_t page_size = max_page_size;
-  bool explicit_paging = false;  // page or pageSize was given: the response carries paging fields
+  bool explicit_paging = false;  // page, pageSize or cursor was given: the response carries paging fields
+  bool page_given = false;       // the response then also says which page
+  std::optional<std::string> cursor;  // as given; the router checks its signature and owner
 };
+// Refuses a page deeper than max_list_offset, a cursor with a page, and a cursor given twice.
 [[nodiscard]] parsed<page_request> parse_paging(const boost::urls::url_view& target);
 
 // The largest user id the `userId` parameter names: 2^53, the largest integer every JSON reader
@@ -103,6 +114,16 @@ struct rate_limit_body {
   std::optional<core::rate_limit> rate_limit;
 };
 [[nodiscard]] parsed<rate_limit_body> parse_rate_limit_body(std::string_view body);
+
+// The body of PUT /api/v2/tokens/quota: `{"userId":N,"maxTokens":M}` with `maxTokens` null (back to
+// the server's default) or 0 (none) to max_tokens_bound, both required and nothing else; anything
+// else is refused naming the member.
+inline constexpr std::uint64_t max_tokens_bound = 1'000'000'000;
+struct quota_body {
+  core::user_id user = 0;
+  std::optional<std::uint64_t> max_tokens;
+};
+[[nodiscard]] parsed<quota_body> parse_quota_body(std::string_view body);
 
 // Whether a Content-Type names JSON in UTF-8: application/json, or any application/*+json, with
 // any parameters but a charset other than utf-8 (any case, quoted or not).

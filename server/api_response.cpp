@@ -123,6 +123,11 @@ api_reply error_reply(unsigned status, std::string_view message, route r) {
 api_reply error_reply(const boost::system::error_code& ec, route r) {
   // Foreign categories (a bug, or a store passing through its own codes) must not leak their text.
   const bool ours = ec.category() == core::error_category();
+  if (ours && ec.value() == static_cast<int>(core::errc::unauthorized)) {
+    // Every refused key (authfail, a gateway's failed check) answers this body: built once.
+    static const std::string unauthorized = error_body(ec.message());
+    return {401, unauthorized, r, false};
+  }
   return error_reply(status_for(ec), ours ? ec.message() : "Internal server error", r);
 }
 
@@ -135,13 +140,16 @@ api_reply rate_limited_reply(unsigned status, const std::optional<rate_state>& r
 }
 
 std::string created_body(const token_service::created& token) {
-  std::string body = R"({"success":true,"message":"Token created successfully","token":)";
+  std::string body;
+  body.reserve(384);  // one allocation for a usual token
+  body += R"({"success":true,"message":"Token created successfully","token":)";
   append_token_json(body, token.key, token.record);
   body += '}';
   return body;
 }
 
-std::string list_body(const storage::list_page& page, const page_request& paging) {
+std::string list_body(const storage::list_page& page, const page_request& paging,
+                      std::string_view next_cursor) {
   std::string body;
   body.reserve(64 + page.tokens.size() * 240);
   body += R"({"success":true,"message":"Success","tokens":[)";
@@ -152,13 +160,40 @@ std::string list_body(const storage::list_page& page, const page_request& paging
   }
   body += ']';
   if (paging.explicit_paging) {
-    body += R"(,"page":)";
-    append_integer(body, paging.page);
+    // A cursor's page has no number; page or pageSize alone keep the page as before.
+    if (!paging.cursor) {
+      body += R"(,"page":)";
+      append_integer(body, paging.page);
+    }
     body += R"(,"pageSize":)";
     append_integer(body, paging.page_size);
     body += R"(,"hasMore":)";
     body += page.has_more ? "true" : "false";
   }
+  if (!next_cursor.empty()) {
+    body += R"(,"nextCursor":)";
+    append_json_string(body, next_cursor);
+  }
+  body += '}';
+  return body;
+}
+
+api_reply token_limit_reply(std::uint64_t max_tokens, route r) {
+  std::string message = "Token limit reached: this user holds ";
+  append_integer(message, max_tokens);
+  message += " tokens, the most it may; delete some first";
+  return error_reply(409, message, r);
+}
+
+std::string quota_body(core::user_id user, const token_service::quota_view& quota) {
+  std::string body = R"({"success":true,"message":"Success","userId":)";
+  append_integer(body, user);
+  body += R"(,"tokens":)";
+  append_integer(body, quota.tokens);
+  body += R"(,"maxTokens":)";
+  append_integer(body, quota.max_tokens);
+  body += R"(,"ownBound":)";
+  body += quota.own_bound ? "true" : "false";
   body += '}';
   return body;
 }

@@ -44,6 +44,7 @@ struct api_reply {
 inline constexpr std::string_view allowed_methods = "GET, POST, DELETE, PATCH";
 inline constexpr std::string_view roll_allowed_methods = "POST";
 inline constexpr std::string_view limited_allowed_methods = "GET";
+inline constexpr std::string_view quota_allowed_methods = "GET, PUT";
 
 // The two refusals of a key acting beyond its rights (403).
 inline constexpr std::string_view other_user_refusal = "Only an operator key may act for another user";
@@ -53,6 +54,8 @@ inline constexpr std::string_view generous_limit_refusal =
     "Only an operator key may give a key a more generous rate limit than the default";
 inline constexpr std::string_view rate_limit_change_refusal = "Only an operator key may change a rate limit";
 inline constexpr std::string_view limited_view_refusal = "Only an operator key may see limited keys";
+inline constexpr std::string_view token_bound_change_refusal =
+    "Only an operator key may change a token bound";
 // The answer to a request over its key's rate limit (429 on the API; /verify's status is set).
 inline constexpr std::string_view rate_limit_refusal = "Rate limit exceeded";
 
@@ -64,7 +67,13 @@ inline constexpr std::string_view rate_limit_refusal = "Rate limit exceeded";
 [[nodiscard]] api_reply error_reply(const boost::system::error_code& ec, route r);
 
 [[nodiscard]] std::string created_body(const token_service::created& token);
-[[nodiscard]] std::string list_body(const storage::list_page& page, const page_request& paging);
+// `next_cursor`, when not empty, is the page's nextCursor (the page has more).
+[[nodiscard]] std::string list_body(const storage::list_page& page, const page_request& paging,
+                                    std::string_view next_cursor = {});
+// 409 to a create past the user's bound, naming the bound that applies.
+[[nodiscard]] api_reply token_limit_reply(std::uint64_t max_tokens, route r);
+// GET and PUT /api/v2/tokens/quota.
+[[nodiscard]] std::string quota_body(core::user_id user, const token_service::quota_view& quota);
 // The new key (shown once, as in created_body) and what became of the old one.
 [[nodiscard]] std::string rolled_body(const token_service::rolled& token);
 [[nodiscard]] std::string deleted_body();

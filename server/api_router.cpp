@@ -1,11 +1,12 @@
-// Request handling for /api/v2/tokens, /api/v2/tokens/roll and /api/v2/tokens/limited, and the
-// hand-off of /verify (see verify.hpp). Order of checks: path (404), method (405), key (401), the
-// key's rate limit (429), content type (415), `userId` (400, then 403 unless the caller may act for
-// that user), operator-only operations (403), body (400 or 403), then the operation.
+// Request handling for /api/v2/tokens, /api/v2/tokens/roll, /api/v2/tokens/limited and
+// /api/v2/tokens/quota, and the hand-off of /verify (see verify.hpp). Order of checks: path (404), method
+// (405), key (401), the key's rate limit (429), content type (415), `userId` (400, then 403 unless the caller
+// may act for that user), operator-only operations (403), body (400 or 403), then the operation.
 #include "server/api_router.hpp"
 
 #include "core/error.hpp"
 #include "core/expiry_policy.hpp"
+#include "core/list_cursor.hpp"
 #include "server/verify.hpp"
 
 #include <boost/asio/async_result.hpp>
@@ -106,6 +107,11 @@ net::awaitable<api_reply> create(const http_request& request, token_service& ser
   if (!expiry.ok()) co_return error_reply(400, expiry.problem, route::create);
   auto made = co_await service.create(a.owner, body.value->description, body.value->type, expiry.expires_at,
                                       body.value->rate_limit);
+  if (!made && made.error() == core::errc::quota_exceeded) {
+    // Only a refused create pays this read: the answer names the bound that applies.
+    const auto quota = co_await service.quota(a.owner);
+    if (quota) co_return token_limit_reply(quota->max_tokens, route::create);
+  }
   if (!made) co_return error_reply(made.error(), route::create);
   co_return api_reply{200, created_body(*made), route::create, false};
 }
@@ -121,14 +127,28 @@ net::awaitable<api_reply> list(const boost::urls::url_view& target, token_servic
   const auto paging = parse_paging(target);
   if (!paging.value) co_return error_reply(400, paging.problem, route::list);
   const auto& p = *paging.value;
+  std::optional<core::list_position> from;
+  if (p.cursor) {
+    // Another user's cursor is refused as a forged one: the answer does not say whose it is.
+    from = core::decode_list_cursor(service.cursor_secret(), *p.cursor);
+    if (!from || from->owner != a.owner) co_return error_reply(400, invalid_cursor_problem, route::list);
+  }
   // Refused before the store read while nothing is left: a flood of lists then costs no reads.
   if (budget && budget->exhausted()) {
     budget->count_refusal();
     co_return busy_reply();
   }
-  auto page = co_await service.list(a.owner, p.page * p.page_size, p.page_size);
+  boost::system::result<storage::list_page> page = core::errc::internal;
+  if (from) {
+    page = co_await service.list_after(a.owner, from->after_id, p.page_size);
+  } else {
+    page = co_await service.list(a.owner, p.page * p.page_size, p.page_size);
+  }
   if (!page) co_return error_reply(page.error(), route::list);
-  api_reply reply{200, list_body(*page, p), route::list, false};
+  std::string next;
+  if (page->has_more && !page->tokens.empty())
+    next = core::encode_list_cursor(service.cursor_secret(), {a.owner, page->tokens.back().id});
+  api_reply reply{200, list_body(*page, p, next), route::list, false};
   if (budget) {
     // Built on this thread without suspending, so at most one unaccounted answer per io thread.
     reply.hold = budget->try_acquire(reply.body.capacity());
@@ -220,12 +240,35 @@ net::awaitable<api_reply> limited(const boost::urls::url_view& target, token_ser
   co_return api_reply{200, limited_body(*keys), route::limited, false};
 }
 
+// GET /api/v2/tokens/quota: the user's count and bound. PUT: an operator gives a user its own
+// bound, or takes it back (the body names the user; a `userId` in the query must agree).
+net::awaitable<api_reply> quota(const http_request& request, const boost::urls::url_view& target,
+                                token_service& service, acting a) {
+  if (request.method() == http::verb::get) {
+    auto q = co_await service.quota(a.owner);
+    if (!q) co_return error_reply(q.error(), route::quota);
+    co_return api_reply{200, quota_body(a.owner, *q), route::quota, false};
+  }
+  if (!a.who.operator_key) co_return error_reply(403, token_bound_change_refusal, route::quota);
+  const auto body = parse_quota_body(request.body());
+  if (!body.value) co_return error_reply(400, body.problem, route::quota);
+  const auto in_query = parse_user_id(target);
+  if (in_query.value && in_query.value->user && *in_query.value->user != body.value->user)
+    co_return error_reply(400, "Query parameter 'userId' and field 'userId' name different users",
+                          route::quota);
+  auto q = co_await service.set_max_tokens(body.value->user, body.value->max_tokens);
+  if (!q) co_return error_reply(q.error(), route::quota);
+  co_return api_reply{200, quota_body(body.value->user, *q), route::quota, false};
+}
+
 // The refusals every operation shares once its caller is admitted: a body that is not JSON (415),
 // a bad `userId` (400), or another user named by a key that may not act for them (403). Otherwise
 // nullopt, and `a` acts for the user named. Not a coroutine: the common path costs no frame.
 std::optional<api_reply> refusal_before_operation(const http_request& request,
                                                   const boost::urls::url_view& target, route r, acting& a) {
-  if (r != route::list && r != route::limited && !content_type_acceptable(request)) {
+  const bool has_body =
+      r != route::list && r != route::limited && (r != route::quota || request.method() != http::verb::get);
+  if (has_body && !content_type_acceptable(request)) {
     return error_reply(415, "Content-Type must be application/json (with no charset other than utf-8)", r);
   }
   const auto user = parse_user_id(target);
@@ -265,6 +308,10 @@ net::awaitable<api_reply> handle_api(const http_request& request, token_service&
   } else if (path == limited_path) {
     if (request.method() != http::verb::get) co_return method_not_allowed(limited_allowed_methods);
     r = route::limited;
+  } else if (path == quota_path) {
+    if (request.method() != http::verb::get && request.method() != http::verb::put)
+      co_return method_not_allowed(quota_allowed_methods);
+    r = route::quota;
   } else {
     co_return error_reply(404, "Not Found");
   }
@@ -296,6 +343,9 @@ net::awaitable<api_reply> handle_api(const http_request& request, token_service&
         break;
       case route::limited:
         reply = co_await limited(*target, service, a);
+        break;
+      case route::quota:
+        reply = co_await quota(request, *target, service, a);
         break;
       default:
         reply = co_await remove(request, service, a);

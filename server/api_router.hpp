@@ -16,6 +16,7 @@ namespace tokend::server {
 inline constexpr std::string_view tokens_path = "/api/v2/tokens";
 inline constexpr std::string_view roll_path = "/api/v2/tokens/roll";
 inline constexpr std::string_view limited_path = "/api/v2/tokens/limited";
+inline constexpr std::string_view quota_path = "/api/v2/tokens/quota";
 
 // What the API's answers depend on beyond the request and the service.
 struct api_options {

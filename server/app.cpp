@@ -66,6 +66,7 @@ app::app(config cfg, std::unique_ptr<storage::token_store> store)
                       [this]() -> net::io_context& { return next_context(); }) {
   // Before any io thread runs: the settings are read by every request without a lock.
   service_.set_rate_limits({config_.rate_limit, steady_nanoseconds});
+  service_.set_default_max_tokens(config_.max_tokens_per_user);
 }
 
 app::~app() {

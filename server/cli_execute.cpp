@@ -7,6 +7,9 @@
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
+#include <cstdint>
+#include <string>
+
 namespace tokend::server::cli {
 namespace {
 
@@ -46,11 +49,16 @@ void print_json(std::string_view body, std::ostream& out) {
   if (!body.ends_with('\n')) out << '\n';
 }
 
+// Every page by cursor (each costs the server the same at any depth), or the one --page names. A
+// server without cursors answers hasMore and no nextCursor: the walk then goes on by page.
 int list_all(const options& o, const std::string& key, const transport& send, std::ostream& out,
              std::ostream& err) {
   json::array tokens;
-  for (std::uint64_t page = 0;; ++page) {
-    const auto plan = list_request(o, page);
+  std::string cursor;
+  bool by_page = o.page.has_value();
+  std::uint64_t page = o.page.value_or(0);
+  for (;;) {
+    const auto plan = by_page ? list_page_request(o, page) : list_request(o, cursor);
     const auto reply = send(o.url, {plan.method, plan.target, key, plan.body});
     if (reply.status != 200) {
       err << "tokend token: " << error_message(reply.status, reply.body) << "\n";
@@ -67,7 +75,16 @@ int list_all(const options& o, const std::string& key, const transport& send, st
     if (has_more && page_tokens->get_array().empty())
       throw reply_error("the server sent an empty page with more to come");
     for (auto& t : page_tokens->get_array()) tokens.push_back(std::move(t));
-    if (!has_more) break;
+    if (!has_more || o.page) break;
+    const auto* next = answer.if_contains("nextCursor");
+    if (next != nullptr && next->is_string() && !next->get_string().empty()) {
+      cursor = std::string(next->get_string());
+      by_page = false;
+    } else {
+      // Cursors never come back to pages: a server answering both ways is not one to mix.
+      by_page = true;
+      ++page;
+    }
   }
   if (o.output == output_format::json) {
     json::object all_tokens;
@@ -95,7 +112,22 @@ void print_limits(const options& o, const json::object& answer, std::ostream& ou
       << rate_limit_cell(answer) << "\n";
 }
 
-// Create, delete, roll, limit and limited: one request, one answer.
+// The answer of quota: the user's count and the bound that applies.
+void print_quota(const json::object& answer, std::ostream& out) {
+  const auto number = [&](std::string_view name) {
+    const auto* v = answer.if_contains(name);
+    if (v == nullptr || !v->is_number())
+      throw reply_error("the server's answer has no \"" + std::string(name) + "\"");
+    return json::serialize(*v);
+  };
+  const auto* own = answer.if_contains("ownBound");
+  const bool own_bound = own != nullptr && own->is_bool() && own->get_bool();
+  const std::string bound = number("maxTokens");
+  out << "User " << number("userId") << ": " << number("tokens") << " tokens, bound "
+      << (bound == "0" ? "none" : bound) << (own_bound ? " (its own)" : " (the server's default)") << "\n";
+}
+
+// Create, delete, roll, limit, limited and quota: one request, one answer.
 int single(const options& o, const std::string& key, const transport& send, std::ostream& out,
            std::ostream& err) {
   const auto plan = plan_request(o);
@@ -111,6 +143,10 @@ int single(const options& o, const std::string& key, const transport& send, std:
   }
   if (o.cmd == command::limit || o.cmd == command::limited) {
     print_limits(o, answer, out);
+    return 0;
+  }
+  if (o.cmd == command::quota) {
+    print_quota(answer, out);
     return 0;
   }
   if (o.cmd == command::remove) {

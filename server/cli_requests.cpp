@@ -67,19 +67,40 @@ request_plan plan_request(const options& o) {
       return {"PATCH", tokens_path(o, ""), json::serialize(body)};
     case command::limited:
       return {"GET", tokens_path(o, "/limited") + (o.count ? "?n=" + std::to_string(*o.count) : ""), {}};
+    case command::quota:
+      if (!o.max_tokens && !o.default_limit) return {"GET", tokens_path(o, "/quota"), {}};
+      // The body names the user: the query's userId is left out, so the two cannot disagree.
+      body["userId"] = o.user_id.value_or(0);
+      if (o.max_tokens) {
+        body["maxTokens"] = *o.max_tokens;
+      } else {
+        body["maxTokens"] = nullptr;
+      }
+      return {"PUT", o.url.prefix + "/api/v2/tokens/quota", json::serialize(body)};
     case command::list:
-      return list_request(o, 0);
+      return o.page ? list_page_request(o, *o.page) : list_request(o, {});
     case command::none:
       break;
   }
   throw usage_error("missing command: " + std::string(command_names));
 }
 
-request_plan list_request(const options& o, std::uint64_t page) {
-  constexpr std::uint64_t page_size = 1000;
+request_plan list_request(const options& o, std::string_view cursor) {
   std::string target = tokens_path(o, "");
   target += o.user_id ? '&' : '?';
-  target += "page=" + std::to_string(page) + "&pageSize=" + std::to_string(page_size);
+  target += "pageSize=1000";
+  // A cursor is base64url: nothing in it needs escaping in a query.
+  if (!cursor.empty()) {
+    target += "&cursor=";
+    target += cursor;
+  }
+  return {"GET", std::move(target), {}};
+}
+
+request_plan list_page_request(const options& o, std::uint64_t page) {
+  std::string target = tokens_path(o, "");
+  target += o.user_id ? '&' : '?';
+  target += "page=" + std::to_string(page) + "&pageSize=1000";
   return {"GET", std::move(target), {}};
 }
 

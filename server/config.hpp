@@ -36,7 +36,8 @@ struct config {
   std::chrono::milliseconds revocation_poll{};  // bound on a missed cross-process revocation
   std::size_t threads = 0;                      // 0: one per core
   std::size_t cache_capacity = 0;
-  std::size_t list_cache_tokens = 0;  // records of users' complete lists kept in memory
+  std::size_t list_cache_tokens = 0;    // records of users' complete lists kept in memory
+  std::size_t max_tokens_per_user = 0;  // tokens a user may hold unless an operator says otherwise; 0: none
   std::size_t max_body_bytes = 0;
   std::size_t max_header_bytes = 0;
   bool sync = false;

@@ -146,7 +146,7 @@ void log_level(config& c, value f, value v) {
 // At least two of the largest list answers (1000 tokens of the longest descriptions, ~1.8 MB).
 constexpr std::size_t min_response_bytes = std::size_t{4} << 20;
 
-constexpr std::array<flag_spec, 34> table = {{
+constexpr std::array<flag_spec, 35> table = {{
     {"--listen", "TOKEND_LISTEN", "HOST:PORT", "0.0.0.0:8080", "", "", endpoint<&config::listen>,
      "API address"},
     {"--admin-listen", "TOKEND_ADMIN_LISTEN", "HOST:PORT", "0.0.0.0:9090", "", "",
@@ -175,6 +175,10 @@ constexpr std::array<flag_spec, 34> table = {{
     {"--list-cache-tokens", "TOKEND_LIST_CACHE_TOKENS", "N", "100000", "", "",
      count<&config::list_cache_tokens, 0, 1'000'000'000>,
      "tokens of users' complete lists kept in memory (0: off)"},
+    {"--max-tokens-per-user", "TOKEND_MAX_TOKENS_PER_USER", "N", "10000", "", "",
+     count<&config::max_tokens_per_user, 0, 1'000'000'000>,
+     "tokens one user may hold (0: no bound); a create past it gets 409. An operator key may give "
+     "a user its own bound (PUT /api/v2/tokens/quota)"},
     {"--max-body-bytes", "TOKEND_MAX_BODY_BYTES", "N", "16384", "", "",
      count<&config::max_body_bytes, 64, std::size_t{64} << 20>, "larger bodies get 413"},
     {"--max-header-bytes", "TOKEND_MAX_HEADER_BYTES", "N", "8192", "", "",

@@ -13,8 +13,8 @@
 namespace tokend::server {
 namespace {
 
-constexpr const char* route_names[route_count] = {"create", "list",   "delete",  "roll",
-                                                  "verify", "update", "limited", "other"};
+constexpr const char* route_names[route_count] = {"create", "list",    "delete", "roll", "verify",
+                                                  "update", "limited", "quota",  "other"};
 
 std::string number(double v) {
   char buf[64];

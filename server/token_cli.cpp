@@ -18,7 +18,8 @@ namespace {
 // Which subcommands take a flag, as bits of 1 << command.
 constexpr unsigned bit(command c) { return 1U << static_cast<unsigned>(c); }
 constexpr unsigned all = bit(command::create) | bit(command::list) | bit(command::remove) |
-                         bit(command::roll) | bit(command::limit) | bit(command::limited);
+                         bit(command::roll) | bit(command::limit) | bit(command::limited) |
+                         bit(command::quota);
 
 struct flag_def {
   std::string_view name;
@@ -26,7 +27,7 @@ struct flag_def {
   bool takes_value = true;
 };
 
-constexpr std::array<flag_def, 14> flags = {{
+constexpr std::array<flag_def, 16> flags = {{
     {"--url", all},
     {"--output", all},
     {"--key-file", all},
@@ -39,17 +40,20 @@ constexpr std::array<flag_def, 14> flags = {{
     {"--id", bit(command::remove) | bit(command::roll) | bit(command::limit)},
     {"--overlap", bit(command::roll)},
     {"--rate-limit", bit(command::create) | bit(command::roll) | bit(command::limit)},
-    {"--default", bit(command::roll) | bit(command::limit), false},
+    {"--default", bit(command::roll) | bit(command::limit) | bit(command::quota), false},
     {"--token-file", bit(command::limit)},
     {"-n", bit(command::limited)},
+    {"--page", bit(command::list)},
+    {"--max-tokens", bit(command::quota)},
 }};
 
-constexpr std::array<std::pair<std::string_view, command>, 6> commands = {{{"create", command::create},
+constexpr std::array<std::pair<std::string_view, command>, 7> commands = {{{"create", command::create},
                                                                            {"list", command::list},
                                                                            {"delete", command::remove},
                                                                            {"roll", command::roll},
                                                                            {"limit", command::limit},
-                                                                           {"limited", command::limited}}};
+                                                                           {"limited", command::limited},
+                                                                           {"quota", command::quota}}};
 
 // Keys are 64 characters: an argument that long is not repeated in a message, in case it is one.
 std::string quoted(std::string_view arg) {
@@ -144,7 +148,8 @@ options parse_args(const std::vector<std::string>& args, const env_lookup& env) 
       continue;
     }
     const auto eq = a.find('=');
-    const std::string name = a.substr(0, eq);
+    std::string name = a.substr(0, eq);
+    if (name == "--user") name = "--user-id";  // the shorter spelling, one flag all the same
     if (name == "--key") {
       throw usage_error(
           "there is no --key flag: a key on the command line shows in ps and in shell history; "
@@ -217,6 +222,13 @@ options parse_args(const std::vector<std::string>& args, const env_lookup& env) 
   o.default_limit = flag("--default") != nullptr;
   if (const auto* v = flag("--token-file")) o.token_file = *v;
   if (const auto* v = flag("-n")) o.count = parse_integer("-n", *v, 1, 100);
+  // The server refuses pages past 10000 keys: the walk without --page goes on by cursor.
+  if (const auto* v = flag("--page")) o.page = parse_integer("--page", *v, 0, 10);
+  if (const auto* v = flag("--max-tokens"))
+    o.max_tokens = parse_integer("--max-tokens", *v, 0, 1'000'000'000);
+  if (o.max_tokens && o.default_limit) throw usage_error("give --max-tokens or --default, not both");
+  if (o.cmd == command::quota && (o.max_tokens || o.default_limit) && !o.user_id)
+    throw usage_error("quota --max-tokens or --default needs --user N (the user whose bound changes)");
   if (o.rate_limit && o.default_limit) throw usage_error("give --rate-limit or --default, not both");
   if (o.cmd == command::limit) {
     if (positional_id && o.id) throw usage_error("give the key's ID once (ID or --id ID)");

@@ -1,4 +1,4 @@
-// `tokend token create|list|delete|roll|limit|limited`: the operator's client of a running
+// `tokend token create|list|delete|roll|limit|limited|quota`: the operator's client of a running
 // tokend. Argument parsing and the requests' shapes are pure functions (unit-tested); run() reads
 // the key, talks to the server (cli_http.hpp) and prints JSON or a table (cli_table.hpp).
 #pragma once
@@ -25,9 +25,9 @@ struct usage_error : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-enum class command { none, create, list, remove, roll, limit, limited };
+enum class command { none, create, list, remove, roll, limit, limited, quota };
 // The subcommands as messages name them.
-inline constexpr std::string_view command_names = "create, list, delete, roll, limit or limited";
+inline constexpr std::string_view command_names = "create, list, delete, roll, limit, limited or quota";
 enum class output_format { table, json };
 
 inline constexpr std::string_view default_url = "http://127.0.0.1:8080";
@@ -39,7 +39,7 @@ struct options {
   std::string url_text{default_url};
   output_format output = output_format::table;  // --output / TOKEND_OUTPUT
   std::string key_file;                         // --key-file / TOKEND_KEY_FILE; empty: TOKEND_KEY
-  std::optional<std::uint64_t> user_id;         // --user-id
+  std::optional<std::uint64_t> user_id;         // --user-id (or --user)
   std::optional<std::uint64_t> id;              // --id
   std::optional<std::string> description;       // --description
   std::string type = "admin";                   // --type
@@ -47,10 +47,12 @@ struct options {
   std::optional<std::int64_t> expires_at;       // --expires-at, Unix seconds
   std::optional<std::int64_t> overlap;          // --overlap, seconds
   std::optional<core::rate_limit> rate_limit;   // --rate-limit
-  bool default_limit = false;                   // --default: back to the server's default limit
+  bool default_limit = false;                   // --default: back to the server's default limit (or bound)
   std::string token_file;                       // limit --token-file: names the key to change
   std::string target_key;                       // the key read from token_file (read_target_key)
   std::optional<std::uint64_t> count;           // limited -n
+  std::optional<std::uint64_t> page;            // list --page: that page alone
+  std::optional<std::uint64_t> max_tokens;      // quota --max-tokens
 };
 
 // The arguments after `token`; flags win over the environment. Throws usage_error, whose message
@@ -83,10 +85,12 @@ struct request_plan {
   std::string body;
 };
 
-// The request of create, delete, roll, limit or limited; list's is list_request().
+// The request of create, delete, roll, limit, limited or quota; list's is list_request().
 [[nodiscard]] request_plan plan_request(const options& o);
-// Page `page` of the list (pageSize 1000).
-[[nodiscard]] request_plan list_request(const options& o, std::uint64_t page);
+// The list's page after `cursor` (empty: the first), 1000 keys a page.
+[[nodiscard]] request_plan list_request(const options& o, std::string_view cursor);
+// Page `page` of the list (pageSize 1000): --page, and the walk of a server without cursors.
+[[nodiscard]] request_plan list_page_request(const options& o, std::uint64_t page);
 
 // The server's error body's message for stderr, or a short description of a body that has none.
 [[nodiscard]] std::string error_message(unsigned status, std::string_view body);

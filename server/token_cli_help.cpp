@@ -16,8 +16,8 @@ Environment only:
 
 The key is never taken on the command line: there is no --key flag, since arguments show in ps
 and in shell history. It travels in an Authorization: Bearer header, never in the URL, and is
-never printed. Without --user-id a command acts for the key's own user; only an operator key may
-name another user.
+never printed. Without --user-id (or --user) a command acts for the key's own user; only an
+operator key may name another user.
 
 Durations: 90, 90s, 1500ms, 15m, 12h or 30d, sent as whole seconds. Times are shown in UTC.
 Rate limits: N/DURATION[:BURST], e.g. 100/1s (100 a second, a burst of 100), 6000/1m:200 (6000 a
@@ -33,12 +33,14 @@ constexpr std::string_view overview =
 Usage:
   tokend token create [--user-id N] --description TEXT [--type admin|operator]
                       [--expires-in DURATION | --expires-at UNIX] [--rate-limit LIMIT]
-  tokend token list [--user-id N]
+  tokend token list [--user-id N] [--page N]
   tokend token delete [--user-id N] --id ID
   tokend token roll [--user-id N] --id ID [--overlap DURATION]
                     [--expires-in DURATION | --expires-at UNIX] [--rate-limit LIMIT | --default]
   tokend token limit [--user-id N] (ID | --token-file FILE) (--rate-limit LIMIT | --default)
   tokend token limited [-n N]
+  tokend token quota [--user N]
+  tokend token quota --user N (--max-tokens M | --default)
   tokend token COMMAND --help
 
   create   a new key, printed once
@@ -49,6 +51,7 @@ Usage:
            working for the overlap, then expires
   limit    change a key's rate limit (operator keys only)
   limited  the keys refused most by this server instance (operator keys only)
+  quota    how many keys a user holds and its bound; an operator key may change the bound
 )";
 
 constexpr std::string_view create_help = R"(tokend token create - create a key, printed once
@@ -69,11 +72,13 @@ Usage:
 constexpr std::string_view list_help = R"(tokend token list - list a user's keys, masked
 
 Usage:
-  tokend token list [--user-id N]
+  tokend token list [--user-id N] [--page N]
 
   --user-id N   whose keys (default: the key's own user; another user needs an operator key)
+  --page N      that page alone (0-10; the server refuses pages past 10000 keys)
 
-Walks every page (1000 keys a page). With --output json, prints one object
+Walks every page (1000 keys a page), following the server's nextCursor, so every page costs the
+server the same however deep it is. With --output json, prints one object
 {"success":true,"message":"Success","tokens":[...]} holding every page's tokens.
 )";
 
@@ -129,6 +134,20 @@ PREFIX (masked as lists show it), RATE LIMIT, REFUSED, ADMITTED. The counts are 
 alone: behind a load balancer, ask each instance (--url of each pod).
 )";
 
+constexpr std::string_view quota_help = R"(tokend token quota - a user's keys and their bound
+
+Usage:
+  tokend token quota [--user N]
+  tokend token quota --user N (--max-tokens M | --default)
+
+  --user N, --user-id N   whose (default: the key's own user; another user needs an operator key)
+  --max-tokens M          give the user a bound of its own: 0 (none) to 1000000000 (operator keys only)
+  --default               take it back: the server's --max-tokens-per-user applies again
+
+Prints the keys the user holds and the bound that applies. A bound below the keys held deletes
+nothing: creates are refused until deletes bring the count under it.
+)";
+
 }  // namespace
 
 std::string help_text(command cmd) {
@@ -151,6 +170,9 @@ std::string help_text(command cmd) {
       break;
     case command::limited:
       head = limited_help;
+      break;
+    case command::quota:
+      head = quota_help;
       break;
     case command::none:
       break;

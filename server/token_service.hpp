@@ -11,6 +11,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/system/result.hpp>
 
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -90,6 +91,28 @@ class token_service {
   [[nodiscard]] boost::asio::awaitable<boost::system::result<storage::list_page>> list(core::user_id owner,
                                                                                        std::size_t offset,
                                                                                        std::size_t limit);
+
+  // The tokens of `owner` with an id above `after_id`, by a seek in the store (never a skip), or
+  // from the list cache when the caller's complete list is there.
+  [[nodiscard]] boost::asio::awaitable<boost::system::result<storage::list_page>> list_after(
+      core::user_id owner, std::uint64_t after_id, std::size_t limit);
+
+  // How many tokens `owner` holds and the bound that applies to it.
+  struct quota_view {
+    std::uint64_t tokens = 0;
+    std::uint64_t max_tokens = 0;  // the bound that applies: its own, else the default (0: none)
+    bool own_bound = false;        // an operator gave it its own
+  };
+  [[nodiscard]] boost::asio::awaitable<boost::system::result<quota_view>> quota(core::user_id owner);
+  // Gives `owner` its own bound (0: none; nullopt: back to the default); the quota after it.
+  [[nodiscard]] boost::asio::awaitable<boost::system::result<quota_view>> set_max_tokens(
+      core::user_id owner, std::optional<std::uint64_t> max_tokens);
+  // The bound of owners without their own (0: none), passed on to the store. Call at start-up,
+  // before the service is used from several threads.
+  void set_default_max_tokens(std::uint64_t max_tokens);
+  [[nodiscard]] std::uint64_t default_max_tokens() const noexcept { return default_max_tokens_; }
+  // The key that signs list cursors (the store's: the same in every process and across restarts).
+  [[nodiscard]] std::array<std::uint8_t, 32> cursor_secret() const { return store_.cursor_secret(); }
 
   // core::errc::not_found unless `ref` names one of its owner's tokens. The key has left the cache on
   // success.
@@ -202,6 +225,7 @@ class token_service {
   core::rate_limiter limiter_;
   rate_limit_settings rate_settings_;
   core::list_cache lists_;
+  std::uint64_t default_max_tokens_ = 0;
 
   bool recording_uses_ = false;
   std::mutex pending_mutex_;

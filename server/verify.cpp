@@ -7,7 +7,9 @@
 #include <boost/beast/http/field.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cctype>
+#include <charconv>
 #include <cstring>
 #include <iterator>
 #include <optional>
@@ -167,7 +169,9 @@ std::string allowed_body(const caller& who) {
 }  // namespace
 
 bool is_verify_target(std::string_view target) noexcept {
-  const auto path = target.substr(0, target.find_first_of("?#"));
+  const auto path = std::string_view(target.begin(), std::find_if(target.begin(), target.end(), [](char c) {
+                                       return c == '?' || c == '#';
+                                     }));
   return path == verify_path ||
          (path.size() > verify_path.size() && path.substr(0, verify_path.size()) == verify_path &&
           path[verify_path.size()] == '/');
@@ -219,10 +223,14 @@ net::awaitable<api_reply> handle_verify(const http_request& request, token_servi
 
 void add_verify_headers(const api_reply& reply, http_response& response) {
   if (reply.verified) {
-    response.set(user_id_header, std::to_string(reply.verified->user));
-    response.set(token_type_header, type_name(reply.verified->operator_key));
+    // Fields of their own, which nothing else sets: inserted without a search for an old one.
+    std::array<char, 24> digits{};
+    const auto end = std::to_chars(digits.data(), digits.data() + digits.size(), reply.verified->user).ptr;
+    response.insert(user_id_header,
+                    std::string_view(digits.data(), static_cast<std::size_t>(end - digits.data())));
+    response.insert(token_type_header, type_name(reply.verified->operator_key));
   }
-  if (reply.bearer_challenge) response.set(http::field::www_authenticate, bearer_challenge);
+  if (reply.bearer_challenge) response.insert(http::field::www_authenticate, bearer_challenge);
 }
 
 }  // namespace tokend::server

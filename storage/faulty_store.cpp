@@ -54,6 +54,28 @@ class faulty_store final : public token_store {
     inner_->async_list(owner, offset, limit, std::move(handler));
   }
 
+  void async_list_after(core::user_id owner, std::uint64_t after_id, std::size_t limit,
+                        list_handler handler) override {
+    inner_->async_list_after(owner, after_id, limit, std::move(handler));
+  }
+
+  void async_quota(core::user_id owner, quota_handler handler) override {
+    inner_->async_quota(owner, std::move(handler));
+  }
+
+  void async_set_max_tokens(core::user_id owner, std::optional<std::uint64_t> max_tokens,
+                            quota_handler handler) override {
+    enqueue(quota_write{owner, max_tokens, std::move(handler)});
+  }
+
+  void set_default_max_tokens(std::uint64_t max_tokens) override {
+    inner_->set_default_max_tokens(max_tokens);
+  }
+
+  [[nodiscard]] std::array<std::uint8_t, 32> cursor_secret() const override {
+    return inner_->cursor_secret();
+  }
+
   void async_remove(token_ref ref, remove_handler handler) override {
     enqueue(remove_write{ref, std::move(handler)});
   }

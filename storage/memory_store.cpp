@@ -5,10 +5,12 @@
 #include "storage/store_lifecycle.hpp"
 #include "storage/store_stats.hpp"
 
+#include <openssl/rand.h>
 #include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -16,6 +18,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <stdexcept>
 #include <unordered_map>
 #include <utility>
 #include <variant>
@@ -31,7 +34,11 @@ using boost::system::error_code;
 
 class memory_store final : public token_store {
  public:
-  explicit memory_store(std::size_t max_queue) : max_queue_(max_queue) {}
+  explicit memory_store(std::size_t max_queue) : max_queue_(max_queue) {
+    // The secret dies with the store, as every token does: cursors never outlive what they name.
+    if (RAND_bytes(cursor_secret_.data(), static_cast<int>(cursor_secret_.size())) != 1)
+      throw std::runtime_error("memory store: no random bytes for the cursor secret");
+  }
   ~memory_store() override { close(); }
 
   memory_store(const memory_store&) = delete;
@@ -69,6 +76,48 @@ class memory_store final : public token_store {
       return page;
     });
   }
+
+  void async_list_after(core::user_id owner, std::uint64_t after_id, std::size_t limit,
+                        list_handler handler) override {
+    run(std::move(handler), [this, owner, after_id, limit]() -> boost::system::result<list_page> {
+      const std::lock_guard lock(data_mutex_);
+      list_page page;
+      if (after_id == std::numeric_limits<std::uint64_t>::max()) return page;
+      // A seek to the first id above after_id: the page costs the same at any depth.
+      auto it = index_.lower_bound({owner, after_id + 1});
+      const auto end = index_.upper_bound({owner, std::numeric_limits<std::uint64_t>::max()});
+      for (; it != end && page.tokens.size() < limit; ++it) page.tokens.push_back(records_.at(it->second));
+      page.has_more = it != end;
+      return page;
+    });
+  }
+
+  void async_quota(core::user_id owner, quota_handler handler) override {
+    run(std::move(handler), [this, owner]() -> boost::system::result<token_quota> {
+      const std::lock_guard lock(data_mutex_);
+      return quota_of(owner);
+    });
+  }
+
+  void async_set_max_tokens(core::user_id owner, std::optional<std::uint64_t> max_tokens,
+                            quota_handler handler) override {
+    run_write(std::move(handler), [this, owner, max_tokens]() -> boost::system::result<token_quota> {
+      const std::lock_guard lock(data_mutex_);
+      count_write();
+      if (max_tokens) {
+        own_bounds_[owner] = *max_tokens;
+      } else {
+        own_bounds_.erase(owner);
+      }
+      return quota_of(owner);
+    });
+  }
+
+  void set_default_max_tokens(std::uint64_t max_tokens) override {
+    default_max_tokens_.store(max_tokens, std::memory_order_relaxed);
+  }
+
+  [[nodiscard]] std::array<std::uint8_t, 32> cursor_secret() const override { return cursor_secret_; }
 
   void async_remove(token_ref ref, remove_handler handler) override {
     run_write(std::move(handler), [this, ref]() -> boost::system::result<core::key_digest> {
@@ -208,7 +257,25 @@ class memory_store final : public token_store {
     const std::lock_guard lock(data_mutex_);
     // Same rule as the RocksDB store: an existing digest is never overwritten.
     if (records_.contains(record.digest)) return error(core::errc::internal);
+    // Checked and counted under the one mutex every create takes: concurrent creates never overshoot.
+    const auto own = own_bounds_.find(record.owner);
+    const std::uint64_t bound =
+        own != own_bounds_.end() ? own->second : default_max_tokens_.load(std::memory_order_relaxed);
+    if (bound != 0 && held(record.owner) >= bound) return error(core::errc::quota_exceeded);
     return insert(std::move(record));
+  }
+
+  // Caller holds data_mutex_.
+  [[nodiscard]] std::uint64_t held(core::user_id owner) const {
+    const auto it = counts_.find(owner);
+    return it == counts_.end() ? 0 : it->second;
+  }
+
+  // Caller holds data_mutex_.
+  [[nodiscard]] token_quota quota_of(core::user_id owner) const {
+    token_quota quota{held(owner), std::nullopt};
+    if (const auto own = own_bounds_.find(owner); own != own_bounds_.end()) quota.max_tokens = own->second;
+    return quota;
   }
 
   // Caller holds data_mutex_ and has checked that the digest is new.
@@ -217,6 +284,7 @@ class memory_store final : public token_store {
     record.last_used_at = 0;
     const std::uint64_t id = record.id;
     index_.emplace(std::pair{record.owner, id}, record.digest);
+    ++counts_[record.owner];  // a roll's new key counts too, though a roll is never refused
     if (record.expires_at != 0) expiries_.emplace(std::pair{record.expires_at, id}, record.digest);
     records_.emplace(record.digest, std::move(record));
     return id;
@@ -248,6 +316,8 @@ class memory_store final : public token_store {
     const core::token_record& r = it->second;
     index_.erase({r.owner, r.id});
     expiries_.erase({r.expires_at, r.id});
+    if (const auto count = counts_.find(r.owner); count != counts_.end() && --count->second == 0)
+      counts_.erase(count);
     records_.erase(it);
   }
 
@@ -263,7 +333,11 @@ class memory_store final : public token_store {
   record_map records_;
   std::map<std::pair<core::user_id, std::uint64_t>, core::key_digest> index_;    // creation order per owner
   std::map<std::pair<std::int64_t, std::uint64_t>, core::key_digest> expiries_;  // tokens that expire
+  std::unordered_map<core::user_id, std::uint64_t> counts_;      // tokens held, per owner holding any
+  std::unordered_map<core::user_id, std::uint64_t> own_bounds_;  // bounds operators gave (0: none)
   std::uint64_t next_id_ = 1;
+  std::atomic<std::uint64_t> default_max_tokens_{0};
+  std::array<std::uint8_t, 32> cursor_secret_{};
 
   store_lifecycle lifecycle_;  // close() cannot race a post
 

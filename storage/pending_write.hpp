@@ -48,8 +48,14 @@ struct sweep_write {
   token_store::sweep_handler handler;
 };
 
+struct quota_write {
+  core::user_id owner = 0;
+  std::optional<std::uint64_t> max_tokens;
+  token_store::quota_handler handler;
+};
+
 using pending_write =
-    std::variant<create_write, remove_write, roll_write, limit_write, uses_write, sweep_write>;
+    std::variant<create_write, remove_write, roll_write, limit_write, uses_write, sweep_write, quota_write>;
 
 // Answers a write with an error.
 inline void fail(pending_write& write, core::errc e) {
@@ -71,8 +77,10 @@ inline void forward(pending_write write, token_store& store) {
           store.async_set_rate_limit(std::move(w.ref), std::move(w.limit), std::move(w.handler));
         } else if constexpr (std::is_same_v<type, uses_write>) {
           store.async_record_uses(std::move(w.uses), std::move(w.handler));
-        } else {
+        } else if constexpr (std::is_same_v<type, sweep_write>) {
           store.async_remove_expired(w.cutoff, w.limit, std::move(w.handler));
+        } else {
+          store.async_set_max_tokens(w.owner, w.max_tokens, std::move(w.handler));
         }
       },
       std::move(write));

@@ -6,6 +6,7 @@
 
 #include <charconv>
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -49,6 +50,12 @@ template <class Integer>
   if (!parse_integer(text, signed_value)) return false;
   out = static_cast<std::uint64_t>(signed_value);
   return true;
+}
+
+// A count or a bound as bigint text; one beyond bigint's range is as good as none, so it is capped.
+[[nodiscard]] inline std::string bound_text(std::uint64_t n) {
+  constexpr auto most = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
+  return std::to_string(n < most ? n : most);
 }
 
 }  // namespace tokend::storage::pg

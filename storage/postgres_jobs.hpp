@@ -43,6 +43,25 @@ struct list_job {
   token_store::list_handler handler;
 };
 
+// A page by position: the tokens after `after_id`.
+struct list_after_job {
+  core::user_id owner = 0;
+  std::uint64_t after_id = 0;
+  std::size_t limit = 0;
+  token_store::list_handler handler;
+};
+
+struct quota_job {
+  core::user_id owner = 0;
+  token_store::quota_handler handler;
+};
+
+struct set_max_tokens_job {
+  core::user_id owner = 0;
+  std::optional<std::uint64_t> max_tokens;
+  token_store::quota_handler handler;
+};
+
 struct roll_job {
   roll_request request;
   token_store::roll_handler handler;
@@ -78,8 +97,9 @@ struct share_admits_job {
   token_store::write_handler handler;
 };
 
-using job = std::variant<lookup_job, create_job, remove_job, list_job, roll_job, set_rate_limit_job,
-                         record_uses_job, remove_expired_job, empty_job, share_admits_job>;
+using job = std::variant<lookup_job, create_job, remove_job, list_job, list_after_job, quota_job,
+                         set_max_tokens_job, roll_job, set_rate_limit_job, record_uses_job,
+                         remove_expired_job, empty_job, share_admits_job>;
 
 // Calls a job's handler, emptied first: the worker's exception boundary can then tell which jobs
 // still wait for an answer, and no job is ever answered twice.

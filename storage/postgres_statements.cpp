@@ -12,6 +12,7 @@ namespace net = boost::asio;
 net::awaitable<bool> worker::connect() {
   if (!co_await conn.connect(options_.conninfo, options_.connect_timeout)) co_return false;
   const std::string tokens = names_.table("tokend_tokens");
+  const std::string owners = names_.table("tokend_owners");
   // What a delete does besides deleting, in the same statement, so one transaction: the revocation
   // of each digest in `rows` is recorded and every listener is notified at commit, or none of it
   // happens. The statement's parameter `channel` names the NOTIFY channel.
@@ -75,15 +76,35 @@ net::awaitable<bool> worker::connect() {
        "SELECT encode(digest, 'hex'), owner, type = 'operator', expires_at, rate_limit,"
        " coalesce(rate_window, 1), coalesce(rate_burst, 0), id, display_prefix FROM " +
            tokens + " WHERE digest = ANY($1::bytea[])"},
-      // ON CONFLICT: a digest already there fails only its own create (RETURNING omits it).
-      {"create", "INSERT INTO " + tokens +
-                     " (digest, display_prefix, description, type, created_at, owner, expires_at, rate_limit,"
-                     " rate_window, rate_burst)"
-                     " SELECT d, p, s, t, c, o, e, NULLIF(l, '')::integer, NULLIF(w, '')::integer,"
-                     " NULLIF(b, '')::integer FROM unnest($1::bytea[], $2::text[], $3::text[], $4::text[],"
-                     " $5::bigint[], $6::bigint[], $7::bigint[], $8::text[], $9::text[], $10::text[])"
-                     " WITH ORDINALITY AS u(d, p, s, t, c, o, e, l, w, b, n)"
-                     " ORDER BY n ON CONFLICT (digest) DO NOTHING RETURNING encode(digest, 'hex'), id"},
+      // First the batch's owners' rows are locked, in owner order (the order every statement locks
+      // them in, so none deadlocks), a missing one made: an upsert, because it sees and locks the
+      // latest row even when another process committed it after this statement began, and answers
+      // its count as of then. Then only the creates within their owner's bound are inserted, in
+      // batch order (its own bound, else the default $11; 0: none); each one over it answers -1.
+      // The triggers add the inserted to the counts before commit, so the next batch of any
+      // process, waiting for these locks, counts them. ON CONFLICT (digest): a digest already
+      // there fails only its own create (RETURNING omits it).
+      {"create",
+       "WITH u AS (SELECT d, p, s, t, c, o, e, l, w, b, n FROM unnest($1::bytea[], $2::text[], $3::text[],"
+       " $4::text[], $5::bigint[], $6::bigint[], $7::bigint[], $8::text[], $9::text[], $10::text[])"
+       " WITH ORDINALITY AS u(d, p, s, t, c, o, e, l, w, b, n)),"
+       " held AS (INSERT INTO " +
+           owners +
+           " AS h (owner) SELECT DISTINCT o FROM u ORDER BY o"
+           " ON CONFLICT (owner) DO UPDATE SET tokens = h.tokens"
+           " RETURNING h.owner, h.tokens, coalesce(h.max_tokens, $11::bigint) AS bound),"
+           " ranked AS (SELECT u.*, held.bound = 0"
+           " OR held.tokens + row_number() OVER (PARTITION BY u.o ORDER BY u.n) <= held.bound AS fits"
+           " FROM u JOIN held ON held.owner = u.o),"
+           " fresh AS (INSERT INTO " +
+           tokens +
+           " (digest, display_prefix, description, type, created_at, owner, expires_at, rate_limit,"
+           " rate_window, rate_burst)"
+           " SELECT d, p, s, t, c, o, e, NULLIF(l, '')::integer, NULLIF(w, '')::integer,"
+           " NULLIF(b, '')::integer FROM ranked WHERE fits ORDER BY n"
+           " ON CONFLICT (digest) DO NOTHING RETURNING digest, id)"
+           " SELECT encode(digest, 'hex'), id FROM fresh"
+           " UNION ALL SELECT encode(d, 'hex'), -1 FROM ranked WHERE NOT fits"},
       {"remove", remove("digest = $1::bytea")},
       {"remove_by_id", remove("id = $1::bigint")},
       {"roll", roll("digest = $2::bytea")},
@@ -111,10 +132,31 @@ net::awaitable<bool> worker::connect() {
            " WHERE expires_at > 0 AND expires_at < $1::bigint ORDER BY expires_at, id"
            " LIMIT $2::bigint FOR UPDATE SKIP LOCKED) RETURNING owner, digest, expires_at, id)"
            " SELECT owner, encode(digest, 'hex') FROM gone ORDER BY expires_at, id"},
+      // The owner's range of the (owner, id) index, skipping `offset`. Written as a range and
+      // ordered by (owner, id) rather than owner = $1 ORDER BY id, which the primary key could serve
+      // too, by scanning ids and filtering owners: a plan the statement's generic plan takes when
+      // one owner holds most tokens, and then reads the whole table for any other owner. Only the
+      // (owner, id) index yields this order without a sort.
       {"list",
        "SELECT encode(digest, 'hex'), display_prefix, description, type, created_at, owner, expires_at,"
        " last_used_at, id, rate_limit, coalesce(rate_window, 1), coalesce(rate_burst, 0) FROM " +
-           tokens + " WHERE owner = $1 ORDER BY id OFFSET $2 LIMIT $3"},
+           tokens +
+           " WHERE owner >= $1::bigint AND owner <= $1::bigint ORDER BY owner, id"
+           " OFFSET $2::bigint LIMIT $3::bigint"},
+      // A seek on the (owner, id) index to the position, however deep, ending at the owner's last
+      // token; a range for the same reason as "list".
+      {"list_after",
+       "SELECT encode(digest, 'hex'), display_prefix, description, type, created_at, owner, expires_at,"
+       " last_used_at, id, rate_limit, coalesce(rate_window, 1), coalesce(rate_burst, 0) FROM " +
+           tokens +
+           " WHERE (owner, id) > ($1::bigint, $2::bigint) AND owner <= $1::bigint ORDER BY owner, id"
+           " LIMIT $3::bigint"},
+      {"quota", "SELECT tokens, max_tokens FROM " + owners + " WHERE owner = $1::bigint"},
+      // $2 "": back to the default. Not locked by creates' order rule: it locks one row only.
+      {"set_max_tokens", "INSERT INTO " + owners +
+                             " AS h (owner, max_tokens) VALUES ($1::bigint, NULLIF($2::text, '')::bigint)"
+                             " ON CONFLICT (owner) DO UPDATE SET max_tokens = EXCLUDED.max_tokens"
+                             " RETURNING h.tokens, h.max_tokens"},
       {"empty", "SELECT NOT EXISTS (SELECT 1 FROM " + tokens + ")"},
       // Every payload in one statement: one round trip, and delivered together at its commit.
       {"share_admits", "SELECT pg_notify($1::text, p) FROM unnest($2::text[]) AS p"},

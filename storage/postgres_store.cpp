@@ -33,7 +33,7 @@ postgres_store::postgres_store(const postgres_options& options)
       init_conn_(ioc_),
       listener_(ioc_, options_, names_, sender_, [this](bool up) { set_listening(up); }) {
   for (std::size_t i = 0; i < options_.connections; ++i)
-    workers_.push_back(std::make_unique<pg::worker>(ioc_, options_, names_, counters_));
+    workers_.push_back(std::make_unique<pg::worker>(ioc_, options_, names_, counters_, default_max_tokens_));
 }
 
 // NOLINTNEXTLINE(bugprone-exception-escape): close() throws only if it cannot allocate: terminate
@@ -50,6 +50,24 @@ void postgres_store::async_create(core::token_record record, create_handler hand
 void postgres_store::async_list(core::user_id owner, std::size_t offset, std::size_t limit,
                                 list_handler handler) {
   submit(pg::list_job{owner, offset, limit, std::move(handler)});
+}
+
+void postgres_store::async_list_after(core::user_id owner, std::uint64_t after_id, std::size_t limit,
+                                      list_handler handler) {
+  submit(pg::list_after_job{owner, after_id, limit, std::move(handler)});
+}
+
+void postgres_store::async_quota(core::user_id owner, quota_handler handler) {
+  submit(pg::quota_job{owner, std::move(handler)});
+}
+
+void postgres_store::async_set_max_tokens(core::user_id owner, std::optional<std::uint64_t> max_tokens,
+                                          quota_handler handler) {
+  submit(pg::set_max_tokens_job{owner, max_tokens, std::move(handler)});
+}
+
+void postgres_store::set_default_max_tokens(std::uint64_t max_tokens) {
+  default_max_tokens_.store(max_tokens, std::memory_order_relaxed);
 }
 
 void postgres_store::async_remove(token_ref ref, remove_handler handler) {

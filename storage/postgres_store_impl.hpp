@@ -18,6 +18,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -43,6 +44,13 @@ class postgres_store final : public token_store {
   void async_lookup(const core::key_digest& digest, lookup_handler handler) override;
   void async_create(core::token_record record, create_handler handler) override;
   void async_list(core::user_id owner, std::size_t offset, std::size_t limit, list_handler handler) override;
+  void async_list_after(core::user_id owner, std::uint64_t after_id, std::size_t limit,
+                        list_handler handler) override;
+  void async_quota(core::user_id owner, quota_handler handler) override;
+  void async_set_max_tokens(core::user_id owner, std::optional<std::uint64_t> max_tokens,
+                            quota_handler handler) override;
+  void set_default_max_tokens(std::uint64_t max_tokens) override;
+  [[nodiscard]] std::array<std::uint8_t, 32> cursor_secret() const override { return cursor_secret_; }
   void async_remove(token_ref ref, remove_handler handler) override;
   void async_roll(roll_request request, roll_handler handler) override;
   void async_set_rate_limit(token_ref ref, std::optional<core::rate_limit> limit,
@@ -74,6 +82,7 @@ class postgres_store final : public token_store {
   void set_listening(bool up);
   void set_connected(int delta);
   boost::asio::awaitable<void> initialize(std::shared_ptr<std::promise<std::string>> done);
+  [[nodiscard]] boost::asio::awaitable<std::string> read_cursor_secret();
   void log(bool is_error, const std::string& message) const noexcept;
 
   // ---- the pool ----
@@ -96,6 +105,9 @@ class postgres_store final : public token_store {
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
   std::thread thread_;
   batch_counters counters_;
+  std::atomic<std::uint64_t> default_max_tokens_{0};  // 0: none
+  // Written once by start(), before any reader: the one stored in the database.
+  std::array<std::uint8_t, 32> cursor_secret_{};
 
   // Storage thread only.
   boost::asio::steady_timer wake_;  // never expires: cancel_one() wakes an idle worker

@@ -8,6 +8,10 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 
+#include <openssl/rand.h>
+
+#include <array>
+#include <optional>
 #include <stdexcept>
 
 namespace tokend::storage {
@@ -70,9 +74,29 @@ net::awaitable<void> postgres_store::initialize(std::shared_ptr<std::promise<std
     init_conn_.close();
     co_return;
   }
+  if (std::string problem = co_await read_cursor_secret(); !problem.empty()) {
+    done->set_value(std::move(problem));
+    init_conn_.close();
+    co_return;
+  }
   listener_.start_after(last_seq);
   init_conn_.close();
   done->set_value({});
+}
+
+// Offers a fresh secret, which only the first process's offer stores, then reads the one stored.
+// Why it failed, or empty.
+net::awaitable<std::string> postgres_store::read_cursor_secret() {
+  std::array<std::uint8_t, 32> offer{};
+  if (RAND_bytes(offer.data(), static_cast<int>(offer.size())) != 1) co_return "no random bytes for a secret";
+  const std::string table = names_.table("tokend_secrets");
+  const auto r = co_await init_conn_.exec(
+      "INSERT INTO " + table + " (cursor_secret) VALUES (decode('" + pg::bytea_text(offer).substr(2) +
+      "', 'hex')) ON CONFLICT DO NOTHING; SELECT encode(cursor_secret, 'hex') FROM " + table);
+  const auto stored = r.ok() && r.rows() == 1 ? pg::parse_digest_hex(r.cell(0, 0)) : std::nullopt;
+  if (!stored) co_return "cannot read the cursor secret: " + r.error;
+  cursor_secret_ = *stored;
+  co_return std::string{};
 }
 
 }  // namespace tokend::storage

@@ -1,6 +1,6 @@
 // The running of a batch of jobs on one connection: the lookups, creates, uses, sweeps, pages and
-// shared counts (the changes to one token are in postgres_worker_changes.cpp, the statements in
-// postgres_statements.cpp).
+// shared counts (the changes to one token are in postgres_worker_changes.cpp, the per-owner bounds
+// in postgres_worker_quota.cpp, the statements in postgres_statements.cpp).
 #include "storage/postgres_worker.hpp"
 
 #include "storage/pg_text.hpp"
@@ -31,6 +31,33 @@ using boost::system::error_code;
   return clean(r.display_prefix) && clean(r.description) && clean(r.type);
 }
 
+// Answers a page of the "list" or "list_after" statement, asked for `limit` tokens and one more.
+void answer_page(token_store::list_handler& handler, const reply& r, std::size_t limit) {
+  list_page page;
+  const std::size_t n = static_cast<std::size_t>(r.rows());
+  page.has_more = n > limit;
+  page.tokens.reserve(std::min(n, limit));
+  for (std::size_t row = 0; row < std::min(n, limit); ++row) {
+    const int i = static_cast<int>(row);
+    core::token_record t;
+    const auto digest = parse_digest_hex(r.cell(i, 0));
+    std::int64_t id = 0;
+    if (!digest || !parse_integer(r.cell(i, 4), t.created_at) || !parse_owner(r.cell(i, 5), t.owner) ||
+        !parse_integer(r.cell(i, 6), t.expires_at) || !parse_integer(r.cell(i, 7), t.last_used_at) ||
+        !parse_integer(r.cell(i, 8), id) || !parse_rate_limit(r, i, 9, t.rate_limit)) {
+      answer(handler, error(core::errc::internal));
+      return;
+    }
+    t.digest = *digest;
+    t.display_prefix = r.cell(i, 1);
+    t.description = r.cell(i, 2);
+    t.type = r.cell(i, 3);
+    t.id = static_cast<std::uint64_t>(id);
+    page.tokens.push_back(std::move(t));
+  }
+  answer(handler, std::move(page));
+}
+
 // Calls f with each typed job of the batch (all of type Job).
 template <class Job, class F>
 void each(std::vector<job>& batch, F f) {
@@ -40,8 +67,13 @@ void each(std::vector<job>& batch, F f) {
 }  // namespace
 
 worker::worker(net::io_context& ioc, const postgres_options& options, const postgres_names& names,
-               batch_counters& counters)
-    : conn(ioc), backoff(ioc), options_(options), names_(names), counters_(counters) {
+               batch_counters& counters, const std::atomic<std::uint64_t>& default_max_tokens)
+    : conn(ioc),
+      backoff(ioc),
+      options_(options),
+      names_(names),
+      counters_(counters),
+      default_max_tokens_(default_max_tokens) {
   conn.set_command_timeout(options.command_timeout);
 }
 
@@ -58,6 +90,12 @@ net::awaitable<void> worker::run() {
           return run_remove();
         } else if constexpr (std::is_same_v<type, list_job>) {
           return run_list();
+        } else if constexpr (std::is_same_v<type, list_after_job>) {
+          return run_list_after();
+        } else if constexpr (std::is_same_v<type, quota_job>) {
+          return run_quota();
+        } else if constexpr (std::is_same_v<type, set_max_tokens_job>) {
+          return run_set_max_tokens();
         } else if constexpr (std::is_same_v<type, roll_job>) {
           return run_roll();
         } else if constexpr (std::is_same_v<type, set_rate_limit_job>) {
@@ -135,24 +173,34 @@ net::awaitable<void> worker::run_creates() {
     ++rows;
   }
   if (rows > 0) {
+    std::string bound = bound_text(default_max_tokens_.load(std::memory_order_relaxed));
     const std::vector<std::string> params{digests.str(), prefixes.str(), descriptions.str(), types.str(),
                                           created.str(), owners.str(),   expiries.str(),     limits.str(),
-                                          windows.str(), bursts.str()};
+                                          windows.str(), bursts.str(),   std::move(bound)};
     const reply r = co_await conn.exec_prepared("create", params);
     if (!r.ok()) {
       counters_.count_failure();
       each<create_job>(batch, [](create_job& j) { answer(j.handler, error(core::errc::unavailable)); });
       co_return;
     }
+    // An id of -1 answers a create its owner's bound refused.
+    std::unordered_set<core::key_digest, core::key_digest_hash> refused;
     for (int row = 0; row < r.rows(); ++row) {
       std::int64_t id = 0;
-      if (const auto d = parse_digest_hex(r.cell(row, 0)); d && parse_integer(r.cell(row, 1), id))
-        inserted.emplace(*d, static_cast<std::uint64_t>(id));
+      if (const auto d = parse_digest_hex(r.cell(row, 0)); d && parse_integer(r.cell(row, 1), id)) {
+        if (id < 0) {
+          refused.insert(*d);
+        } else {
+          inserted.emplace(*d, static_cast<std::uint64_t>(id));
+        }
+      }
     }
     for (std::size_t i = 0; i < batch.size(); ++i) {
-      // Not inserted although sent: the digest existed already. Never overwritten.
-      if (!results[i] && !inserted.contains(std::get<create_job>(batch[i]).record.digest))
-        results[i] = error(core::errc::internal);
+      // Not inserted although sent and within the bound: the digest existed already. Never
+      // overwritten.
+      const core::key_digest& digest = std::get<create_job>(batch[i]).record.digest;
+      if (!results[i] && !inserted.contains(digest))
+        results[i] = error(refused.contains(digest) ? core::errc::quota_exceeded : core::errc::internal);
     }
   }
   counters_.count_batch(batch.size());
@@ -228,29 +276,23 @@ net::awaitable<void> worker::run_list() {
     answer(j.handler, error(core::errc::unavailable));
     co_return;
   }
-  list_page page;
-  const std::size_t n = static_cast<std::size_t>(r.rows());
-  page.has_more = n > limit;
-  page.tokens.reserve(std::min(n, limit));
-  for (std::size_t row = 0; row < std::min(n, limit); ++row) {
-    const int i = static_cast<int>(row);
-    core::token_record t;
-    const auto digest = parse_digest_hex(r.cell(i, 0));
-    std::int64_t id = 0;
-    if (!digest || !parse_integer(r.cell(i, 4), t.created_at) || !parse_owner(r.cell(i, 5), t.owner) ||
-        !parse_integer(r.cell(i, 6), t.expires_at) || !parse_integer(r.cell(i, 7), t.last_used_at) ||
-        !parse_integer(r.cell(i, 8), id) || !parse_rate_limit(r, i, 9, t.rate_limit)) {
-      answer(j.handler, error(core::errc::internal));
-      co_return;
-    }
-    t.digest = *digest;
-    t.display_prefix = r.cell(i, 1);
-    t.description = r.cell(i, 2);
-    t.type = r.cell(i, 3);
-    t.id = static_cast<std::uint64_t>(id);
-    page.tokens.push_back(std::move(t));
+  answer_page(j.handler, r, limit);
+}
+
+net::awaitable<void> worker::run_list_after() {
+  auto& j = std::get<list_after_job>(batch.front());
+  constexpr std::size_t most = std::size_t{1} << 62;  // bigint range
+  const std::size_t limit = std::min(j.limit, most - 1);
+  // No id is above bigint's range: a position beyond it is past every token.
+  const std::uint64_t after = std::min<std::uint64_t>(j.after_id, std::numeric_limits<std::int64_t>::max());
+  const std::vector<std::string> params{owner_text(j.owner), std::to_string(after),
+                                        std::to_string(limit + 1)};
+  const reply r = co_await conn.exec_prepared("list_after", params);
+  if (!r.ok()) {
+    answer(j.handler, error(core::errc::unavailable));
+    co_return;
   }
-  answer(j.handler, std::move(page));
+  answer_page(j.handler, r, limit);
 }
 
 net::awaitable<void> worker::run_empty() {

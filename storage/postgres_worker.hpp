@@ -13,14 +13,18 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 
+#include <atomic>
+#include <cstdint>
 #include <vector>
 
 namespace tokend::storage::pg {
 
 class worker {
  public:
+  // `default_max_tokens`: the store's bound for owners without one of their own (0: none), read
+  // by every create.
   worker(boost::asio::io_context& ioc, const postgres_options& options, const postgres_names& names,
-         batch_counters& counters);
+         batch_counters& counters, const std::atomic<std::uint64_t>& default_max_tokens);
 
   // Opens a new session and prepares the statements on it. False when either fails.
   [[nodiscard]] boost::asio::awaitable<bool> connect();
@@ -42,12 +46,16 @@ class worker {
   [[nodiscard]] boost::asio::awaitable<void> run_record_uses();
   [[nodiscard]] boost::asio::awaitable<void> run_remove_expired();
   [[nodiscard]] boost::asio::awaitable<void> run_list();
+  [[nodiscard]] boost::asio::awaitable<void> run_list_after();
+  [[nodiscard]] boost::asio::awaitable<void> run_quota();
+  [[nodiscard]] boost::asio::awaitable<void> run_set_max_tokens();
   [[nodiscard]] boost::asio::awaitable<void> run_empty();
   [[nodiscard]] boost::asio::awaitable<void> run_share_admits();
 
   const postgres_options& options_;
   const postgres_names& names_;
   batch_counters& counters_;
+  const std::atomic<std::uint64_t>& default_max_tokens_;
 };
 
 }  // namespace tokend::storage::pg

@@ -172,6 +172,11 @@ std::optional<std::uint64_t> sequence_in(std::string_view key) noexcept {
   return d.u64();
 }
 
+std::optional<core::user_id> owner_in(std::string_view key) noexcept {
+  if (key.size() != sequence_key_length || (key[0] != index_tag && key[0] != use_tag)) return std::nullopt;
+  return decoder(key.substr(1)).u64();
+}
+
 std::optional<expiry_entry> decode_expiry_key(std::string_view key) noexcept {
   if (key.size() != expiry_key_length || key[0] != expiry_tag) return std::nullopt;
   decoder d(key.substr(1));
@@ -319,6 +324,46 @@ std::optional<std::uint64_t> decode_sequence(std::string_view value) noexcept {
   const std::uint64_t next = d.u64();
   if (!d.done()) return std::nullopt;
   return next;
+}
+
+std::string count_key(core::user_id owner) { return owner_key(count_tag, owner); }
+
+std::string count_prefix() { return std::string(1, count_tag); }
+
+std::string count_upper_bound() { return std::string(1, static_cast<char>(count_tag + 1)); }
+
+std::optional<core::user_id> owner_in_count_key(std::string_view key) noexcept {
+  if (key.size() != owner_key_length || key[0] != count_tag) return std::nullopt;
+  return decoder(key.substr(1)).u64();
+}
+
+std::string encode_count(const owner_count& count) {
+  std::string out;
+  out.reserve(1 + 8 + 1 + 8);
+  out.push_back(count_format);
+  put_u64(out, count.tokens);
+  if (!count.max_tokens) {
+    out.push_back(0);
+  } else {
+    out.push_back(1);
+    put_u64(out, *count.max_tokens);
+  }
+  return out;
+}
+
+std::optional<owner_count> decode_count(std::string_view value) noexcept {
+  decoder d(value);
+  if (d.u8() != count_format) return std::nullopt;
+  owner_count count;
+  count.tokens = d.u64();
+  const std::uint8_t flag = d.u8();
+  if (flag == 1) {
+    count.max_tokens = d.u64();
+  } else if (flag != 0) {
+    return std::nullopt;  // a flag this code never writes: refused, not guessed
+  }
+  if (!d.done()) return std::nullopt;
+  return count;
 }
 
 }  // namespace tokend::storage::codec

@@ -9,6 +9,11 @@
 //   't' + owner u64 + seq u64 → last use i64 (the minute), only once a use is recorded
 //   'e' + expires_at + seq u64 → digest(32), only for tokens that expire (expires_at != 0)
 //   's'                       → next sequence u64
+//   'n' + owner u64           → v1 | tokens u64 | own bound (flag byte: 0 none of its own, else 1
+//                                  followed by the bound u64, 0 meaning unbounded); absent: no
+//                                  tokens and no bound of its own
+//   'm'                       → the RocksDB sequence number u64 as of which the 'n' counts are right
+//   'c'                       → the list cursor secret, 32 bytes, made when the store is first opened
 // Strings are u32-length-prefixed. A rate limit is a flag byte: 0 when the key has no limit of its
 // own, else 1 followed by limit u32 | window u32 | burst u32. Values start with a format version
 // byte: format 1 (written before expiry existed) has no expires_at field and reads as never
@@ -18,7 +23,12 @@
 // apart so that a use does not rewrite the record. The sequence (global, persisted with every
 // batch that creates) gives creation order even when two tokens share a created_at second, and a
 // token's id is its sequence + 1. The expiry in an 'e' key has its sign bit flipped, so that byte
-// order is the order of signed values.
+// order is the order of signed values. The 'n' counts (one per 'u' entry, so a rolled-out key
+// counts until it is swept) change in the same batch as every create, roll, delete and sweep, so a
+// create's bound is checked without counting. Every batch ends with 'm', the number RocksDB gives
+// that entry; a binary before the counts never writes it, so any write of its (a create, a delete)
+// leaves RocksDB's latest number past 'm': at open, when 'm' is missing or not the latest, the
+// counts are rebuilt from the 'u' index before serving, keeping the own bounds.
 #pragma once
 
 #include "core/key.hpp"
@@ -36,6 +46,11 @@ inline constexpr char index_tag = 'u';
 inline constexpr char use_tag = 't';
 inline constexpr char expiry_tag = 'e';
 inline constexpr std::string_view sequence_key = "s";
+inline constexpr char count_tag = 'n';
+inline constexpr std::string_view counts_marker_key = "m";
+inline constexpr std::string_view cursor_secret_key = "c";
+inline constexpr std::size_t cursor_secret_length = 32;
+inline constexpr char count_format = 1;
 inline constexpr char format_v1 = 1;
 inline constexpr char format_v2 = 2;
 inline constexpr char format_version = 3;  // the format written
@@ -64,6 +79,8 @@ struct record_head {
 [[nodiscard]] std::string expiry_key(std::int64_t expires_at, std::uint64_t sequence);
 // The sequence at the end of an 'u' or 't' key, or nullopt when `key` is not one.
 [[nodiscard]] std::optional<std::uint64_t> sequence_in(std::string_view key) noexcept;
+// The owner in an 'u' or 't' key, or nullopt when `key` is not one.
+[[nodiscard]] std::optional<core::user_id> owner_in(std::string_view key) noexcept;
 
 struct expiry_entry {
   std::int64_t expires_at = 0;
@@ -97,5 +114,20 @@ struct expiry_entry {
 
 [[nodiscard]] std::string encode_sequence(std::uint64_t next);
 [[nodiscard]] std::optional<std::uint64_t> decode_sequence(std::string_view value) noexcept;
+
+// An owner's 'n' entry: how many tokens it holds and its own bound.
+struct owner_count {
+  std::uint64_t tokens = 0;
+  std::optional<std::uint64_t> max_tokens{};  // nullopt: the default applies; 0: none
+  friend bool operator==(const owner_count&, const owner_count&) = default;
+};
+[[nodiscard]] std::string count_key(core::user_id owner);
+[[nodiscard]] std::string count_prefix();  // every 'n' key starts with it
+// Exclusive upper bound of the 'n' keys.
+[[nodiscard]] std::string count_upper_bound();
+// The owner of an 'n' key, or nullopt when `key` is not one.
+[[nodiscard]] std::optional<core::user_id> owner_in_count_key(std::string_view key) noexcept;
+[[nodiscard]] std::string encode_count(const owner_count& count);
+[[nodiscard]] std::optional<owner_count> decode_count(std::string_view value) noexcept;
 
 }  // namespace tokend::storage::codec

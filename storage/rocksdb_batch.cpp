@@ -41,6 +41,12 @@ void deliver(pending_write& write, write_answer&& answer) {
       write);
 }
 
+void put_counts_marker(const rocksdb::DB& db, rocksdb::WriteBatch& batch) {
+  // RocksDB numbers every entry of a batch in turn from its latest number on; this one is last.
+  batch.Put(rocksdb::Slice(counts_marker_key),
+            encode_sequence(db.GetLatestSequenceNumber() + batch.Count() + 1));
+}
+
 write_answer batch_builder::add(const pending_write& write) {
   return std::visit(
       [this](const auto& w) -> write_answer {
@@ -55,17 +61,28 @@ write_answer batch_builder::add(const pending_write& write) {
           return set_rate_limit(w.ref, w.limit);
         } else if constexpr (std::is_same_v<type, uses_write>) {
           return record_uses(w.uses);
-        } else {
+        } else if constexpr (std::is_same_v<type, sweep_write>) {
           return remove_expired(w.cutoff, w.limit);
+        } else {
+          return set_max_tokens(w.owner, w.max_tokens);
         }
       },
       write);
 }
 
 rocksdb::WriteBatch& batch_builder::finish() {
+  for (const auto& [owner, entry] : counts_) {
+    if (!entry.changed) continue;
+    if (entry.count.tokens == 0 && !entry.count.max_tokens) {
+      batch_.Delete(count_key(owner));
+    } else {
+      batch_.Put(count_key(owner), encode_count(entry.count));
+    }
+  }
   // The counter advances even if this write fails: gaps are harmless, reuse would not be.
   if (next_sequence_ != first_sequence_)
     batch_.Put(rocksdb::Slice(sequence_key), encode_sequence(next_sequence_));
+  if (batch_.Count() > 0) put_counts_marker(db_, batch_);
   return batch_;
 }
 
@@ -76,6 +93,13 @@ boost::system::result<std::uint64_t> batch_builder::create(const core::token_rec
   // someone else's token to this owner.
   if (state->exists) return error(core::errc::internal);
   if (!encodable(record)) return error(core::errc::bad_request);
+  const auto held = count_of(record.owner);
+  if (!held) return held.error();
+  owner_count& count = **held;
+  const std::uint64_t bound = count.max_tokens.value_or(default_max_tokens_);
+  if (bound != 0 && count.tokens >= bound) return error(core::errc::quota_exceeded);
+  ++count.tokens;
+  counts_[record.owner].changed = true;
   return insert(record);
 }
 
@@ -83,6 +107,7 @@ boost::system::result<core::key_digest> batch_builder::remove(const token_ref& r
   const auto target = resolve(ref);
   if (!target) return target.error();
   if (!target->state.exists) return error(core::errc::not_found);
+  if (const auto held = count_of(ref.owner); !held) return held.error();
   erase(target->digest, target->state.head);
   return target->digest;
 }
@@ -97,6 +122,8 @@ boost::system::result<rolled_token> batch_builder::roll(const roll_request& requ
   if (clash->exists) return error(core::errc::internal);  // as for a create
   auto old = whole(target->digest);
   if (!old) return old.error();
+  const auto held = count_of(request.old.owner);  // read before anything is written
+  if (!held) return held.error();
 
   rolled_token out;
   out.fresh = *old;  // the old key's own rate limit included
@@ -117,6 +144,10 @@ boost::system::result<rolled_token> batch_builder::roll(const roll_request& requ
   out.old_digest = old->digest;
   out.old_id = old->id;
   out.old_expires_at = old->expires_at;
+  // The new key is counted as the owner's until the old one expires and is swept, but a roll is
+  // never refused by the bound: it replaces a key, it does not add one.
+  ++(*held)->tokens;
+  counts_[request.old.owner].changed = true;
   out.fresh.id = insert(out.fresh);
   return out;
 }
@@ -187,6 +218,7 @@ boost::system::result<std::vector<removed_token>> batch_builder::remove_expired(
       stale.push_back(it->key().ToString());
       continue;
     }
+    if (const auto held = count_of(state->head.owner); !held) return held.error();
     expired.push_back({*state, *digest});
   }
   if (!it->status().ok()) return error(core::errc::unavailable);
@@ -199,6 +231,31 @@ boost::system::result<std::vector<removed_token>> batch_builder::remove_expired(
   }
   for (const std::string& key : stale) batch_.Delete(key);
   return removed;
+}
+
+boost::system::result<token_quota> batch_builder::set_max_tokens(
+    core::user_id owner, const std::optional<std::uint64_t>& max_tokens) {
+  const auto held = count_of(owner);
+  if (!held) return held.error();
+  (*held)->max_tokens = max_tokens;
+  counts_[owner].changed = true;
+  return token_quota{(*held)->tokens, max_tokens};
+}
+
+boost::system::result<owner_count*> batch_builder::count_of(core::user_id owner) {
+  if (const auto it = counts_.find(owner); it != counts_.end()) return &it->second.count;
+  rocksdb::PinnableSlice value;
+  const rocksdb::Status status =
+      db_.Get(rocksdb::ReadOptions{}, db_.DefaultColumnFamily(), count_key(owner), &value);
+  owner_count count;
+  if (status.ok()) {
+    const auto decoded = decode_count(value.ToStringView());
+    if (!decoded) return error(core::errc::internal);
+    count = *decoded;
+  } else if (!status.IsNotFound()) {
+    return error(core::errc::unavailable);
+  }
+  return &counts_.emplace(owner, count_entry{count, false}).first->second.count;
 }
 
 boost::system::result<batch_builder::found> batch_builder::current(const core::key_digest& digest) {
@@ -302,6 +359,9 @@ void batch_builder::erase(const core::key_digest& digest, const record_head& hea
   entry.state = found{};
   entry.value.clear();
   last_uses_.erase(head.sequence);
+  count_entry& count = counts_.at(head.owner);
+  if (count.count.tokens > 0) --count.count.tokens;  // never below: a stale count must not wrap
+  count.changed = true;
 }
 
 }  // namespace tokend::storage

@@ -4,6 +4,8 @@
 #include "storage/rocksdb_store.hpp"
 
 #include "core/error.hpp"
+#include "core/key.hpp"
+#include "storage/completion_batch.hpp"
 #include "storage/pending_write.hpp"
 #include "storage/record_codec.hpp"
 #include "storage/rocksdb_batch.hpp"
@@ -22,11 +24,14 @@
 #include <boost/asio/thread_pool.hpp>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <iterator>
+#include <limits>
+#include <map>
 #include <mutex>
 #include <span>
 #include <stdexcept>
@@ -50,6 +55,8 @@ class rocksdb_store final : public token_store {
   explicit rocksdb_store(const rocksdb_options& options)
       : options_(sanitized(options)), db_(open_rocksdb(options_)), readers_(options_.reader_threads) {
     next_sequence_ = read_sequence();
+    cursor_secret_ = read_or_make_cursor_secret();
+    rebuild_counts_if_stale();
     writer_ = std::thread([this] { writer_loop(); });
   }
 
@@ -67,9 +74,38 @@ class rocksdb_store final : public token_store {
   }
 
   void async_list(core::user_id owner, std::size_t offset, std::size_t limit, list_handler handler) override {
-    read([this, owner, offset, limit](list_handler& h) { h(list(owner, offset, limit)); },
+    read([this, owner, offset, limit](list_handler& h) { h(list(owner, 0, offset, limit)); },
          std::move(handler));
   }
+
+  void async_list_after(core::user_id owner, std::uint64_t after_id, std::size_t limit,
+                        list_handler handler) override {
+    read(
+        [this, owner, after_id, limit](list_handler& h) {
+          // Ids are sequences + 1: the first id above after_id has sequence after_id.
+          if (after_id == std::numeric_limits<std::uint64_t>::max()) {
+            h(list_page{});
+          } else {
+            h(list(owner, after_id, 0, limit));
+          }
+        },
+        std::move(handler));
+  }
+
+  void async_quota(core::user_id owner, quota_handler handler) override {
+    read([this, owner](quota_handler& h) { h(quota(owner)); }, std::move(handler));
+  }
+
+  void async_set_max_tokens(core::user_id owner, std::optional<std::uint64_t> max_tokens,
+                            quota_handler handler) override {
+    submit(quota_write{owner, max_tokens, std::move(handler)});
+  }
+
+  void set_default_max_tokens(std::uint64_t max_tokens) override {
+    default_max_tokens_.store(max_tokens, std::memory_order_relaxed);
+  }
+
+  [[nodiscard]] std::array<std::uint8_t, 32> cursor_secret() const override { return cursor_secret_; }
 
   void async_remove(token_ref ref, remove_handler handler) override {
     submit(remove_write{ref, std::move(handler)});
@@ -144,6 +180,136 @@ class rocksdb_store final : public token_store {
     return *next;
   }
 
+  // The secret is made once, at the first open, and kept: cursors stay valid across restarts.
+  [[nodiscard]] std::array<std::uint8_t, cursor_secret_length> read_or_make_cursor_secret() {
+    std::array<std::uint8_t, cursor_secret_length> secret{};
+    std::string value;
+    const rocksdb::Status status =
+        db_->Get(rocksdb::ReadOptions{}, rocksdb::Slice(cursor_secret_key), &value);
+    if (status.ok()) {
+      if (value.size() != secret.size())
+        throw std::runtime_error("corrupt list cursor secret in '" + options_.data_dir + "'");
+      std::copy(value.begin(), value.end(), secret.begin());
+      return secret;
+    }
+    if (!status.IsNotFound()) {
+      throw std::runtime_error("cannot read the list cursor secret in '" + options_.data_dir +
+                               "': " + status.ToString());
+    }
+    // A fresh key's digest: 224 random bits from OpenSSL's CSPRNG, spread over 32 bytes.
+    secret = core::digest_key(core::generate_key());
+    rocksdb::WriteOptions write_options;
+    write_options.sync = true;
+    const rocksdb::Status written =
+        db_->Put(write_options, rocksdb::Slice(cursor_secret_key),
+                 rocksdb::Slice(reinterpret_cast<const char*>(secret.data()), secret.size()));
+    if (!written.ok()) {
+      throw std::runtime_error("cannot store the list cursor secret in '" + options_.data_dir +
+                               "': " + written.ToString());
+    }
+    return secret;
+  }
+
+  // The token counts are right as of the RocksDB sequence number in the marker: when it is missing
+  // or not the latest (a binary before the counts wrote here since), they are counted again from
+  // the index, before serving.
+  void rebuild_counts_if_stale() {
+    std::string value;
+    const rocksdb::Status status =
+        db_->Get(rocksdb::ReadOptions{}, rocksdb::Slice(counts_marker_key), &value);
+    if (status.ok() && decode_sequence(value) == db_->GetLatestSequenceNumber()) return;
+    if (!status.ok() && !status.IsNotFound()) fail_open("cannot read the token counts' marker", status);
+
+    // The bounds operators gave are kept; only the numbers of tokens are counted again.
+    std::map<core::user_id, owner_count> old_counts;
+    {
+      const std::string upper = count_upper_bound();
+      const rocksdb::Slice upper_slice(upper);
+      rocksdb::ReadOptions read;
+      read.iterate_upper_bound = &upper_slice;
+      const std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read));
+      for (it->Seek(count_prefix()); it->Valid(); it->Next()) {
+        const auto owner = owner_in_count_key(it->key().ToStringView());
+        const auto count = decode_count(it->value().ToStringView());
+        if (!owner || !count) throw std::runtime_error("corrupt token count in '" + options_.data_dir + "'");
+        old_counts.emplace(*owner, *count);
+      }
+      if (!it->status().ok()) fail_open("cannot read the token counts", it->status());
+    }
+
+    rocksdb::WriteOptions write_options;
+    write_options.sync = true;
+    rocksdb::WriteBatch batch;
+    const auto flush = [&] {
+      const rocksdb::Status written = db_->Write(write_options, &batch);
+      if (!written.ok()) fail_open("cannot write the token counts", written);
+      batch.Clear();
+    };
+    const auto write = [&](core::user_id owner, const owner_count& count) {
+      if (count.tokens == 0 && !count.max_tokens) {
+        batch.Delete(count_key(owner));
+      } else {
+        batch.Put(count_key(owner), encode_count(count));
+      }
+      // Written a part at a time; the marker goes last, so an interrupted rebuild is done again.
+      if (batch.Count() >= rebuild_part) flush();
+    };
+    const auto put = [&](core::user_id owner, std::uint64_t tokens) {
+      const auto old = old_counts.find(owner);
+      if (old == old_counts.end()) return write(owner, owner_count{tokens, std::nullopt});
+      write(owner, owner_count{tokens, old->second.max_tokens});
+      old_counts.erase(old);
+    };
+
+    std::size_t owners = 0;
+    {
+      const std::string lower(1, index_tag);
+      const std::string upper(1, static_cast<char>(index_tag + 1));
+      const rocksdb::Slice upper_slice(upper);
+      rocksdb::ReadOptions read;
+      read.iterate_upper_bound = &upper_slice;
+      read.fill_cache = false;  // one pass over everything: it would only evict what serving needs
+      const std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read));
+      std::optional<core::user_id> owner;
+      std::uint64_t tokens = 0;
+      for (it->Seek(lower); it->Valid(); it->Next()) {
+        const auto in = owner_in(it->key().ToStringView());
+        if (!in) throw std::runtime_error("corrupt index entry in '" + options_.data_dir + "'");
+        if (in != owner) {
+          if (owner) put(*owner, tokens);
+          owner = in;
+          tokens = 0;
+          ++owners;
+        }
+        ++tokens;
+      }
+      if (!it->status().ok()) fail_open("cannot read the index to count tokens", it->status());
+      if (owner) put(*owner, tokens);
+    }
+    for (const auto& [owner, count] : old_counts) write(owner, owner_count{0, count.max_tokens});
+    put_counts_marker(*db_, batch);
+    flush();
+    if (options_.log && (owners > 0 || status.ok())) {  // not for a store just made
+      options_.log(false, "counted the tokens of " + std::to_string(owners) +
+                              " users again: the store was written by a version without counts");
+    }
+  }
+
+  [[noreturn]] void fail_open(const std::string& what, const rocksdb::Status& status) const {
+    throw std::runtime_error(what + " in '" + options_.data_dir + "': " + status.ToString());
+  }
+
+  [[nodiscard]] boost::system::result<token_quota> quota(core::user_id owner) {
+    rocksdb::PinnableSlice value;
+    const rocksdb::Status status =
+        db_->Get(rocksdb::ReadOptions{}, db_->DefaultColumnFamily(), count_key(owner), &value);
+    if (status.IsNotFound()) return token_quota{};
+    if (!status.ok()) return error(core::errc::unavailable);
+    const auto count = decode_count(value.ToStringView());
+    if (!count) return error(core::errc::internal);
+    return token_quota{count->tokens, count->max_tokens};
+  }
+
   // Runs `operation` with the handler on the reader pool; after close() refuses on this thread.
   template <class Operation, class Handler>
   void read(Operation operation, Handler handler) {
@@ -181,9 +347,10 @@ class rocksdb_store final : public token_store {
                                             std::move(head->display_prefix)}};
   }
 
-  // The owner's index entries, merged with the owner's last uses: both are ordered by sequence.
-  [[nodiscard]] boost::system::result<list_page> list(core::user_id owner, std::size_t offset,
-                                                      std::size_t limit) {
+  // The owner's index entries from `first_sequence` on (a seek), merged with the owner's last uses:
+  // both are ordered by sequence.
+  [[nodiscard]] boost::system::result<list_page> list(core::user_id owner, std::uint64_t first_sequence,
+                                                      std::size_t offset, std::size_t limit) {
     rocksdb::ManagedSnapshot snapshot(db_.get());  // both iterators see the same writes
     const std::string upper = index_upper_bound(owner);
     const rocksdb::Slice upper_slice(upper);
@@ -199,7 +366,7 @@ class rocksdb_store final : public token_store {
 
     list_page page;
     page.tokens.reserve(std::min<std::size_t>(limit, 1024));
-    it->Seek(index_prefix(owner));
+    it->Seek(index_key(owner, first_sequence));
     for (std::size_t skipped = 0; skipped < offset && it->Valid(); ++skipped) it->Next();
     while (it->Valid() && page.tokens.size() < limit) {
       auto record = decode_index(it->key().ToStringView(), it->value().ToStringView());
@@ -287,6 +454,7 @@ class rocksdb_store final : public token_store {
     if (ok) {
       rocksdb::WriteBatch probe;
       probe.Put(rocksdb::Slice(sequence_key), encode_sequence(next_sequence_));
+      put_counts_marker(*db_, probe);
       rocksdb::WriteOptions write_options;
       write_options.sync = options_.sync;
       ok = db_->Write(write_options, &probe).ok();
@@ -319,7 +487,7 @@ class rocksdb_store final : public token_store {
       (void)db_->Resume();
     }
 
-    batch_builder builder(*db_, next_sequence_);
+    batch_builder builder(*db_, next_sequence_, default_max_tokens_.load(std::memory_order_relaxed));
     answers_.clear();
     for (const pending_write& w : writes) answers_.push_back(builder.add(w));
     rocksdb::WriteBatch& write_batch = builder.finish();
@@ -349,7 +517,11 @@ class rocksdb_store final : public token_store {
     counters_.count_batch(writes.size());
     // Completed here, on the writer thread: handlers are expected to re-dispatch at once, which is
     // cheaper than a post per waiter, and the next batch is already filling the queue meanwhile.
-    for (std::size_t i = 0; i < writes.size(); ++i) deliver(writes[i], std::move(answers_[i]));
+    // Within one completion batch, so the answers for one io thread go over together.
+    {
+      const completion_batch answered;
+      for (std::size_t i = 0; i < writes.size(); ++i) deliver(writes[i], std::move(answers_[i]));
+    }
     answers_.clear();
   }
 
@@ -365,7 +537,10 @@ class rocksdb_store final : public token_store {
   std::deque<pending_write> queue_;
   bool stopping_ = false;
 
-  std::uint64_t next_sequence_ = 0;    // writer thread only (and the constructor, before it starts)
+  std::uint64_t next_sequence_ = 0;  // writer thread only (and the constructor, before it starts)
+  std::array<std::uint8_t, cursor_secret_length> cursor_secret_{};  // set before the writer starts
+  std::atomic<std::uint64_t> default_max_tokens_{0};
+  static constexpr std::uint32_t rebuild_part = 100'000;  // counts written per batch by a rebuild
   std::vector<write_answer> answers_;  // writer thread only: those of the batch being written
 
   std::atomic<bool> write_failed_{false};

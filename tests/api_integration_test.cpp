@@ -114,6 +114,7 @@ struct server_options {
   std::chrono::seconds token_max_ttl{};  // --token-max-ttl
   core::rate_limit rate_limit{};         // --rate-limit, --rate-limit-burst
   unsigned verify_rate_limited_status = 429;
+  std::size_t max_tokens_per_user = 10'000;  // --max-tokens-per-user
 };
 
 // A running app on ephemeral ports with one bootstrap key (user 1) stored through the store.
@@ -132,6 +133,7 @@ class test_server {
     cfg.token_max_ttl = options.token_max_ttl;
     cfg.rate_limit = options.rate_limit;
     cfg.verify_rate_limited_status = options.verify_rate_limited_status;
+    cfg.max_tokens_per_user = options.max_tokens_per_user;
     std::unique_ptr<storage::token_store> store = open_store();
     if (options.faulty) {
       cfg.test_fault_file = fault_file_.string();
@@ -527,7 +529,8 @@ BOOST_AUTO_TEST_CASE(paging) {
                        tokens_target(admin_key) + "&page=" + std::to_string(page) + "&pageSize=2");
     BOOST_REQUIRE_EQUAL(r.status, 200u);
     const auto o = r.json().as_object();
-    BOOST_TEST(o.size() == 6u, r.body);
+    BOOST_TEST(o.size() == (page < 2 ? 7u : 6u), r.body);  // nextCursor while more follow
+    BOOST_TEST(o.contains("nextCursor") == (page < 2), r.body);
     BOOST_TEST(o.at("page").to_number<std::uint64_t>() == page);
     BOOST_TEST(o.at("pageSize").to_number<std::uint64_t>() == 2u);
     BOOST_REQUIRE(o.at("hasMore").is_bool());
@@ -2281,6 +2284,349 @@ BOOST_AUTO_TEST_CASE(allow_headers) {
   check_error(r, 405);
   BOOST_TEST(r.header("allow") == "POST");
   check_error(api(port, http::verb::get, "/api/v2/tokens/limited/x?token=" + admin_key), 404);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// =============================================================================================
+// Lists by cursor, the depth of `page`, and the bound on tokens per user.
+namespace {
+
+std::string quota_target(const std::string& key, const std::string& query = {}) {
+  return "/api/v2/tokens/quota?token=" + key + query;
+}
+
+// Stores `n` tokens of `owner` straight through the store, all submitted before any is awaited
+// (the writers batch them), and fails the test unless every one is stored in time.
+void store_many(storage::token_store& store, core::user_id owner, std::size_t n) {
+  std::vector<std::future<boost::system::result<std::uint64_t>>> done;
+  done.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    auto promise = std::make_shared<std::promise<boost::system::result<std::uint64_t>>>();
+    done.push_back(promise->get_future());
+    const auto key = core::generate_key();
+    store.async_create(core::make_token_record(key, owner, "bulk " + std::to_string(i), "admin", unix_now()),
+                       [promise](boost::system::result<std::uint64_t> id) { promise->set_value(id); });
+  }
+  for (auto& f : done) {
+    BOOST_REQUIRE(f.wait_for(30s) == std::future_status::ready);
+    const auto id = f.get();
+    BOOST_REQUIRE_MESSAGE(id.has_value(), "store refused a record: " << id.error().message());
+  }
+}
+
+// One page of a cursor walk: its ids and the cursor to the next (empty on the last page).
+struct walked_page {
+  std::vector<std::uint64_t> ids;
+  std::string next;
+};
+
+walked_page cursor_page(std::uint16_t port, const std::string& key, const std::string& query) {
+  const auto r = api(port, http::verb::get, tokens_target(key) + query);
+  BOOST_REQUIRE_MESSAGE(r.status == 200, "list: " << r.status << " " << r.body << " " << r.error);
+  const auto o = r.json().as_object();
+  walked_page page;
+  for (const auto& t : o.at("tokens").as_array()) page.ids.push_back(t.at("id").to_number<std::uint64_t>());
+  const bool more = o.at("hasMore").as_bool();
+  BOOST_TEST(o.contains("nextCursor") == more, r.body);
+  if (query.find("cursor=") != std::string::npos)
+    BOOST_TEST(!o.contains("page"), "a cursor's page has no number");
+  if (more) page.next = str(o.at("nextCursor"));
+  return page;
+}
+
+std::string cursor_of(std::uint16_t port, const std::string& key, const std::string& query) {
+  const auto r = api(port, http::verb::get, tokens_target(key) + query);
+  BOOST_REQUIRE_MESSAGE(r.status == 200, r.status << " " << r.body);
+  BOOST_REQUIRE_MESSAGE(r.json().as_object().contains("nextCursor"), r.body);
+  return str(r.json().at("nextCursor"));
+}
+
+std::string limit_message(std::uint64_t bound) {
+  return "Token limit reached: this user holds " + std::to_string(bound) +
+         " tokens, the most it may; delete some first";
+}
+
+}  // namespace
+
+BOOST_FIXTURE_TEST_SUITE(api_cursor, api_fixture)
+
+// 2,500 tokens walked 100 at a time while tokens ahead and behind are deleted and new ones made:
+// each token that existed throughout comes exactly once, in id (creation) order, the deleted ones
+// ahead never, the new ones at the end.
+BOOST_AUTO_TEST_CASE(walk_with_deletes_and_creates_during_it) {
+  constexpr core::user_id user = 7;
+  const auto key = add_user_key(user, "walker");
+  store_many(store(), user, 2'499);
+  const auto first = cursor_page(port, key, "&pageSize=1000");
+  BOOST_REQUIRE_EQUAL(first.ids.size(), 1000u);
+
+  // Every id, from plain pages (the depth allows 2,500 with pageSize 1000).
+  std::vector<std::uint64_t> all;
+  for (std::size_t page = 0; page < 3; ++page) {
+    for (const auto& t : list_tokens(port, key, "&pageSize=1000&page=" + std::to_string(page)))
+      all.push_back(t.at("id").to_number<std::uint64_t>());
+  }
+  BOOST_REQUIRE_EQUAL(all.size(), 2'500u);
+  BOOST_TEST(std::is_sorted(all.begin(), all.end()));
+
+  std::set<std::uint64_t> deleted;
+  std::set<std::uint64_t> deleted_ahead;  // before the walk reached them
+  std::vector<std::uint64_t> created;
+  std::vector<std::uint64_t> seen;
+  std::string cursor;
+  std::size_t pages = 0;
+  do {
+    const auto page = cursor_page(port, key, "&pageSize=100" + (cursor.empty() ? "" : "&cursor=" + cursor));
+    seen.insert(seen.end(), page.ids.begin(), page.ids.end());
+    cursor = page.next;
+    ++pages;
+    BOOST_REQUIRE(pages < 100);
+    if (pages % 5 == 0 && !cursor.empty()) {  // while the walk goes on
+      // One token ahead of the walk and one behind it go; one new token comes.
+      const auto next = std::upper_bound(all.begin(), all.end(), seen.back());
+      const std::uint64_t behind = seen[seen.size() / 2];
+      std::vector<std::uint64_t> victims{behind};
+      if (all.end() - next > 37) {
+        victims.push_back(next[37]);
+        deleted_ahead.insert(next[37]);
+      }
+      for (const std::uint64_t id : victims) {
+        if (deleted.contains(id)) continue;
+        const auto r = api(port, http::verb::delete_, tokens_target(key), id_json(id));
+        BOOST_REQUIRE_MESSAGE(r.status == 200, r.body);
+        deleted.insert(id);
+      }
+      created.push_back(id_of(token_of(api(port, http::verb::post, tokens_target(key), create_json("new")))));
+    }
+  } while (!cursor.empty());
+
+  BOOST_TEST(std::is_sorted(seen.begin(), seen.end()));
+  BOOST_TEST((std::adjacent_find(seen.begin(), seen.end()) == seen.end()), "a token came twice");
+  const std::set<std::uint64_t> seen_set(seen.begin(), seen.end());
+  std::size_t throughout = 0;
+  for (const std::uint64_t id : all) {
+    if (deleted.contains(id)) continue;
+    ++throughout;
+    BOOST_TEST(seen_set.contains(id), "token " << id << " existed throughout and was skipped");
+  }
+  BOOST_TEST(throughout > 2'400u);
+  for (const std::uint64_t id : created) BOOST_TEST(seen_set.contains(id), "new token " << id);
+  for (const std::uint64_t id : deleted_ahead) BOOST_TEST(!seen_set.contains(id), "deleted token " << id);
+  BOOST_TEST(created.size() >= 4u);
+  BOOST_TEST(deleted_ahead.size() >= 4u);
+}
+
+BOOST_AUTO_TEST_CASE(cursor_follows_nothing_but_its_own_list) {
+  for (int i = 0; i < 4; ++i) create_via_api(port, admin_key, "t" + std::to_string(i));  // 5 with bootstrap
+  const auto user2 = add_user_key(2, "two");
+  create_via_api(port, user2, "two's second");
+  const std::string mine = cursor_of(port, admin_key, "&pageSize=2");
+  const std::string theirs = cursor_of(port, user2, "&pageSize=1");
+  BOOST_REQUIRE_EQUAL(mine.size(), 44u);
+
+  // The cursor works as given, and with pageSize omitted (1000).
+  const auto next = cursor_page(port, admin_key, "&pageSize=2&cursor=" + mine);
+  BOOST_TEST(next.ids.size() == 2u);
+  BOOST_TEST(!next.next.empty());
+  const auto rest = cursor_page(port, admin_key, "&cursor=" + mine).ids;
+  BOOST_TEST(rest.size() == 3u);
+  // Once the whole list is read (the list cache holds it on a store of one process), the cursor's
+  // page is the same, and a create shows in it at once.
+  BOOST_TEST(list_tokens(port, admin_key).size() == 5u);
+  BOOST_TEST(cursor_page(port, admin_key, "&cursor=" + mine).ids == rest, boost::test_tools::per_element());
+  const auto made = id_of(token_of(api(port, http::verb::post, tokens_target(admin_key), create_json("t4"))));
+  const auto grown = cursor_page(port, admin_key, "&cursor=" + mine).ids;
+  BOOST_REQUIRE_EQUAL(grown.size(), 4u);
+  BOOST_TEST(grown.back() == made);
+  BOOST_REQUIRE_EQUAL(api(port, http::verb::delete_, tokens_target(admin_key), id_json(made)).status, 200u);
+  BOOST_TEST(cursor_page(port, admin_key, "&cursor=" + mine).ids == rest, boost::test_tools::per_element());
+
+  const std::string invalid = "cursor is not valid";
+  std::string flipped = mine;
+  flipped[20] = flipped[20] == 'A' ? 'B' : 'A';
+  for (const std::string& bad :
+       {flipped, mine.substr(0, 43), mine.substr(0, 20), mine + "A", std::string("x"), std::string(), theirs,
+        mine.substr(0, 43) + "=", mine.substr(0, 43) + "%2B"}) {
+    BOOST_TEST_CONTEXT("cursor '" << bad << "'") {
+      check_error(api(port, http::verb::get, tokens_target(admin_key) + "&cursor=" + bad), 400, invalid);
+    }
+  }
+  // Another user's cursor is refused to an operator acting for this user too; the operator acting
+  // for its owner may follow it.
+  const auto op = add_operator_key(1);
+  check_error(api(port, http::verb::get, as_user(op, 1) + "&cursor=" + theirs), 400, invalid);
+  BOOST_TEST(api(port, http::verb::get, as_user(op, 2) + "&cursor=" + theirs).status == 200u);
+  // Twice, or with a page: refused.
+  check_error(api(port, http::verb::get, tokens_target(admin_key) + "&cursor=" + mine + "&cursor=" + mine),
+              400);
+  check_error(api(port, http::verb::get, tokens_target(admin_key) + "&page=0&cursor=" + mine), 400,
+              "cursor and page cannot be used together");
+}
+
+BOOST_AUTO_TEST_CASE(deep_pages_are_refused_naming_the_cursor) {
+  const std::string deep = "page is too deep: past 10000 tokens, follow nextCursor instead";
+  BOOST_TEST(api(port, http::verb::get, tokens_target(admin_key) + "&page=10&pageSize=1000").status == 200u);
+  BOOST_TEST(api(port, http::verb::get, tokens_target(admin_key) + "&page=10000&pageSize=1").status == 200u);
+  BOOST_TEST(api(port, http::verb::get, tokens_target(admin_key) + "&page=10").status == 200u);
+  for (const char* q : {"&page=11&pageSize=1000", "&page=10001&pageSize=1", "&page=11", "&page=1000000000",
+                        "&page=5001&pageSize=2"}) {
+    BOOST_TEST_CONTEXT(q) {
+      check_error(api(port, http::verb::get, tokens_target(admin_key) + q), 400, deep);
+    }
+  }
+}
+
+// A list of more than 1000 tokens without any paging parameter gives the cursor to the rest.
+BOOST_AUTO_TEST_CASE(unpaged_list_gives_a_cursor_past_1000) {
+  constexpr core::user_id user = 8;
+  const auto key = add_user_key(user, "many");
+  store_many(store(), user, 1'000);
+  const auto r = api(port, http::verb::get, tokens_target(key));
+  BOOST_REQUIRE_EQUAL(r.status, 200u);
+  const auto o = r.json().as_object();
+  BOOST_TEST(o.size() == 4u, "success, message, tokens, nextCursor");
+  BOOST_TEST(o.at("tokens").as_array().size() == 1000u);
+  const auto rest = cursor_page(port, key, "&cursor=" + str(o.at("nextCursor")));
+  BOOST_TEST(rest.ids.size() == 1u);
+  BOOST_TEST(rest.next.empty());
+  // 1000 exactly: no cursor, the body as before.
+  const auto last = api(port, http::verb::delete_, tokens_target(key), id_json(rest.ids.front()));
+  BOOST_REQUIRE_EQUAL(last.status, 200u);
+  BOOST_TEST(api(port, http::verb::get, tokens_target(key)).json().as_object().size() == 3u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+server_options bounded_options() {
+  server_options o;
+  o.max_tokens_per_user = 5;
+  return o;
+}
+
+struct bounded_fixture : test_server {
+  bounded_fixture() : test_server(bounded_options()) {}
+};
+
+BOOST_FIXTURE_TEST_SUITE(api_quota, bounded_fixture)
+
+BOOST_AUTO_TEST_CASE(create_past_the_bound_is_409_and_a_delete_makes_room) {
+  std::vector<std::uint64_t> ids;
+  for (int i = 0; i < 4; ++i)
+    ids.push_back(id_of(token_of(
+        api(port, http::verb::post, tokens_target(admin_key), create_json("t" + std::to_string(i))))));
+  const auto refused = api(port, http::verb::post, tokens_target(admin_key), create_json("one too many"));
+  check_error(refused, 409, limit_message(5));
+  BOOST_TEST(list_tokens(port, admin_key).size() == 5u, "nothing stored");
+  // An operator creating for the user meets the same bound.
+  const auto op = add_operator_key(9);
+  check_error(api(port, http::verb::post, as_user(op, 1), create_json("for user 1")), 409, limit_message(5));
+  // A roll replaces a key: never refused by the bound.
+  BOOST_TEST(api(port, http::verb::post, roll_target(admin_key), id_json(ids[0])).status == 200u);
+  // Deletes free room.
+  for (const std::uint64_t id : {ids[0], ids[1]})
+    BOOST_REQUIRE_EQUAL(api(port, http::verb::delete_, tokens_target(admin_key), id_json(id)).status, 200u);
+  BOOST_TEST(api(port, http::verb::post, tokens_target(admin_key), create_json("room again")).status == 200u);
+  check_error(api(port, http::verb::post, tokens_target(admin_key), create_json("full again")), 409,
+              limit_message(5));
+}
+
+BOOST_AUTO_TEST_CASE(concurrent_creates_never_overshoot) {
+  const auto op = add_operator_key(9);
+  std::vector<std::future<unsigned>> statuses;
+  for (int i = 0; i < 24; ++i) {
+    statuses.push_back(std::async(std::launch::async, [this, &op, i] {
+      return api(port, http::verb::post, as_user(op, 3), create_json("c" + std::to_string(i))).status;
+    }));
+  }
+  std::size_t made = 0;
+  std::size_t refused = 0;
+  for (auto& s : statuses) {
+    const unsigned status = s.get();
+    made += status == 200 ? 1 : 0;
+    refused += status == 409 ? 1 : 0;
+  }
+  BOOST_TEST(made == 5u);
+  BOOST_TEST(refused == 19u);
+  BOOST_TEST(api(port, http::verb::get, as_user(op, 3)).json().at("tokens").as_array().size() == 5u);
+}
+
+BOOST_AUTO_TEST_CASE(quota_read_and_set_by_an_operator) {
+  const auto q = api(port, http::verb::get, quota_target(admin_key));
+  BOOST_REQUIRE_EQUAL(q.status, 200u);
+  BOOST_TEST(q.header("content-type") == "application/json");
+  BOOST_TEST(q.body ==
+             R"({"success":true,"message":"Success","userId":1,"tokens":1,"maxTokens":5,"ownBound":false})");
+  // An admin key may read its own quota, neither another user's nor change any.
+  check_error(api(port, http::verb::get, quota_target(admin_key, "&userId=2")), 403,
+              "Only an operator key may act for another user");
+  check_error(api(port, http::verb::put, quota_target(admin_key), R"({"userId":1,"maxTokens":50})"), 403,
+              "Only an operator key may change a token bound");
+
+  const auto op = add_operator_key(9);
+  const auto set = api(port, http::verb::put, quota_target(op), R"({"userId":1,"maxTokens":7})");
+  BOOST_REQUIRE_EQUAL(set.status, 200u);
+  BOOST_TEST(set.body ==
+             R"({"success":true,"message":"Success","userId":1,"tokens":1,"maxTokens":7,"ownBound":true})");
+  for (int i = 0; i < 6; ++i) create_via_api(port, admin_key, "t" + std::to_string(i));
+  check_error(api(port, http::verb::post, tokens_target(admin_key), create_json("8th")), 409,
+              limit_message(7));
+  BOOST_TEST(api(port, http::verb::get, quota_target(op, "&userId=1")).body ==
+             R"({"success":true,"message":"Success","userId":1,"tokens":7,"maxTokens":7,"ownBound":true})");
+  // 0: none for this user.
+  BOOST_TEST(api(port, http::verb::put, quota_target(op), R"({"userId":1,"maxTokens":0})").status == 200u);
+  create_via_api(port, admin_key, "8th");
+  // null: back to the default, which the user is now past (its tokens stay; creates are refused).
+  const auto back = api(port, http::verb::put, quota_target(op), R"({"userId":1,"maxTokens":null})");
+  BOOST_TEST(back.body ==
+             R"({"success":true,"message":"Success","userId":1,"tokens":8,"maxTokens":5,"ownBound":false})");
+  check_error(api(port, http::verb::post, tokens_target(admin_key), create_json("9th")), 409,
+              limit_message(5));
+  BOOST_TEST(list_tokens(port, admin_key).size() == 8u);
+
+  const std::string metrics = app().metrics_text();
+  BOOST_TEST(test::metric_in(metrics, R"(tokend_http_requests_total{route="quota",status="200"})") >= 5);
+  BOOST_TEST(test::metric_in(metrics, R"(tokend_http_requests_total{route="quota",status="403"})") == 2);
+}
+
+BOOST_AUTO_TEST_CASE(quota_bodies_are_strict) {
+  const auto op = add_operator_key(9);
+  const std::vector<std::pair<std::string, std::string>> bad{
+      {R"({"userId":1})", "maxTokens"},
+      {R"({"maxTokens":5})", "userId"},
+      {R"({"userId":1,"maxTokens":5,"extra":1})", "extra"},
+      {R"({"userId":1,"maxTokens":-1})", "maxTokens"},
+      {R"({"userId":1,"maxTokens":1000000001})", "maxTokens"},
+      {R"({"userId":1,"maxTokens":"5"})", "maxTokens"},
+      {R"({"userId":1,"maxTokens":5.5})", "maxTokens"},
+      {R"({"userId":0,"maxTokens":5})", "userId"},
+      {R"({"userId":"1","maxTokens":5})", "userId"},
+      {R"({"userId":9007199254740993,"maxTokens":5})", "userId"},
+      {R"({"userId":1,"maxTokens":5,"maxTokens":6})", "twice"},
+      {R"([1,2])", "object"},
+      {"not json", "JSON"},
+  };
+  for (const auto& [body, named] : bad) {
+    BOOST_TEST_CONTEXT(body) {
+      const auto r = api(port, http::verb::put, quota_target(op), body);
+      check_error(r, 400);
+      BOOST_TEST(r.body.find(named) != std::string::npos, r.body);
+    }
+  }
+  check_error(api(port, http::verb::put, quota_target(op, "&userId=2"), R"({"userId":1,"maxTokens":5})"),
+              400);
+  check_error(api(port, http::verb::put, quota_target(op), R"({"userId":1,"maxTokens":5})",
+                  {{"Content-Type", "text/plain"}}),
+              415);
+  // Nothing above changed the bound.
+  BOOST_TEST(api(port, http::verb::get, quota_target(op, "&userId=1")).json().at("maxTokens").as_int64() ==
+             5);
+  for (const auto method : {http::verb::post, http::verb::delete_, http::verb::patch}) {
+    const auto r = api(port, method, quota_target(op));
+    check_error(r, 405);
+    BOOST_TEST(r.header("allow") == "GET, PUT");
+  }
+  check_error(api(port, http::verb::get, "/api/v2/tokens/quota"), 401);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

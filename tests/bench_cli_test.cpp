@@ -96,6 +96,20 @@ BOOST_AUTO_TEST_CASE(verify_scenarios) {
   BOOST_TEST(bench::to_string(request_kind::verify_fail) == "verify-fail");
 }
 
+BOOST_AUTO_TEST_CASE(body_goes_with_every_request_as_json) {
+  auto o = parse({"--scenario", "authfail", "--method", "POST", "--body", R"({"type":"admin"})"});
+  const auto& authfail = request_of(o, request_kind::authfail);
+  BOOST_TEST(authfail.starts_with("POST /api/v2/tokens?token="), authfail);
+  BOOST_TEST(authfail.find("Content-Type: application/json\r\n") != std::string::npos, authfail);
+  BOOST_TEST(authfail.find("Content-Length: 16\r\n") != std::string::npos, authfail);
+  BOOST_TEST(authfail.ends_with("\r\n\r\n{\"type\":\"admin\"}"), authfail);
+  // create's own body gives way to it; without it, a GET carries none
+  BOOST_TEST(request_of(o, request_kind::create).ends_with(R"({"type":"admin"})"));
+  o = parse({"--scenario", "authfail"});
+  BOOST_TEST(request_of(o, request_kind::authfail).ends_with("\r\n\r\n"));
+  BOOST_TEST(request_of(o, request_kind::create).ends_with(R"({"type":"admin","description":"bench"})"));
+}
+
 BOOST_AUTO_TEST_CASE(path_method_and_headers_shape_every_request) {
   auto o =
       parse({"--scenario", "verify", "--token", key, "--path", "/verify/api/items?page=2", "--method", "POST",

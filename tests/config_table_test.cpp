@@ -78,6 +78,7 @@ BOOST_AUTO_TEST_CASE(a_default_config_has_the_tables_defaults) {
   BOOST_TEST(defaults.threads == 0u);
   BOOST_TEST(defaults.cache_capacity == 1'000'000u);
   BOOST_TEST(defaults.list_cache_tokens == 100'000u);
+  BOOST_TEST(defaults.max_tokens_per_user == 10'000u);
   BOOST_TEST(defaults.max_body_bytes == 16u * 1024);
   BOOST_TEST(defaults.max_header_bytes == 8u * 1024);
   BOOST_TEST(defaults.sync);

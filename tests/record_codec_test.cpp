@@ -1,6 +1,6 @@
 // The RocksDB store's byte layout: format 3 round trips, format 1 values (written before expiry
 // existed) and format 2 values (written before rate limits) still read, and truncated or garbled
-// values are refused instead of misread.
+// values are refused instead of misread; the token counts and their keys.
 #define BOOST_TEST_MODULE record_codec_test
 #include <boost/test/unit_test.hpp>
 
@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -316,4 +317,28 @@ BOOST_AUTO_TEST_CASE(a_users_ranges_end_before_the_next_users) {
   constexpr auto last = std::numeric_limits<core::user_id>::max();
   BOOST_TEST(before(codec::use_key(last, 1), codec::use_upper_bound(last)));
   BOOST_TEST(!before(codec::index_prefix(0), codec::use_upper_bound(last)));  // 't' < 'u'
+}
+
+BOOST_AUTO_TEST_CASE(token_counts_round_trip_and_garbled_ones_are_refused) {
+  for (const codec::owner_count count : {codec::owner_count{0, std::nullopt}, codec::owner_count{3, 0},
+                                         codec::owner_count{std::numeric_limits<std::uint64_t>::max(), 7}}) {
+    const std::string value = codec::encode_count(count);
+    BOOST_TEST((codec::decode_count(value) == count));
+    for (std::size_t n = 0; n < value.size(); ++n) BOOST_TEST(!codec::decode_count(value.substr(0, n)));
+    BOOST_TEST(!codec::decode_count(value + '\0'));
+  }
+  std::string wrong_flag = codec::encode_count({1, std::nullopt});
+  wrong_flag.back() = 2;
+  BOOST_TEST(!codec::decode_count(wrong_flag));
+  std::string wrong_format = codec::encode_count({1, std::nullopt});
+  wrong_format[0] = 2;
+  BOOST_TEST(!codec::decode_count(wrong_format));
+
+  BOOST_TEST((codec::owner_in_count_key(codec::count_key(42)) == std::optional<core::user_id>{42}));
+  BOOST_TEST(!codec::owner_in_count_key(codec::index_prefix(42)));
+  BOOST_TEST(before(codec::count_prefix(), codec::count_key(0)));
+  BOOST_TEST(before(codec::count_key(std::numeric_limits<core::user_id>::max()), codec::count_upper_bound()));
+  BOOST_TEST((codec::owner_in(codec::index_key(42, 9)) == std::optional<core::user_id>{42}));
+  BOOST_TEST((codec::owner_in(codec::use_key(43, 9)) == std::optional<core::user_id>{43}));
+  BOOST_TEST(!codec::owner_in(codec::count_key(42)));
 }

@@ -12,8 +12,13 @@
 #include "server/api_response.hpp"
 #include "server/config.hpp"
 #include "server/response_head.hpp"
+#include "server/store_await.hpp"
+#include "storage/completion_batch.hpp"
 #include "support/configure.hpp"
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/beast/http/field.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/verb.hpp>
@@ -24,6 +29,7 @@
 #include <boost/url/parse.hpp>
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -132,6 +138,14 @@ BOOST_AUTO_TEST_CASE(query_token_is_percent_decoded) {
   BOOST_TEST(key_of("/api/v2/tokens?token=abc").value_or("<none>") == "abc");
   BOOST_TEST(key_of("/api/v2/tokens?token=%61bc").value_or("<none>") == "abc");
   BOOST_TEST(key_of("/api/v2/tokens?token=%61%62%63").value_or("<none>") == "abc");
+  // the name is decoded too, and '+' is a space in both, as in a form
+  BOOST_TEST(key_of("/api/v2/tokens?tok%65n=abc").value_or("<none>") == "abc");
+  BOOST_TEST(key_of("/api/v2/tokens?%74%6F%6B%65%6E=abc").value_or("<none>") == "abc");
+  BOOST_TEST(key_of("/api/v2/tokens?token=a+b%2Bc").value_or("<none>") == "a b+c");
+  BOOST_TEST(!key_of("/api/v2/tokens?token+=abc").has_value());
+  BOOST_TEST(!key_of("/api/v2/tokens?tok%65n=abc&token=abd").has_value());
+  BOOST_TEST(key_of("/api/v2/tokens?token").value_or("<none>").empty());
+  BOOST_TEST(!key_of("/api/v2/tokens?").has_value());
 }
 
 BOOST_AUTO_TEST_CASE(query_token_among_other_parameters) {
@@ -273,6 +287,7 @@ BOOST_AUTO_TEST_CASE(valid_values) {
   BOOST_TEST(*user_of("/api/v2/tokens?page=0&userId=1&pageSize=5").value->user == 1u);
   BOOST_TEST(*user_of("/api/v2/tokens?userId=9007199254740992").value->user == 9007199254740992u);
   BOOST_TEST(*user_of("/api/v2/tokens?userId=%34%32").value->user == 42u);  // percent-decoded
+  BOOST_TEST(*user_of("/api/v2/tokens?user%49d=7&&x").value->user == 7u);   // the name too
 }
 
 BOOST_AUTO_TEST_CASE(malformed_or_repeated_refused) {
@@ -1389,6 +1404,72 @@ BOOST_FIXTURE_TEST_CASE(metrics_is_text, admin_fixture) {
   const std::string type(res[http::field::content_type]);
   BOOST_TEST(type.starts_with("text/plain"), type);
   BOOST_TEST(res.body() == "tokend_ready 1\n");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// ---------------------------------------------------------------------------------------------
+BOOST_AUTO_TEST_SUITE(store_await)
+
+using answer = std::function<void(int)>;
+
+// Waits for one "store" answer, handed to the test through `pending`, and records it.
+boost::asio::awaitable<void> await_answer(std::vector<answer>* pending, std::vector<int>* resumed) {
+  const int v =
+      (co_await server::on_store<int>([pending](answer done) { pending->push_back(std::move(done)); })).value;
+  resumed->push_back(v);
+}
+
+BOOST_AUTO_TEST_CASE(a_completion_batch_resumes_one_executors_waiters_with_one_post) {
+  boost::asio::io_context ctx{1};
+  std::vector<answer> pending;
+  std::vector<int> resumed;
+  for (int i = 0; i < 3; ++i)
+    boost::asio::co_spawn(ctx, await_answer(&pending, &resumed), boost::asio::detached);
+  ctx.poll();
+  BOOST_REQUIRE(pending.size() == 3u);
+
+  // Answered on the store's own thread within one batch, as the RocksDB writer delivers a commit.
+  std::thread([&pending] {
+    const storage::completion_batch batch;
+    for (int i = 0; i < 3; ++i) pending[static_cast<std::size_t>(i)](i + 1);
+  }).join();
+  BOOST_TEST(resumed.empty());  // never resumed on the store's thread
+  ctx.restart();
+  BOOST_TEST(ctx.poll_one() == 1u);  // one handler resumes all three, in the order answered
+  BOOST_TEST(resumed == (std::vector<int>{1, 2, 3}));
+
+  // Outside a batch, each answer is a post of its own, as before.
+  pending.clear();
+  resumed.clear();
+  for (int i = 0; i < 2; ++i)
+    boost::asio::co_spawn(ctx, await_answer(&pending, &resumed), boost::asio::detached);
+  ctx.restart();
+  ctx.poll();
+  BOOST_REQUIRE(pending.size() == 2u);
+  std::thread([&pending] {
+    pending[0](7);
+    pending[1](8);
+  }).join();
+  ctx.restart();
+  BOOST_TEST(ctx.poll_one() == 1u);
+  BOOST_TEST(resumed == (std::vector<int>{7}));
+  ctx.poll();
+  BOOST_TEST(resumed == (std::vector<int>{7, 8}));
+}
+
+BOOST_AUTO_TEST_CASE(batches_nest_and_close_in_order) {
+  BOOST_TEST(storage::completion_batch::current() == nullptr);
+  {
+    const storage::completion_batch outer;
+    BOOST_TEST(storage::completion_batch::current() == &outer);
+    {
+      const storage::completion_batch inner;
+      BOOST_TEST(storage::completion_batch::current() == &inner);
+    }
+    BOOST_TEST(storage::completion_batch::current() == &outer);
+  }
+  BOOST_TEST(storage::completion_batch::current() == nullptr);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -212,6 +212,39 @@ BOOST_AUTO_TEST_CASE(rate_limit_flags) {
   BOOST_TEST(contains(usage_message({"limited", "7"}), "unexpected argument"));
 }
 
+BOOST_AUTO_TEST_CASE(quota_flags_and_requests) {
+  auto o = parse({"quota"});
+  BOOST_TEST((o.cmd == command::quota));
+  auto p = cli::plan_request(o);
+  BOOST_TEST(p.method == "GET");
+  BOOST_TEST(p.target == "/api/v2/tokens/quota");
+  BOOST_TEST(p.body.empty());
+  // --user is --user-id.
+  BOOST_TEST(cli::plan_request(parse({"quota", "--user", "3"})).target == "/api/v2/tokens/quota?userId=3");
+  BOOST_TEST(cli::plan_request(parse({"quota", "--user-id", "3"})).target == "/api/v2/tokens/quota?userId=3");
+  p = cli::plan_request(parse({"quota", "--user", "3", "--max-tokens", "50000", "--url", "http://h:1/pre"}));
+  BOOST_TEST(p.method == "PUT");
+  BOOST_TEST(p.target == "/pre/api/v2/tokens/quota");
+  BOOST_TEST(p.body == R"({"userId":3,"maxTokens":50000})");
+  p = cli::plan_request(parse({"quota", "--user=3", "--max-tokens", "0"}));
+  BOOST_TEST(p.body == R"({"userId":3,"maxTokens":0})");
+  p = cli::plan_request(parse({"quota", "--user", "3", "--default"}));
+  BOOST_TEST(p.method == "PUT");
+  BOOST_TEST(p.body == R"({"userId":3,"maxTokens":null})");
+
+  BOOST_TEST(contains(usage_message({"quota", "--max-tokens", "5"}), "needs --user"));
+  BOOST_TEST(contains(usage_message({"quota", "--default"}), "needs --user"));
+  BOOST_TEST(contains(usage_message({"quota", "--user", "3", "--max-tokens", "5", "--default"}), "not both"));
+  BOOST_TEST(contains(usage_message({"quota", "--user", "3", "--max-tokens", "1000000001"}), "--max-tokens"));
+  BOOST_TEST(contains(usage_message({"quota", "--user", "3", "--max-tokens", "-1"}), "--max-tokens"));
+  BOOST_TEST(contains(usage_message({"quota", "--user", "3", "--user-id", "3"}), "more than once"));
+  BOOST_TEST(contains(usage_message({"list", "--max-tokens", "5"}), "not a flag of list"));
+  BOOST_TEST(contains(usage_message({"quota", "--page", "1"}), "not a flag of quota"));
+  BOOST_TEST(contains(usage_message({"list", "--page", "11"}), "from 0 to 10"));
+  BOOST_TEST(contains(cli::help_text(command::quota), "--max-tokens"));
+  BOOST_TEST(contains(cli::help_text(command::none), "tokend token quota"));
+}
+
 BOOST_AUTO_TEST_CASE(rate_limit_syntax) {
   const auto limit = [](std::string_view text) { return cli::parse_rate_limit("--rate-limit", text); };
   BOOST_TEST((limit("100/1s") == tokend::core::rate_limit{100, 1, 0}));
@@ -355,12 +388,16 @@ BOOST_AUTO_TEST_CASE(requests_follow_the_api) {
   BOOST_TEST(p.body == R"({"id":17,"overlap":3600,"expiresIn":2592000})");
   p = cli::plan_request(parse({"roll", "--id", "2"}));
   BOOST_TEST(p.body == R"({"id":2})");
-  p = cli::list_request(parse({"list"}), 0);
+  p = cli::list_request(parse({"list"}), "");
   BOOST_TEST(p.method == "GET");
-  BOOST_TEST(p.target == "/api/v2/tokens?page=0&pageSize=1000");
+  BOOST_TEST(p.target == "/api/v2/tokens?pageSize=1000");
   BOOST_TEST(p.body.empty());
-  BOOST_TEST(cli::list_request(parse({"list", "--user-id", "9"}), 3).target ==
+  BOOST_TEST(cli::list_request(parse({"list", "--user-id", "9"}), "abc-_").target ==
+             "/api/v2/tokens?userId=9&pageSize=1000&cursor=abc-_");
+  BOOST_TEST(cli::list_page_request(parse({"list", "--user-id", "9"}), 3).target ==
              "/api/v2/tokens?userId=9&page=3&pageSize=1000");
+  BOOST_TEST(cli::plan_request(parse({"list", "--page", "2"})).target ==
+             "/api/v2/tokens?page=2&pageSize=1000");
 }
 
 BOOST_AUTO_TEST_CASE(rate_limit_requests_follow_the_api) {
@@ -546,16 +583,16 @@ std::string token_json(int id) {
 BOOST_AUTO_TEST_CASE(list_walks_every_page) {
   fake_server server;
   server.replies = {{200, R"({"success":true,"message":"Success","tokens":[)" + token_json(1) + "," +
-                              token_json(2) + R"(],"page":0,"pageSize":1000,"hasMore":true})"},
+                              token_json(2) + R"(],"pageSize":1000,"hasMore":true,"nextCursor":"C1"})"},
                     {200, R"({"success":true,"message":"Success","tokens":[)" + token_json(3) +
-                              R"(],"page":1,"pageSize":1000,"hasMore":false})"}};
+                              R"(],"pageSize":1000,"hasMore":false})"}};
   const std::string key = tokend::core::generate_key();
   const auto r = execute(server, {"list", "--user-id", "4"}, key);
   BOOST_TEST(r.status == 0);
   BOOST_TEST(r.err.empty());
   BOOST_REQUIRE(server.calls.size() == 2U);
-  BOOST_TEST(server.calls[0].target == "/api/v2/tokens?userId=4&page=0&pageSize=1000");
-  BOOST_TEST(server.calls[1].target == "/api/v2/tokens?userId=4&page=1&pageSize=1000");
+  BOOST_TEST(server.calls[0].target == "/api/v2/tokens?userId=4&pageSize=1000");
+  BOOST_TEST(server.calls[1].target == "/api/v2/tokens?userId=4&pageSize=1000&cursor=C1");
   BOOST_TEST(server.calls[0].key == key);
   BOOST_TEST(!contains(server.calls[0].target, key));
   BOOST_TEST(contains(r.out, "LAST USED"));
@@ -570,6 +607,55 @@ BOOST_AUTO_TEST_CASE(list_walks_every_page) {
   const auto all = json::parse(j.out).as_object();
   BOOST_TEST(all.at("tokens").as_array().size() == 3U);
   BOOST_TEST(all.at("success").as_bool());
+}
+
+// A server without cursors answers hasMore alone: the walk goes on by page, as before.
+BOOST_AUTO_TEST_CASE(list_walks_by_page_on_a_server_without_cursors) {
+  fake_server server;
+  server.replies = {{200, R"({"success":true,"message":"Success","tokens":[)" + token_json(1) +
+                              R"(],"page":0,"pageSize":1000,"hasMore":true})"},
+                    {200, R"({"success":true,"message":"Success","tokens":[)" + token_json(2) +
+                              R"(],"page":1,"pageSize":1000,"hasMore":true})"},
+                    {200, R"({"success":true,"message":"Success","tokens":[)" + token_json(3) +
+                              R"(],"page":2,"pageSize":1000,"hasMore":false})"}};
+  const auto r = execute(server, {"list", "--output", "json"}, tokend::core::generate_key());
+  BOOST_TEST(r.status == 0);
+  BOOST_REQUIRE(server.calls.size() == 3U);
+  BOOST_TEST(server.calls[0].target == "/api/v2/tokens?pageSize=1000");
+  BOOST_TEST(server.calls[1].target == "/api/v2/tokens?page=1&pageSize=1000");
+  BOOST_TEST(server.calls[2].target == "/api/v2/tokens?page=2&pageSize=1000");
+  BOOST_TEST(json::parse(r.out).at("tokens").as_array().size() == 3U);
+}
+
+BOOST_AUTO_TEST_CASE(list_page_asks_for_that_page_alone) {
+  fake_server server;
+  server.replies = {{200, R"({"success":true,"message":"Success","tokens":[)" + token_json(7) +
+                              R"(],"page":3,"pageSize":1000,"hasMore":true,"nextCursor":"C"})"}};
+  const auto r = execute(server, {"list", "--page", "3"}, tokend::core::generate_key());
+  BOOST_TEST(r.status == 0);
+  BOOST_REQUIRE(server.calls.size() == 1U);
+  BOOST_TEST(server.calls[0].target == "/api/v2/tokens?page=3&pageSize=1000");
+  BOOST_TEST(contains(r.out, "k7"));
+}
+
+BOOST_AUTO_TEST_CASE(quota_prints_count_and_bound) {
+  fake_server server;
+  server.replies = {
+      {200,
+       R"({"success":true,"message":"Success","userId":3,"tokens":120,"maxTokens":10000,"ownBound":false})"},
+      {200, R"({"success":true,"message":"Success","userId":3,"tokens":120,"maxTokens":0,"ownBound":true})"},
+      {409, R"({"success":false,"message":"Only an operator key may change a token bound"})"}};
+  const std::string key = tokend::core::generate_key();
+  auto r = execute(server, {"quota", "--user", "3"}, key);
+  BOOST_TEST(r.status == 0);
+  BOOST_TEST(r.out == "User 3: 120 tokens, bound 10000 (the server's default)\n");
+  r = execute(server, {"quota", "--user", "3", "--max-tokens", "0"}, key);
+  BOOST_TEST(r.out == "User 3: 120 tokens, bound none (its own)\n");
+  BOOST_TEST(server.calls[1].method == "PUT");
+  BOOST_TEST(server.calls[1].body == R"({"userId":3,"maxTokens":0})");
+  r = execute(server, {"quota", "--user", "3", "--default"}, key);
+  BOOST_TEST(r.status == 1);
+  BOOST_TEST(contains(r.err, "Only an operator key may change a token bound"));
 }
 
 BOOST_AUTO_TEST_CASE(an_empty_page_with_more_to_come_ends_the_walk) {

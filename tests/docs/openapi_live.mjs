@@ -37,6 +37,7 @@ const unreachable = [
     "a failing store read (the fault file fails writes only), or the response budget, which takes " +
     "megabytes of list answers left unread by their clients (resource_limits_test)"],
   [/^GET \/api\/v2\/tokens\/limited 503$/, "a failing store read (the fault file fails writes only)"],
+  [/^GET \/api\/v2\/tokens\/quota 503$/, "a failing store read (the fault file fails writes only)"],
   [/^\S+ \/verify(\/\{path\})? 403$/,
     "a key over its limit with --verify-rate-limited-status 403; this binary runs with the default " +
     "429 (verify_integration_test and gateway_test cover 403)"],
@@ -389,6 +390,10 @@ await exercise("limit, over the limit", {
   method: "PATCH", path: tokens, query: lq, headers: json, body: '{"id":1,"rateLimit":null}', expect: 429,
 });
 await exercise("limited keys, over the limit", { method: "GET", path: `${tokens}/limited`, query: lq, expect: 429 });
+await exercise("quota, over the limit", { method: "GET", path: `${tokens}/quota`, query: lq, expect: 429 });
+await exercise("quota change, over the limit", {
+  method: "PUT", path: `${tokens}/quota`, query: lq, headers: json, body: '{"userId":42,"maxTokens":5}', expect: 429,
+});
 for (const path of Object.keys(doc.paths).filter((p) => p.startsWith("/verify"))) {
   for (const method of Object.keys(doc.paths[path]).filter((m) => doc.paths[path][m]?.responses)) {
     await exercise("verify, over the limit", {
@@ -451,6 +456,77 @@ try {
 } catch {
   // reported by the exercise
 }
+
+// Cursors, the depth of `page`, and the bound on tokens per user.
+// User 42 holds several tokens by now (the customer's, rolled, and the limited key).
+const onePerPage = await exercise("list, one a page", {
+  method: "GET", path: tokens, query: `${q}&userId=42&pageSize=1`, expect: 200,
+});
+let cursor = "";
+try {
+  cursor = JSON.parse(onePerPage.body).nextCursor ?? "";
+} catch {
+  // reported by the exercise
+}
+check("a page with more after it carries nextCursor", /^[A-Za-z0-9_-]{44}$/.test(cursor), onePerPage.body);
+const byCursor = await exercise("list by cursor", {
+  method: "GET", path: tokens, query: `${q}&userId=42&pageSize=1&cursor=${cursor}`, expect: 200,
+});
+check("a cursor's page follows the first", !byCursor.body.includes('"page":') && byCursor.body.includes('"hasMore":'),
+  byCursor.body);
+const forged = await exercise("list, a forged cursor", {
+  method: "GET", path: tokens, query: `${q}&userId=42&cursor=${cursor.slice(0, 43)}${cursor.endsWith("A") ? "B" : "A"}`,
+  expect: 400,
+});
+check("a forged cursor is refused as such", forged.body === '{"success":false,"message":"cursor is not valid"}', forged.body);
+await exercise("list, another user's cursor", { method: "GET", path: tokens, query: `${q}&cursor=${cursor}`, expect: 400 });
+const both = await exercise("list, cursor and page", {
+  method: "GET", path: tokens, query: `${q}&userId=42&page=0&cursor=${cursor}`, expect: 400,
+});
+check("a cursor with a page is refused as such",
+  both.body === '{"success":false,"message":"cursor and page cannot be used together"}', both.body);
+const deep = await exercise("list, a page too deep", { method: "GET", path: tokens, query: `${q}&page=11`, expect: 400 });
+check("a page too deep names the cursor",
+  deep.body === '{"success":false,"message":"page is too deep: past 10000 tokens, follow nextCursor instead"}', deep.body);
+
+const quota = `${tokens}/quota`;
+const ownQuota = await exercise("quota", { method: "GET", path: quota, query: q, expect: 200 });
+check("the quota shows the default bound", /"maxTokens":10000,"ownBound":false}$/.test(ownQuota.body), ownQuota.body);
+await exercise("quota of another user, operator key", { method: "GET", path: quota, query: `${q}&userId=42`, expect: 200 });
+await exercise("quota of another user, admin key", { method: "GET", path: quota, query: `?token=${rolledKey}&userId=1`, expect: 403 });
+await exercise("quota, userId 0", { method: "GET", path: quota, query: `${q}&userId=0`, expect: 400 });
+await exercise("quota, no key", { method: "GET", path: quota, expect: 401 });
+const bound = await exercise("quota, a bound of one", {
+  method: "PUT", path: quota, query: q, headers: json, body: '{"userId":77,"maxTokens":1}', expect: 200,
+});
+check("a PUT answers the quota after it",
+  bound.body === '{"success":true,"message":"Success","userId":77,"tokens":0,"maxTokens":1,"ownBound":true}', bound.body);
+await exercise("create, within the bound", {
+  method: "POST", path: tokens, query: `${q}&userId=77`, headers: json, body: '{"type":"admin","description":"one"}', expect: 200,
+});
+const full = await exercise("create, past the bound", {
+  method: "POST", path: tokens, query: `${q}&userId=77`, headers: json, body: '{"type":"admin","description":"two"}', expect: 409,
+});
+check("a create past the bound names it",
+  full.body === '{"success":false,"message":"Token limit reached: this user holds 1 tokens, the most it may; delete some first"}',
+  full.body);
+const adminBound = await exercise("quota change, admin key", {
+  method: "PUT", path: quota, query: `?token=${rolledKey}`, headers: json, body: '{"userId":42,"maxTokens":5}', expect: 403,
+});
+check("an admin key changing a bound is refused as such",
+  adminBound.body === '{"success":false,"message":"Only an operator key may change a token bound"}', adminBound.body);
+await exercise("quota change, unknown member", {
+  method: "PUT", path: quota, query: q, headers: json, body: '{"userId":77,"maxTokens":5,"x":1}', expect: 400,
+});
+await exercise("quota change, back to the default", {
+  method: "PUT", path: quota, query: q, headers: json, body: '{"userId":77,"maxTokens":null}', expect: 200,
+});
+await exercise("quota change, text body", {
+  method: "PUT", path: quota, query: q, headers: { "Content-Type": "text/plain" }, body: "x", expect: 415,
+});
+await exercise("quota change, no key", { method: "PUT", path: quota, headers: json, body: '{"userId":1,"maxTokens":5}', expect: 401 });
+const quotaNotAllowed = await exercise("other method on quota", { method: "DELETE", path: quota, query: q, expect: 405 });
+check("405 on quota allows GET and PUT", quotaNotAllowed.headers?.allow === "GET, PUT");
 
 const echoed = await exercise("list with a request id", {
   method: "GET", path: tokens, query: q, headers: { "X-Request-Id": "docs.check-1" }, expect: 200,
@@ -560,6 +636,9 @@ await exercise("limit, store failing", {
 });
 await exercise("roll, store failing", {
   method: "POST", path: roll, query: `${q}&userId=42`, headers: json, body: JSON.stringify({ id: rolledToken.id }), expect: 503,
+});
+await exercise("quota change, store failing", {
+  method: "PUT", path: `${tokens}/quota`, query: q, headers: json, body: '{"userId":77,"maxTokens":3}', expect: 503,
 });
 await exercise("readiness, store failing", { method: "GET", path: "/readyz", expect: 503 });
 writeFileSync(faultFile, "");

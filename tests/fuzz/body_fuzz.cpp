@@ -165,6 +165,32 @@ void check_duplicates(std::string_view body) {
   const auto limit = server::parse_rate_limit_body(body);
   FUZZ_CHECK(!limit && limit.problem.find("twice") != std::string::npos,
              "rate limit: accepted a repeated member");
+  const auto quota = server::parse_quota_body(body);
+  FUZZ_CHECK(!quota && quota.problem.find("twice") != std::string::npos, "quota: accepted a repeated member");
+}
+
+// PUT /api/v2/tokens/quota: exactly userId (1 to 2^53) and maxTokens (null, or 0 to 1e9), taken
+// as the body has them.
+void check_quota(std::string_view body) {
+  const auto parsed = server::parse_quota_body(body);
+  FUZZ_CHECK(bool(parsed) == parsed.problem.empty(), "quota: a refusal must say why, and only a refusal");
+  if (!parsed) return;
+  const auto v = boost::json::parse(body).as_object();
+  FUZZ_CHECK(v.size() == 2 && v.contains("userId") && v.contains("maxTokens"),
+             "quota: accepted other members");
+  const auto& user = v.at("userId");
+  FUZZ_CHECK(user.is_int64() && user.as_int64() >= 1 && user.as_int64() <= (std::int64_t{1} << 53) &&
+                 static_cast<std::uint64_t>(user.as_int64()) == parsed.value->user,
+             "quota: userId accepted as something other than the body's integer from 1 to 2^53");
+  const auto& max = v.at("maxTokens");
+  if (max.is_null()) {
+    FUZZ_CHECK(!parsed.value->max_tokens, "quota: null taken as a bound");
+  } else {
+    FUZZ_CHECK(max.is_int64() && max.as_int64() >= 0 && max.as_int64() <= 1'000'000'000 &&
+                   parsed.value->max_tokens == static_cast<std::uint64_t>(max.as_int64()),
+               "quota: maxTokens accepted as something other than the body's integer from 0 to 1e9");
+  }
+  FUZZ_CHECK(!reference_has_duplicates(body), "quota: accepted a body naming a member twice");
 }
 
 // A description the service accepted must come back unchanged in the create response: the JSON
@@ -353,6 +379,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   check_delete(input);
   check_roll(input);
   check_rate_limit(input);
+  check_quota(input);
   check_description_rules(input);
   check_duplicates(input);
   check_content_type(input);

@@ -1,9 +1,11 @@
 // Fuzz target: the request target's query string as the router reads it. The input is a request
 // target, optionally followed by a newline and an Authorization header value. Checked: Boost.URL's
 // percent-decoding of each parameter against a decoder of our own, then caller_key, parse_paging and
-// parse_user_id against the rules of API.md restated independently here.
+// parse_user_id against the rules of API.md restated independently here, and the list cursor's
+// codec on every `cursor` value.
 #include "fuzz_check.hpp"
 
+#include "core/list_cursor.hpp"
 #include "server/api_parsing.hpp"
 #include "server/api_router.hpp"
 
@@ -122,14 +124,37 @@ void check_paging(const boost::urls::url_view& url, const std::vector<param>& pa
   const auto page_value = page ? reference_index(page->value, 1'000'000'000) : std::optional<std::size_t>(0);
   const auto size_value = size ? reference_index(size->value, server::max_page_size)
                                : std::optional<std::size_t>(server::max_page_size);
-  const bool valid = page_value && size_value && *size_value >= 1;
+  std::size_t cursors = 0;
+  for (const auto& p : params) cursors += p.key == "cursor" ? 1 : 0;
+  // A cursor once at most, never with a page; a page no deeper than 10000 tokens.
+  const bool valid = page_value && size_value && *size_value >= 1 && cursors <= 1 &&
+                     !(cursors == 1 && page) && *page_value * *size_value <= 10'000;
   FUZZ_CHECK(bool(paging) == valid, "paging: accepted or refused against the rules");
   if (!paging) return;
   FUZZ_CHECK(paging.value->page == *page_value, "paging: wrong page");
   FUZZ_CHECK(paging.value->page_size == *size_value, "paging: wrong pageSize");
-  FUZZ_CHECK(paging.value->explicit_paging == (page || size), "paging: explicit_paging wrong");
+  FUZZ_CHECK(paging.value->explicit_paging == (page || size || cursors == 1),
+             "paging: explicit_paging wrong");
+  FUZZ_CHECK(paging.value->page_given == (page != nullptr), "paging: page_given wrong");
+  const param* cursor = first_named(params, "cursor");
+  FUZZ_CHECK(paging.value->cursor.has_value() == (cursor != nullptr), "paging: cursor given but not taken");
+  if (cursor) FUZZ_CHECK(*paging.value->cursor == cursor->value, "paging: cursor decoded differently");
   // The router multiplies the two into a store offset: it must not wrap.
   FUZZ_CHECK(paging.value->page <= SIZE_MAX / paging.value->page_size, "paging: page * pageSize overflows");
+}
+
+// A cursor is accepted only as the codec writes it: decoding then encoding gives the text back, so
+// no second spelling of a position (padding, another alphabet, stray bits) is ever accepted.
+void check_cursors(const std::vector<param>& params) {
+  tokend::core::cursor_secret secret{};
+  secret[0] = 1;
+  for (const auto& p : params) {
+    if (p.key != "cursor") continue;
+    const auto position = tokend::core::decode_list_cursor(secret, p.value);
+    if (!position) continue;
+    FUZZ_CHECK(tokend::core::encode_list_cursor(secret, *position) == p.value,
+               "cursor: accepted a text the codec would not write");
+  }
 }
 
 // userId: absent, or given once as an integer from 1 to 2^53.
@@ -183,6 +208,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   FUZZ_CHECK(key == reference_caller_key(params, header),
              "caller_key disagrees with the rules of docs/API.md");
   check_paging(*url, params);
+  check_cursors(params);
   check_user_id(*url, params);
   return 0;
 }
