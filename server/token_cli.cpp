@@ -171,7 +171,8 @@ options parse_args(const std::vector<std::string>& args, const env_lookup& env) 
   }
   if (o.help) return o;
   if (o.cmd == command::none) throw usage_error("missing command: " + std::string(command_names));
-  for (const auto& [name, value] : given) {
+  for (const auto& entry : given) {
+    const std::string& name = entry.first;
     const auto* def =
         std::find_if(flags.begin(), flags.end(), [&](const flag_def& f) { return f.name == name; });
     if ((def->commands & bit(o.cmd)) == 0) {
