@@ -20,8 +20,6 @@ std::string grouped(std::uint64_t n) {
   return out;
 }
 
-namespace {
-
 std::string fixed(double v, int decimals) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
@@ -33,6 +31,8 @@ double seconds(std::chrono::nanoseconds d) { return static_cast<double>(d.count(
 double per_second(std::uint64_t n, std::chrono::nanoseconds d) {
   return d.count() > 0 ? static_cast<double>(n) / seconds(d) : 0.0;
 }
+
+namespace {
 
 double micros(std::uint64_t ns) { return static_cast<double>(ns) / 1e3; }
 

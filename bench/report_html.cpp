@@ -1,6 +1,7 @@
 // tokend-bench's HTML report (see report_html.hpp): each section of the page is one function.
 #include "bench/report_html.hpp"
 
+#include "bench/report.hpp"
 #include "bench/svg_chart.hpp"
 
 #include <algorithm>
@@ -31,18 +32,6 @@ constexpr std::string_view color_all = "#1f5fa8";
 constexpr std::string_view color_errors = "#c62828";
 constexpr std::array<std::string_view, request_kind_count> kind_colors = {"#2e7d32", "#6a1b9a", "#ef6c00",
                                                                           "#00838f", "#8d6e63"};
-
-std::string fixed(double v, int decimals) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
-  return buf;
-}
-
-double seconds(std::chrono::nanoseconds d) { return static_cast<double>(d.count()) / 1e9; }
-
-double per_second(std::uint64_t n, std::chrono::nanoseconds d) {
-  return d.count() > 0 ? static_cast<double>(n) / seconds(d) : 0.0;
-}
 
 // An axis label: whole numbers grouped by thousands, others with up to three significant digits.
 std::string plain_number(double v) {

@@ -43,16 +43,28 @@ constexpr auto long_deadline = std::chrono::seconds(120);
   return finish(start_create_id(s, r));
 }
 
-// Submits every create at once (so the store batches them), then waits for each answer.
-[[nodiscard]] std::vector<create_result> create_all(token_store& s,
-                                                    const std::vector<core::token_record>& rs) {
-  std::vector<std::future<outcome<create_result>>> pending;
+using pending_creates = std::vector<std::future<outcome<create_result>>>;
+
+// Submits every create at once, so the store batches them. No Boost.Test macro, so another thread
+// may call it (Boost.Test's log is not thread-safe).
+[[nodiscard]] pending_creates submit_all(token_store& s, const std::vector<core::token_record>& rs) {
+  pending_creates pending;
   pending.reserve(rs.size());
   for (const auto& r : rs) pending.push_back(start_create_id(s, r));
+  return pending;
+}
+
+// Waits for each answer; on the test's own thread.
+[[nodiscard]] std::vector<create_result> finish_all(pending_creates pending) {
   std::vector<create_result> out;
-  out.reserve(rs.size());
+  out.reserve(pending.size());
   for (auto& f : pending) out.push_back(finish(std::move(f), where::storage_thread, long_deadline));
   return out;
+}
+
+[[nodiscard]] std::vector<create_result> create_all(token_store& s,
+                                                    const std::vector<core::token_record>& rs) {
+  return finish_all(submit_all(s, rs));
 }
 
 [[nodiscard]] std::vector<core::token_record> records_of(core::user_id owner, int n, int first = 0) {
@@ -312,11 +324,14 @@ BOOST_AUTO_TEST_CASE(two_store_instances_creating_at_once_end_with_exactly_the_b
   b->set_default_max_tokens(40);
   for (core::user_id owner = 51; owner < 56; ++owner) {
     BOOST_TEST_CONTEXT("owner " << owner) {
-      std::vector<create_result> from_a, from_b;
       // Each process gets its creates from a thread of its own, so the two submit in parallel.
-      std::thread other([&] { from_b = create_all(*b, records_of(owner, 60, 1000)); });
-      from_a = create_all(*a, records_of(owner, 60));
+      const auto records_b = records_of(owner, 60, 1000);
+      pending_creates pending_b;
+      std::thread other([&] { pending_b = submit_all(*b, records_b); });
+      auto pending_a = submit_all(*a, records_of(owner, 60));
       other.join();
+      const auto from_a = finish_all(std::move(pending_a));
+      const auto from_b = finish_all(std::move(pending_b));
       check_refusals(from_a);
       check_refusals(from_b);
       BOOST_TEST(successes(from_a) + successes(from_b) == 40u);
@@ -485,12 +500,11 @@ BOOST_AUTO_TEST_CASE(concurrent_writes_of_several_owners_in_two_processes_never_
   for (const auto& r : create_all(*a, first)) BOOST_REQUIRE(r.has_value());
   std::vector<std::future<outcome<error_code>>> removals;
   std::vector<std::future<outcome<sweep_result>>> sweeps;
-  std::vector<create_result> from_a, from_b;
-  std::thread other([&] {
-    std::vector<core::token_record> rs;
-    for (int i = 0; i < 300; ++i) rs.push_back(make_record(static_cast<core::user_id>(95 - i % 5), 1000 + i));
-    from_b = create_all(*b, rs);
-  });
+  std::vector<core::token_record> records_b;
+  for (int i = 0; i < 300; ++i)
+    records_b.push_back(make_record(static_cast<core::user_id>(95 - i % 5), 1000 + i));
+  pending_creates pending_b;
+  std::thread other([&] { pending_b = submit_all(*b, records_b); });
   for (int i = 1; i < 400; i += 4)
     removals.push_back(start_remove(i % 8 == 1 ? *a : *b, first[i].owner, first[i].digest));
   for (int i = 0; i < 4; ++i) {
@@ -500,8 +514,9 @@ BOOST_AUTO_TEST_CASE(concurrent_writes_of_several_owners_in_two_processes_never_
   }
   std::vector<core::token_record> rs;
   for (int i = 0; i < 300; ++i) rs.push_back(make_record(static_cast<core::user_id>(91 + i % 5), 2000 + i));
-  from_a = create_all(*a, rs);
+  const auto from_a = create_all(*a, rs);
   other.join();
+  const auto from_b = finish_all(std::move(pending_b));
   for (const auto& r : from_a) BOOST_TEST(r.has_value());
   for (const auto& r : from_b) BOOST_TEST(r.has_value());
   for (auto& f : removals) BOOST_TEST(!finish(std::move(f), where::storage_thread, long_deadline));

@@ -18,6 +18,7 @@
 #include "support/postgres.hpp"
 #include "support/private_postgres.hpp"
 #include "support/process.hpp"
+#include "support/side_session.hpp"
 #include "support/store_calls.hpp"
 #include "support/temp_dir.hpp"
 
@@ -1194,33 +1195,7 @@ BOOST_AUTO_TEST_CASE(unreachable_database_fails_open_without_the_url) {
   }
 }
 
-// A plain libpq session on `url` for what a test does behind the store's back; its SQL must succeed.
-class side_session {
- public:
-  explicit side_session(const std::string& url) : conn_(PQconnectdb(url.c_str())) {
-    BOOST_REQUIRE_MESSAGE(PQstatus(conn_) == CONNECTION_OK, PQerrorMessage(conn_));
-    const auto ignore_notice = [](void*, const char*) {};
-    PQsetNoticeProcessor(conn_, ignore_notice, nullptr);  // "drop cascades to ..."
-  }
-  ~side_session() { PQfinish(conn_); }
-  side_session(const side_session&) = delete;
-  side_session& operator=(const side_session&) = delete;
-  // The first cell of the last result ("" when there is none).
-  std::string exec(const std::string& sql) {
-    PGresult* r = PQexec(conn_, sql.c_str());
-    const auto status = PQresultStatus(r);
-    const bool ok = status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK;
-    const std::string cell = ok && PQntuples(r) > 0 ? PQgetvalue(r, 0, 0) : "";
-    const std::string message = PQresultErrorMessage(r);
-    PQclear(r);
-    BOOST_REQUIRE_MESSAGE(ok, sql << ": " << message);
-    return cell;
-  }
-  [[nodiscard]] PGconn* native() const noexcept { return conn_; }
-
- private:
-  PGconn* conn_;
-};
+using tokend::test::side_session;
 
 // Runs pg::connection::prepare_all for `statements` on a fresh session: the reply when it ends.
 boost::asio::awaitable<void> prepare_on(storage::pg::connection* c, std::string url,

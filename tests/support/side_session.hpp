@@ -41,6 +41,8 @@ class side_session {
     return rows;
   }
 
+  [[nodiscard]] PGconn* native() const noexcept { return conn_; }
+
  private:
   PGconn* conn_;
 };
