@@ -10,6 +10,7 @@
 #include "storage/record_codec.hpp"
 #include "storage/rocksdb_batch.hpp"
 #include "storage/rocksdb_open.hpp"
+#include "storage/rocksdb_startup.hpp"
 #include "storage/store_lifecycle.hpp"
 #include "storage/store_stats.hpp"
 
@@ -55,8 +56,8 @@ class rocksdb_store final : public token_store {
   explicit rocksdb_store(const rocksdb_options& options)
       : options_(sanitized(options)), db_(open_rocksdb(options_)), readers_(options_.reader_threads) {
     next_sequence_ = read_sequence();
-    cursor_secret_ = read_or_make_cursor_secret();
-    rebuild_counts_if_stale();
+    cursor_secret_ = read_or_make_cursor_secret(*db_, options_);
+    rebuild_counts_if_stale(*db_, options_);
     writer_ = std::thread([this] { writer_loop(); });
   }
 
@@ -178,125 +179,6 @@ class rocksdb_store final : public token_store {
     const auto next = decode_sequence(value);
     if (!next) throw std::runtime_error("corrupt sequence counter in '" + options_.data_dir + "'");
     return *next;
-  }
-
-  // The secret is made once, at the first open, and kept: cursors stay valid across restarts.
-  [[nodiscard]] std::array<std::uint8_t, cursor_secret_length> read_or_make_cursor_secret() {
-    std::array<std::uint8_t, cursor_secret_length> secret{};
-    std::string value;
-    const rocksdb::Status status =
-        db_->Get(rocksdb::ReadOptions{}, rocksdb::Slice(cursor_secret_key), &value);
-    if (status.ok()) {
-      if (value.size() != secret.size())
-        throw std::runtime_error("corrupt list cursor secret in '" + options_.data_dir + "'");
-      std::copy(value.begin(), value.end(), secret.begin());
-      return secret;
-    }
-    if (!status.IsNotFound()) {
-      throw std::runtime_error("cannot read the list cursor secret in '" + options_.data_dir +
-                               "': " + status.ToString());
-    }
-    // A fresh key's digest: 224 random bits from OpenSSL's CSPRNG, spread over 32 bytes.
-    secret = core::digest_key(core::generate_key());
-    rocksdb::WriteOptions write_options;
-    write_options.sync = true;
-    const rocksdb::Status written =
-        db_->Put(write_options, rocksdb::Slice(cursor_secret_key),
-                 rocksdb::Slice(reinterpret_cast<const char*>(secret.data()), secret.size()));
-    if (!written.ok()) {
-      throw std::runtime_error("cannot store the list cursor secret in '" + options_.data_dir +
-                               "': " + written.ToString());
-    }
-    return secret;
-  }
-
-  // The token counts are right as of the RocksDB sequence number in the marker: when it is missing
-  // or not the latest (a binary before the counts wrote here since), they are counted again from
-  // the index, before serving.
-  void rebuild_counts_if_stale() {
-    std::string value;
-    const rocksdb::Status status =
-        db_->Get(rocksdb::ReadOptions{}, rocksdb::Slice(counts_marker_key), &value);
-    if (status.ok() && decode_sequence(value) == db_->GetLatestSequenceNumber()) return;
-    if (!status.ok() && !status.IsNotFound()) fail_open("cannot read the token counts' marker", status);
-
-    // The bounds operators gave are kept; only the numbers of tokens are counted again.
-    std::map<core::user_id, owner_count> old_counts;
-    {
-      const std::string upper = count_upper_bound();
-      const rocksdb::Slice upper_slice(upper);
-      rocksdb::ReadOptions read;
-      read.iterate_upper_bound = &upper_slice;
-      const std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read));
-      for (it->Seek(count_prefix()); it->Valid(); it->Next()) {
-        const auto owner = owner_in_count_key(it->key().ToStringView());
-        const auto count = decode_count(it->value().ToStringView());
-        if (!owner || !count) throw std::runtime_error("corrupt token count in '" + options_.data_dir + "'");
-        old_counts.emplace(*owner, *count);
-      }
-      if (!it->status().ok()) fail_open("cannot read the token counts", it->status());
-    }
-
-    rocksdb::WriteOptions write_options;
-    write_options.sync = true;
-    rocksdb::WriteBatch batch;
-    const auto flush = [&] {
-      const rocksdb::Status written = db_->Write(write_options, &batch);
-      if (!written.ok()) fail_open("cannot write the token counts", written);
-      batch.Clear();
-    };
-    const auto write = [&](core::user_id owner, const owner_count& count) {
-      if (count.tokens == 0 && !count.max_tokens) {
-        batch.Delete(count_key(owner));
-      } else {
-        batch.Put(count_key(owner), encode_count(count));
-      }
-      // Written a part at a time; the marker goes last, so an interrupted rebuild is done again.
-      if (batch.Count() >= rebuild_part) flush();
-    };
-    const auto put = [&](core::user_id owner, std::uint64_t tokens) {
-      const auto old = old_counts.find(owner);
-      if (old == old_counts.end()) return write(owner, owner_count{tokens, std::nullopt});
-      write(owner, owner_count{tokens, old->second.max_tokens});
-      old_counts.erase(old);
-    };
-
-    std::size_t owners = 0;
-    {
-      const std::string lower(1, index_tag);
-      const std::string upper(1, static_cast<char>(index_tag + 1));
-      const rocksdb::Slice upper_slice(upper);
-      rocksdb::ReadOptions read;
-      read.iterate_upper_bound = &upper_slice;
-      read.fill_cache = false;  // one pass over everything: it would only evict what serving needs
-      const std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read));
-      std::optional<core::user_id> owner;
-      std::uint64_t tokens = 0;
-      for (it->Seek(lower); it->Valid(); it->Next()) {
-        const auto in = owner_in(it->key().ToStringView());
-        if (!in) throw std::runtime_error("corrupt index entry in '" + options_.data_dir + "'");
-        if (in != owner) {
-          if (owner) put(*owner, tokens);
-          owner = in;
-          tokens = 0;
-          ++owners;
-        }
-        ++tokens;
-      }
-      if (!it->status().ok()) fail_open("cannot read the index to count tokens", it->status());
-      if (owner) put(*owner, tokens);
-    }
-    for (const auto& [owner, count] : old_counts) write(owner, owner_count{0, count.max_tokens});
-    put_counts_marker(*db_, batch);
-    flush();
-    if (options_.log && (owners > 0 || status.ok())) {  // not for a store just made
-      options_.log(false, "counted the tokens of " + std::to_string(owners) +
-                              " users again: the store was written by a version without counts");
-    }
-  }
-
-  [[noreturn]] void fail_open(const std::string& what, const rocksdb::Status& status) const {
-    throw std::runtime_error(what + " in '" + options_.data_dir + "': " + status.ToString());
   }
 
   [[nodiscard]] boost::system::result<token_quota> quota(core::user_id owner) {
@@ -540,7 +422,6 @@ class rocksdb_store final : public token_store {
   std::uint64_t next_sequence_ = 0;  // writer thread only (and the constructor, before it starts)
   std::array<std::uint8_t, cursor_secret_length> cursor_secret_{};  // set before the writer starts
   std::atomic<std::uint64_t> default_max_tokens_{0};
-  static constexpr std::uint32_t rebuild_part = 100'000;  // counts written per batch by a rebuild
   std::vector<write_answer> answers_;  // writer thread only: those of the batch being written
 
   std::atomic<bool> write_failed_{false};

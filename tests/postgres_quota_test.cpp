@@ -442,8 +442,10 @@ BOOST_AUTO_TEST_CASE(the_triggers_count_deletes_sweeps_and_an_older_binarys_writ
   for (const auto& r : create_all(*store, rs)) ids.push_back(r.value());
   BOOST_TEST(quota(*store, 71).tokens == 6u);
   BOOST_TEST(quota(*store, 72).tokens == 1u);
-  const auto by_id = finish(start<result<core::key_digest>>(
-      [&](auto handler) { store->async_remove(storage::token_ref{71, ids[3]}, std::move(handler)); }));
+  const auto remove_fourth = [&](auto handler) {
+    store->async_remove(storage::token_ref{71, ids[3]}, std::move(handler));
+  };
+  const auto by_id = finish(start<result<core::key_digest>>(remove_fourth));
   BOOST_TEST(by_id.has_value());
   BOOST_TEST(!remove(*store, 71, rs[4].digest));
   BOOST_TEST(quota(*store, 71).tokens == 4u);

@@ -103,8 +103,10 @@ constexpr bool persists = !std::is_same_v<Backend, memory_backend>;
 }
 
 [[nodiscard]] result<core::key_digest> remove_id(token_store& s, core::user_id owner, std::uint64_t id) {
-  return finish(start<result<core::key_digest>>(
-      [&](auto handler) { s.async_remove(storage::token_ref{owner, id}, std::move(handler)); }));
+  const auto remove_by_id = [&](auto handler) {
+    s.async_remove(storage::token_ref{owner, id}, std::move(handler));
+  };
+  return finish(start<result<core::key_digest>>(remove_by_id));
 }
 
 [[nodiscard]] std::vector<std::uint64_t> ids_of(const storage::list_page& page) {
