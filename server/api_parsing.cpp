@@ -25,7 +25,6 @@ namespace tokend::server {
 namespace {
 
 using text::iequals;
-using text::parse_index;
 using text::trim;
 
 // Parses a JSON object body; sets `problem` when it is not one.
