@@ -30,3 +30,17 @@ export async function checkRendering(dir, objects) {
     }
   });
 }
+
+// The container hardening every manifest of ours holds to (the user id is checked by each caller).
+export function expectLockedDown(pod, container, who) {
+  const podSc = pod.securityContext ?? {};
+  const sc = container.securityContext ?? {};
+  expect(sc.readOnlyRootFilesystem === true, "readOnlyRootFilesystem must be true");
+  expect(sc.allowPrivilegeEscalation === false, "allowPrivilegeEscalation must be false");
+  expect(sc.privileged !== true, "must not be privileged");
+  expect((sc.capabilities?.drop ?? []).includes("ALL"), "capabilities must drop ALL");
+  expect((sc.capabilities?.add ?? []).length === 0, "no capability may be added");
+  expect((sc.seccompProfile ?? podSc.seccompProfile)?.type === "RuntimeDefault", "seccompProfile RuntimeDefault");
+  expect(pod.automountServiceAccountToken === false, `${who} needs no service account token`);
+  expect(!pod.hostNetwork && !pod.hostPID && !pod.hostIPC, "no host namespaces");
+}

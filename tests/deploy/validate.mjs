@@ -20,7 +20,7 @@ import {
   resolvePort,
 } from "./manifests.mjs";
 import { check, expect, finish } from "../support/node/checks.mjs";
-import { checkRendering, checkSchemas } from "./k8s_checks.mjs";
+import { checkRendering, checkSchemas, expectLockedDown } from "./k8s_checks.mjs";
 import { modelFor, refuses, unknownFields } from "./schema.mjs";
 
 // ---------------------------------------------------------------------------------------------
@@ -151,14 +151,7 @@ await check("restrictive security context", () => {
   const sc = container.securityContext ?? {};
   expect((sc.runAsNonRoot ?? podSc.runAsNonRoot) === true, "runAsNonRoot must be true");
   expect((sc.runAsUser ?? podSc.runAsUser ?? 1) !== 0, "must not run as uid 0");
-  expect(sc.readOnlyRootFilesystem === true, "readOnlyRootFilesystem must be true");
-  expect(sc.allowPrivilegeEscalation === false, "allowPrivilegeEscalation must be false");
-  expect(sc.privileged !== true, "must not be privileged");
-  expect((sc.capabilities?.drop ?? []).includes("ALL"), "capabilities must drop ALL");
-  expect((sc.capabilities?.add ?? []).length === 0, "no capability may be added");
-  expect((sc.seccompProfile ?? podSc.seccompProfile)?.type === "RuntimeDefault", "seccompProfile RuntimeDefault");
-  expect(pod.automountServiceAccountToken === false, "tokend needs no service account token");
-  expect(!pod.hostNetwork && !pod.hostPID && !pod.hostIPC, "no host namespaces");
+  expectLockedDown(pod, container, "tokend");
 });
 
 await check("the bootstrap key comes from the Secret tokend-bootstrap, and no key is written down", () => {

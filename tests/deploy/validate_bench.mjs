@@ -25,7 +25,7 @@ import {
   repoRoot,
 } from "./manifests.mjs";
 import { check, expect, finish } from "../support/node/checks.mjs";
-import { checkRendering, checkSchemas } from "./k8s_checks.mjs";
+import { checkRendering, checkSchemas, expectLockedDown } from "./k8s_checks.mjs";
 import { modelFor, refuses, unknownFields } from "./schema.mjs";
 
 const benchDir = join(k8sDir, "bench");
@@ -153,14 +153,7 @@ await check("restrictive security context, the image's uid", () => {
   expect(uid !== 0, "must not run as uid 0");
   const image = Number.parseInt(String(dockerRuntime().user).split(":")[0], 10);
   expect(uid === undefined || uid === image, `runAsUser ${uid} != Dockerfile USER ${image}`);
-  expect(sc.readOnlyRootFilesystem === true, "readOnlyRootFilesystem must be true");
-  expect(sc.allowPrivilegeEscalation === false, "allowPrivilegeEscalation must be false");
-  expect(sc.privileged !== true, "must not be privileged");
-  expect((sc.capabilities?.drop ?? []).includes("ALL"), "capabilities must drop ALL");
-  expect((sc.capabilities?.add ?? []).length === 0, "no capability may be added");
-  expect((sc.seccompProfile ?? podSc.seccompProfile)?.type === "RuntimeDefault", "seccompProfile RuntimeDefault");
-  expect(pod.automountServiceAccountToken === false, "tokend-bench needs no service account token");
-  expect(!pod.hostNetwork && !pod.hostPID && !pod.hostIPC, "no host namespaces");
+  expectLockedDown(pod, container, "tokend-bench");
 });
 
 await checkRendering(benchDir, objects);
