@@ -6,8 +6,7 @@
 #include "core/expiry_policy.hpp"
 #include "core/rate_limit.hpp"
 #include "core/token.hpp"
-
-#include <boost/url/url_view.hpp>
+#include "server/request_target.hpp"
 
 #include <cstddef>
 #include <cstdint>
@@ -34,7 +33,7 @@ struct parsed {
 // `Authorization: Bearer` header, given as the values of every Authorization header of the request
 // (empty ones are ignored). Nullopt when absent, when two keys differ, when there are two or more
 // Authorization headers, or when the one there is not Bearer with a key: every ambiguity is a 401.
-[[nodiscard]] std::optional<std::string> caller_key(const boost::urls::url_view& target,
+[[nodiscard]] std::optional<std::string> caller_key(const request_target& target,
                                                     std::span<const std::string_view> authorization_headers);
 
 inline constexpr std::size_t max_page_size = 1000;
@@ -55,7 +54,7 @@ struct page_request {
   std::optional<std::string> cursor;  // as given; the router checks its signature and owner
 };
 // Refuses a page deeper than max_list_offset, a cursor with a page, and a cursor given twice.
-[[nodiscard]] parsed<page_request> parse_paging(const boost::urls::url_view& target);
+[[nodiscard]] parsed<page_request> parse_paging(const request_target& target);
 
 // The largest user id the `userId` parameter names: 2^53, the largest integer every JSON reader
 // (a JavaScript client's included) holds exactly.
@@ -66,12 +65,12 @@ inline constexpr core::user_id max_user_id = core::user_id{1} << 53;
 struct acting_user {
   std::optional<core::user_id> user;
 };
-[[nodiscard]] parsed<acting_user> parse_user_id(const boost::urls::url_view& target);
+[[nodiscard]] parsed<acting_user> parse_user_id(const request_target& target);
 
 // The `n` of GET /api/v2/tokens/limited: how many keys, 1 to max_limited_keys, default 20.
 inline constexpr std::size_t max_limited_keys = 100;
 inline constexpr std::size_t default_limited_keys = 20;
-[[nodiscard]] parsed<std::size_t> parse_limited_count(const boost::urls::url_view& target);
+[[nodiscard]] parsed<std::size_t> parse_limited_count(const request_target& target);
 
 struct create_body {
   std::string type;  // core::admin_type or core::operator_type (who may ask for which is the router's)

@@ -29,8 +29,8 @@ bool needs_decoding(std::string_view part) noexcept {
   return std::any_of(part.begin(), part.end(), [](char c) { return c == '%' || c == '+'; });
 }
 
-// `part` decoded as params() decodes it: percent-escapes (already checked by the target's
-// parser), and '+' as a space.
+// `part` decoded as Boost.URL's params() decodes it: percent-escapes (already checked by
+// parse_request_target), and '+' as a space.
 std::string decoded(std::string_view part) {
   std::string out;
   out.reserve(part.size());
@@ -46,14 +46,13 @@ std::string decoded(std::string_view part) {
   return out;
 }
 
-// Calls `f(value)` with the decoded value of each query parameter whose decoded name is `name`,
-// until it returns false. As params() reads them, but straight from the query string, decoding
-// only what holds an escape: this runs for every request.
+// Calls `f(value)` with the decoded value of each query parameter whose decoded name is `name`, in
+// order, until it returns false. As Boost.URL's params() reads them, but straight from the query
+// string, decoding only what holds an escape: this runs for every request.
 template <class F>
-void for_each_param(const boost::urls::url_view& target, std::string_view name, F&& f) {
-  if (!target.has_query()) return;
-  const auto encoded = target.encoded_query();
-  std::string_view query(encoded.data(), encoded.size());
+void for_each_param(const request_target& target, std::string_view name, F&& f) {
+  if (!target.query) return;
+  std::string_view query = *target.query;
   std::string decoded_key;
   std::string decoded_value;
   for (;;) {
@@ -80,7 +79,7 @@ void for_each_param(const boost::urls::url_view& target, std::string_view name, 
 
 }  // namespace
 
-std::optional<std::string> caller_key(const boost::urls::url_view& target,
+std::optional<std::string> caller_key(const request_target& target,
                                       std::span<const std::string_view> authorization_headers) {
   // Two candidate keys are compared by digest, never as strings: keys are only ever compared or
   // looked up as SHA-256 digests, so no comparison's timing depends on a key's characters.
@@ -111,35 +110,46 @@ std::optional<std::string> caller_key(const boost::urls::url_view& target,
   return from_query ? from_query : from_header;
 }
 
-parsed<page_request> parse_paging(const boost::urls::url_view& target) {
+parsed<page_request> parse_paging(const request_target& target) {
   page_request req;
-  const auto params = target.params();
-  if (auto it = params.find("page"); it != params.end()) {
-    const auto v = parse_index((*it).value, 1'000'000'000);
+  std::optional<std::string> page;  // the first of each, as a lookup by name finds it
+  std::optional<std::string> page_size;
+  const auto first = [](std::optional<std::string>& into) {
+    return [&into](std::string_view value) {
+      into = std::string(value);
+      return false;
+    };
+  };
+  for_each_param(target, "page", first(page));
+  for_each_param(target, "pageSize", first(page_size));
+  if (page) {
+    const auto v = parse_index(*page, 1'000'000'000);
     if (!v) return {std::nullopt, "Query parameter 'page' must be a non-negative integer"};
     req.page = *v;
     req.explicit_paging = true;
     req.page_given = true;
   }
-  if (auto it = params.find("pageSize"); it != params.end()) {
-    const auto v = parse_index((*it).value, max_page_size);
+  if (page_size) {
+    const auto v = parse_index(*page_size, max_page_size);
     if (!v || *v == 0) return {std::nullopt, "Query parameter 'pageSize' must be an integer from 1 to 1000"};
     req.page_size = *v;
     req.explicit_paging = true;
   }
-  for (const auto& param : target.params()) {
-    if (param.key != "cursor") continue;
-    if (req.cursor) return {std::nullopt, "Query parameter 'cursor' must be given at most once"};
-    req.cursor = param.value;
-    req.explicit_paging = true;
-  }
+  bool twice = false;
+  for_each_param(target, "cursor", [&](std::string_view value) {
+    twice = req.cursor.has_value();
+    req.cursor = std::string(value);
+    return !twice;
+  });
+  if (twice) return {std::nullopt, "Query parameter 'cursor' must be given at most once"};
+  if (req.cursor) req.explicit_paging = true;
   if (req.cursor && req.page_given) return {std::nullopt, std::string(cursor_with_page_problem)};
   // Both factors are bounded (1e9 and 1000), so the product cannot overflow.
   if (req.page * req.page_size > max_list_offset) return {std::nullopt, std::string(deep_page_problem)};
   return {req, {}};
 }
 
-parsed<acting_user> parse_user_id(const boost::urls::url_view& target) {
+parsed<acting_user> parse_user_id(const request_target& target) {
   acting_user acting;
   std::string problem;
   for_each_param(target, "userId", [&](std::string_view value) {
@@ -159,16 +169,18 @@ parsed<acting_user> parse_user_id(const boost::urls::url_view& target) {
   return {acting, {}};
 }
 
-parsed<std::size_t> parse_limited_count(const boost::urls::url_view& target) {
+parsed<std::size_t> parse_limited_count(const request_target& target) {
   std::optional<std::size_t> n;
-  for (const auto& param : target.params()) {
-    if (param.key != "n") continue;
-    const auto v = parse_index(param.value, max_limited_keys);
-    if (n || !v || *v == 0) {
-      return {std::nullopt, "Query parameter 'n' must be given at most once, as an integer from 1 to " +
-                                std::to_string(max_limited_keys)};
-    }
+  bool refused = false;
+  for_each_param(target, "n", [&](std::string_view value) {
+    const auto v = parse_index(value, max_limited_keys);
+    refused = n || !v || *v == 0;
     n = v;
+    return !refused;
+  });
+  if (refused) {
+    return {std::nullopt, "Query parameter 'n' must be given at most once, as an integer from 1 to " +
+                              std::to_string(max_limited_keys)};
   }
   return {n.value_or(default_limited_keys), {}};
 }

@@ -12,7 +12,6 @@
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/url/parse.hpp>
 
 #include <cstdint>
 #include <memory>
@@ -122,7 +121,7 @@ api_reply busy_reply() {
   return reply;
 }
 
-net::awaitable<api_reply> list(const boost::urls::url_view& target, token_service& service, acting a,
+net::awaitable<api_reply> list(const request_target& target, token_service& service, acting a,
                                response_budget* budget) {
   const auto paging = parse_paging(target);
   if (!paging.value) co_return error_reply(400, paging.problem, route::list);
@@ -231,7 +230,7 @@ net::awaitable<api_reply> update(const http_request& request, token_service& ser
 }
 
 // GET /api/v2/tokens/limited: this instance's most refused keys (operator keys only).
-net::awaitable<api_reply> limited(const boost::urls::url_view& target, token_service& service, acting a) {
+net::awaitable<api_reply> limited(const request_target& target, token_service& service, acting a) {
   if (!a.who.operator_key) co_return error_reply(403, limited_view_refusal, route::limited);
   const auto n = parse_limited_count(target);
   if (!n.value) co_return error_reply(400, n.problem, route::limited);
@@ -242,7 +241,7 @@ net::awaitable<api_reply> limited(const boost::urls::url_view& target, token_ser
 
 // GET /api/v2/tokens/quota: the user's count and bound. PUT: an operator gives a user its own
 // bound, or takes it back (the body names the user; a `userId` in the query must agree).
-net::awaitable<api_reply> quota(const http_request& request, const boost::urls::url_view& target,
+net::awaitable<api_reply> quota(const http_request& request, const request_target& target,
                                 token_service& service, acting a) {
   if (request.method() == http::verb::get) {
     auto q = co_await service.quota(a.owner);
@@ -264,8 +263,8 @@ net::awaitable<api_reply> quota(const http_request& request, const boost::urls::
 // The refusals every operation shares once its caller is admitted: a body that is not JSON (415),
 // a bad `userId` (400), or another user named by a key that may not act for them (403). Otherwise
 // nullopt, and `a` acts for the user named. Not a coroutine: the common path costs no frame.
-std::optional<api_reply> refusal_before_operation(const http_request& request,
-                                                  const boost::urls::url_view& target, route r, acting& a) {
+std::optional<api_reply> refusal_before_operation(const http_request& request, const request_target& target,
+                                                  route r, acting& a) {
   const bool has_body =
       r != route::list && r != route::limited && (r != route::quota || request.method() != http::verb::get);
   if (has_body && !content_type_acceptable(request)) {
@@ -295,9 +294,9 @@ net::awaitable<api_reply> handle_api(const http_request& request, token_service&
   if (is_verify_target(request.target())) {
     co_return co_await handle_verify(request, service, options.verify_rate_limited_status);
   }
-  const auto target = boost::urls::parse_origin_form(request.target());
+  const auto target = parse_request_target(request.target());
   if (!target) co_return error_reply(400, "Malformed request target");
-  const auto path = target->encoded_path();
+  const auto path = target->path;
   route r = route::other;
   if (path == tokens_path) {
     r = route_of(request.method());

@@ -48,10 +48,10 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// caller_key over a request target (kept alive by the caller: url_view does not own its text).
+// caller_key over a request target (kept alive by the caller: request_target points into it).
 std::optional<std::string> key_of(const std::string& target,
                                   std::vector<std::string_view> authorization = {}) {
-  const auto url = boost::urls::parse_origin_form(target);
+  const auto url = server::parse_request_target(target);
   BOOST_REQUIRE_MESSAGE(url.has_value(), "unparseable target " << target);
   return server::caller_key(*url, authorization);
 }
@@ -60,7 +60,7 @@ std::optional<std::string> key_of(const std::string& target, const char* authori
 }
 
 server::parsed<server::page_request> paging_of(const std::string& target) {
-  const auto url = boost::urls::parse_origin_form(target);
+  const auto url = server::parse_request_target(target);
   BOOST_REQUIRE_MESSAGE(url.has_value(), "unparseable target " << target);
   return server::parse_paging(*url);
 }
@@ -271,7 +271,7 @@ BOOST_AUTO_TEST_SUITE_END()
 BOOST_AUTO_TEST_SUITE(parse_user_id)
 
 server::parsed<server::acting_user> user_of(std::string_view target) {
-  return server::parse_user_id(*boost::urls::parse_origin_form(target));
+  return server::parse_user_id(*server::parse_request_target(target));
 }
 
 BOOST_AUTO_TEST_CASE(absent_means_the_caller) {
@@ -725,7 +725,7 @@ BOOST_AUTO_TEST_CASE(bad_shapes_name_the_member) {
 
 BOOST_AUTO_TEST_CASE(limited_count) {
   const auto n = [](const std::string& query) {
-    return server::parse_limited_count(boost::urls::url_view("/api/v2/tokens/limited" + query));
+    return server::parse_limited_count(*server::parse_request_target("/api/v2/tokens/limited" + query));
   };
   BOOST_TEST(*n("").value == 20u);
   BOOST_TEST(*n("?n=1").value == 1u);

@@ -308,8 +308,13 @@ expectation expect(const server::http_request& request, const world& w) {
     if (it != w.keys.end() && it->second.uncertain) e.uncertain = true;
     return e;
   }
+  // The model routes by Boost.URL's parse, the server by its own: the two must agree.
   const auto target = boost::urls::parse_origin_form(request.target());
+  const auto parts = server::parse_request_target(request.target());
+  FUZZ_CHECK(target.has_value() == parts.has_value(),
+             "parse_request_target and Boost.URL disagree on a target");
   if (!target) return e;
+  FUZZ_CHECK(parts->path == std::string_view(target->encoded_path()), "the targets' paths differ");
   const auto m = request.method();
   if (target->encoded_path() == server::roll_path) {
     if (m != http::verb::post) return e;
@@ -326,7 +331,7 @@ expectation expect(const server::http_request& request, const world& w) {
   }
   e.routed = true;
   const auto authorization = server::authorization_headers(request);
-  const auto key = server::caller_key(*target, {authorization.data(), authorization.size()});
+  const auto key = server::caller_key(*parts, {authorization.data(), authorization.size()});
   if (!key) return e;
   const auto it = w.keys.find(*key);
   if (it != w.keys.end() && it->second.live) e.caller = it->second.owner;
@@ -404,7 +409,7 @@ void check_reply(world& w, const server::http_request& request, const server::ap
   FUZZ_CHECK(s != 401, "a live key was refused");
   // No key here is an operator key: naming another user is refused, naming none or its own is not.
   const auto acting = e.verify ? server::parsed<server::acting_user>{}
-                               : server::parse_user_id(*boost::urls::parse_origin_form(request.target()));
+                               : server::parse_user_id(*server::parse_request_target(request.target()));
   const bool other_user = acting.value && acting.value->user && *acting.value->user != *e.caller;
   if (other_user) FUZZ_CHECK(s == 400 || s == 403 || s == 415, "an admin key acted for another user");
   if (s == 403) {
@@ -465,7 +470,7 @@ void check_reply(world& w, const server::http_request& request, const server::ap
     case http::verb::get: {
       const auto* tokens = body.if_contains("tokens");
       FUZZ_CHECK(tokens && tokens->is_array(), "list response without a tokens array");
-      const auto paging = server::parse_paging(*boost::urls::parse_origin_form(request.target()));
+      const auto paging = server::parse_paging(*server::parse_request_target(request.target()));
       FUZZ_CHECK(paging && tokens->as_array().size() <= paging.value->page_size, "list longer than its page");
       for (const auto& t : tokens->as_array())
         check_token_json(as_object(t, "listed token is not an object"), *e.caller, true);
@@ -502,7 +507,7 @@ void check_not_found(const world& w, const server::http_request& request, const 
     victim = server::parse_delete_body(request.body()).value;
   }
   if (!victim) return;
-  const auto acting = server::parse_user_id(*boost::urls::parse_origin_form(request.target()));
+  const auto acting = server::parse_user_id(*server::parse_request_target(request.target()));
   if (!acting.value || (acting.value->user && *acting.value->user != *e.caller)) return;
   const auto* named = w.named(*victim);
   if (named == nullptr) return;

@@ -1,5 +1,6 @@
 // Fuzz target: the request target's query string as the router reads it. The input is a request
-// target, optionally followed by a newline and an Authorization header value. Checked: Boost.URL's
+// target, optionally followed by a newline and an Authorization header value. Checked: the router's
+// own target check (parse_request_target) against Boost.URL's origin-form parser, Boost.URL's
 // percent-decoding of each parameter against a decoder of our own, then caller_key, parse_paging and
 // parse_user_id against the rules of API.md restated independently here, and the list cursor's
 // codec on every `cursor` value.
@@ -116,8 +117,8 @@ const param* first_named(const std::vector<param>& params, std::string_view key)
   return nullptr;
 }
 
-void check_paging(const boost::urls::url_view& url, const std::vector<param>& params) {
-  const auto paging = server::parse_paging(url);
+void check_paging(const server::request_target& target, const std::vector<param>& params) {
+  const auto paging = server::parse_paging(target);
   FUZZ_CHECK(bool(paging) == paging.problem.empty(), "paging: a refusal must say why, and only a refusal");
   const param* page = first_named(params, "page");
   const param* size = first_named(params, "pageSize");
@@ -158,8 +159,8 @@ void check_cursors(const std::vector<param>& params) {
 }
 
 // userId: absent, or given once as an integer from 1 to 2^53.
-void check_user_id(const boost::urls::url_view& url, const std::vector<param>& params) {
-  const auto acting = server::parse_user_id(url);
+void check_user_id(const server::request_target& target, const std::vector<param>& params) {
+  const auto acting = server::parse_user_id(target);
   FUZZ_CHECK(bool(acting) == acting.problem.empty(), "userId: a refusal must say why, and only a refusal");
   std::size_t given = 0;
   std::size_t expected = 0;  // the user when given once and valid, else 0
@@ -191,7 +192,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     target = owned;
   }
   const auto url = boost::urls::parse_origin_form(target);
+  const auto parts = server::parse_request_target(target);
+  FUZZ_CHECK(url.has_value() == parts.has_value(), "parse_request_target and Boost.URL disagree on a target");
   if (!url) return 0;
+  FUZZ_CHECK(parts->path == std::string_view(url->encoded_path()), "the targets' paths differ");
+  FUZZ_CHECK(parts->query.has_value() == url->has_query() &&
+                 (!parts->query || *parts->query == std::string_view(url->encoded_query())),
+             "the targets' queries differ");
 
   std::vector<param> params;
   if (url->has_query()) params = reference_params(url->encoded_query());
@@ -204,11 +211,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     ++i;
   }
 
-  const auto key = server::caller_key(*url, {&header, 1});
+  const auto key = server::caller_key(*parts, {&header, 1});
   FUZZ_CHECK(key == reference_caller_key(params, header),
              "caller_key disagrees with the rules of docs/API.md");
-  check_paging(*url, params);
+  check_paging(*parts, params);
   check_cursors(params);
-  check_user_id(*url, params);
+  check_user_id(*parts, params);
   return 0;
 }
