@@ -26,7 +26,6 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
 #include <boost/system/errc.hpp>
-#include <boost/url/parse.hpp>
 
 #include <chrono>
 #include <functional>
