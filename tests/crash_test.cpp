@@ -255,7 +255,10 @@ BOOST_AUTO_TEST_CASE(sigkill_under_concurrent_creates) {
   // A last start that checks everything, then a graceful stop.
   tokend_server server(box, {});
   verify(server.api_port(), done, true, rng);
-  BOOST_TEST(server.terminate(10s).value_or(tokend::test::exit_status{}).success());
+  const auto stopped = server.terminate(10s);
+  BOOST_TEST((stopped && stopped->success()), "the last start did not stop cleanly ("
+                                                  << (stopped ? stopped->describe() : "still running")
+                                                  << "); stderr: " << server.proc().stderr_text());
 
   std::size_t acked = 0, sent = 0;
   for (const auto& log : done) {
