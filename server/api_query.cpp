@@ -36,8 +36,7 @@ std::string decoded(std::string_view part) {
   out.reserve(part.size());
   for (std::size_t i = 0; i < part.size(); ++i) {
     if (part[i] == '%' && i + 2 < part.size()) {
-      const auto hex = [](char c) { return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10; };
-      out += static_cast<char>(hex(part[i + 1]) * 16 + hex(part[i + 2]));
+      out += static_cast<char>(text::hex_value(part[i + 1]) * 16 + text::hex_value(part[i + 2]));
       i += 2;
     } else {
       out += part[i] == '+' ? ' ' : part[i];

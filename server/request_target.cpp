@@ -1,6 +1,8 @@
 // Origin-form checked by table; see request_target.hpp.
 #include "server/request_target.hpp"
 
+#include "server/text_rules.hpp"
+
 #include <array>
 #include <cstddef>
 #include <string_view>
@@ -23,14 +25,12 @@ constexpr std::array<bool, 256> allowed(std::string_view extra) {
 constexpr auto path_chars = allowed("/");
 constexpr auto query_chars = allowed("/?");
 
-constexpr bool is_hex(char c) noexcept {
-  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
 bool well_formed(std::string_view part, const std::array<bool, 256>& chars) noexcept {
   for (std::size_t i = 0; i < part.size(); ++i) {
     if (chars[static_cast<unsigned char>(part[i])]) continue;
-    if (part[i] != '%' || i + 2 >= part.size() || !is_hex(part[i + 1]) || !is_hex(part[i + 2])) return false;
+    if (part[i] != '%' || i + 2 >= part.size() || text::hex_value(part[i + 1]) < 0 ||
+        text::hex_value(part[i + 2]) < 0)
+      return false;
     i += 2;
   }
   return true;

@@ -1,4 +1,5 @@
-// Small text rules the request parsers share: header whitespace, ASCII case, decimal indexes.
+// Small text rules the request parsers share: header whitespace, ASCII case, decimal indexes, hex
+// digits of percent-escapes.
 #pragma once
 
 #include <algorithm>
@@ -28,6 +29,14 @@ inline std::optional<std::size_t> parse_index(std::string_view text, std::size_t
   const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
   if (text.empty() || ec != std::errc{} || ptr != text.data() + text.size() || v > max) return std::nullopt;
   return v;
+}
+
+// The value of one hex digit, either case; -1 for any other character.
+constexpr int hex_value(char c) noexcept {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
 }
 
 }  // namespace tokend::server::text

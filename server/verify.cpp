@@ -3,6 +3,7 @@
 
 #include "core/error.hpp"
 #include "server/api_parsing.hpp"
+#include "server/text_rules.hpp"
 
 #include <boost/beast/http/field.hpp>
 
@@ -21,14 +22,9 @@ namespace net = boost::asio;
 
 namespace {
 
-constexpr std::size_t npos = std::string_view::npos;
+using text::hex_value;
 
-int hex_value(char c) noexcept {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
+constexpr std::size_t npos = std::string_view::npos;
 
 // Percent-decodes `in`, '+' as a space (as caller_key's query parameters are), writing at most `cap`
 // bytes to `out`. Returns the whole decoded size (even beyond `cap`), or nullopt for a broken escape.
