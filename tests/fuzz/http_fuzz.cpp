@@ -14,7 +14,9 @@
 // - no full key of the store ever appears in a response, except a new key in its create response;
 // - authentication follows a model of which keys are live: live keys pass, deleted, rolled (without
 //   overlap) and unknown keys get 401, including right after a delete (the cache must not remember
-//   a deleted key); a key with an expiry, or an old key in its overlap, may go either way;
+//   a deleted key); a key with an expiry, or an old key in its overlap, may go either way, and once
+//   it passes its request is checked and modelled like any other;
+// - creates and rolls number their new keys from one sequence, in the order they happen;
 // - create, list, delete and roll responses have the documented shape for the caller's user, and
 //   no key reaches another user (`userId` naming another user is 403: no key here is an operator).
 #include "fuzz_check.hpp"
@@ -399,7 +401,9 @@ void check_reply(world& w, const server::http_request& request, const server::ap
     FUZZ_CHECK(s == 400 || s == 404 || s == 405, "a request outside the endpoint got past routing");
     return;
   }
-  if (e.uncertain) return;  // its key may have expired by now: either answer is right
+  // A key near its expiry, or an old key in its overlap, may be refused by now. Once it is
+  // accepted, the request is checked, and its effect modelled, like any other.
+  if (e.uncertain && s == 401) return;
   // /verify reads Authorization by its own rule (gateway_key_of: another scheme carries no key of
   // ours there, since a gateway forwards the client's header as it is); the API refuses it.
   if (!e.caller || (!e.verify && ambiguous_authorization(request))) {
@@ -447,7 +451,10 @@ void check_reply(world& w, const server::http_request& request, const server::ap
       was.uncertain = true;
     const std::string key(string_field(t, "token", ""));
     FUZZ_CHECK(!w.keys.contains(key), "a new key collides with a known one");
-    w.keys[key] = {*e.caller, true, t.at("id").to_number<std::uint64_t>(), true, expires(t)};
+    // A roll's new key is numbered like a create's, from the same sequence.
+    const auto id = t.at("id").to_number<std::uint64_t>();
+    FUZZ_CHECK(id == ++w.creations, "ids are not given in creation order");
+    w.keys[key] = {*e.caller, true, id, true, expires(t)};
     return;
   }
 
@@ -498,7 +505,7 @@ void check_reply(world& w, const server::http_request& request, const server::ap
 // live one, a lost roll.
 void check_not_found(const world& w, const server::http_request& request, const server::api_reply& reply,
                      const expectation& e) {
-  if (reply.status != 404 || !e.caller || e.uncertain) return;
+  if (reply.status != 404 || !e.caller) return;  // a 404 shows that an uncertain caller's key passed
   if (!e.roll && request.method() != http::verb::delete_) return;
   std::optional<server::token_selector> victim;
   if (e.roll) {
