@@ -12,10 +12,9 @@ namespace net = boost::asio;
 
 namespace {
 
-http_response json_response(http::status status, std::string body) {
-  http_response res{status, 11};
-  res.set(http::field::content_type, "application/json");
-  res.body() = std::move(body);
+http_response json_response(unsigned status, std::string body) {
+  http_response res{status, std::move(body)};
+  res.insert(http::field::content_type, "application/json");
   return res;
 }
 
@@ -31,19 +30,18 @@ http_response handle_admin(const http_request& request, const admin_sources& sou
   }
   if (request.method() != http::verb::get) {
     auto res = json_error_response(405, "Method Not Allowed");
-    res.set(http::field::allow, "GET");
+    res.insert(http::field::allow, "GET");
     return res;
   }
   http_response res;
   if (path == "/healthz") {
-    res = json_response(http::status::ok, R"({"status":"ok"})");
+    res = json_response(200, R"({"status":"ok"})");
   } else if (path == "/readyz") {
-    res = sources.ready() ? json_response(http::status::ok, R"({"status":"ready"})")
-                          : json_response(http::status::service_unavailable, R"({"status":"not ready"})");
+    res = sources.ready() ? json_response(200, R"({"status":"ready"})")
+                          : json_response(503, R"({"status":"not ready"})");
   } else {
-    res = http_response{http::status::ok, 11};
-    res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
-    res.body() = sources.metrics_text();
+    res = http_response{200, sources.metrics_text()};
+    res.insert(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
   }
   return res;
 }

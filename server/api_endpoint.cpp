@@ -55,10 +55,10 @@ class header_text {
 void add_rate_limit_headers(const rate_state& rate, http_response& res) {
   header_text policy;
   policy << R"("key";q=)" << rate.limit.limit << ";w=" << rate.limit.window_seconds;
-  res.set(rate_limit_policy_header, policy.view());
+  res.insert(rate_limit_policy_header, policy.view());
   header_text state;
   state << R"("key";r=)" << rate.decision.remaining << ";t=" << rate.decision.reset_seconds;
-  res.set(rate_limit_header, state.view());
+  res.insert(rate_limit_header, state.view());
 }
 
 }  // namespace
@@ -108,21 +108,19 @@ net::awaitable<http_response> api_endpoint::respond(http_request& request, respo
     log::error("request failed", {{"error", loggable_text(e.what())}, {"request_id", request_id}});
     reply = error_reply(500, "Internal server error");
   }
-  http_response res{static_cast<http::status>(reply.status), request.version()};
-  // A new response holds no field yet: inserted, they need no search for one to replace.
+  http_response res{reply.status, std::move(reply.body)};
   res.insert(http::field::content_type, "application/json");
   res.insert(http::field::cache_control, "no-store");
   res.insert(request_id_header, request_id);
   if (reply.method_not_allowed)
-    res.set(http::field::allow, reply.allow.empty() ? allowed_methods : reply.allow);
+    res.insert(http::field::allow, reply.allow.empty() ? allowed_methods : reply.allow);
   if (reply.retry_after_seconds) {
     header_text seconds;
     seconds << reply.retry_after_seconds;
-    res.set(http::field::retry_after, seconds.view());
+    res.insert(http::field::retry_after, seconds.view());
   }
   if (reply.rate) add_rate_limit_headers(*reply.rate, res);
   add_verify_headers(reply, res);
-  res.body() = std::move(reply.body);
   hold = std::move(reply.hold);
   const auto elapsed = std::chrono::steady_clock::now() - started;
   metrics_.observe(reply.route_label, reply.status, elapsed);

@@ -190,9 +190,8 @@ void connection_tracker::close_expired() {
 }
 
 http_response json_error_response(unsigned status, std::string_view message) {
-  http_response res{static_cast<http::status>(status), 11};
-  res.set(http::field::content_type, "application/json");
-  res.body() = error_body(message);
+  http_response res{status, error_body(message)};
+  res.insert(http::field::content_type, "application/json");
   return res;
 }
 
@@ -254,10 +253,10 @@ net::awaitable<void> run_session(tcp::socket accepted, session_options options, 
     if (ec) {
       if (const unsigned status = status_for_read_error(ec)) {
         if (on_protocol_error) on_protocol_error(status);
-        auto res = json_error_response(status, message_for_read_error(ec, status));
-        res.keep_alive(false);
-        res.prepare_payload();
-        co_await http::async_write(socket, res, use_tuple);
+        const auto res = json_error_response(status, message_for_read_error(ec, status));
+        write_response_head(res, {11, false, res.body().size()}, header_out);
+        const std::array<net::const_buffer, 2> out{net::buffer(header_out), net::buffer(res.body())};
+        co_await net::async_write(socket, out, use_tuple);
         co_await linger(socket, *self);
       }
       break;
@@ -269,17 +268,16 @@ net::awaitable<void> run_session(tcp::socket accepted, session_options options, 
     self->expires_never();
     response_hold hold;  // declared first, so given back after the written body is freed
     http_response response = co_await handler(request, hold);
-    response.version(request.version());
-    response.keep_alive(request.keep_alive() && !tracker.draining());
-    response.prepare_payload();
+    const response_framing framing{request.version(), request.keep_alive() && !tracker.draining(),
+                                   response.body().size()};
     // A response to HEAD announces its length but carries no content (RFC 9110 9.3.2): body bytes
     // would be read as the start of the next response by a keep-alive client.
     if (request.method() == http::verb::head) response.body().clear();
     self->expires_after(options.request_timeout);
-    write_response_head(response, header_out);
+    write_response_head(response, framing, header_out);
     const std::array<net::const_buffer, 2> out{net::buffer(header_out), net::buffer(response.body())};
     auto [wec, wn] = co_await net::async_write(socket, out, use_tuple);
-    if (wec || !response.keep_alive()) break;
+    if (wec || !framing.keep_alive) break;
   }
 }
 

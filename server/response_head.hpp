@@ -5,17 +5,23 @@
 // to byte-for-byte equality.
 #pragma once
 
-#include <boost/beast/http/message.hpp>
-#include <boost/beast/http/string_body.hpp>
+#include "server/http_response.hpp"
 
+#include <cstddef>
 #include <string>
 
 namespace tokend::server {
 
-// Replaces `out` with "HTTP/1.x <code> <reason>\r\n", every field as "Name: value\r\n", and the
-// blank line. Fields go out as they are: Content-Length and Connection must already be set
-// (prepare_payload(), keep_alive()).
-void write_response_head(const boost::beast::http::response<boost::beast::http::string_body>& res,
-                         std::string& out);
+// How the session frames a response on its connection.
+struct response_framing {
+  unsigned version = 11;       // the request's: 10 or 11
+  bool keep_alive = true;      // the connection stays open after this response
+  std::size_t content_length;  // the body's, also when a HEAD response goes without it
+};
+
+// Replaces `out` with "HTTP/1.x <code> <reason>\r\n", the response's fields, Connection where the
+// version's default is not what `keep_alive` says, Content-Length (not on 1xx or 204, RFC 9110
+// 8.6), and the blank line: what Beast writes after keep_alive() and prepare_payload().
+void write_response_head(const http_response& res, const response_framing& framing, std::string& out);
 
 }  // namespace tokend::server

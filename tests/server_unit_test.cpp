@@ -1029,28 +1029,74 @@ BOOST_AUTO_TEST_CASE(matches_beast_serializer_byte_for_byte) {
   };
   std::string head;
   for (const auto& s : samples) {
-    http::response<http::string_body> res{s.status, s.version};
-    res.set(http::field::content_type, "application/json");
-    res.set(http::field::cache_control, "no-store");
-    res.set("X-Request-Id", "0123456789abcdef0123456789abcdef");
-    if (s.status == http::status::method_not_allowed) res.set(http::field::allow, "GET, POST, DELETE");
-    res.body() = s.body;
-    res.keep_alive(s.keep_alive);
-    res.prepare_payload();
-    server::write_response_head(res, head);
-    BOOST_TEST(head + res.body() == beast_bytes(res), "status " << res.result_int() << " HTTP/" << s.version);
+    server::http_response ours{static_cast<unsigned>(s.status), s.body};
+    http::response<http::string_body> theirs{s.status, s.version};
+    const auto both = [&](auto name, std::string_view value) {
+      ours.insert(name, value);
+      theirs.insert(name, value);
+    };
+    both(http::field::content_type, "application/json");
+    both(http::field::cache_control, "no-store");
+    both(std::string_view("X-Request-Id"), "0123456789abcdef0123456789abcdef");
+    if (s.status == http::status::method_not_allowed) both(http::field::allow, "GET, POST, DELETE");
+    theirs.body() = s.body;
+    theirs.keep_alive(s.keep_alive);
+    theirs.prepare_payload();
+    server::write_response_head(ours, {s.version, s.keep_alive, s.body.size()}, head);
+    BOOST_TEST(head + ours.body() == beast_bytes(theirs),
+               "status " << ours.result_int() << " HTTP/" << s.version << " keep-alive " << s.keep_alive);
   }
 }
 
-BOOST_AUTO_TEST_CASE(reuses_the_buffer_without_leftovers) {
-  http::response<http::string_body> big{http::status::ok, 11};
-  big.set("X-Long", std::string(300, 'a'));
-  big.prepare_payload();
-  http::response<http::string_body> small{http::status::no_content, 11};
+BOOST_AUTO_TEST_CASE(no_length_on_a_response_that_has_no_content) {
   std::string head;
-  server::write_response_head(big, head);
-  server::write_response_head(small, head);
+  for (const unsigned status : {100u, 101u, 204u}) {
+    server::write_response_head(server::http_response{status}, {11, true, 0}, head);
+    BOOST_TEST(head.find("Content-Length") == std::string::npos, status);
+  }
+  server::write_response_head(server::http_response{304}, {11, true, 0}, head);
+  BOOST_TEST(head == "HTTP/1.1 304 Not Modified\r\nContent-Length: 0\r\n\r\n");
+}
+
+BOOST_AUTO_TEST_CASE(a_head_response_announces_the_length_it_does_not_carry) {
+  std::string head;
+  server::write_response_head(server::http_response{200}, {11, true, 1234}, head);
+  BOOST_TEST(head == "HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n");
+}
+
+BOOST_AUTO_TEST_CASE(reuses_the_buffer_without_leftovers) {
+  server::http_response big{200, "body"};
+  big.insert("X-Long", std::string(300, 'a'));
+  server::http_response small{204};
+  std::string head;
+  server::write_response_head(big, {11, true, 4}, head);
+  server::write_response_head(small, {11, true, 0}, head);
   BOOST_TEST(head == "HTTP/1.1 204 No Content\r\n\r\n");
+}
+
+BOOST_AUTO_TEST_CASE(fields_are_found_by_name_in_any_case_and_kept_in_order) {
+  server::http_response res{200};
+  BOOST_TEST(res.fields().empty());
+  BOOST_TEST(res["Allow"].empty());
+  res.insert(http::field::content_type, "application/json");
+  res.insert("X-Tokend-User-Id", "42");
+  res.insert("RateLimit", R"("key";r=0;t=5)");
+  res.insert("X-Tokend-User-Id", "43");
+  // Past the inline room: the fields move to the heap and stay whole.
+  const std::string long_value(500, 'v');
+  res.insert("X-Long", long_value);
+  BOOST_TEST(res[http::field::content_type] == "application/json");
+  BOOST_TEST(res["x-tokend-user-id"] == "42");
+  BOOST_TEST(res.count("X-TOKEND-USER-ID") == 2u);
+  BOOST_TEST(res["ratelimit"] == R"("key";r=0;t=5)");
+  BOOST_TEST(res["X-Long"] == long_value);
+  BOOST_TEST(res.count(http::field::allow) == 0u);
+  const std::string expected =
+      "Content-Type: application/json\r\nX-Tokend-User-Id: 42\r\n"
+      "RateLimit: \"key\";r=0;t=5\r\nX-Tokend-User-Id: 43\r\n"
+      "X-Long: " +
+      long_value + "\r\n";
+  BOOST_TEST(res.fields() == expected);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
