@@ -18,9 +18,10 @@ void write_response_head(const http_response& res, const response_framing& frami
   out += http::obsolete_reason(static_cast<http::status>(status));
   out += "\r\n";
   out += res.fields();
-  // Persistence is HTTP/1.1's default and not HTTP/1.0's (RFC 9112 9.3): only the exception is said.
-  if (framing.version == 10 && framing.keep_alive) out += "Connection: keep-alive\r\n";
-  if (framing.version != 10 && !framing.keep_alive) out += "Connection: close\r\n";
+  // Persistence is HTTP/1.1's default and not HTTP/1.0's (RFC 9112 9.3): only the exception is
+  // said, by the request's version as Beast's keep_alive() and the request's own keep_alive() judge.
+  if (framing.version < 11 && framing.keep_alive) out += "Connection: keep-alive\r\n";
+  if (framing.version >= 11 && !framing.keep_alive) out += "Connection: close\r\n";
   if (status >= 200 && status != 204) {
     out += "Content-Length: ";
     out.append(digits.data(),

@@ -14,9 +14,9 @@ namespace tokend::server {
 
 // How the session frames a response on its connection.
 struct response_framing {
-  unsigned version = 11;       // the request's: 10 or 11
-  bool keep_alive = true;      // the connection stays open after this response
-  std::size_t content_length;  // the body's, also when a HEAD response goes without it
+  unsigned version = 11;           // the request's (10 for HTTP/1.0)
+  bool keep_alive = true;          // the connection stays open after this response
+  std::size_t content_length = 0;  // the body's, also when a HEAD response goes without it
 };
 
 // Replaces `out` with "HTTP/1.x <code> <reason>\r\n", the response's fields, Connection where the
