@@ -4,7 +4,7 @@
 //
 // Beast's message would keep an allocated node per field and search its fields again for
 // keep_alive() and prepare_payload(); every API answer pays that, so fields go into one buffer
-// here, inline for every answer the API gives (see docs/PERFORMANCE.md).
+// here, inline for the API's usual answers (see docs/PERFORMANCE.md).
 #pragma once
 
 #include <boost/beast/http/field.hpp>
